@@ -1,0 +1,126 @@
+// Transactions: what a write becomes once it has been checked and given a zxid.
+// The same records go into the transaction log, into Zab proposals, and into
+// DataTree.apply(), so every replica and every replay applies identical bytes.
+
+import { JuteReader, JuteWriter } from '../jute/archive.ts';
+import { OpCode } from './constants.ts';
+import { readACL, writeACL, type ACL } from './records.ts';
+
+export interface TxnHeader {
+  clientId: bigint;
+  cxid: number;
+  zxid: number;
+  time: number;
+  type: number;
+}
+
+export type TxnBody =
+  | { type: typeof OpCode.createSession; timeOut: number }
+  | { type: typeof OpCode.closeSession; paths: string[] }
+  | { type: typeof OpCode.create | typeof OpCode.create2; path: string; data: Buffer | null; acl: ACL[]; ephemeral: boolean; parentCVersion: number }
+  | { type: typeof OpCode.createContainer; path: string; data: Buffer | null; acl: ACL[]; parentCVersion: number }
+  | { type: typeof OpCode.createTTL; path: string; data: Buffer | null; acl: ACL[]; parentCVersion: number; ttl: number }
+  | { type: typeof OpCode.delete | typeof OpCode.deleteContainer; path: string }
+  | { type: typeof OpCode.setData; path: string; data: Buffer | null; version: number }
+  | { type: typeof OpCode.setACL; path: string; acl: ACL[]; version: number }
+  | { type: typeof OpCode.check; path: string; version: number }
+  | { type: typeof OpCode.multi; txns: TxnBody[] }
+  | { type: typeof OpCode.error; err: number };
+
+export interface Txn {
+  hdr: TxnHeader;
+  body: TxnBody;
+}
+
+export function writeTxnHeader(w: JuteWriter, h: TxnHeader): void {
+  w.bigLong(h.clientId).int(h.cxid).long(h.zxid).long(h.time).int(h.type);
+}
+
+export function readTxnHeader(r: JuteReader): TxnHeader {
+  return { clientId: r.bigLong(), cxid: r.int(), zxid: r.long(), time: r.long(), type: r.int() };
+}
+
+export function writeTxnBody(w: JuteWriter, b: TxnBody): void {
+  switch (b.type) {
+    case OpCode.createSession:
+      w.int(b.timeOut);
+      return;
+    case OpCode.closeSession:
+      w.vector(b.paths, (x, p) => x.ustring(p));
+      return;
+    case OpCode.create:
+    case OpCode.create2:
+      w.ustring(b.path).buffer(b.data).vector(b.acl, writeACL).bool(b.ephemeral).int(b.parentCVersion);
+      return;
+    case OpCode.createContainer:
+      w.ustring(b.path).buffer(b.data).vector(b.acl, writeACL).int(b.parentCVersion);
+      return;
+    case OpCode.createTTL:
+      w.ustring(b.path).buffer(b.data).vector(b.acl, writeACL).int(b.parentCVersion).long(b.ttl);
+      return;
+    case OpCode.delete:
+    case OpCode.deleteContainer:
+      w.ustring(b.path);
+      return;
+    case OpCode.setData:
+      w.ustring(b.path).buffer(b.data).int(b.version);
+      return;
+    case OpCode.setACL:
+      w.ustring(b.path).vector(b.acl, writeACL).int(b.version);
+      return;
+    case OpCode.check:
+      w.ustring(b.path).int(b.version);
+      return;
+    case OpCode.multi:
+      w.vector(b.txns, (x, t) => {
+        const inner = new JuteWriter(64);
+        writeTxnBody(inner, t);
+        x.int(t.type).buffer(inner.toBuffer());
+      });
+      return;
+    case OpCode.error:
+      w.int(b.err);
+      return;
+  }
+}
+
+export function readTxnBody(type: number, r: JuteReader): TxnBody {
+  switch (type) {
+    case OpCode.createSession:
+      return { type, timeOut: r.int() };
+    case OpCode.closeSession:
+      // Pre-3.6 logs carry no path list.
+      return { type, paths: r.remaining > 0 ? (r.vector((x) => x.string()) ?? []) : [] };
+    case OpCode.create:
+    case OpCode.create2: {
+      const path = r.string();
+      const data = r.buffer();
+      const acl = r.vector(readACL) ?? [];
+      const ephemeral = r.bool();
+      // CreateTxnV0 (very old logs) lacks parentCVersion; -1 means "parent's + 1".
+      const parentCVersion = r.remaining >= 4 ? r.int() : -1;
+      return { type, path, data, acl, ephemeral, parentCVersion };
+    }
+    case OpCode.createContainer:
+      return { type, path: r.string(), data: r.buffer(), acl: r.vector(readACL) ?? [], parentCVersion: r.int() };
+    case OpCode.createTTL:
+      return { type, path: r.string(), data: r.buffer(), acl: r.vector(readACL) ?? [], parentCVersion: r.int(), ttl: r.long() };
+    case OpCode.delete:
+    case OpCode.deleteContainer:
+      return { type, path: r.string() };
+    case OpCode.setData:
+      return { type, path: r.string(), data: r.buffer(), version: r.int() };
+    case OpCode.setACL:
+      return { type, path: r.string(), acl: r.vector(readACL) ?? [], version: r.int() };
+    case OpCode.check:
+      return { type, path: r.string(), version: r.int() };
+    case OpCode.multi: {
+      const parts = r.vector((x) => ({ type: x.int(), data: x.buffer() ?? Buffer.alloc(0) })) ?? [];
+      return { type, txns: parts.map((p) => readTxnBody(p.type, new JuteReader(p.data))) };
+    }
+    case OpCode.error:
+      return { type, err: r.int() };
+    default:
+      throw new Error(`unknown txn type ${type}`);
+  }
+}

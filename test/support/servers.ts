@@ -1,0 +1,147 @@
+// Start real server processes for tests and benchmarks: Apache ZooKeeper 3.8
+// (Debian's package) and Paddock, both standalone, on loopback, from a zoo.cfg
+// written into a fresh temporary directory.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ZK_CLASSPATH = '/etc/zookeeper/conf:/usr/share/java/zookeeper.jar';
+
+export interface RunningServer {
+  kind: 'zookeeper' | 'paddock';
+  host: string;
+  port: number;
+  /** "host:port" as clients take it */
+  connectString: string;
+  dir: string;
+  proc: ChildProcess;
+  /** everything the process printed so far */
+  output(): string;
+  /** SIGTERM, wait for exit, remove the directory (unless keepDir) */
+  stop(opts?: { keepDir?: boolean }): Promise<void>;
+}
+
+export interface ServerOptions {
+  /** extra zoo.cfg lines, e.g. { extendedTypesEnabled: 'true' } */
+  cfg?: Record<string, string | number>;
+  /** JVM-style flags for SERVER_JVMFLAGS, e.g. ['-Dzookeeper.DigestAuthenticationProvider.superDigest=...'] */
+  jvmFlags?: string[];
+  tickTime?: number;
+  port?: number;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolve once "ruok" on host:port answers "imok", or reject after timeoutMs. */
+export async function waitForServing(host: string, port: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reply = await fourLetterWord(host, port, 'ruok').catch(() => '');
+    if (reply === 'imok') return;
+    if (Date.now() > deadline) throw new Error(`server on ${host}:${port} did not answer ruok within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Send a four-letter word and collect the reply until the server closes. */
+export function fourLetterWord(host: string, port: number, word: string, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, host, () => sock.write(word));
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no reply to ${word} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    sock.on('data', (d) => chunks.push(d));
+    sock.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    sock.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+  });
+}
+
+async function launch(kind: RunningServer['kind'], opts: ServerOptions): Promise<RunningServer> {
+  const dir = mkdtempSync(join(tmpdir(), `${kind}-`));
+  const host = '127.0.0.1';
+  const port = opts.port ?? (await freePort());
+  const lines = {
+    tickTime: opts.tickTime ?? 2000,
+    dataDir: join(dir, 'data'),
+    clientPort: port,
+    clientPortAddress: host,
+    'admin.enableServer': 'false',
+    '4lw.commands.whitelist': '*',
+    maxClientCnxns: 0,
+    ...opts.cfg,
+  };
+  const cfgPath = join(dir, 'zoo.cfg');
+  writeFileSync(cfgPath, Object.entries(lines).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  const jvmFlags = (opts.jvmFlags ?? []).join(' ');
+  const proc =
+    kind === 'zookeeper'
+      ? spawn('java', ['-Xmx1g', ...(opts.jvmFlags ?? []), '-cp', ZK_CLASSPATH, 'org.apache.zookeeper.server.ZooKeeperServerMain', cfgPath], {
+          cwd: dir,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
+      : spawn(process.execPath, [join(ROOT, 'bin', 'paddock.js'), 'server', cfgPath], {
+          cwd: dir,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, SERVER_JVMFLAGS: jvmFlags },
+        });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const server: RunningServer = {
+    kind,
+    host,
+    port,
+    connectString: `${host}:${port}`,
+    dir,
+    proc,
+    output: () => out,
+    async stop({ keepDir = false } = {}) {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        const killer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(killer);
+      }
+      if (!keepDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await Promise.race([
+      waitForServing(host, port),
+      exited.then(() => {
+        throw new Error(`${kind} exited during start-up:\n${out}`);
+      }),
+    ]);
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+  return server;
+}
+
+export const startZooKeeper = (opts: ServerOptions = {}) => launch('zookeeper', opts);
+export const startPaddock = (opts: ServerOptions = {}) => launch('paddock', opts);
+export const startServer = (kind: RunningServer['kind'], opts: ServerOptions = {}) => launch(kind, opts);
