@@ -212,6 +212,14 @@ export class JuteWriter {
     return this;
   }
 
+  /** The bytes written so far, without copying; the writer starts over on a new buffer. */
+  take(): Buffer {
+    const bytes = this.buf.subarray(0, this.pos);
+    this.buf = Buffer.allocUnsafe(this.buf.length);
+    this.pos = 0;
+    return bytes;
+  }
+
   /** A copy of the bytes written so far. */
   toBuffer(): Buffer {
     return this.pos === 0 ? EMPTY : Buffer.from(this.buf.subarray(0, this.pos));

@@ -137,7 +137,7 @@ export type Request =
     }
   | { type: typeof OpCode.ping | typeof OpCode.closeSession | typeof OpCode.whoAmI | typeof OpCode.sasl | typeof OpCode.reconfig };
 
-export type RequestOf<T extends Request['type']> = Extract<Request, { type: T }>;
+export type RequestOf<T extends Request['type']> = Request & { type: T };
 
 const strings = (r: JuteReader): string[] => r.vector((x) => x.string()) ?? [];
 const acls = (r: JuteReader): ACL[] => r.vector(readACL) ?? [];

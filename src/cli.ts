@@ -1,0 +1,64 @@
+// The `paddock` command.
+
+import { ConfigError, loadConfig } from './config/config.ts';
+import { consoleLogger } from './log.ts';
+import { PaddockServer } from './server/server.ts';
+import { VERSION_LINE } from './version.ts';
+
+const USAGE = `usage: paddock server [zoo.cfg]
+  Runs a ZooKeeper-compatible server. Without zoo.cfg it uses a built-in
+  development configuration: client port 2181 on 127.0.0.1, dataDir ./data.
+  JVM-style settings are read from -Dkey=value flags in SERVER_JVMFLAGS and JVMFLAGS.`;
+
+async function runServer(cfgPath: string | null): Promise<void> {
+  const log = consoleLogger();
+  let config;
+  try {
+    config = loadConfig(cfgPath);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`paddock: invalid configuration: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  log.info(`Paddock ${VERSION_LINE}`);
+  log.info(`config: ${config.configPath ?? 'built-in default'}`);
+  for (const note of config.ignored) log.warn(note);
+  if (!config.standalone) {
+    process.stderr.write('paddock: quorum mode (server.N lines) is not implemented yet; remove the server lines to run standalone\n');
+    process.exit(2);
+  }
+  log.info(`mode: standalone; dataDir ${config.dataDir}; dataLogDir ${config.dataLogDir}; tickTime ${config.tickTime} ms; session timeout ${config.minSessionTimeout}..${config.maxSessionTimeout} ms`);
+  const server = new PaddockServer(config, log);
+  try {
+    await server.start();
+  } catch (e) {
+    process.stderr.write(`paddock: cannot listen on ${config.clientPortAddress}:${config.clientPort}: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: shutting down`);
+    server.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'server':
+      if (rest.length > 1) break;
+      return runServer(rest[0] ?? null);
+    case 'version':
+    case '--version':
+      process.stdout.write(`${VERSION_LINE}\n`);
+      return;
+  }
+  process.stderr.write(`${USAGE}\n`);
+  process.exit(command === undefined || command === 'help' || command === '--help' ? 0 : 2);
+}

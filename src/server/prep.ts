@@ -1,0 +1,294 @@
+// Prep: turn a write request into a transaction, checking it against the tree as
+// it will be once every txn already prepared has been applied. Those pending
+// effects are kept per path (ZooKeeper's "outstanding changes"), so a multi's
+// later ops see its earlier ones, and a txn waiting for its fsync is seen by the
+// next request's checks.
+
+import { Err, OpCode, Perm, ZkError } from '../proto/constants.ts';
+import type { ACL, Id, Request, RequestOf } from '../proto/records.ts';
+import type { TxnBody } from '../proto/txn.ts';
+import { checkACL, fixupACL } from '../tree/acl.ts';
+import { CONTAINER_OWNER, kindOf, ttlOwner, type DataTree } from '../tree/datatree.ts';
+import { parentOf, pathProblem } from '../tree/path.ts';
+
+/** What prep needs to know of a node. */
+interface NodeView {
+  acl: ACL[];
+  version: number;
+  /** persisted cversion */
+  cversion: number;
+  aversion: number;
+  ephemeralOwner: bigint;
+  childCount: number;
+}
+
+interface Change {
+  zxid: number;
+  /** null: deleted */
+  view: NodeView | null;
+}
+
+export interface PrepContext {
+  sessionId: bigint;
+  authIds: readonly Id[];
+  zxid: number;
+  time: number;
+}
+
+export interface PrepOptions {
+  extendedTypesEnabled: boolean;
+  skipACL: boolean;
+}
+
+const SPECIAL_PATHS = new Set(['/', '/zookeeper', '/zookeeper/quota', '/zookeeper/config']);
+const MULTI_OPS = new Set<number>([OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL, OpCode.delete, OpCode.setData, OpCode.check]);
+const MAX_TTL = 0xffffffffff;
+
+// CreateMode flags
+const isEphemeralMode = (f: number) => f === 1 || f === 3;
+const isSequentialMode = (f: number) => f === 2 || f === 3 || f === 6;
+const isTTLMode = (f: number) => f === 5 || f === 6;
+
+const badArgs = (why: string) => new ZkError(Err.badArguments, why);
+
+export class Prep {
+  private readonly changes = new Map<string, Change[]>();
+
+  constructor(
+    private readonly tree: DataTree,
+    private readonly opts: PrepOptions,
+  ) {}
+
+  /** The txn for a write request: its own record, or an error txn when a check fails. */
+  prepare(req: Request, ctx: PrepContext): TxnBody {
+    if (req.type === OpCode.multi) return this.prepareMulti(req.ops, ctx);
+    try {
+      return this.toTxn(req, ctx);
+    } catch (e) {
+      if (!(e instanceof ZkError)) throw e;
+      this.rollback(ctx.zxid);
+      return { type: OpCode.error, err: e.code };
+    }
+  }
+
+  /** Forget pending effects of txns up to and including zxid: they are in the tree now. */
+  applied(zxid: number): void {
+    for (const [path, list] of this.changes) {
+      while (list.length > 0 && list[0]!.zxid <= zxid) list.shift();
+      if (list.length === 0) this.changes.delete(path);
+    }
+  }
+
+  private rollback(zxid: number): void {
+    for (const [path, list] of this.changes) {
+      while (list.length > 0 && list[list.length - 1]!.zxid === zxid) list.pop();
+      if (list.length === 0) this.changes.delete(path);
+    }
+  }
+
+  private record(path: string, zxid: number, view: NodeView | null): void {
+    let list = this.changes.get(path);
+    if (!list) this.changes.set(path, (list = []));
+    list.push({ zxid, view });
+  }
+
+  /** The node as it will be; throws NoNode when it does not (or will not) exist. */
+  private lookup(path: string): NodeView {
+    if (path === '') path = '/';
+    const list = this.changes.get(path);
+    if (list) {
+      const view = list[list.length - 1]!.view;
+      if (!view) throw new ZkError(Err.noNode, path);
+      return view;
+    }
+    const node = this.tree.get(path);
+    if (!node) throw new ZkError(Err.noNode, path);
+    return {
+      acl: node.acl,
+      version: node.version,
+      cversion: node.cversion,
+      aversion: node.aversion,
+      ephemeralOwner: node.ephemeralOwner,
+      childCount: node.children.size,
+    };
+  }
+
+  private exists(path: string): boolean {
+    try {
+      this.lookup(path);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private checkACL(acl: ACL[], perm: number, ctx: PrepContext): void {
+    checkACL(acl, perm, ctx.authIds, this.opts.skipACL);
+  }
+
+  private prepareMulti(ops: Request[], ctx: PrepContext): TxnBody {
+    const txns: TxnBody[] = [];
+    let failed = false;
+    for (const op of ops) {
+      if (!MULTI_OPS.has(op.type)) {
+        this.rollback(ctx.zxid);
+        return { type: OpCode.error, err: Err.marshallingError };
+      }
+    }
+    for (const op of ops) {
+      if (failed) {
+        txns.push({ type: OpCode.error, err: Err.runtimeInconsistency });
+        continue;
+      }
+      try {
+        txns.push(this.toTxn(op, ctx));
+      } catch (e) {
+        if (!(e instanceof ZkError)) throw e;
+        failed = true;
+        this.rollback(ctx.zxid);
+        // The ops before it stay in the txn as they are: applying a multi that
+        // holds an error turns them into no-ops reporting OK.
+        txns.push({ type: OpCode.error, err: e.code });
+      }
+    }
+    return { type: OpCode.multi, txns };
+  }
+
+  private toTxn(req: Request, ctx: PrepContext): TxnBody {
+    switch (req.type) {
+      case OpCode.create:
+      case OpCode.create2:
+      case OpCode.createContainer:
+      case OpCode.createTTL:
+        return this.create(req, ctx);
+      case OpCode.delete:
+        return this.delete(req.path, req.version, ctx);
+      case OpCode.setData: {
+        const { path } = req;
+        if (pathProblem(path)) throw badArgs(path);
+        const node = this.lookup(path);
+        this.checkACL(node.acl, Perm.write, ctx);
+        const version = nextVersion(node.version, req.version);
+        this.record(path, ctx.zxid, { ...node, version });
+        return { type: OpCode.setData, path, data: req.data, version };
+      }
+      case OpCode.setACL: {
+        const { path } = req;
+        if (pathProblem(path)) throw badArgs(path);
+        const acl = fixupACL(req.acl, ctx.authIds);
+        const node = this.lookup(path);
+        this.checkACL(node.acl, Perm.admin, ctx);
+        const version = nextVersion(node.aversion, req.version);
+        this.record(path, ctx.zxid, { ...node, acl, aversion: version });
+        return { type: OpCode.setACL, path, acl, version };
+      }
+      case OpCode.check: {
+        const { path } = req;
+        if (pathProblem(path)) throw badArgs(path);
+        const node = this.lookup(path);
+        this.checkACL(node.acl, Perm.read, ctx);
+        return { type: OpCode.check, path, version: nextVersion(node.version, req.version) };
+      }
+      case OpCode.reconfig:
+        throw new ZkError(Err.reconfigDisabled);
+      default:
+        throw new Error(`prep: ${req.type} is not a write`);
+    }
+  }
+
+  private create(req: RequestOf<typeof OpCode.create | typeof OpCode.create2 | typeof OpCode.createContainer | typeof OpCode.createTTL>, ctx: PrepContext): TxnBody {
+    const flags = req.flags;
+    if (flags < 0 || flags > 6) throw badArgs(`invalid create flags ${flags}`);
+    const ttl = req.type === OpCode.createTTL ? req.ttl : -1;
+    if (isTTLMode(flags) && !this.opts.extendedTypesEnabled) throw new ZkError(Err.unimplemented);
+    if (isTTLMode(flags) ? ttl <= 0 || ttl > MAX_TTL : ttl >= 0) throw badArgs(`ttl ${ttl} not valid for flags ${flags}`);
+
+    let path = req.path;
+    const slash = path.lastIndexOf('/');
+    if (slash === -1 || path.includes('\0')) throw badArgs(path);
+    const parentPath = slash === 0 ? '/' : path.slice(0, slash);
+    const acl = fixupACL(req.acl, ctx.authIds);
+    const parent = this.lookup(parentPath);
+    this.checkACL(parent.acl, Perm.create, ctx);
+    if (isSequentialMode(flags)) path += String(parent.cversion).padStart(10, '0');
+    if (pathProblem(path)) throw badArgs(path);
+    if (this.exists(path)) throw new ZkError(Err.nodeExists, path);
+    if (kindOf(parent.ephemeralOwner) === 'ephemeral') throw new ZkError(Err.noChildrenForEphemerals, path);
+
+    const parentCVersion = parent.cversion + 1;
+    let owner = 0n;
+    if (flags === 4) owner = CONTAINER_OWNER;
+    else if (isTTLMode(flags)) owner = ttlOwner(ttl);
+    else if (isEphemeralMode(flags)) owner = ctx.sessionId;
+    this.record(parentPath, ctx.zxid, { ...parent, cversion: parentCVersion, childCount: parent.childCount + 1 });
+    this.record(path, ctx.zxid, { acl, version: 0, cversion: 0, aversion: 0, ephemeralOwner: owner, childCount: 0 });
+
+    const { data } = req;
+    switch (req.type) {
+      case OpCode.createContainer:
+        return { type: req.type, path, data, acl, parentCVersion };
+      case OpCode.createTTL:
+        return { type: req.type, path, data, acl, parentCVersion, ttl };
+      default:
+        return { type: req.type, path, data, acl, ephemeral: isEphemeralMode(flags), parentCVersion };
+    }
+  }
+
+  private parentForDelete(path: string): string {
+    const slash = path.lastIndexOf('/');
+    if (slash === -1 || path.includes('\0') || SPECIAL_PATHS.has(path)) throw badArgs(path);
+    return slash === 0 ? '/' : path.slice(0, slash);
+  }
+
+  private delete(path: string, version: number, ctx: PrepContext): TxnBody {
+    const parentPath = this.parentForDelete(path);
+    const parent = this.lookup(parentPath);
+    this.checkACL(parent.acl, Perm.delete, ctx);
+    const node = this.lookup(path);
+    nextVersion(node.version, version);
+    if (node.childCount > 0) throw new ZkError(Err.notEmpty, path);
+    this.removeChange(parentPath, parent, path, ctx.zxid);
+    return { type: OpCode.delete, path };
+  }
+
+  private removeChange(parentPath: string, parent: NodeView, path: string, zxid: number): void {
+    this.record(parentPath, zxid, { ...parent, childCount: parent.childCount - 1 });
+    this.record(path, zxid, null);
+  }
+
+  /** The reaper's delete of an empty container or expired TTL node. */
+  prepareDeleteContainer(path: string, ctx: PrepContext): TxnBody {
+    try {
+      const parentPath = this.parentForDelete(path);
+      const node = this.lookup(path);
+      if (node.childCount > 0) throw new ZkError(Err.notEmpty, path);
+      if (kindOf(node.ephemeralOwner) === 'ephemeral') throw new ZkError(Err.badVersion, path);
+      this.removeChange(parentPath, this.lookup(parentPath), path, ctx.zxid);
+      return { type: OpCode.deleteContainer, path };
+    } catch (e) {
+      if (!(e instanceof ZkError)) throw e;
+      return { type: OpCode.error, err: e.code };
+    }
+  }
+
+  /** A session's end: its ephemerals, as they will be once pending txns apply, are deleted. */
+  prepareCloseSession(ctx: PrepContext): TxnBody {
+    const paths = new Set(this.tree.ephemeralsOf(ctx.sessionId));
+    for (const [path, list] of this.changes) {
+      const view = list[list.length - 1]!.view;
+      if (!view) paths.delete(path);
+      else if (view.ephemeralOwner === ctx.sessionId) paths.add(path);
+    }
+    for (const path of paths) {
+      const parentPath = parentOf(path);
+      if (this.exists(parentPath)) this.removeChange(parentPath, this.lookup(parentPath), path, ctx.zxid);
+      else this.record(path, ctx.zxid, null);
+    }
+    return { type: OpCode.closeSession, paths: [...paths] };
+  }
+}
+
+function nextVersion(current: number, expected: number): number {
+  if (expected !== -1 && expected !== current) throw new ZkError(Err.badVersion);
+  return (current + 1) | 0;
+}

@@ -1,0 +1,370 @@
+// The request pipeline of one server: sessions in, replies out.
+// Reads are answered from the tree at once. Writes are prepared into txns
+// (prep.ts), get the next zxid, are applied by DataTree.apply, and only then
+// answered, so a client always sees a txn's watch events before its reply.
+
+import { Err, OpCode, WatcherType, Xid, ZkError } from '../proto/constants.ts';
+import type { ConnectRequest, ConnectResponse, Id, Request } from '../proto/records.ts';
+import type { MultiResult, Response } from '../proto/responses.ts';
+import type { Txn, TxnBody } from '../proto/txn.ts';
+import { checkACL, digestOf, maskDigests, SUPER } from '../tree/acl.ts';
+import { DataTree, kindOf, ttlOf, type ApplyResult } from '../tree/datatree.ts';
+import { Perm } from '../proto/constants.ts';
+import type { Watcher } from '../tree/watches.ts';
+import { Prep } from './prep.ts';
+import { SessionTracker, sessionPassword } from './sessions.ts';
+
+/** A connected client, as the pipeline sees it. */
+export interface Client extends Watcher {
+  readonly remoteAddress: string;
+  sessionId: bigint;
+  readonly authIds: Id[];
+  /** Send a reply frame: header and, when err is 0, the body for `type`. */
+  reply(xid: number, zxid: number, err: number, type: number, body?: Response): void;
+  /** Flush what is queued and close the socket. */
+  close(reason: string): void;
+}
+
+export interface ProcessorOptions {
+  serverId: number;
+  tickTime: number;
+  minSessionTimeout: number;
+  maxSessionTimeout: number;
+  extendedTypesEnabled: boolean;
+  skipACL: boolean;
+  superDigest: string | null;
+  containerMaxNeverUsedIntervalMs: number;
+}
+
+export interface ServerStats {
+  packetsReceived: number;
+  packetsSent: number;
+  minLatency: number;
+  maxLatency: number;
+  totalLatency: number;
+  latencyCount: number;
+  authFailed: number;
+}
+
+const WRITES = new Set<number>([
+  OpCode.create,
+  OpCode.create2,
+  OpCode.createContainer,
+  OpCode.createTTL,
+  OpCode.delete,
+  OpCode.setData,
+  OpCode.setACL,
+  OpCode.check,
+  OpCode.multi,
+  OpCode.reconfig,
+]);
+
+const MULTI_RESULT_TYPE: Record<number, number> = {
+  [OpCode.create]: OpCode.create,
+  [OpCode.create2]: OpCode.create2,
+  [OpCode.createContainer]: OpCode.create2,
+  [OpCode.createTTL]: OpCode.create2,
+  [OpCode.delete]: OpCode.delete,
+  [OpCode.deleteContainer]: OpCode.delete,
+  [OpCode.setData]: OpCode.setData,
+  [OpCode.check]: OpCode.check,
+  [OpCode.error]: OpCode.error,
+};
+
+export class Processor {
+  readonly tree = new DataTree();
+  readonly sessions: SessionTracker;
+  private readonly prep: Prep;
+  /** connection that currently owns each session */
+  private readonly owners = new Map<bigint, Client>();
+  private lastZxid = 0;
+  readonly stats: ServerStats = { packetsReceived: 0, packetsSent: 0, minLatency: 0, maxLatency: 0, totalLatency: 0, latencyCount: 0, authFailed: 0 };
+
+  constructor(
+    private readonly opts: ProcessorOptions,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.sessions = new SessionTracker(opts.tickTime, opts.serverId, now());
+    this.prep = new Prep(this.tree, { extendedTypesEnabled: opts.extendedTypesEnabled, skipACL: opts.skipACL });
+  }
+
+  get zxid(): number {
+    return this.tree.lastProcessedZxid;
+  }
+
+  // ---- sessions ----
+
+  /** Answer a ConnectRequest: a new session, or a reattach. null: close without a reply. */
+  connect(client: Client, req: ConnectRequest): ConnectResponse | null {
+    if (req.lastZxidSeen > this.zxid) return null; // client is ahead of us: it must find another server
+    const timeOut = Math.min(Math.max(req.timeOut, this.opts.minSessionTimeout), this.opts.maxSessionTimeout);
+    const readOnly = req.readOnly === undefined ? undefined : false;
+    if (req.sessionId === 0n) {
+      const id = this.sessions.newSessionId();
+      this.sessions.add(id, timeOut, this.now());
+      client.sessionId = id;
+      this.owners.set(id, client);
+      this.commit(this.txn(id, 0, { type: OpCode.createSession, timeOut }));
+      return { protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly };
+    }
+    const id = req.sessionId;
+    if (!req.passwd.equals(sessionPassword(id)) || !this.sessions.touch(id, this.now(), timeOut)) {
+      return { protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: Buffer.alloc(16), readOnly };
+    }
+    const previous = this.owners.get(id);
+    if (previous && previous !== client) previous.close('session moved to another connection');
+    client.sessionId = id;
+    this.owners.set(id, client);
+    return { protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly };
+  }
+
+  /** The connection went away; its session lives on until it expires or is reattached. */
+  disconnected(client: Client): void {
+    this.tree.removeWatcher(client);
+    if (this.owners.get(client.sessionId) === client) this.owners.delete(client.sessionId);
+  }
+
+  /** Every packet keeps the session alive. */
+  touch(client: Client): boolean {
+    return this.sessions.touch(client.sessionId, this.now());
+  }
+
+  /** Close sessions whose time is up; call every tick. */
+  expireSessions(): void {
+    for (const id of this.sessions.expire(this.now())) this.closeSession(id, 0);
+  }
+
+  private closeSession(id: bigint, cxid: number): void {
+    this.sessions.setClosing(id);
+    const hdr = this.txn(id, cxid, { type: OpCode.closeSession, paths: [] });
+    const body = this.prep.prepareCloseSession({ sessionId: id, authIds: [], zxid: hdr.hdr.zxid, time: hdr.hdr.time });
+    this.commit({ hdr: hdr.hdr, body });
+    const owner = this.owners.get(id);
+    if (owner && cxid === 0) owner.close('session expired');
+  }
+
+  // ---- requests ----
+
+  /** Handle one decoded request of an established session. */
+  handle(client: Client, xid: number, req: Request, received: number): void {
+    this.stats.packetsReceived++;
+    if (!this.touch(client) && req.type !== OpCode.closeSession) {
+      client.reply(xid, this.zxid, Err.sessionExpired, req.type);
+      client.close('session expired');
+      return;
+    }
+    if (WRITES.has(req.type)) return this.write(client, xid, req, received);
+    switch (req.type) {
+      case OpCode.ping:
+        return this.send(client, Xid.ping, Err.ok, req.type, undefined, received);
+      case OpCode.closeSession: {
+        this.closeSession(client.sessionId, xid);
+        this.send(client, xid, Err.ok, req.type, undefined, received);
+        client.close('client closed the session');
+        return;
+      }
+      case OpCode.auth:
+        return this.auth(client, req.scheme, req.auth);
+      case OpCode.sasl:
+        this.send(client, xid, Err.authFailed, req.type, undefined, received);
+        return client.close('SASL is not supported');
+      case OpCode.setWatches:
+      case OpCode.setWatches2:
+        this.tree.setWatches(req.relativeZxid, req.dataWatches, req.existWatches, req.childWatches, req.persistentWatches, req.persistentRecursiveWatches, client);
+        return this.send(client, xid, Err.ok, req.type, undefined, received);
+    }
+    let err: number = Err.ok;
+    let body: Response | undefined;
+    try {
+      body = this.read(client, req);
+    } catch (e) {
+      if (!(e instanceof ZkError)) throw e;
+      err = e.code;
+    }
+    this.send(client, xid, err, req.type, body, received);
+  }
+
+  private send(client: Client, xid: number, err: number, type: number, body: Response | undefined, received: number): void {
+    const latency = this.now() - received;
+    const s = this.stats;
+    s.packetsSent++;
+    if (s.latencyCount === 0 || latency < s.minLatency) s.minLatency = latency;
+    if (latency > s.maxLatency) s.maxLatency = latency;
+    s.totalLatency += latency;
+    s.latencyCount++;
+    client.reply(xid, this.zxid, err, type, body);
+  }
+
+  private auth(client: Client, scheme: string, auth: Buffer): void {
+    if (scheme === 'digest') {
+      const id = digestOf(auth.toString('utf8'));
+      if (!client.authIds.some((a) => a.scheme === 'digest' && a.id === id)) client.authIds.push({ scheme: 'digest', id });
+      if (this.opts.superDigest !== null && id === this.opts.superDigest) client.authIds.push(SUPER);
+      client.reply(Xid.auth, 0, Err.ok, OpCode.auth);
+      return;
+    }
+    if (scheme === 'ip') {
+      client.reply(Xid.auth, 0, Err.ok, OpCode.auth);
+      return;
+    }
+    this.stats.authFailed++;
+    client.reply(Xid.auth, 0, Err.authFailed, OpCode.auth);
+    client.close(`authentication failed for scheme ${scheme}`);
+  }
+
+  private checkRead(path: string, client: Client): ReturnType<DataTree['get']> & object {
+    const node = this.tree.get(path);
+    if (!node) throw new ZkError(Err.noNode);
+    checkACL(node.acl, Perm.read, client.authIds, this.opts.skipACL);
+    return node;
+  }
+
+  private read(client: Client, req: Request): Response | undefined {
+    const tree = this.tree;
+    switch (req.type) {
+      case OpCode.exists: {
+        if (req.path.includes('\0')) throw new ZkError(Err.badArguments);
+        if (req.watch) tree.addDataWatch(req.path, client);
+        const node = tree.get(req.path);
+        if (!node) throw new ZkError(Err.noNode);
+        return { stat: node.stat() };
+      }
+      case OpCode.getData: {
+        const node = this.checkRead(req.path, client);
+        if (req.watch) tree.addDataWatch(req.path, client);
+        return { data: node.data, stat: node.stat() };
+      }
+      case OpCode.getChildren:
+      case OpCode.getChildren2: {
+        const node = this.checkRead(req.path, client);
+        if (req.watch) tree.addChildWatch(req.path, client);
+        return { children: [...node.children], stat: node.stat() };
+      }
+      case OpCode.getAllChildrenNumber:
+        this.checkRead(req.path, client);
+        return { count: tree.descendantCount(req.path) };
+      case OpCode.getACL: {
+        const node = tree.get(req.path);
+        if (!node) throw new ZkError(Err.noNode);
+        checkACL(node.acl, Perm.read | Perm.admin, client.authIds, this.opts.skipACL);
+        let acl = node.acl;
+        try {
+          checkACL(acl, Perm.admin, client.authIds, this.opts.skipACL);
+        } catch {
+          acl = maskDigests(acl);
+        }
+        return { acl, stat: node.stat() };
+      }
+      case OpCode.sync:
+        return { path: req.path };
+      case OpCode.multiRead:
+        return { results: req.ops.map((op) => this.readInMulti(client, op)) };
+      case OpCode.addWatch:
+        tree.addPersistentWatch(req.path, client, req.mode === 1);
+        return {};
+      case OpCode.checkWatches:
+      case OpCode.removeWatches: {
+        const tables =
+          req.watcherType === WatcherType.children
+            ? [tree.childWatches]
+            : req.watcherType === WatcherType.data
+              ? [tree.dataWatches]
+              : req.watcherType === WatcherType.any
+                ? [tree.childWatches, tree.dataWatches]
+                : null;
+        if (!tables) throw new ZkError(Err.marshallingError, `invalid watcher type ${req.watcherType}`);
+        const found = req.type === OpCode.checkWatches ? tables.some((t) => t.has(req.path, client)) : tables.map((t) => t.remove(req.path, client)).some(Boolean);
+        if (!found) throw new ZkError(Err.noWatcher);
+        return undefined;
+      }
+      case OpCode.whoAmI:
+        return { clientInfo: client.authIds.map((id) => ({ authScheme: id.scheme, user: id.id })) };
+      case OpCode.getEphemerals: {
+        const prefix = req.path.trim();
+        const all = [...tree.ephemeralsOf(client.sessionId)];
+        return { children: prefix === '' || prefix === '/' ? all : all.filter((p) => p.startsWith(req.path)) };
+      }
+      default:
+        throw new ZkError(Err.unimplemented);
+    }
+  }
+
+  private readInMulti(client: Client, op: Request): MultiResult {
+    if (op.type !== OpCode.getData && op.type !== OpCode.getChildren) throw new ZkError(Err.marshallingError);
+    try {
+      return { type: op.type, err: Err.ok, ...this.read(client, op) };
+    } catch (e) {
+      if (!(e instanceof ZkError)) throw e;
+      return { type: OpCode.error, err: e.code };
+    }
+  }
+
+  // ---- writes ----
+
+  private txn(clientId: bigint, cxid: number, body: TxnBody): Txn {
+    return { hdr: { clientId, cxid, zxid: ++this.lastZxid, time: this.now(), type: body.type }, body };
+  }
+
+  private write(client: Client, xid: number, req: Request, received: number): void {
+    const { hdr } = this.txn(client.sessionId, xid, { type: OpCode.error, err: 0 });
+    const body = this.prep.prepare(req, { sessionId: client.sessionId, authIds: client.authIds, zxid: hdr.zxid, time: hdr.time });
+    hdr.type = body.type;
+    const result = this.commit({ hdr, body });
+    if (req.type === OpCode.check && result.err === Err.ok) {
+      // ZooKeeper 3.8 has no reply for a lone check: it drops the connection.
+      client.close('check is only valid inside multi');
+      return;
+    }
+    this.send(client, xid, req.type === OpCode.multi ? Err.ok : result.err, req.type, this.replyBody(req.type, result), received);
+  }
+
+  /** Apply a txn to the tree; the one place state changes. */
+  private commit(txn: Txn): ApplyResult {
+    const result = this.tree.apply(txn.hdr, txn.body);
+    this.prep.applied(txn.hdr.zxid);
+    if (txn.body.type === OpCode.closeSession) {
+      this.sessions.remove(txn.hdr.clientId);
+      this.owners.delete(txn.hdr.clientId);
+    }
+    return result;
+  }
+
+  private replyBody(type: number, r: ApplyResult): Response | undefined {
+    if (type === OpCode.multi) {
+      return {
+        results: (r.results ?? []).map((sub) => {
+          const t = MULTI_RESULT_TYPE[sub.type] ?? OpCode.error;
+          return t === OpCode.error ? { type: t, err: sub.err } : { type: t, err: Err.ok, path: sub.path, stat: sub.stat };
+        }),
+      };
+    }
+    if (r.err !== Err.ok) return undefined;
+    return { path: r.path, stat: r.stat };
+  }
+
+  // ---- containers and TTL nodes ----
+
+  /** Delete empty containers and expired TTL nodes, at most `limit` of them. */
+  reapContainers(limit: number): number {
+    const now = this.now();
+    const candidates: string[] = [];
+    for (const path of this.tree.containers) {
+      const node = this.tree.get(path)!;
+      if (node.children.size > 0) continue;
+      const neverUsedFor = this.opts.containerMaxNeverUsedIntervalMs;
+      if (node.cversion > 0 || (neverUsedFor > 0 && now - node.mtime > neverUsedFor)) candidates.push(path);
+    }
+    for (const path of this.tree.ttls) {
+      const node = this.tree.get(path)!;
+      if (node.children.size === 0 && kindOf(node.ephemeralOwner) === 'ttl' && now - node.mtime > ttlOf(node.ephemeralOwner)) candidates.push(path);
+    }
+    const chosen = candidates.slice(0, limit);
+    for (const path of chosen) {
+      const { hdr } = this.txn(0n, 0, { type: OpCode.error, err: 0 });
+      const body = this.prep.prepareDeleteContainer(path, { sessionId: 0n, authIds: [], zxid: hdr.zxid, time: hdr.time });
+      hdr.type = body.type;
+      this.commit({ hdr, body });
+    }
+    return chosen.length;
+  }
+}

@@ -1,0 +1,110 @@
+// A standalone Paddock server: the client port, the timers that expire sessions
+// and reap containers, and a clean shutdown that frees the port at once.
+
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import type { ServerConfig } from '../config/config.ts';
+import type { Logger } from '../log.ts';
+import { Connection, type ConnectionHost } from './connection.ts';
+import { fourLetterWord, type ServerView } from './fourletter.ts';
+import { Processor } from './processor.ts';
+
+export class PaddockServer implements ServerView, ConnectionHost {
+  readonly processor: Processor;
+  readonly connections = new Set<Connection>();
+  readonly startedAt = Date.now();
+  readonly mode = 'standalone';
+  readonly maxBuffer: number;
+  private readonly perIp = new Map<string, number>();
+  private readonly listener: net.Server;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    readonly config: ServerConfig,
+    private readonly logger: Logger,
+  ) {
+    this.maxBuffer = config.maxBuffer;
+    this.processor = new Processor({
+      serverId: config.myid ?? 1,
+      tickTime: config.tickTime,
+      minSessionTimeout: config.minSessionTimeout,
+      maxSessionTimeout: config.maxSessionTimeout,
+      extendedTypesEnabled: config.extendedTypesEnabled,
+      skipACL: config.skipACL,
+      superDigest: config.superDigest,
+      containerMaxNeverUsedIntervalMs: config.containerMaxNeverUsedIntervalMs,
+    });
+    this.listener = net.createServer((socket) => this.accept(socket));
+  }
+
+  /** Listen on the client port; resolves once connections are accepted. */
+  async start(): Promise<void> {
+    const c = this.config;
+    mkdirSync(join(c.dataDir, 'version-2'), { recursive: true });
+    mkdirSync(join(c.dataLogDir, 'version-2'), { recursive: true });
+    await new Promise<void>((resolve, reject) => {
+      this.listener.once('error', reject);
+      this.listener.listen({ port: c.clientPort, host: c.clientPortAddress }, () => {
+        this.listener.off('error', reject);
+        resolve();
+      });
+    });
+    this.listener.on('error', (e) => this.logger.error(`client port: ${e.message}`));
+    this.every(c.tickTime, () => this.processor.expireSessions());
+    const reapBatch = Math.max(1, Math.floor((c.containerMaxPerMinute * c.containerCheckIntervalMs) / 60_000));
+    this.every(c.containerCheckIntervalMs, () => this.processor.reapContainers(reapBatch));
+    this.logger.info(`serving clients on ${c.clientPortAddress}:${this.port}`);
+  }
+
+  get port(): number {
+    const addr = this.listener.address();
+    return addr && typeof addr === 'object' ? addr.port : this.config.clientPort;
+  }
+
+  private every(ms: number, fn: () => void): void {
+    this.timers.push(setInterval(fn, ms));
+  }
+
+  private accept(socket: net.Socket): void {
+    const ip = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const { maxClientCnxns, maxCnxns } = this.config;
+    const fromIp = this.perIp.get(ip) ?? 0;
+    if ((maxClientCnxns > 0 && fromIp >= maxClientCnxns) || (maxCnxns > 0 && this.connections.size >= maxCnxns)) {
+      this.logger.warn(`too many connections from ${ip} (${fromIp}, maxClientCnxns ${maxClientCnxns}); closing`);
+      socket.destroy();
+      return;
+    }
+    this.perIp.set(ip, fromIp + 1);
+    this.connections.add(new Connection(socket, this));
+  }
+
+  fourLetterWord(word: string): string | null {
+    return fourLetterWord(word, this);
+  }
+
+  closed(conn: Connection): void {
+    if (!this.connections.delete(conn)) return;
+    const n = (this.perIp.get(conn.remoteAddress) ?? 1) - 1;
+    if (n > 0) this.perIp.set(conn.remoteAddress, n);
+    else this.perIp.delete(conn.remoteAddress);
+    this.processor.disconnected(conn);
+  }
+
+  log(message: string): void {
+    this.logger.info(message);
+  }
+
+  resetStats(): void {
+    const s = this.processor.stats;
+    s.packetsReceived = s.packetsSent = s.minLatency = s.maxLatency = s.totalLatency = s.latencyCount = 0;
+  }
+
+  /** Stop listening and drop every connection; sessions are not closed (as when ZooKeeper stops). */
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    for (const c of this.connections) c.abort();
+    await closed;
+  }
+}

@@ -1,0 +1,119 @@
+// ACL checks and the built-in authentication schemes (world, auth, digest, ip, super).
+
+import { createHash } from 'node:crypto';
+import { Err, Perm, ZkError } from '../proto/constants.ts';
+import type { ACL, Id } from '../proto/records.ts';
+
+export const ANYONE: Id = { scheme: 'world', id: 'anyone' };
+export const OPEN_ACL_UNSAFE: ACL[] = [{ perms: Perm.all, id: ANYONE }];
+export const READ_ACL_UNSAFE: ACL[] = [{ perms: Perm.read, id: ANYONE }];
+export const SUPER: Id = { scheme: 'super', id: '' };
+
+/** `user:password` → `user:base64(sha1(user:password))`, as DigestAuthenticationProvider. */
+export function digestOf(userPassword: string): string {
+  const user = userPassword.split(':', 1)[0];
+  return `${user}:${createHash('sha1').update(userPassword).digest('base64')}`;
+}
+
+function ipv4Bytes(addr: string): number[] | null {
+  const parts = addr.split('.');
+  if (parts.length !== 4) return null;
+  const out: number[] = [];
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p)) return null;
+    const n = Number(p);
+    if (n > 255) return null;
+    out.push(n);
+  }
+  return out;
+}
+
+function ipMatches(clientAddr: string, aclExpr: string): boolean {
+  const [addr, bitsText] = aclExpr.split('/', 2) as [string, string | undefined];
+  const want = ipv4Bytes(addr);
+  const have = ipv4Bytes(clientAddr.replace(/^::ffff:/, ''));
+  if (!want || !have) return false;
+  const bits = bitsText === undefined ? 32 : Number(bitsText);
+  for (let i = 0; i < 4; i++) {
+    const maskBits = Math.max(0, Math.min(8, bits - i * 8));
+    const mask = (0xff << (8 - maskBits)) & 0xff;
+    if ((want[i]! & mask) !== (have[i]! & mask)) return false;
+  }
+  return true;
+}
+
+/** Whether an ACL id is well-formed for its scheme (ServerAuthenticationProvider.isValid). */
+function validId(id: Id): boolean {
+  switch (id.scheme) {
+    case 'world':
+      return id.id === 'anyone';
+    case 'digest':
+      // Java's split(":") drops trailing empty strings: "u:" is one part.
+      return id.id.replace(/:+$/, '').split(':').length === 2;
+    case 'ip': {
+      const [addr, bits] = id.id.split('/', 2) as [string, string | undefined];
+      if (!ipv4Bytes(addr)) return false;
+      return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= 32);
+    }
+    default:
+      return false;
+  }
+}
+
+/** Schemes whose ids the `auth` scheme expands to (providers that say isAuthenticated). */
+const AUTHENTICATED_SCHEMES = new Set(['digest']);
+
+/**
+ * The ACL a create/setACL stores: deduplicated, `auth` expanded to the caller's
+ * authenticated ids; throws InvalidACL like ZooKeeper's fixupACL.
+ */
+export function fixupACL(acl: ACL[] | null, authIds: readonly Id[]): ACL[] {
+  if (!acl || acl.length === 0) throw new ZkError(Err.invalidACL, 'empty ACL');
+  const out: ACL[] = [];
+  const seen = new Set<string>();
+  const add = (a: ACL) => {
+    const key = `${a.perms}\0${a.id.scheme}\0${a.id.id}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push(a);
+    }
+  };
+  for (const a of acl) {
+    if (a.id.scheme === 'auth') {
+      let any = false;
+      for (const cid of authIds) {
+        if (AUTHENTICATED_SCHEMES.has(cid.scheme)) {
+          any = true;
+          add({ perms: a.perms, id: cid });
+        }
+      }
+      if (!any) throw new ZkError(Err.invalidACL, 'auth scheme without authenticated ids');
+    } else if (validId(a.id)) {
+      add(a);
+    } else {
+      throw new ZkError(Err.invalidACL, `invalid ACL id ${a.id.scheme}:${a.id.id}`);
+    }
+  }
+  return out;
+}
+
+/** Throws NoAuth unless one of `authIds` holds one of the `perm` bits on `acl`. */
+export function checkACL(acl: readonly ACL[], perm: number, authIds: readonly Id[], skipACL: boolean): void {
+  if (skipACL || acl.length === 0) return;
+  for (const id of authIds) if (id.scheme === 'super') return;
+  for (const a of acl) {
+    if ((a.perms & perm) === 0) continue;
+    const { scheme, id } = a.id;
+    if (scheme === 'world' && id === 'anyone') return;
+    for (const cid of authIds) {
+      if (cid.scheme !== scheme) continue;
+      if (scheme === 'ip' ? ipMatches(cid.id, id) : cid.id === id) return;
+    }
+  }
+  throw new ZkError(Err.noAuth);
+}
+
+/** What getACL shows a caller without ADMIN: digest hashes masked as `user:x`. */
+export function maskDigests(acl: readonly ACL[]): ACL[] {
+  return acl.map((a) => (a.id.scheme === 'digest' ? { perms: a.perms, id: { scheme: 'digest', id: a.id.id.replace(/:.*/s, ':x') } } : a));
+}

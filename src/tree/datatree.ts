@@ -1,0 +1,326 @@
+// The replicated state: znodes, the session table and the watches on them.
+// apply() is the only way state changes. The request pipeline calls it for new
+// txns, log replay calls it on start-up and followers call it for commits, so
+// all of them reach the same state from the same txns.
+
+import { Err, EventType, OpCode, ZkError } from '../proto/constants.ts';
+import type { ACL, Stat } from '../proto/records.ts';
+import type { TxnBody, TxnHeader } from '../proto/txn.ts';
+import { OPEN_ACL_UNSAFE, READ_ACL_UNSAFE } from './acl.ts';
+import { nameOf, parentOf } from './path.ts';
+import { WatchMode, WatchTable, type Watcher } from './watches.ts';
+
+/** ephemeralOwner of a container node */
+export const CONTAINER_OWNER = -0x8000000000000000n;
+const TTL_TAG = 0xffn;
+
+export const ttlOwner = (ttl: number): bigint => BigInt.asIntN(64, (TTL_TAG << 56n) | BigInt(ttl));
+
+export type NodeKind = 'persistent' | 'ephemeral' | 'container' | 'ttl';
+
+export function kindOf(owner: bigint): NodeKind {
+  if (owner === 0n) return 'persistent';
+  if (owner === CONTAINER_OWNER) return 'container';
+  if (BigInt.asUintN(64, owner) >> 56n === TTL_TAG) return 'ttl';
+  return 'ephemeral';
+}
+
+export const ttlOf = (owner: bigint): number => Number(BigInt.asUintN(40, owner));
+
+export class ZNode {
+  readonly children = new Set<string>();
+  constructor(
+    public data: Buffer | null,
+    public acl: ACL[],
+    public czxid: number,
+    public mzxid: number,
+    public ctime: number,
+    public mtime: number,
+    public version: number,
+    /** persisted cversion: creates of children; clients see 2*cversion - numChildren */
+    public cversion: number,
+    public aversion: number,
+    public ephemeralOwner: bigint,
+    public pzxid: number,
+  ) {}
+
+  stat(): Stat {
+    const owner = this.ephemeralOwner;
+    return {
+      czxid: this.czxid,
+      mzxid: this.mzxid,
+      ctime: this.ctime,
+      mtime: this.mtime,
+      version: this.version,
+      cversion: this.cversion * 2 - this.children.size,
+      aversion: this.aversion,
+      ephemeralOwner: owner === 0n || kindOf(owner) === 'ephemeral' ? owner : 0n,
+      dataLength: this.data ? this.data.length : 0,
+      numChildren: this.children.size,
+      pzxid: this.pzxid,
+    };
+  }
+}
+
+/** What applying one txn produced, for the reply. */
+export interface ApplyResult {
+  type: number;
+  err: number;
+  path?: string;
+  stat?: Stat;
+  results?: ApplyResult[];
+}
+
+export class DataTree {
+  private readonly nodes = new Map<string, ZNode>();
+  /** session id → ephemeral paths */
+  private readonly ephemerals = new Map<bigint, Set<string>>();
+  readonly containers = new Set<string>();
+  readonly ttls = new Set<string>();
+  /** live sessions and their timeouts (part of a snapshot) */
+  readonly sessions = new Map<bigint, number>();
+  readonly dataWatches = new WatchTable();
+  readonly childWatches = new WatchTable();
+  lastProcessedZxid = 0;
+
+  constructor() {
+    const zero = () => new ZNode(null, OPEN_ACL_UNSAFE, 0, 0, 0, 0, 0, 0, 0, 0n, 0);
+    this.nodes.set('/', zero());
+    this.attach('/zookeeper', zero());
+    this.attach('/zookeeper/quota', zero());
+    const config = zero();
+    config.acl = READ_ACL_UNSAFE;
+    config.aversion = -1;
+    config.data = Buffer.alloc(0);
+    this.attach('/zookeeper/config', config);
+  }
+
+  private attach(path: string, node: ZNode): void {
+    this.nodes.get(parentOf(path))!.children.add(nameOf(path));
+    this.nodes.set(path, node);
+  }
+
+  get(path: string): ZNode | undefined {
+    // ZooKeeper also files the root under "", so "" reads as "/".
+    return this.nodes.get(path === '' ? '/' : path);
+  }
+
+  get nodeCount(): number {
+    return this.nodes.size;
+  }
+
+  /** Number of descendants of path (not counting path itself). */
+  descendantCount(path: string): number {
+    const node = this.nodes.get(path);
+    if (!node) return 0;
+    let n = 0;
+    const stack: string[] = [path];
+    while (stack.length) {
+      const p = stack.pop()!;
+      for (const c of this.nodes.get(p)!.children) {
+        n++;
+        stack.push(p === '/' ? `/${c}` : `${p}/${c}`);
+      }
+    }
+    return n;
+  }
+
+  ephemeralsOf(session: bigint): ReadonlySet<string> {
+    return this.ephemerals.get(session) ?? new Set();
+  }
+
+  ephemeralCount(): number {
+    let n = 0;
+    for (const s of this.ephemerals.values()) n += s.size;
+    return n;
+  }
+
+  approximateDataSize(): number {
+    let n = 0;
+    for (const [path, node] of this.nodes) n += path.length + (node.data ? node.data.length : 0);
+    return n;
+  }
+
+  // ---- watches ----
+
+  addDataWatch(path: string, w: Watcher): void {
+    this.dataWatches.add(path, w);
+  }
+
+  addChildWatch(path: string, w: Watcher): void {
+    this.childWatches.add(path, w);
+  }
+
+  addPersistentWatch(path: string, w: Watcher, recursive: boolean): void {
+    this.dataWatches.add(path, w, recursive ? WatchMode.persistentRecursive : WatchMode.persistent);
+    if (!recursive) this.childWatches.add(path, w, WatchMode.persistent);
+  }
+
+  removeWatcher(w: Watcher): void {
+    this.dataWatches.removeWatcher(w);
+    this.childWatches.removeWatcher(w);
+  }
+
+  /** Re-arm watches a client held before reconnecting; fire those whose condition already changed. */
+  setWatches(relativeZxid: number, data: string[], exist: string[], child: string[], persistent: string[], recursive: string[], w: Watcher): void {
+    for (const path of data) {
+      const node = this.nodes.get(path);
+      if (!node) w.notify(EventType.nodeDeleted, path);
+      else if (node.mzxid > relativeZxid) w.notify(EventType.nodeDataChanged, path);
+      else this.dataWatches.add(path, w);
+    }
+    for (const path of exist) {
+      if (this.nodes.has(path)) w.notify(EventType.nodeCreated, path);
+      else this.dataWatches.add(path, w);
+    }
+    for (const path of child) {
+      const node = this.nodes.get(path);
+      if (!node) w.notify(EventType.nodeDeleted, path);
+      else if (node.pzxid > relativeZxid) w.notify(EventType.nodeChildrenChanged, path);
+      else this.childWatches.add(path, w);
+    }
+    for (const path of persistent) this.addPersistentWatch(path, w, false);
+    for (const path of recursive) this.addPersistentWatch(path, w, true);
+  }
+
+  // ---- applying transactions ----
+
+  /** Apply one txn. Never throws for a txn that cannot apply (possible on replay): the result carries the error. */
+  apply(hdr: TxnHeader, body: TxnBody): ApplyResult {
+    const result = this.applyBody(hdr, body);
+    if (hdr.zxid > this.lastProcessedZxid) this.lastProcessedZxid = hdr.zxid;
+    return result;
+  }
+
+  private applyBody(hdr: TxnHeader, body: TxnBody): ApplyResult {
+    const type = body.type;
+    try {
+      switch (body.type) {
+        case OpCode.createSession:
+          this.sessions.set(hdr.clientId, body.timeOut);
+          return { type, err: Err.ok };
+        case OpCode.closeSession:
+          this.closeSession(hdr.clientId, body.paths, hdr.zxid);
+          return { type, err: Err.ok };
+        case OpCode.create:
+        case OpCode.create2:
+          return this.create(body.path, body.data, body.acl, body.ephemeral ? hdr.clientId : 0n, body.parentCVersion, hdr, type);
+        case OpCode.createContainer:
+          return this.create(body.path, body.data, body.acl, CONTAINER_OWNER, body.parentCVersion, hdr, type);
+        case OpCode.createTTL:
+          return this.create(body.path, body.data, body.acl, ttlOwner(body.ttl), body.parentCVersion, hdr, type);
+        case OpCode.delete:
+        case OpCode.deleteContainer:
+          this.deleteNode(body.path, hdr.zxid);
+          return { type, err: Err.ok, path: body.path };
+        case OpCode.setData: {
+          const node = this.mustGet(body.path);
+          node.data = body.data;
+          node.version = body.version;
+          node.mzxid = hdr.zxid;
+          node.mtime = hdr.time;
+          this.dataWatches.trigger(body.path, EventType.nodeDataChanged);
+          return { type, err: Err.ok, path: body.path, stat: node.stat() };
+        }
+        case OpCode.setACL: {
+          const node = this.mustGet(body.path);
+          node.acl = body.acl;
+          node.aversion = body.version;
+          return { type, err: Err.ok, path: body.path, stat: node.stat() };
+        }
+        case OpCode.check:
+          return { type, err: Err.ok, path: body.path };
+        case OpCode.error:
+          return { type, err: body.err };
+        case OpCode.multi: {
+          // A multi holding an error applies nothing: its other ops report OK.
+          const failed = body.txns.some((t) => t.type === OpCode.error);
+          const results = body.txns.map((t) => {
+            const sub: TxnBody = failed && t.type !== OpCode.error ? { type: OpCode.error, err: Err.ok } : t;
+            return this.applyBody({ ...hdr, type: sub.type }, sub);
+          });
+          return { type, err: results.find((r) => r.err !== Err.ok)?.err ?? Err.ok, results };
+        }
+      }
+    } catch (e) {
+      if (e instanceof ZkError) return { type, err: e.code };
+      throw e;
+    }
+  }
+
+  private mustGet(path: string): ZNode {
+    const node = this.nodes.get(path);
+    if (!node) throw new ZkError(Err.noNode);
+    return node;
+  }
+
+  private create(path: string, data: Buffer | null, acl: ACL[], owner: bigint, parentCVersion: number, hdr: TxnHeader, type: number): ApplyResult {
+    const parentPath = parentOf(path);
+    const parent = this.mustGet(parentPath);
+    const name = nameOf(path);
+    if (parent.children.has(name)) throw new ZkError(Err.nodeExists);
+    const cversion = parentCVersion === -1 ? parent.cversion + 1 : parentCVersion;
+    if (cversion > parent.cversion) {
+      parent.cversion = cversion;
+      parent.pzxid = hdr.zxid;
+    }
+    const node = new ZNode(data, acl, hdr.zxid, hdr.zxid, hdr.time, hdr.time, 0, 0, 0, owner, hdr.zxid);
+    parent.children.add(name);
+    this.nodes.set(path, node);
+    switch (kindOf(owner)) {
+      case 'container':
+        this.containers.add(path);
+        break;
+      case 'ttl':
+        this.ttls.add(path);
+        break;
+      case 'ephemeral': {
+        let set = this.ephemerals.get(owner);
+        if (!set) this.ephemerals.set(owner, (set = new Set()));
+        set.add(path);
+        break;
+      }
+      default:
+    }
+    this.dataWatches.trigger(path, EventType.nodeCreated);
+    this.childWatches.trigger(parentPath, EventType.nodeChildrenChanged);
+    return { type, err: Err.ok, path, stat: node.stat() };
+  }
+
+  private deleteNode(path: string, zxid: number): void {
+    const node = this.mustGet(path);
+    const parentPath = parentOf(path);
+    const parent = this.mustGet(parentPath);
+    this.nodes.delete(path);
+    parent.children.delete(nameOf(path));
+    if (zxid > parent.pzxid) parent.pzxid = zxid;
+    switch (kindOf(node.ephemeralOwner)) {
+      case 'container':
+        this.containers.delete(path);
+        break;
+      case 'ttl':
+        this.ttls.delete(path);
+        break;
+      case 'ephemeral': {
+        const set = this.ephemerals.get(node.ephemeralOwner);
+        set?.delete(path);
+        if (set?.size === 0) this.ephemerals.delete(node.ephemeralOwner);
+        break;
+      }
+      default:
+    }
+    const fired = this.dataWatches.trigger(path, EventType.nodeDeleted);
+    this.childWatches.trigger(path, EventType.nodeDeleted, fired);
+    this.childWatches.trigger(parentPath, EventType.nodeChildrenChanged);
+  }
+
+  private closeSession(session: bigint, paths: string[], zxid: number): void {
+    this.sessions.delete(session);
+    const owned = this.ephemerals.get(session);
+    // The txn names the ephemerals to delete; anything the session still owns goes too.
+    for (const path of new Set([...paths, ...(owned ?? [])])) {
+      if (this.nodes.has(path)) this.deleteNode(path, zxid);
+    }
+    this.ephemerals.delete(session);
+  }
+}

@@ -1,0 +1,109 @@
+// Watch tables (ZooKeeper's WatchManager): which connection watches which path,
+// and in which mode. A tree keeps two: data watches (getData/exists, persistent,
+// persistent-recursive) and child watches (getChildren, persistent).
+
+export interface Watcher {
+  /** Deliver a notification; called synchronously while a txn is applied. */
+  notify(type: number, path: string): void;
+}
+
+export const enum WatchMode {
+  standard = 0,
+  persistent = 1,
+  persistentRecursive = 2,
+}
+
+const EVENT_CHILDREN_CHANGED = 4;
+
+export class WatchTable {
+  private readonly byPath = new Map<string, Map<Watcher, WatchMode>>();
+  private readonly byWatcher = new Map<Watcher, Set<string>>();
+  private recursiveCount = 0;
+
+  /** Adds or replaces the watcher's mode on path (in 3.8 the latest registration wins). */
+  add(path: string, watcher: Watcher, mode: WatchMode = WatchMode.standard): void {
+    let watchers = this.byPath.get(path);
+    if (!watchers) this.byPath.set(path, (watchers = new Map()));
+    const previous = watchers.get(watcher);
+    if (previous === WatchMode.persistentRecursive) this.recursiveCount--;
+    if (mode === WatchMode.persistentRecursive) this.recursiveCount++;
+    watchers.set(watcher, mode);
+    let paths = this.byWatcher.get(watcher);
+    if (!paths) this.byWatcher.set(watcher, (paths = new Set()));
+    paths.add(path);
+  }
+
+  /**
+   * Fire `type` for `path`: watchers on path itself (one-shot ones are removed)
+   * and recursive watchers on its ancestors. Each watcher is told once, and not
+   * at all if it is in `suppress`. Returns the watchers that matched.
+   */
+  trigger(path: string, type: number, suppress?: Set<Watcher>): Set<Watcher> {
+    const fired = new Set<Watcher>();
+    let at = path;
+    for (let onPath = true; ; onPath = false) {
+      const watchers = this.byPath.get(at);
+      if (watchers) {
+        for (const [watcher, mode] of watchers) {
+          if (mode === WatchMode.persistentRecursive) {
+            if (type !== EVENT_CHILDREN_CHANGED) fired.add(watcher);
+          } else if (onPath) {
+            fired.add(watcher);
+            if (mode === WatchMode.standard) this.forget(at, watcher, watchers);
+          }
+        }
+      }
+      if (this.recursiveCount === 0 || at === '/') break;
+      const slash = at.lastIndexOf('/');
+      at = slash === 0 ? '/' : at.slice(0, slash);
+    }
+    for (const w of fired) if (!suppress?.has(w)) w.notify(type, path);
+    return fired;
+  }
+
+  private forget(path: string, watcher: Watcher, watchers: Map<Watcher, WatchMode>): void {
+    if (watchers.get(watcher) === WatchMode.persistentRecursive) this.recursiveCount--;
+    watchers.delete(watcher);
+    if (watchers.size === 0) this.byPath.delete(path);
+    const paths = this.byWatcher.get(watcher);
+    if (paths) {
+      paths.delete(path);
+      if (paths.size === 0) this.byWatcher.delete(watcher);
+    }
+  }
+
+  /** Whether watcher watches path, in any mode. */
+  has(path: string, watcher: Watcher): boolean {
+    return this.byPath.get(path)?.has(watcher) ?? false;
+  }
+
+  /** Remove watcher's watch on path, in whatever mode; returns whether there was one. */
+  remove(path: string, watcher: Watcher): boolean {
+    const watchers = this.byPath.get(path);
+    if (!watchers?.has(watcher)) return false;
+    this.forget(path, watcher, watchers);
+    return true;
+  }
+
+  /** Drop every watch of a connection that went away. */
+  removeWatcher(watcher: Watcher): void {
+    const paths = this.byWatcher.get(watcher);
+    if (!paths) return;
+    for (const path of [...paths]) this.forget(path, watcher, this.byPath.get(path)!);
+  }
+
+  get watchCount(): number {
+    let n = 0;
+    for (const w of this.byPath.values()) n += w.size;
+    return n;
+  }
+
+  get pathCount(): number {
+    return this.byPath.size;
+  }
+
+  /** path → watchers, for the wchc/wchp/wchs four-letter words */
+  entries(): IterableIterator<[string, Map<Watcher, WatchMode>]> {
+    return this.byPath.entries();
+  }
+}
