@@ -19,6 +19,37 @@ export interface ConnectionHost {
   log(message: string): void;
 }
 
+/** The operation names ZooKeeper shows as `lop` in cons. */
+const LAST_OP: Record<number, string> = {
+  [OpCode.ping]: 'PING',
+  [OpCode.multi]: 'MULT',
+  [OpCode.multiRead]: 'MLTR',
+  [OpCode.create]: 'CREA',
+  [OpCode.create2]: 'CREA',
+  [OpCode.createTTL]: 'CREA',
+  [OpCode.createContainer]: 'CREA',
+  [OpCode.delete]: 'DELE',
+  [OpCode.setData]: 'SETD',
+  [OpCode.reconfig]: 'RECO',
+  [OpCode.setACL]: 'SETA',
+  [OpCode.closeSession]: 'CLOS',
+  [OpCode.sync]: 'SYNC',
+  [OpCode.check]: 'CHEC',
+  [OpCode.exists]: 'EXIS',
+  [OpCode.getData]: 'GETD',
+  [OpCode.setWatches]: 'SETW',
+  [OpCode.setWatches2]: 'STW2',
+  [OpCode.addWatch]: 'ADDW',
+  [OpCode.getACL]: 'GETA',
+  [OpCode.getChildren]: 'GETC',
+  [OpCode.getChildren2]: 'GETC',
+  [OpCode.getAllChildrenNumber]: 'GETACN',
+  [OpCode.checkWatches]: 'CHKW',
+  [OpCode.removeWatches]: 'REMW',
+  [OpCode.whoAmI]: 'HOMI',
+  [OpCode.getEphemerals]: 'GETE',
+};
+
 /** How long a connection may stay without a ConnectRequest (zookeeper.nio.sessionlessCnxnTimeout). */
 const SESSIONLESS_TIMEOUT_MS = 10_000;
 
@@ -129,7 +160,7 @@ export class Connection implements Client {
       this.reply(xid, this.host.processor.zxid, Err.marshallingError, type);
       return;
     }
-    this.lastOp = OpName[type]!;
+    this.lastOp = LAST_OP[type] ?? 'NA';
     if (xid > 0) this.lastCxid = xid;
     this.host.processor.handle(this, xid, req, this.received);
   }

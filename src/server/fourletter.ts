@@ -207,33 +207,29 @@ function maxFds(): number {
   }
 }
 
+// wchs/wchc/wchp report the data-watch table only, as ZooKeeper's do.
+
 function wchs(view: ServerView): string {
-  const tree = view.processor.tree;
   const watchers = new Set<unknown>();
   const paths = new Set<string>();
   let total = 0;
-  for (const table of [tree.dataWatches, tree.childWatches]) {
-    for (const [path, ws] of table.entries()) {
-      paths.add(path);
-      total += ws.size;
-      for (const w of ws.keys()) watchers.add(w);
-    }
+  for (const [path, ws] of view.processor.tree.dataWatches.entries()) {
+    paths.add(path);
+    total += ws.size;
+    for (const w of ws.keys()) watchers.add(w);
   }
   return `${watchers.size} connections watching ${paths.size} paths\nTotal watches:${total}\n`;
 }
 
 function watchesBy(view: ServerView, by: 'session' | 'path'): string {
-  const tree = view.processor.tree;
   const groups = new Map<string, Set<string>>();
-  for (const table of [tree.dataWatches, tree.childWatches]) {
-    for (const [path, ws] of table.entries()) {
-      for (const w of ws.keys()) {
-        const session = `0x${sessionHex((w as Connection).sessionId)}`;
-        const [key, item] = by === 'session' ? [session, path] : [path, session];
-        let g = groups.get(key);
-        if (!g) groups.set(key, (g = new Set()));
-        g.add(item);
-      }
+  for (const [path, ws] of view.processor.tree.dataWatches.entries()) {
+    for (const w of ws.keys()) {
+      const session = `0x${sessionHex((w as Connection).sessionId)}`;
+      const [key, item] = by === 'session' ? [session, path] : [path, session];
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = new Set()));
+      g.add(item);
     }
   }
   let out = '';
