@@ -46,12 +46,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Resolve once "ruok" on host:port answers "imok", or reject after timeoutMs. */
+/**
+ * Resolve once host:port serves clients, or reject after timeoutMs. ZooKeeper
+ * answers ruok before it has loaded its data, so ask srvr (always whitelisted),
+ * which only reports a version once the server is serving.
+ */
 export async function waitForServing(host: string, port: number, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const reply = await fourLetterWord(host, port, 'ruok').catch(() => '');
-    if (reply === 'imok') return;
+    const reply = await fourLetterWord(host, port, 'srvr').catch(() => '');
+    if (reply.startsWith('Zookeeper version:')) return;
     if (Date.now() > deadline) throw new Error(`server on ${host}:${port} did not answer ruok within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
