@@ -1,0 +1,516 @@
+/*
+ * Paddock benchmark load generator: drives one workload against a
+ * ZooKeeper-protocol server with the ZooKeeper C client's ASYNC API
+ * (multi-threaded library, -lzookeeper_mt) and prints JSON results.
+ *
+ *   loadgen --host 127.0.0.1:2181 --workload get|set|create|connect
+ *           [--window 32] [--sessions 2] [--size 1024]
+ *           [--warmup 3] [--duration 8] [--ops 2000000]
+ *           [--warmup-ops 1000000] [--handshake]
+ *
+ * Phases:
+ *   setup     create /paddock-bench-<pid> and its 1 KiB data node
+ *   warm-up   same workload, latencies discarded, at most --warmup s / --warmup-ops
+ *   [handshake] all ops drained; print "READY" and wait for a line on stdin
+ *             (the driver samples server CPU at this quiescent point)
+ *   measure   at most --duration s or --ops ops, then drain the window
+ *   result    print one JSON line; with --handshake wait for a line (or EOF)
+ *             on stdin before cleaning up, so that cleanup traffic stays out
+ *             of the driver's CPU sample
+ *   cleanup   delete the nodes created in setup
+ *
+ * Window: --window operations are kept in flight (spread round-robin over
+ * --sessions sessions); each completion records the latency of its op on the
+ * monotonic clock and issues the next op. create = one create + delete pair
+ * of a 1 KiB node, counted as one op. connect = --window threads each looping
+ * zookeeper_init -> wait for ZOO_CONNECTED_STATE -> zookeeper_close; latency
+ * (p50/p99) is the whole cycle, connect_p50/connect_p99 init -> CONNECTED.
+ */
+#include <zookeeper/zookeeper.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+enum workload { W_GET, W_SET, W_CREATE, W_CONNECT };
+
+static const char *host = "127.0.0.1:2181";
+static enum workload wl = W_GET;
+static const char *wl_name = "get";
+static int window_ = 32;
+static int nsessions = 2;
+static int data_size = 1024;
+static double warmup_s = 3;
+static double duration_s = 8;
+static long max_ops = 2000000;
+static long max_warmup_ops = 1000000;
+static int handshake = 0;
+static int recv_timeout_ms = 10000;
+
+static char *payload;
+static char base_path[64];
+static char data_path[96];
+
+static zhandle_t **sessions;
+
+/* ------------------------------------------------------------------ time */
+
+static inline uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+  }
+}
+
+static void die(const char *msg) {
+  fprintf(stderr, "loadgen: %s\n", msg);
+  exit(2);
+}
+
+/* ------------------------------------------------------ phase bookkeeping */
+
+struct phase {
+  uint64_t start_ns;
+  uint64_t deadline_ns;
+  long limit;             /* max ops to issue */
+  long issued;            /* tickets handed out (atomic) */
+  long done;              /* successful ops (atomic) */
+  long errors;            /* failed ops (atomic) */
+  long inflight;          /* atomic */
+  uint64_t last_done_ns;  /* atomic max */
+  uint64_t *lat;          /* [limit] latencies (ns), NULL = do not record */
+  uint64_t *lat2;         /* connect: init -> CONNECTED (ns) */
+  int first_rc;           /* first error code seen */
+};
+
+static struct phase *volatile cur;
+
+/* Claim the right to issue one more op; 0 when the phase is over. */
+static int claim(struct phase *p) {
+  if (now_ns() >= p->deadline_ns) return 0;
+  long t = __atomic_fetch_add(&p->issued, 1, __ATOMIC_RELAXED);
+  return t < p->limit;
+}
+
+static void note_done(struct phase *p, int rc, uint64_t t0, uint64_t t_mid) {
+  uint64_t t1 = now_ns();
+  if (rc == ZOK) {
+    long i = __atomic_fetch_add(&p->done, 1, __ATOMIC_RELAXED);
+    if (p->lat && i < p->limit) {
+      p->lat[i] = t1 - t0;
+      if (p->lat2) p->lat2[i] = t_mid - t0;
+    }
+  } else {
+    __atomic_fetch_add(&p->errors, 1, __ATOMIC_RELAXED);
+    int zero = 0;
+    __atomic_compare_exchange_n(&p->first_rc, &zero, rc, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  }
+  uint64_t prev = __atomic_load_n(&p->last_done_ns, __ATOMIC_RELAXED);
+  while (prev < t1 && !__atomic_compare_exchange_n(&p->last_done_ns, &prev, t1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+}
+
+/* --------------------------------------------------------------- sessions */
+
+struct waiter {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int state;
+};
+
+static void session_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+  (void)zh;
+  (void)path;
+  struct waiter *w = ctx;
+  if (type != ZOO_SESSION_EVENT || !w) return;
+  pthread_mutex_lock(&w->mu);
+  w->state = state;
+  pthread_cond_broadcast(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
+/* Connect and wait for CONNECTED (bounded by recv_timeout_ms). NULL on failure. */
+static zhandle_t *connect_session(struct waiter *w) {
+  w->state = 0;
+  zhandle_t *zh = zookeeper_init(host, session_watcher, recv_timeout_ms, NULL, w, 0);
+  if (!zh) return NULL;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += recv_timeout_ms / 1000;
+  pthread_mutex_lock(&w->mu);
+  int err = 0;
+  while (w->state != ZOO_CONNECTED_STATE && w->state != ZOO_EXPIRED_SESSION_STATE &&
+         w->state != ZOO_AUTH_FAILED_STATE && err != ETIMEDOUT)
+    err = pthread_cond_timedwait(&w->cv, &w->mu, &until);
+  int ok = w->state == ZOO_CONNECTED_STATE;
+  pthread_mutex_unlock(&w->mu);
+  if (!ok) {
+    zookeeper_close(zh);
+    return NULL;
+  }
+  return zh;
+}
+
+static struct waiter *new_waiter(void) {
+  struct waiter *w = calloc(1, sizeof *w);
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->cv, NULL);
+  return w;
+}
+
+/* --------------------------------------------------------- async workloads */
+
+struct slot {
+  int idx;
+  zhandle_t *zh;
+  uint64_t t0;
+  char path[128]; /* create workload: this slot's node */
+};
+
+static int submit(struct slot *s);
+
+/* Record the op that just ended and keep the slot busy with the next one. */
+static void finish(struct slot *s, int rc) {
+  struct phase *p = cur;
+  note_done(p, rc, s->t0, 0);
+  while (claim(p)) {
+    int r = submit(s);
+    if (r == ZOK) return;
+    /* Submission failed (e.g. connection lost): count it and back off a
+       little so a dead server does not turn this into a busy loop. */
+    sleep_ms(1);
+    note_done(p, r, s->t0, 0);
+  }
+  __atomic_fetch_sub(&p->inflight, 1, __ATOMIC_RELEASE);
+}
+
+static void get_done(int rc, const char *v, int vlen, const struct Stat *st, const void *d) {
+  (void)v;
+  (void)st;
+  struct slot *s = (struct slot *)d;
+  if (rc == ZOK && vlen != data_size) rc = ZSYSTEMERROR; /* wrong payload */
+  finish(s, rc);
+}
+
+static void set_done(int rc, const struct Stat *st, const void *d) {
+  (void)st;
+  finish((struct slot *)d, rc);
+}
+
+static void delete_done(int rc, const void *d) { finish((struct slot *)d, rc); }
+
+static void create_done(int rc, const char *v, const void *d) {
+  (void)v;
+  struct slot *s = (struct slot *)d;
+  if (rc != ZOK) {
+    finish(s, rc);
+    return;
+  }
+  int r = zoo_adelete(s->zh, s->path, -1, delete_done, s);
+  if (r != ZOK) finish(s, r);
+}
+
+static int submit(struct slot *s) {
+  s->t0 = now_ns();
+  int r;
+  switch (wl) {
+    case W_GET:
+      r = zoo_aget(s->zh, data_path, 0, get_done, s);
+      break;
+    case W_SET:
+      r = zoo_aset(s->zh, data_path, payload, data_size, -1, set_done, s);
+      break;
+    case W_CREATE:
+      r = zoo_acreate(s->zh, s->path, payload, data_size, &ZOO_OPEN_ACL_UNSAFE, 0, create_done, s);
+      break;
+    default:
+      r = ZBADARGUMENTS;
+  }
+  return r;
+}
+
+static struct slot *slots;
+
+static void run_async_phase(struct phase *p) {
+  cur = p;
+  __atomic_store_n(&p->inflight, 0, __ATOMIC_SEQ_CST);
+  p->start_ns = now_ns();
+  p->deadline_ns = p->start_ns + (uint64_t)(p->deadline_ns);
+  for (int i = 0; i < window_; i++) {
+    if (!claim(p)) break;
+    __atomic_fetch_add(&p->inflight, 1, __ATOMIC_SEQ_CST);
+    int r = submit(&slots[i]);
+    if (r != ZOK) finish(&slots[i], r);
+  }
+  /* Drain: every op issued before the deadline completes (or fails when the
+     session's timeout expires, so this is bounded too). */
+  while (__atomic_load_n(&p->inflight, __ATOMIC_ACQUIRE) > 0) sleep_ms(1);
+}
+
+/* -------------------------------------------------------- connect workload */
+
+static void *connect_worker(void *arg) {
+  struct phase *p = arg;
+  struct waiter *w = new_waiter();
+  while (claim(p)) {
+    uint64_t t0 = now_ns();
+    zhandle_t *zh = connect_session(w);
+    if (!zh) {
+      note_done(p, ZCONNECTIONLOSS, t0, 0);
+      sleep_ms(5);
+      continue;
+    }
+    uint64_t t_mid = now_ns();
+    int rc = zookeeper_close(zh);
+    note_done(p, rc, t0, t_mid);
+  }
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cv);
+  free(w);
+  return NULL;
+}
+
+static void run_connect_phase(struct phase *p) {
+  cur = p;
+  p->start_ns = now_ns();
+  p->deadline_ns = p->start_ns + (uint64_t)(p->deadline_ns);
+  pthread_t *th = calloc((size_t)window_, sizeof *th);
+  for (int i = 0; i < window_; i++)
+    if (pthread_create(&th[i], NULL, connect_worker, p) != 0) die("pthread_create failed");
+  for (int i = 0; i < window_; i++) pthread_join(th[i], NULL);
+  free(th);
+}
+
+/* ----------------------------------------------------------------- stats */
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* nearest-rank percentile, microseconds */
+static double pct_us(uint64_t *v, long n, double q) {
+  if (n <= 0) return 0;
+  long k = (long)(q * (double)n + 0.999999999);
+  if (k < 1) k = 1;
+  if (k > n) k = n;
+  return (double)v[k - 1] / 1000.0;
+}
+
+static void run_phase(struct phase *p, double seconds, long limit, int record) {
+  memset(p, 0, sizeof *p);
+  p->limit = limit;
+  p->deadline_ns = (uint64_t)(seconds * 1e9); /* relative; made absolute at start */
+  if (record) {
+    p->lat = malloc((size_t)limit * sizeof(uint64_t));
+    if (!p->lat) die("out of memory for latency samples");
+    if (wl == W_CONNECT) {
+      p->lat2 = malloc((size_t)limit * sizeof(uint64_t));
+      if (!p->lat2) die("out of memory for latency samples");
+    }
+  }
+  if (wl == W_CONNECT)
+    run_connect_phase(p);
+  else
+    run_async_phase(p);
+  if (p->last_done_ns < p->start_ns) p->last_done_ns = now_ns();
+}
+
+static double cpu_self_s(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+         (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static double client_cpu_s;
+
+static void json_escape_print(const char *s) {
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\') putchar('\\');
+    if ((unsigned char)*s >= 0x20) putchar(*s);
+  }
+}
+
+static void print_result(struct phase *p) {
+  long n = p->done < p->limit ? p->done : p->limit;
+  double secs = (double)(p->last_done_ns - p->start_ns) / 1e9;
+  if (secs <= 0) secs = 1e-9;
+  qsort(p->lat, (size_t)n, sizeof(uint64_t), cmp_u64);
+  double sum = 0;
+  for (long i = 0; i < n; i++) sum += (double)p->lat[i];
+  printf("{\"workload\":\"");
+  json_escape_print(wl_name);
+  printf("\",\"host\":\"");
+  json_escape_print(host);
+  printf("\",\"window\":%d,\"sessions\":%d,\"size\":%d,\"ops\":%ld,\"errors\":%ld,\"first_error\":%d,"
+         "\"seconds\":%.6f,\"client_cpu_s\":%.3f,\"ops_per_sec\":%.1f,\"mean_us\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f",
+         window_, wl == W_CONNECT ? window_ : nsessions, data_size, p->done, p->errors, p->first_rc, secs, client_cpu_s,
+         (double)p->done / secs, n ? sum / (double)n / 1000.0 : 0, pct_us(p->lat, n, 0.50), pct_us(p->lat, n, 0.99),
+         n ? (double)p->lat[n - 1] / 1000.0 : 0);
+  if (p->lat2) {
+    qsort(p->lat2, (size_t)n, sizeof(uint64_t), cmp_u64);
+    printf(",\"connect_p50_us\":%.1f,\"connect_p99_us\":%.1f", pct_us(p->lat2, n, 0.50), pct_us(p->lat2, n, 0.99));
+  }
+  printf("}\n");
+  fflush(stdout);
+}
+
+static void wait_line(void) {
+  char buf[64];
+  if (!fgets(buf, sizeof buf, stdin)) {
+    /* EOF: the driver went away or we run stand-alone */
+  }
+}
+
+/* ----------------------------------------------------------- setup/cleanup */
+
+static int sync_rc;
+static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sync_cv = PTHREAD_COND_INITIALIZER;
+static int sync_done;
+
+static void sync_str_done(int rc, const char *v, const void *d) {
+  (void)v;
+  (void)d;
+  pthread_mutex_lock(&sync_mu);
+  sync_rc = rc;
+  sync_done = 1;
+  pthread_cond_broadcast(&sync_cv);
+  pthread_mutex_unlock(&sync_mu);
+}
+
+static void sync_void_done(int rc, const void *d) { sync_str_done(rc, NULL, d); }
+
+static int wait_sync(void) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += recv_timeout_ms / 1000 + 1;
+  pthread_mutex_lock(&sync_mu);
+  int err = 0;
+  while (!sync_done && err != ETIMEDOUT) err = pthread_cond_timedwait(&sync_cv, &sync_mu, &until);
+  int rc = sync_done ? sync_rc : ZOPERATIONTIMEOUT;
+  sync_done = 0;
+  pthread_mutex_unlock(&sync_mu);
+  return rc;
+}
+
+/* Blocking create/delete built from the async calls (bounded waits). */
+static int do_create(zhandle_t *zh, const char *path, const char *data, int len) {
+  int r = zoo_acreate(zh, path, data, len, &ZOO_OPEN_ACL_UNSAFE, 0, sync_str_done, NULL);
+  return r != ZOK ? r : wait_sync();
+}
+
+static int do_delete(zhandle_t *zh, const char *path) {
+  int r = zoo_adelete(zh, path, -1, sync_void_done, NULL);
+  return r != ZOK ? r : wait_sync();
+}
+
+/* ------------------------------------------------------------------- main */
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: loadgen --host H:P --workload get|set|create|connect [--window N] [--sessions N]\n"
+          "               [--size BYTES] [--warmup S] [--duration S] [--ops N] [--warmup-ops N] [--handshake]\n");
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define ARG(name) (strcmp(a, name) == 0 && v && (i++, 1))
+    if (ARG("--host")) host = v;
+    else if (ARG("--workload")) wl_name = v;
+    else if (ARG("--window")) window_ = atoi(v);
+    else if (ARG("--sessions")) nsessions = atoi(v);
+    else if (ARG("--size")) data_size = atoi(v);
+    else if (ARG("--warmup")) warmup_s = atof(v);
+    else if (ARG("--duration")) duration_s = atof(v);
+    else if (ARG("--ops")) max_ops = atol(v);
+    else if (ARG("--warmup-ops")) max_warmup_ops = atol(v);
+    else if (strcmp(a, "--handshake") == 0) handshake = 1;
+    else usage();
+#undef ARG
+  }
+  if (strcmp(wl_name, "get") == 0) wl = W_GET;
+  else if (strcmp(wl_name, "set") == 0) wl = W_SET;
+  else if (strcmp(wl_name, "create") == 0) wl = W_CREATE;
+  else if (strcmp(wl_name, "connect") == 0) wl = W_CONNECT;
+  else usage();
+  if (window_ < 1 || window_ > 4096 || nsessions < 1 || nsessions > 256 || data_size < 0 || data_size > 1000000 ||
+      max_ops < 1 || max_ops > 50000000 || duration_s <= 0 || duration_s > 3600 || warmup_s < 0 || warmup_s > 3600)
+    usage();
+  if (nsessions > window_) nsessions = window_;
+
+  zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
+  payload = malloc((size_t)data_size + 1);
+  for (int i = 0; i < data_size; i++) payload[i] = (char)('a' + i % 26);
+  snprintf(base_path, sizeof base_path, "/paddock-bench-%d", (int)getpid());
+  snprintf(data_path, sizeof data_path, "%s/data", base_path);
+
+  /* Setup session (also the session pool for the async workloads). */
+  int nz = wl == W_CONNECT ? 1 : nsessions;
+  sessions = calloc((size_t)nz, sizeof *sessions);
+  for (int i = 0; i < nz; i++) {
+    sessions[i] = connect_session(new_waiter());
+    if (!sessions[i]) {
+      fprintf(stderr, "loadgen: cannot connect to %s\n", host);
+      return 1;
+    }
+  }
+  int rc = do_create(sessions[0], base_path, NULL, -1);
+  if (rc != ZOK) {
+    fprintf(stderr, "loadgen: create %s failed: %s\n", base_path, zerror(rc));
+    return 1;
+  }
+  if (wl == W_GET || wl == W_SET) {
+    rc = do_create(sessions[0], data_path, payload, data_size);
+    if (rc != ZOK) {
+      fprintf(stderr, "loadgen: create %s failed: %s\n", data_path, zerror(rc));
+      return 1;
+    }
+  }
+  slots = calloc((size_t)window_, sizeof *slots);
+  for (int i = 0; i < window_; i++) {
+    slots[i].idx = i;
+    slots[i].zh = sessions[i % nz];
+    snprintf(slots[i].path, sizeof slots[i].path, "%s/n%d", base_path, i);
+  }
+
+  struct phase warm, meas;
+  if (warmup_s > 0) {
+    run_phase(&warm, warmup_s, max_warmup_ops, 0);
+    fprintf(stderr, "loadgen: warm-up %s: %ld ops, %ld errors in %.2f s\n", wl_name, warm.done, warm.errors,
+            (double)(warm.last_done_ns - warm.start_ns) / 1e9);
+  }
+  if (handshake) {
+    printf("READY\n");
+    fflush(stdout);
+    wait_line();
+  }
+  double c0 = cpu_self_s();
+  run_phase(&meas, duration_s, max_ops, 1);
+  client_cpu_s = cpu_self_s() - c0;
+  print_result(&meas);
+  if (handshake) wait_line();
+
+  /* Cleanup (best effort). */
+  if (wl == W_CREATE)
+    for (int i = 0; i < window_; i++) do_delete(sessions[0], slots[i].path); /* leftovers after errors */
+  if (wl == W_GET || wl == W_SET) do_delete(sessions[0], data_path);
+  do_delete(sessions[0], base_path);
+  for (int i = 0; i < nz; i++) zookeeper_close(sessions[i]);
+  return meas.errors > 0 && meas.done == 0 ? 1 : 0;
+}

@@ -1,0 +1,618 @@
+// Paddock vs Apache ZooKeeper benchmark driver.
+//
+//   node --import tsx bench/run.ts [--quick] [--servers zookeeper,paddock]
+//        [--workloads get,set,create,connect] [--rounds N] [--warmup S]
+//        [--server-warmup S] [--duration S] [--window N] [--sessions N] [--connect-window N]
+//        [--cfg key=value]... [--out results.json]
+//
+// Rounds alternate between the servers (ZK, Paddock, ZK, Paddock, ...). Each
+// round starts a FRESH standalone server (test/support/servers.ts), warms it
+// up with every workload in turn (--server-warmup seconds in total: the JVM
+// needs ~10 s of load before its JIT settles), then measures the workloads one
+// after another on that server, each after its own short warm-up. The load
+// comes from bench/loadgen.c (ZooKeeper C client, async API), compiled here
+// with gcc into a temporary directory. loadgen warms up, drains its window and
+// says READY; we sample the server's CPU time and release it; it measures,
+// drains and prints its JSON; we sample CPU again. So the CPU delta covers
+// exactly the measured ops. RSS is sampled every 100 ms in between.
+// See bench/README.md.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { startServer, type RunningServer } from '../test/support/servers.ts';
+
+type Kind = RunningServer['kind'];
+const WORKLOADS = ['get', 'set', 'create', 'connect'] as const;
+type Workload = (typeof WORKLOADS)[number];
+const LABEL: Record<Kind, string> = { zookeeper: 'ZooKeeper', paddock: 'Paddock' };
+const DESCRIBE: Record<Workload, string> = {
+  get: 'getData 1 KiB',
+  set: 'setData 1 KiB',
+  create: 'create+delete 1 KiB',
+  connect: 'session connect+close',
+};
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+// ------------------------------------------------------------------ options
+
+interface Options {
+  servers: Kind[];
+  workloads: Workload[];
+  rounds: number;
+  serverWarmup: number;
+  warmup: number;
+  duration: number;
+  window: number;
+  sessions: number;
+  connectWindow: number;
+  out?: string;
+  quick: boolean;
+  /** extra zoo.cfg lines for both servers, e.g. forceSync=no */
+  cfg: Record<string, string>;
+}
+
+function usage(msg?: string): never {
+  if (msg) console.error(`bench: ${msg}`);
+  console.error(
+    'usage: node --import tsx bench/run.ts [--quick] [--servers zookeeper,paddock] [--workloads get,set,create,connect]\n' +
+      '       [--rounds N] [--server-warmup S] [--warmup S] [--duration S] [--window N] [--sessions N] [--connect-window N] [--cfg key=value]... [--out FILE]',
+  );
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): Options {
+  const quick = argv.includes('--quick');
+  const o: Options = {
+    servers: ['zookeeper', 'paddock'],
+    workloads: [...WORKLOADS],
+    rounds: quick ? 2 : 3,
+    serverWarmup: quick ? 5 : 8,
+    warmup: quick ? 0.5 : 2,
+    duration: quick ? 1.5 : 6,
+    window: 32,
+    sessions: 4,
+    connectWindow: 4,
+    quick,
+    cfg: {},
+  };
+  const num = (v: string | undefined, name: string, min: number, max: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < min || n > max) usage(`${name} needs a number in [${min}, ${max}]`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = argv[i + 1];
+    switch (a) {
+      case '--quick':
+        break;
+      case '--servers':
+        o.servers = (v ?? '').split(',').filter(Boolean) as Kind[];
+        if (!o.servers.length || o.servers.some((s) => !(s in LABEL))) usage('--servers takes zookeeper,paddock');
+        i++;
+        break;
+      case '--workloads':
+        o.workloads = (v ?? '').split(',').filter(Boolean) as Workload[];
+        if (!o.workloads.length || o.workloads.some((w) => !WORKLOADS.includes(w))) usage(`--workloads takes ${WORKLOADS.join(',')}`);
+        i++;
+        break;
+      case '--rounds':
+        o.rounds = num(v, a, 1, 20);
+        i++;
+        break;
+      case '--warmup':
+        o.warmup = num(v, a, 0, 120);
+        i++;
+        break;
+      case '--server-warmup':
+        o.serverWarmup = num(v, a, 0, 600);
+        i++;
+        break;
+      case '--duration':
+        o.duration = num(v, a, 0.2, 300);
+        i++;
+        break;
+      case '--window':
+        o.window = num(v, a, 1, 4096);
+        i++;
+        break;
+      case '--sessions':
+        o.sessions = num(v, a, 1, 256);
+        i++;
+        break;
+      case '--connect-window':
+        o.connectWindow = num(v, a, 1, 64);
+        i++;
+        break;
+      case '--cfg': {
+        const m = /^([\w.]+)=(.*)$/.exec(v ?? '');
+        if (!m) usage('--cfg takes key=value (a zoo.cfg line)');
+        o.cfg[m[1]] = m[2];
+        i++;
+        break;
+      }
+      case '--out':
+        if (!v) usage('--out needs a path');
+        o.out = resolve(v);
+        i++;
+        break;
+      case '--help':
+      case '-h':
+        usage();
+      default:
+        usage(`unknown argument ${a}`);
+    }
+  }
+  return o;
+}
+
+// ------------------------------------------------------------- /proc probes
+
+const CLK_TCK = (() => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return Number.isFinite(n) && n > 0 ? n : 100;
+})();
+
+interface ProcStat {
+  ppid: number;
+  ticks: number; // utime + stime + cutime + cstime
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after "(comm)": state ppid ... utime(14) stime(15) cutime(16) cstime(17)
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The server process and all its live descendants (Paddock might fork workers). */
+function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = readStat(Number(name));
+    if (!st) continue;
+    const list = children.get(st.ppid) ?? [];
+    list.push(Number(name));
+    children.set(st.ppid, list);
+  }
+  const out: number[] = [];
+  const todo = [root];
+  while (todo.length) {
+    const p = todo.pop()!;
+    out.push(p);
+    todo.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+/** CPU seconds (user+system, including reaped children) of the process tree. */
+function treeCpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const pid of processTree(root)) ticks += readStat(pid)?.ticks ?? 0;
+  return ticks / CLK_TCK;
+}
+
+/** Resident set size of the process tree, KiB. */
+function treeRssKiB(root: number): number {
+  let kib = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) kib += Number(m[1]);
+    } catch {
+      // process went away
+    }
+  }
+  return kib;
+}
+
+// ------------------------------------------------------------------ loadgen
+
+function compileLoadgen(dir: string): string {
+  const bin = join(dir, 'loadgen');
+  const r = spawnSync(
+    'gcc',
+    ['-O2', '-Wall', '-DTHREADED', '-o', bin, join(HERE, 'loadgen.c'), '-lzookeeper_mt', '-lpthread'],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
+  if (r.error || r.status !== 0) {
+    throw new Error(`compiling bench/loadgen.c failed (needs gcc and libzookeeper-mt-dev):\n${r.error ?? ''}${r.stderr}`);
+  }
+  return bin;
+}
+
+interface LoadgenResult {
+  workload: string;
+  window: number;
+  sessions: number;
+  size: number;
+  ops: number;
+  errors: number;
+  first_error: number;
+  seconds: number;
+  client_cpu_s: number;
+  ops_per_sec: number;
+  mean_us: number;
+  p50_us: number;
+  p99_us: number;
+  max_us: number;
+  connect_p50_us?: number;
+  connect_p99_us?: number;
+}
+
+interface Cell {
+  workload: Workload;
+  server: Kind;
+  round: number;
+  ok: boolean;
+  error?: string;
+  result?: LoadgenResult;
+  server_cpu_s?: number;
+  cpu_s_per_10k_ops?: number;
+  rss_avg_mib?: number;
+  rss_peak_mib?: number;
+  rss_samples?: number;
+}
+
+const live = new Set<ChildProcess>();
+const liveServers = new Set<RunningServer>();
+
+/** Run one measured loadgen against a running server; sample its CPU and RSS. */
+function measure(bin: string, server: RunningServer, workload: Workload, o: Options): Promise<Omit<Cell, 'workload' | 'server' | 'round'>> {
+  const pid = server.proc.pid!;
+  const window = workload === 'connect' ? o.connectWindow : o.window;
+  const args = [
+    '--host', server.connectString,
+    '--workload', workload,
+    '--window', String(window),
+    '--sessions', String(o.sessions),
+    '--size', '1024',
+    '--warmup', String(o.warmup),
+    '--duration', String(o.duration),
+    '--handshake',
+  ];
+  return new Promise((resolveCell) => {
+    const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    live.add(child);
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.stdin!.on('error', () => {}); // loadgen may exit before reading
+    let cpu0 = 0;
+    let sampler: NodeJS.Timeout | undefined;
+    let rssSum = 0;
+    let rssN = 0;
+    let rssPeak = 0;
+    const sample = () => {
+      const kib = treeRssKiB(pid);
+      if (kib > 0) {
+        rssSum += kib;
+        rssN++;
+        rssPeak = Math.max(rssPeak, kib);
+      }
+    };
+    let cell: Omit<Cell, 'workload' | 'server' | 'round'> | undefined;
+    // Backstop: loadgen bounds itself (deadline + drain + session timeout), this is in case it does not.
+    const hardLimitMs = (o.warmup + o.duration + 45) * 1000;
+    const killer = setTimeout(() => {
+      cell ??= { ok: false, error: `loadgen exceeded ${hardLimitMs / 1000} s and was killed` };
+      child.kill('SIGKILL');
+    }, hardLimitMs);
+    const rl = createInterface({ input: child.stdout! });
+    rl.on('line', (line) => {
+      if (line === 'READY') {
+        cpu0 = treeCpuSeconds(pid);
+        sample();
+        sampler = setInterval(sample, 100);
+        child.stdin!.write('\n');
+      } else if (line.startsWith('{')) {
+        const cpu1 = treeCpuSeconds(pid);
+        clearInterval(sampler);
+        sample();
+        child.stdin!.end('\n');
+        try {
+          const result = JSON.parse(line) as LoadgenResult;
+          const cpu = cpu1 - cpu0;
+          cell = {
+            ok: result.ops > 0,
+            error: result.ops > 0 ? undefined : `no successful ops (${result.errors} errors, first ZK error code ${result.first_error})`,
+            result,
+            server_cpu_s: round3(cpu),
+            cpu_s_per_10k_ops: result.ops > 0 ? round3((cpu / result.ops) * 10_000) : undefined,
+            rss_avg_mib: rssN ? round1(rssSum / rssN / 1024) : undefined,
+            rss_peak_mib: rssN ? round1(rssPeak / 1024) : undefined,
+            rss_samples: rssN,
+          };
+        } catch (e) {
+          cell = { ok: false, error: `unparsable loadgen output: ${line}` };
+        }
+      }
+    });
+    child.on('error', (e) => {
+      cell ??= { ok: false, error: `loadgen: ${e.message}` };
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(killer);
+      clearInterval(sampler);
+      live.delete(child);
+      const tail = stderr.trim().split('\n').filter((l) => !l.startsWith('loadgen: warm-up')).slice(-5).join(' | ');
+      cell ??= { ok: false, error: `loadgen exited (${signal ?? code}) without a result${tail ? `: ${tail}` : ''}` };
+      if (!server.proc.pid || server.proc.exitCode !== null || server.proc.signalCode !== null) {
+        cell.ok = false;
+        cell.error = `${cell.error ? cell.error + '; ' : ''}server exited during the run (${server.proc.exitCode ?? server.proc.signalCode})`;
+      }
+      resolveCell(cell);
+    });
+  });
+}
+
+/** Unmeasured load of every workload in turn, so a fresh JVM gets its JIT done. Returns trouble, if any. */
+async function warmServer(bin: string, server: RunningServer, workloads: Workload[], o: Options): Promise<string | undefined> {
+  if (o.serverWarmup <= 0) return undefined;
+  const each = Math.max(0.2, o.serverWarmup / workloads.length);
+  const trouble: string[] = [];
+  for (const workload of workloads) {
+    const window = workload === 'connect' ? o.connectWindow : o.window;
+    const args = ['--host', server.connectString, '--workload', workload, '--window', String(window), '--sessions', String(o.sessions),
+      '--size', '1024', '--warmup', '0', '--duration', String(each)];
+    const res = await new Promise<string | undefined>((done) => {
+      const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      live.add(child);
+      let stderr = '';
+      child.stderr!.on('data', (d) => (stderr += d));
+      const killer = setTimeout(() => child.kill('SIGKILL'), (each + 45) * 1000);
+      child.on('error', (e) => done(`${workload}: ${e.message}`));
+      child.on('close', (code, signal) => {
+        clearTimeout(killer);
+        live.delete(child);
+        done(code === 0 ? undefined : `${workload}: loadgen exited ${signal ?? code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      });
+    });
+    if (res) trouble.push(res);
+    if (server.proc.exitCode !== null || server.proc.signalCode !== null) {
+      trouble.push('server exited');
+      break;
+    }
+  }
+  return trouble.length ? trouble.join('; ') : undefined;
+}
+
+// ------------------------------------------------------------------ summary
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+function median(xs: number[]): number | undefined {
+  if (!xs.length) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+interface Summary {
+  workload: Workload;
+  server: Kind;
+  rounds_ok: number;
+  rounds_failed: number;
+  ops_per_sec?: number;
+  p50_us?: number;
+  p99_us?: number;
+  cpu_s_per_10k_ops?: number;
+  rss_avg_mib?: number;
+  rss_peak_mib?: number;
+  errors: number;
+  failure?: string;
+}
+
+function summarize(cells: Cell[], workload: Workload, server: Kind): Summary {
+  const mine = cells.filter((c) => c.workload === workload && c.server === server);
+  const ok = mine.filter((c) => c.ok && c.result);
+  const med = (f: (c: Cell) => number | undefined) => {
+    const m = median(ok.map(f).filter((x): x is number => x !== undefined));
+    return m === undefined ? undefined : round3(m);
+  };
+  return {
+    workload,
+    server,
+    rounds_ok: ok.length,
+    rounds_failed: mine.length - ok.length,
+    ops_per_sec: med((c) => c.result!.ops_per_sec),
+    p50_us: med((c) => c.result!.p50_us),
+    p99_us: med((c) => c.result!.p99_us),
+    cpu_s_per_10k_ops: med((c) => c.cpu_s_per_10k_ops),
+    rss_avg_mib: med((c) => c.rss_avg_mib),
+    rss_peak_mib: med((c) => c.rss_peak_mib),
+    errors: mine.reduce((n, c) => n + (c.result?.errors ?? 0), 0),
+    failure: mine.find((c) => !c.ok)?.error,
+  };
+}
+
+const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? round3(a / b) : undefined);
+
+function fmt(x: number | undefined, digits = 0): string {
+  if (x === undefined) return '-';
+  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+// --------------------------------------------------------------------- main
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const started = new Date();
+  const tmp = mkdtempSync(join(tmpdir(), 'paddock-bench-'));
+  let interrupted = false;
+  const cleanup = async () => {
+    for (const c of live) c.kill('SIGKILL');
+    await Promise.all([...liveServers].map((s) => s.stop().catch(() => {})));
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`\nbench: ${sig}, stopping everything`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const cells: Cell[] = [];
+  const unavailable = new Map<Kind, string>(); // server -> why it is skipped
+  const skipWorkload = new Map<string, string>(); // `${server}/${workload}` -> why
+  try {
+    const bin = compileLoadgen(tmp);
+    const perServer = 1 + o.serverWarmup + o.workloads.length * (o.warmup + o.duration + 0.4);
+    const est = o.rounds * o.servers.length * perServer;
+    console.log(
+      `Paddock benchmark: servers ${o.servers.join(', ')}; workloads ${o.workloads.join(', ')}; ${o.rounds} rounds, ` +
+        `fresh server per round; server warm-up ${o.serverWarmup} s, then per workload warm-up ${o.warmup} s + measure ${o.duration} s; ` +
+        `window ${o.window} over ${o.sessions} sessions (connect: ${o.connectWindow} concurrent); ` +
+        (Object.keys(o.cfg).length ? `extra zoo.cfg ${Object.entries(o.cfg).map(([k, v]) => `${k}=${v}`).join(' ')}; ` : '') +
+        `${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}; about ${(est / 60).toFixed(1)} min`,
+    );
+    for (let round = 1; round <= o.rounds; round++) {
+      for (const server of o.servers) {
+        if (interrupted) return;
+        if (unavailable.has(server)) continue;
+        const workloads = o.workloads.filter((w) => !skipWorkload.has(`${server}/${w}`));
+        if (!workloads.length) continue;
+        const tag = (w: Workload) => `${DESCRIBE[w].padEnd(22)} round ${round} ${LABEL[server].padEnd(9)}`;
+        let srv: RunningServer;
+        try {
+          srv = await startServer(server, { cfg: o.cfg });
+          liveServers.add(srv);
+        } catch (e) {
+          const msg = `failed to start: ${String((e as Error).message ?? e).split('\n').slice(0, 6).join(' | ')}`;
+          unavailable.set(server, msg);
+          for (const workload of workloads) cells.push({ workload, server, round, ok: false, error: msg });
+          console.log(`round ${round} ${LABEL[server]} ${msg}\n    -> ${LABEL[server]} skipped for the rest of the run`);
+          continue;
+        }
+        try {
+          const warm = await warmServer(bin, srv, workloads, o);
+          if (warm) console.log(`round ${round} ${LABEL[server]} warm-up trouble: ${warm}`);
+          for (const workload of workloads) {
+            if (interrupted) return;
+            const cell: Cell = { workload, server, round, ...(await measure(bin, srv, workload, o)) };
+            if (interrupted) return;
+            cells.push(cell);
+            if (cell.ok && cell.result) {
+              const r = cell.result;
+              console.log(
+                `${tag(workload)} ${fmt(r.ops_per_sec).padStart(7)} ops/s  p50 ${fmt(r.p50_us).padStart(6)} µs  p99 ${fmt(r.p99_us).padStart(6)} µs  ` +
+                  `CPU ${fmt(cell.cpu_s_per_10k_ops, 2)} s/10k  RSS ${fmt(cell.rss_avg_mib)}/${fmt(cell.rss_peak_mib)} MiB` +
+                  (r.errors ? `  (${r.errors} errors, first ${r.first_error})` : ''),
+              );
+            } else {
+              console.log(`${tag(workload)} FAILED: ${cell.error}`);
+              if (round === 1) {
+                skipWorkload.set(`${server}/${workload}`, `failed in round 1: ${cell.error}`);
+                console.log(`    -> ${LABEL[server]} skipped for ${workload} in later rounds`);
+              }
+            }
+            if (srv.proc.exitCode !== null || srv.proc.signalCode !== null) {
+              console.log(`round ${round} ${LABEL[server]} server died; rest of this round skipped. Output tail:\n` +
+                srv.output().trim().split('\n').slice(-8).map((l) => `    ${l}`).join('\n'));
+              break;
+            }
+          }
+        } finally {
+          await srv.stop();
+          liveServers.delete(srv);
+        }
+      }
+    }
+  } finally {
+    if (!interrupted) await cleanup();
+  }
+
+  // ---- summary table
+  const summaries: Summary[] = [];
+  const ratios: Record<string, unknown>[] = [];
+  const rows: string[][] = [
+    ['workload', 'server', 'ops/s', 'p50 µs', 'p99 µs', 'CPU s/10k ops', 'RSS avg MiB', 'RSS peak MiB', 'rounds'],
+  ];
+  for (const workload of o.workloads) {
+    const per: Partial<Record<Kind, Summary>> = {};
+    for (const server of o.servers) {
+      const s = summarize(cells, workload, server);
+      per[server] = s;
+      summaries.push(s);
+      const fail = s.rounds_ok === 0 ? (unavailable.get(server) ?? s.failure ?? 'not run') : undefined;
+      rows.push([
+        DESCRIBE[workload],
+        LABEL[server],
+        fmt(s.ops_per_sec),
+        fmt(s.p50_us),
+        fmt(s.p99_us),
+        fmt(s.cpu_s_per_10k_ops, 2),
+        fmt(s.rss_avg_mib),
+        fmt(s.rss_peak_mib),
+        fail ? 'FAILED' : `${s.rounds_ok}${s.rounds_failed ? ` (+${s.rounds_failed} failed)` : ''}${s.errors ? ` ${s.errors} err` : ''}`,
+      ]);
+    }
+    if (per.zookeeper && per.paddock) {
+      const zk = per.zookeeper;
+      const pd = per.paddock;
+      const r = {
+        workload,
+        throughput: ratio(pd.ops_per_sec, zk.ops_per_sec),
+        p50: ratio(pd.p50_us, zk.p50_us),
+        p99: ratio(pd.p99_us, zk.p99_us),
+        cpu_per_op: ratio(pd.cpu_s_per_10k_ops, zk.cpu_s_per_10k_ops),
+        rss_avg: ratio(pd.rss_avg_mib, zk.rss_avg_mib),
+        rss_peak: ratio(pd.rss_peak_mib, zk.rss_peak_mib),
+      };
+      ratios.push(r);
+      const x = (v?: number) => (v === undefined ? '-' : `${v.toFixed(2)}x`);
+      rows.push([DESCRIBE[workload], 'Paddock/ZK', x(r.throughput), x(r.p50), x(r.p99), x(r.cpu_per_op), x(r.rss_avg), x(r.rss_peak), '']);
+    }
+  }
+  console.log(
+    `\nMedians across rounds (fresh server per round; ops/s and latency from loadgen; CPU = server user+sys time over the measured interval; RSS sampled every 100 ms):\n`,
+  );
+  console.log(table(rows));
+  for (const [server, why] of unavailable) console.log(`\n${LABEL[server]} could not be benchmarked: ${why}`);
+  for (const [key, why] of skipWorkload) console.log(`${key}: ${why}`);
+
+  if (o.out) {
+    const report = {
+      started: started.toISOString(),
+      finished: new Date().toISOString(),
+      machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, loadavg_at_end: loadavg(), node: process.version },
+      method: {
+        server: 'fresh standalone server per (round, server), rounds alternate servers; server warm-up with every workload, then each workload: own warm-up, measure',
+        loadgen: 'bench/loadgen.c, ZooKeeper C client (libzookeeper_mt) async API',
+        latency: 'per op, monotonic clock, issue to completion; percentiles nearest-rank; connect = init..CONNECTED..close',
+        cpu: 'utime+stime(+reaped children) of the server process tree from /proc/<pid>/stat, delta over the measured interval',
+        rss: 'VmRSS of the server process tree from /proc/<pid>/status, sampled every 100 ms during the measured interval',
+      },
+      options: o,
+      cells,
+      summary: summaries,
+      ratios_paddock_over_zookeeper: ratios,
+      unavailable: Object.fromEntries(unavailable),
+    };
+    writeFileSync(o.out, JSON.stringify(report, null, 2) + '\n');
+    console.log(`\nresults written to ${o.out}`);
+  }
+  const anyOk = cells.some((c) => c.ok);
+  process.exitCode = anyOk ? 0 : 1;
+}
+
+await main();
