@@ -64,32 +64,24 @@ function validId(id: Id): boolean {
 const AUTHENTICATED_SCHEMES = new Set(['digest']);
 
 /**
- * The ACL a create/setACL stores: deduplicated, `auth` expanded to the caller's
- * authenticated ids; throws InvalidACL like ZooKeeper's fixupACL.
+ * The ACL a create/setACL stores, as ZooKeeper's fixupACL: duplicates dropped,
+ * then `auth` expanded to the caller's authenticated ids; throws InvalidACL.
  */
 export function fixupACL(acl: ACL[] | null, authIds: readonly Id[]): ACL[] {
-  if (!acl || acl.length === 0) throw new ZkError(Err.invalidACL, 'empty ACL');
-  const out: ACL[] = [];
   const seen = new Set<string>();
-  const add = (a: ACL) => {
+  const unique = (acl ?? []).filter((a) => {
     const key = `${a.perms}\0${a.id.scheme}\0${a.id.id}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      out.push(a);
-    }
-  };
-  for (const a of acl) {
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
+  if (unique.length === 0) throw new ZkError(Err.invalidACL, 'empty ACL');
+  const out: ACL[] = [];
+  for (const a of unique) {
     if (a.id.scheme === 'auth') {
-      let any = false;
-      for (const cid of authIds) {
-        if (AUTHENTICATED_SCHEMES.has(cid.scheme)) {
-          any = true;
-          add({ perms: a.perms, id: cid });
-        }
-      }
-      if (!any) throw new ZkError(Err.invalidACL, 'auth scheme without authenticated ids');
+      const ids = authIds.filter((cid) => AUTHENTICATED_SCHEMES.has(cid.scheme));
+      if (ids.length === 0) throw new ZkError(Err.invalidACL, 'auth scheme without authenticated ids');
+      for (const cid of ids) out.push({ perms: a.perms, id: cid });
     } else if (validId(a.id)) {
-      add(a);
+      out.push(a);
     } else {
       throw new ZkError(Err.invalidACL, `invalid ACL id ${a.id.scheme}:${a.id.id}`);
     }
