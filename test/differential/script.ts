@@ -660,7 +660,7 @@ function randomWalk(b: ScriptBuilder, seed: number, n: number): void {
   const acls: ACL[][] = [OPEN, OPEN, [world(Perm.read | Perm.write | Perm.create | Perm.delete)], [world(Perm.read | Perm.admin)], READ_ACL_UNSAFE];
   const write = (): Request => {
     const p = pick(paths);
-    switch (pick(['create', 'create', 'create', 'delete', 'setData', 'check', 'create2'] as const)) {
+    switch (pick(['create', 'create', 'create2', 'create2', 'delete', 'delete', 'setData', 'check'] as const)) {
       case 'create':
       case 'create2': {
         const mode = pick([0, 0, 0, 1, 1, 2, 3, 4]);
@@ -669,7 +669,7 @@ function randomWalk(b: ScriptBuilder, seed: number, n: number): void {
         return (chance(0.5) ? R.create : R.create2)(parent, data(), mode, chance(0.1) ? pick(acls) : OPEN);
       }
       case 'delete':
-        return R.delete(p, version());
+        return R.delete(p === '/g' ? pick(paths) : p, version());
       case 'setData':
         return R.setData(p, data(), version());
       default:
@@ -687,7 +687,7 @@ function randomWalk(b: ScriptBuilder, seed: number, n: number): void {
       const w = write();
       if (w.type === OpCode.check) S.multi(w);
       else S.req(w);
-    } else if (r < 0.5) S.req(pick([R.exists, R.getData, R.getChildren, R.getChildren2])(p, chance(0.3)));
+    } else if (r < 0.5) S.req(pick([R.exists, R.getData, R.getChildren, R.getChildren2])(p, chance(0.6)));
     else if (r < 0.6) S.multi(...Array.from({ length: 1 + Math.floor(rand() * 4) }, write));
     else if (r < 0.65) S.multiRead(...Array.from({ length: 1 + Math.floor(rand() * 3) }, () => (chance(0.5) ? R.getData(pick(paths)) : R.getChildren(pick(paths)))));
     else if (r < 0.7) S.getACL(p);
@@ -697,7 +697,7 @@ function randomWalk(b: ScriptBuilder, seed: number, n: number): void {
     else if (r < 0.84) S.sync(p);
     else if (r < 0.88) S.exists(p, true);
     else if (r < 0.9) S.addWatch(pick(['/g', '/g/a', '/g/q']), pick([0, 1]));
-    else if (r < 0.93) S.removeWatches(p, pick([1, 2, 3, 4, 5]));
+    else if (r < 0.93) S.removeWatches(p, pick([1, 2, 3, 3, 4]));
     else if (r < 0.95) S.checkWatches(p, pick([1, 2, 3]));
     else if (r < 0.97 && s === 'R3') {
       // R3 leaves and a fresh session takes its handle: its ephemerals vanish
