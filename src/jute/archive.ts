@@ -99,6 +99,13 @@ export class JuteReader {
     return this.ustring() ?? '';
   }
 
+  /** Everything not read yet. */
+  rest(): Buffer {
+    const b = this.buf.subarray(this.pos, this.end);
+    this.pos = this.end;
+    return b;
+  }
+
   /** null when the count is -1 */
   vector<T>(readItem: (r: JuteReader) => T): T[] | null {
     const n = this.length('vector');

@@ -75,6 +75,8 @@ export class ZkError extends Error {
   constructor(
     readonly code: number,
     message = `ZooKeeper error ${code}`,
+    /** a reply body ZooKeeper sends along with this error (rare: multiRead) */
+    readonly partialReply?: unknown,
   ) {
     super(message);
   }

@@ -117,6 +117,7 @@ export type Request =
   | { type: typeof OpCode.create | typeof OpCode.create2 | typeof OpCode.createContainer; path: string; data: Buffer | null; acl: ACL[]; flags: number }
   | { type: typeof OpCode.createTTL; path: string; data: Buffer | null; acl: ACL[]; flags: number; ttl: number }
   | { type: typeof OpCode.delete; path: string; version: number }
+  | { type: typeof OpCode.deleteContainer; path: string }
   | { type: typeof OpCode.setData; path: string; data: Buffer | null; version: number }
   | { type: typeof OpCode.setACL; path: string; acl: ACL[]; version: number }
   | { type: typeof OpCode.check; path: string; version: number }
@@ -199,6 +200,9 @@ export function readRequest(type: number, r: JuteReader): Request {
         persistentWatches: type === OpCode.setWatches2 ? strings(r) : [],
         persistentRecursiveWatches: type === OpCode.setWatches2 ? strings(r) : [],
       };
+    case OpCode.deleteContainer:
+      // Server-internal; ZooKeeper reads the whole body as the path.
+      return { type, path: r.rest().toString('utf8') };
     case OpCode.ping:
     case OpCode.closeSession:
     case OpCode.whoAmI:
@@ -241,6 +245,9 @@ export function writeRequest(w: JuteWriter, req: Request): void {
     case OpCode.getAllChildrenNumber:
     case OpCode.getEphemerals:
       w.ustring(req.path);
+      return;
+    case OpCode.deleteContainer:
+      w.raw(Buffer.from(req.path));
       return;
     case OpCode.multi:
     case OpCode.multiRead:

@@ -147,7 +147,7 @@ export class Connection implements Client {
       return;
     }
     if (!(type in OpName) || type === OpCode.notification || type === OpCode.createSession || type === OpCode.error) {
-      this.reply(xid, this.host.processor.zxid, Err.unimplemented, type);
+      this.reply(xid, -1, Err.unimplemented, type);
       this.close(`unknown opcode ${type}`);
       return;
     }
@@ -157,7 +157,9 @@ export class Connection implements Client {
     } catch (e) {
       if (!(e instanceof JuteError)) throw e;
       this.host.log(`${this.describe()}: malformed ${OpName[type]} request: ${e.message}`);
-      this.reply(xid, this.host.processor.zxid, Err.marshallingError, type);
+      const processor = this.host.processor;
+      if (processor.isWrite(type)) processor.malformedWrite(this, xid, type, this.received);
+      else this.reply(xid, processor.zxid, Err.marshallingError, type);
       return;
     }
     this.lastOp = LAST_OP[type] ?? 'NA';
@@ -195,7 +197,7 @@ export class Connection implements Client {
     const out = this.out;
     const at = out.beginFrame();
     writeReplyHeader(out, xid, zxid, err);
-    if (err === 0 && body) writeResponse(out, type, body);
+    if (body) writeResponse(out, type, body);
     out.endFrame(at);
     this.packetsSent++;
     if (xid !== Xid.ping && xid > 0) this.lastZxid = zxid;

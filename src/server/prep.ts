@@ -41,7 +41,6 @@ export interface PrepOptions {
 }
 
 const SPECIAL_PATHS = new Set(['/', '/zookeeper', '/zookeeper/quota', '/zookeeper/config']);
-const MULTI_OPS = new Set<number>([OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL, OpCode.delete, OpCode.setData, OpCode.check]);
 const MAX_TTL = 0xffffffffff;
 
 // CreateMode flags
@@ -50,6 +49,57 @@ const isSequentialMode = (f: number) => f === 2 || f === 3 || f === 6;
 const isTTLMode = (f: number) => f === 5 || f === 6;
 
 const badArgs = (why: string) => new ZkError(Err.badArguments, why);
+
+export interface MultiOps {
+  kind: 'write' | 'read' | 'empty';
+  ops: Request[];
+}
+
+/**
+ * The ops of a multi or multiRead as ZooKeeper's MultiOperationRecord reads
+ * them: a create takes its opcode from its flags (create2 becomes create, so
+ * its result carries no Stat), reads lose their watch flag, and ops of other
+ * types, or a mix of writes and reads, do not parse (null: MarshallingError).
+ */
+export function parseMultiOps(ops: Request[]): MultiOps | null {
+  const out: Request[] = [];
+  let kind: MultiOps['kind'] = 'empty';
+  for (const op of ops) {
+    let parsed: Request;
+    let opKind: 'write' | 'read' = 'write';
+    switch (op.type) {
+      case OpCode.create:
+      case OpCode.create2:
+      case OpCode.createContainer:
+      case OpCode.createTTL: {
+        const { path, data, acl, flags } = op;
+        if (isTTLMode(flags)) {
+          if (op.type !== OpCode.createTTL) return null; // a TTL mode without a ttl field
+          parsed = { type: OpCode.createTTL, path, data, acl, flags, ttl: op.ttl };
+        } else {
+          parsed = { type: flags === 4 ? OpCode.createContainer : OpCode.create, path, data, acl, flags };
+        }
+        break;
+      }
+      case OpCode.delete:
+      case OpCode.setData:
+      case OpCode.check:
+        parsed = op;
+        break;
+      case OpCode.getData:
+      case OpCode.getChildren:
+        parsed = { type: op.type, path: op.path, watch: false };
+        opKind = 'read';
+        break;
+      default:
+        return null;
+    }
+    if (kind !== 'empty' && kind !== opKind) return null;
+    kind = opKind;
+    out.push(parsed);
+  }
+  return { kind, ops: out };
+}
 
 export class Prep {
   private readonly changes = new Map<string, Change[]>();
@@ -127,15 +177,11 @@ export class Prep {
   }
 
   private prepareMulti(ops: Request[], ctx: PrepContext): TxnBody {
+    const parsed = parseMultiOps(ops);
+    if (!parsed || parsed.kind === 'read') return { type: OpCode.error, err: Err.marshallingError };
     const txns: TxnBody[] = [];
     let failed = false;
-    for (const op of ops) {
-      if (!MULTI_OPS.has(op.type)) {
-        this.rollback(ctx.zxid);
-        return { type: OpCode.error, err: Err.marshallingError };
-      }
-    }
-    for (const op of ops) {
+    for (const op of parsed.ops) {
       if (failed) {
         txns.push({ type: OpCode.error, err: Err.runtimeInconsistency });
         continue;
@@ -191,6 +237,8 @@ export class Prep {
       }
       case OpCode.reconfig:
         throw new ZkError(Err.reconfigDisabled);
+      case OpCode.deleteContainer:
+        return this.deleteContainer(req.path, ctx);
       default:
         throw new Error(`prep: ${req.type} is not a write`);
     }
@@ -256,19 +304,14 @@ export class Prep {
     this.record(path, zxid, null);
   }
 
-  /** The reaper's delete of an empty container or expired TTL node. */
-  prepareDeleteContainer(path: string, ctx: PrepContext): TxnBody {
-    try {
-      const parentPath = this.parentForDelete(path);
-      const node = this.lookup(path);
-      if (node.childCount > 0) throw new ZkError(Err.notEmpty, path);
-      if (kindOf(node.ephemeralOwner) === 'ephemeral') throw new ZkError(Err.badVersion, path);
-      this.removeChange(parentPath, this.lookup(parentPath), path, ctx.zxid);
-      return { type: OpCode.deleteContainer, path };
-    } catch (e) {
-      if (!(e instanceof ZkError)) throw e;
-      return { type: OpCode.error, err: e.code };
-    }
+  /** Delete an empty container or expired TTL node (the reaper's op 20). */
+  private deleteContainer(path: string, ctx: PrepContext): TxnBody {
+    const parentPath = this.parentForDelete(path);
+    const node = this.lookup(path);
+    if (node.childCount > 0) throw new ZkError(Err.notEmpty, path);
+    if (kindOf(node.ephemeralOwner) === 'ephemeral') throw new ZkError(Err.badVersion, path);
+    this.removeChange(parentPath, this.lookup(parentPath), path, ctx.zxid);
+    return { type: OpCode.deleteContainer, path };
   }
 
   /** A session's end: its ephemerals, as they will be once pending txns apply, are deleted. */

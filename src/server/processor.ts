@@ -3,7 +3,7 @@
 // (prep.ts), get the next zxid, are applied by DataTree.apply, and only then
 // answered, so a client always sees a txn's watch events before its reply.
 
-import { Err, OpCode, WatcherType, Xid, ZkError } from '../proto/constants.ts';
+import { AddWatchMode, Err, OpCode, WatcherType, Xid, ZkError } from '../proto/constants.ts';
 import type { ConnectRequest, ConnectResponse, Id, Request } from '../proto/records.ts';
 import type { MultiResult, Response } from '../proto/responses.ts';
 import type { Txn, TxnBody } from '../proto/txn.ts';
@@ -11,7 +11,7 @@ import { checkACL, digestOf, maskDigests, SUPER } from '../tree/acl.ts';
 import { DataTree, kindOf, ttlOf, type ApplyResult } from '../tree/datatree.ts';
 import { Perm } from '../proto/constants.ts';
 import type { Watcher } from '../tree/watches.ts';
-import { Prep } from './prep.ts';
+import { parseMultiOps, Prep } from './prep.ts';
 import { SessionTracker, sessionPassword } from './sessions.ts';
 
 /** A connected client, as the pipeline sees it. */
@@ -57,6 +57,7 @@ const WRITES = new Set<number>([
   OpCode.check,
   OpCode.multi,
   OpCode.reconfig,
+  OpCode.deleteContainer,
 ]);
 
 const MULTI_RESULT_TYPE: Record<number, number> = {
@@ -180,6 +181,7 @@ export class Processor {
     } catch (e) {
       if (!(e instanceof ZkError)) throw e;
       err = e.code;
+      body = e.partialReply as Response | undefined;
     }
     this.send(client, xid, err, req.type, body, received);
   }
@@ -196,14 +198,17 @@ export class Processor {
   }
 
   private auth(client: Client, scheme: string, auth: Buffer): void {
-    if (scheme === 'digest') {
-      const id = digestOf(auth.toString('utf8'));
-      if (!client.authIds.some((a) => a.scheme === 'digest' && a.id === id)) client.authIds.push({ scheme: 'digest', id });
-      if (this.opts.superDigest !== null && id === this.opts.superDigest) client.authIds.push(SUPER);
-      client.reply(Xid.auth, 0, Err.ok, OpCode.auth);
-      return;
-    }
-    if (scheme === 'ip') {
+    const add = (id: Id) => {
+      if (!client.authIds.some((a) => a.scheme === id.scheme && a.id === id.id)) client.authIds.push(id);
+    };
+    if (scheme === 'digest' || scheme === 'ip') {
+      if (scheme === 'digest') {
+        const id = digestOf(auth.toString('utf8'));
+        add({ scheme: 'digest', id });
+        if (this.opts.superDigest !== null && id === this.opts.superDigest) add(SUPER);
+      } else {
+        add({ scheme: 'ip', id: client.remoteAddress });
+      }
       client.reply(Xid.auth, 0, Err.ok, OpCode.auth);
       return;
     }
@@ -257,10 +262,16 @@ export class Processor {
       }
       case OpCode.sync:
         return { path: req.path };
-      case OpCode.multiRead:
-        return { results: req.ops.map((op) => this.readInMulti(client, op)) };
+      case OpCode.multiRead: {
+        const parsed = parseMultiOps(req.ops);
+        if (!parsed) throw new ZkError(Err.marshallingError, 'multiRead ops do not parse');
+        // ZooKeeper fails on the first write op, after starting its (empty) reply.
+        if (parsed.kind === 'write') throw new ZkError(Err.marshallingError, 'write op in multiRead', { results: [] });
+        return { results: parsed.ops.map((op) => this.readInMulti(client, op)) };
+      }
       case OpCode.addWatch:
-        tree.addPersistentWatch(req.path, client, req.mode === 1);
+        if (req.mode !== AddWatchMode.persistent && req.mode !== AddWatchMode.persistentRecursive) throw new ZkError(Err.marshallingError, `invalid addWatch mode ${req.mode}`);
+        tree.addPersistentWatch(req.path, client, req.mode === AddWatchMode.persistentRecursive);
         return {};
       case OpCode.checkWatches:
       case OpCode.removeWatches: {
@@ -273,12 +284,13 @@ export class Processor {
                 ? [tree.childWatches, tree.dataWatches]
                 : null;
         if (!tables) throw new ZkError(Err.marshallingError, `invalid watcher type ${req.watcherType}`);
-        const found = req.type === OpCode.checkWatches ? tables.some((t) => t.has(req.path, client)) : tables.map((t) => t.remove(req.path, client)).some(Boolean);
+        const found = req.type === OpCode.checkWatches ? tables.some((t) => t.isWatched(req.path)) : tables.map((t) => t.remove(req.path, client)).some(Boolean);
         if (!found) throw new ZkError(Err.noWatcher);
         return undefined;
       }
       case OpCode.whoAmI:
-        return { clientInfo: client.authIds.map((id) => ({ authScheme: id.scheme, user: id.id })) };
+        // A digest id shows as its user name, as ZooKeeper's providers name users.
+        return { clientInfo: client.authIds.map((id) => ({ authScheme: id.scheme, user: id.scheme === 'digest' ? id.id.split(':')[0]! : id.id })) };
       case OpCode.getEphemerals: {
         const prefix = req.path.trim();
         const all = [...tree.ephemeralsOf(client.sessionId)];
@@ -290,7 +302,6 @@ export class Processor {
   }
 
   private readInMulti(client: Client, op: Request): MultiResult {
-    if (op.type !== OpCode.getData && op.type !== OpCode.getChildren) throw new ZkError(Err.marshallingError);
     try {
       return { type: op.type, err: Err.ok, ...this.read(client, op) };
     } catch (e) {
@@ -309,13 +320,24 @@ export class Processor {
     const { hdr } = this.txn(client.sessionId, xid, { type: OpCode.error, err: 0 });
     const body = this.prep.prepare(req, { sessionId: client.sessionId, authIds: client.authIds, zxid: hdr.zxid, time: hdr.time });
     hdr.type = body.type;
-    const result = this.commit({ hdr, body });
-    if (req.type === OpCode.check && result.err === Err.ok) {
-      // ZooKeeper 3.8 has no reply for a lone check: it drops the connection.
-      client.close('check is only valid inside multi');
-      return;
-    }
-    this.send(client, xid, req.type === OpCode.multi ? Err.ok : result.err, req.type, this.replyBody(req.type, result), received);
+    this.finishWrite(client, xid, req.type, { hdr, body }, received);
+  }
+
+  /** A write whose record did not decode still takes a zxid, as in ZooKeeper. */
+  malformedWrite(client: Client, xid: number, type: number, received: number): void {
+    this.finishWrite(client, xid, type, this.txn(client.sessionId, xid, { type: OpCode.error, err: Err.marshallingError }), received);
+  }
+
+  private finishWrite(client: Client, xid: number, type: number, txn: Txn, received: number): void {
+    const result = this.commit(txn);
+    // A failed multi still answers OK, with per-op errors; a multi that did not parse answers its error.
+    const err = type === OpCode.multi && txn.body.type === OpCode.multi ? Err.ok : result.err;
+    // (ZooKeeper 3.8 never answers a lone check and leaves the client waiting; Paddock answers it.)
+    this.send(client, xid, err, type, err === Err.ok ? this.replyBody(type, result) : undefined, received);
+  }
+
+  isWrite(type: number): boolean {
+    return WRITES.has(type);
   }
 
   /** Apply a txn to the tree; the one place state changes. */
@@ -361,7 +383,7 @@ export class Processor {
     const chosen = candidates.slice(0, limit);
     for (const path of chosen) {
       const { hdr } = this.txn(0n, 0, { type: OpCode.error, err: 0 });
-      const body = this.prep.prepareDeleteContainer(path, { sessionId: 0n, authIds: [], zxid: hdr.zxid, time: hdr.time });
+      const body = this.prep.prepare({ type: OpCode.deleteContainer, path }, { sessionId: 0n, authIds: [], zxid: hdr.zxid, time: hdr.time });
       hdr.type = body.type;
       this.commit({ hdr, body });
     }

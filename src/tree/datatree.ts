@@ -84,14 +84,13 @@ export class DataTree {
   lastProcessedZxid = 0;
 
   constructor() {
-    const zero = () => new ZNode(null, OPEN_ACL_UNSAFE, 0, 0, 0, 0, 0, 0, 0, 0n, 0);
+    const zero = () => new ZNode(Buffer.alloc(0), OPEN_ACL_UNSAFE, 0, 0, 0, 0, 0, 0, 0, 0n, 0);
     this.nodes.set('/', zero());
     this.attach('/zookeeper', zero());
     this.attach('/zookeeper/quota', zero());
     const config = zero();
     config.acl = READ_ACL_UNSAFE;
     config.aversion = -1;
-    config.data = Buffer.alloc(0);
     this.attach('/zookeeper/config', config);
   }
 
@@ -151,9 +150,11 @@ export class DataTree {
     this.childWatches.add(path, w);
   }
 
+  /** ZooKeeper 3.8 files both kinds in both tables; a recursive watch never sees NodeChildrenChanged. */
   addPersistentWatch(path: string, w: Watcher, recursive: boolean): void {
-    this.dataWatches.add(path, w, recursive ? WatchMode.persistentRecursive : WatchMode.persistent);
-    if (!recursive) this.childWatches.add(path, w, WatchMode.persistent);
+    const mode = recursive ? WatchMode.persistentRecursive : WatchMode.persistent;
+    this.dataWatches.add(path, w, mode);
+    this.childWatches.add(path, w, mode);
   }
 
   removeWatcher(w: Watcher): void {

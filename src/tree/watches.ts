@@ -72,9 +72,12 @@ export class WatchTable {
     }
   }
 
-  /** Whether watcher watches path, in any mode. */
-  has(path: string, watcher: Watcher): boolean {
-    return this.byPath.get(path)?.has(watcher) ?? false;
+  /**
+   * Whether path is watched. ZooKeeper 3.8's checkWatches answers yes when
+   * anyone watches the path, not only the asking connection; so does this.
+   */
+  isWatched(path: string): boolean {
+    return this.byPath.has(path);
   }
 
   /** Remove watcher's watch on path, in whatever mode; returns whether there was one. */

@@ -21,6 +21,18 @@ const SEED = Number(process.env.DIFF_SEED ?? 20240601);
 /** failing steps reported individually; the rest are only counted */
 const MAX_REPORTED = 25;
 
+type StepRecord = Awaited<ReturnType<typeof runAgainst>>['steps'][number];
+
+/**
+ * Where Paddock differs from ZooKeeper on purpose. A check sent outside a multi
+ * takes a zxid in both, but ZooKeeper 3.8 never answers it (the client waits
+ * forever); Paddock answers it with the check's outcome.
+ */
+function deliberateDifference(e: StepRecord, a: StepRecord): boolean {
+  const lone = AGAINST === 'paddock' && e.op.startsWith('check ') && (e.out as { noReply?: string }).noReply === 'noReply';
+  return lone && (a.out as { err?: number }).err === 0;
+}
+
 test(`differential: ZooKeeper 3.8 vs ${AGAINST} (seed ${SEED})`, { timeout: 180_000 }, async (t) => {
   const { steps } = buildScript(SEED);
   const expected = await runAgainst('zookeeper', steps);
@@ -36,7 +48,7 @@ test(`differential: ZooKeeper 3.8 vs ${AGAINST} (seed ${SEED})`, { timeout: 180_
   const refTimeouts = expected.steps.filter((s) => JSON.stringify(s.out).includes('"timeout"') || JSON.stringify(s.out).includes('aborted'));
   assert.deepEqual(refTimeouts, [], 'ZooKeeper left requests unanswered');
 
-  const failing = expected.steps.filter((e, k) => !isDeepStrictEqual(actual.steps[k], e)).map((e) => e.i);
+  const failing = expected.steps.filter((e, k) => !isDeepStrictEqual(actual.steps[k], e) && !deliberateDifference(e, actual.steps[k]!)).map((e) => e.i);
   for (const i of failing.slice(0, MAX_REPORTED)) {
     const e = expected.steps[i];
     await t.test(`step ${i} [${e.s}] ${e.op.slice(0, 160)}`, () => {
