@@ -108,8 +108,10 @@ export class JuteReader {
 
   /** null when the count is -1 */
   vector<T>(readItem: (r: JuteReader) => T): T[] | null {
-    const n = this.length('vector');
+    const n = this.int();
     if (n === -1) return null;
+    // ZooKeeper's archive reads any other negative count as an empty vector.
+    if (n < 0) return [];
     // Every element takes at least one byte: reject counts that cannot fit.
     if (n > this.remaining) throw new JuteError(`vector count ${n} exceeds remaining ${this.remaining} bytes`);
     const out = new Array<T>(n);

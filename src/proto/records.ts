@@ -140,8 +140,21 @@ export type Request =
 
 export type RequestOf<T extends Request['type']> = Request & { type: T };
 
-const strings = (r: JuteReader): string[] => r.vector((x) => x.string()) ?? [];
 const acls = (r: JuteReader): ACL[] => r.vector(readACL) ?? [];
+
+/** A path, which ZooKeeper cannot process when null. */
+function requiredPath(r: JuteReader): string {
+  const s = r.ustring();
+  if (s === null) throw new JuteError('null path');
+  return s;
+}
+
+/** A watch list of setWatches, which ZooKeeper cannot process when null. */
+function watchList(r: JuteReader): string[] {
+  const l = r.vector((x) => x.string());
+  if (l === null) throw new JuteError('null watch list');
+  return l;
+}
 
 /** Decode the record that follows a RequestHeader of the given type. Throws JuteError for an opcode it does not know. */
 export function readRequest(type: number, r: JuteReader): Request {
@@ -149,26 +162,26 @@ export function readRequest(type: number, r: JuteReader): Request {
     case OpCode.create:
     case OpCode.create2:
     case OpCode.createContainer:
-      return { type, path: r.string(), data: r.buffer(), acl: acls(r), flags: r.int() };
+      return { type, path: requiredPath(r), data: r.buffer(), acl: acls(r), flags: r.int() };
     case OpCode.createTTL:
-      return { type, path: r.string(), data: r.buffer(), acl: acls(r), flags: r.int(), ttl: r.long() };
+      return { type, path: requiredPath(r), data: r.buffer(), acl: acls(r), flags: r.int(), ttl: r.long() };
     case OpCode.delete:
     case OpCode.check:
-      return { type, path: r.string(), version: r.int() };
+      return { type, path: requiredPath(r), version: r.int() };
     case OpCode.setData:
-      return { type, path: r.string(), data: r.buffer(), version: r.int() };
+      return { type, path: requiredPath(r), data: r.buffer(), version: r.int() };
     case OpCode.setACL:
-      return { type, path: r.string(), acl: acls(r), version: r.int() };
+      return { type, path: requiredPath(r), acl: acls(r), version: r.int() };
     case OpCode.exists:
     case OpCode.getData:
     case OpCode.getChildren:
     case OpCode.getChildren2:
-      return { type, path: r.string(), watch: r.bool() };
+      return { type, path: requiredPath(r), watch: r.bool() };
     case OpCode.getACL:
     case OpCode.sync:
     case OpCode.getAllChildrenNumber:
     case OpCode.getEphemerals:
-      return { type, path: r.string() };
+      return { type, path: requiredPath(r) };
     case OpCode.multi:
     case OpCode.multiRead: {
       const ops: Request[] = [];
@@ -184,9 +197,9 @@ export function readRequest(type: number, r: JuteReader): Request {
     }
     case OpCode.checkWatches:
     case OpCode.removeWatches:
-      return { type, path: r.string(), watcherType: r.int() };
+      return { type, path: requiredPath(r), watcherType: r.int() };
     case OpCode.addWatch:
-      return { type, path: r.string(), mode: r.int() };
+      return { type, path: requiredPath(r), mode: r.int() };
     case OpCode.auth:
       return { type, authType: r.int(), scheme: r.string(), auth: r.buffer() ?? Buffer.alloc(0) };
     case OpCode.setWatches:
@@ -194,20 +207,26 @@ export function readRequest(type: number, r: JuteReader): Request {
       return {
         type,
         relativeZxid: r.long(),
-        dataWatches: strings(r),
-        existWatches: strings(r),
-        childWatches: strings(r),
-        persistentWatches: type === OpCode.setWatches2 ? strings(r) : [],
-        persistentRecursiveWatches: type === OpCode.setWatches2 ? strings(r) : [],
+        dataWatches: watchList(r),
+        existWatches: watchList(r),
+        childWatches: watchList(r),
+        persistentWatches: type === OpCode.setWatches2 ? watchList(r) : [],
+        persistentRecursiveWatches: type === OpCode.setWatches2 ? watchList(r) : [],
       };
     case OpCode.deleteContainer:
       // Server-internal; ZooKeeper reads the whole body as the path.
       return { type, path: r.rest().toString('utf8') };
+    case OpCode.reconfig:
+      // Read (so a malformed one is refused) but not used: reconfig is disabled.
+      r.ustring();
+      r.ustring();
+      r.ustring();
+      r.long();
+      return { type };
     case OpCode.ping:
     case OpCode.closeSession:
     case OpCode.whoAmI:
     case OpCode.sasl:
-    case OpCode.reconfig:
       return { type };
     default:
       throw new JuteError(`unknown opcode ${type}`);

@@ -1,7 +1,7 @@
 // Reply bodies of the client protocol. The body's layout is fixed by the opcode
 // of the request it answers; a reply only has a body when ReplyHeader.err is 0.
 
-import type { JuteReader, JuteWriter } from '../jute/archive.ts';
+import { JuteError, type JuteReader, type JuteWriter } from '../jute/archive.ts';
 import { OpCode } from './constants.ts';
 import { readACL, readStat, writeACL, writeStat, type ACL, type Stat } from './records.ts';
 
@@ -128,6 +128,7 @@ export function readResponse(type: number, r: JuteReader): Response {
         const done = r.bool();
         const err = r.int();
         if (done) break;
+        if (t === OpCode.multi || t === OpCode.multiRead) throw new JuteError('multi result nested in a multi reply');
         if (t === OpCode.error) results.push({ type: t, err: r.int() });
         else results.push({ type: t, err, ...readResponse(t, r) });
       }

@@ -2,7 +2,7 @@
 // The same records go into the transaction log, into Zab proposals, and into
 // DataTree.apply(), so every replica and every replay applies identical bytes.
 
-import { JuteReader, JuteWriter } from '../jute/archive.ts';
+import { JuteError, JuteReader, JuteWriter } from '../jute/archive.ts';
 import { OpCode } from './constants.ts';
 import { readACL, writeACL, type ACL } from './records.ts';
 
@@ -116,11 +116,17 @@ export function readTxnBody(type: number, r: JuteReader): TxnBody {
       return { type, path: r.string(), version: r.int() };
     case OpCode.multi: {
       const parts = r.vector((x) => ({ type: x.int(), data: x.buffer() ?? Buffer.alloc(0) })) ?? [];
-      return { type, txns: parts.map((p) => readTxnBody(p.type, new JuteReader(p.data))) };
+      return {
+        type,
+        txns: parts.map((p) => {
+          if (p.type === OpCode.multi) throw new JuteError('multi txn nested in a multi txn');
+          return readTxnBody(p.type, new JuteReader(p.data));
+        }),
+      };
     }
     case OpCode.error:
       return { type, err: r.int() };
     default:
-      throw new Error(`unknown txn type ${type}`);
+      throw new JuteError(`unknown txn type ${type}`);
   }
 }

@@ -157,9 +157,8 @@ export class Connection implements Client {
     } catch (e) {
       if (!(e instanceof JuteError)) throw e;
       this.host.log(`${this.describe()}: malformed ${OpName[type]} request: ${e.message}`);
-      const processor = this.host.processor;
-      if (processor.isWrite(type)) processor.malformedWrite(this, xid, type, this.received);
-      else this.reply(xid, processor.zxid, Err.marshallingError, type);
+      if (type === OpCode.auth) return this.close('malformed auth packet');
+      this.host.processor.malformed(this, xid, type, this.received);
       return;
     }
     this.lastOp = LAST_OP[type] ?? 'NA';

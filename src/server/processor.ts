@@ -284,6 +284,8 @@ export class Processor {
                 ? [tree.childWatches, tree.dataWatches]
                 : null;
         if (!tables) throw new ZkError(Err.marshallingError, `invalid watcher type ${req.watcherType}`);
+        // ZooKeeper's checkWatches walks the path's parents and fails on a relative path.
+        if (req.type === OpCode.checkWatches && req.path !== '' && !req.path.startsWith('/')) throw new ZkError(Err.marshallingError, `invalid path ${req.path}`);
         const found = req.type === OpCode.checkWatches ? tables.some((t) => t.isWatched(req.path)) : tables.map((t) => t.remove(req.path, client)).some(Boolean);
         if (!found) throw new ZkError(Err.noWatcher);
         return undefined;
@@ -323,9 +325,17 @@ export class Processor {
     this.finishWrite(client, xid, req.type, { hdr, body }, received);
   }
 
-  /** A write whose record did not decode still takes a zxid, as in ZooKeeper. */
-  malformedWrite(client: Client, xid: number, type: number, received: number): void {
-    this.finishWrite(client, xid, type, this.txn(client.sessionId, xid, { type: OpCode.error, err: Err.marshallingError }), received);
+  /**
+   * Answer a request whose record did not decode: MarshallingError. A write
+   * still takes a zxid, as in ZooKeeper, except reconfig, which ZooKeeper
+   * decodes before it assigns one.
+   */
+  malformed(client: Client, xid: number, type: number, received: number): void {
+    if (WRITES.has(type) && type !== OpCode.reconfig) {
+      this.finishWrite(client, xid, type, this.txn(client.sessionId, xid, { type: OpCode.error, err: Err.marshallingError }), received);
+    } else {
+      this.send(client, xid, Err.marshallingError, type, undefined, received);
+    }
   }
 
   private finishWrite(client: Client, xid: number, type: number, txn: Txn, received: number): void {
@@ -336,9 +346,6 @@ export class Processor {
     this.send(client, xid, err, type, err === Err.ok ? this.replyBody(type, result) : undefined, received);
   }
 
-  isWrite(type: number): boolean {
-    return WRITES.has(type);
-  }
 
   /** Apply a txn to the tree; the one place state changes. */
   private commit(txn: Txn): ApplyResult {

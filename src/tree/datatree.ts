@@ -94,6 +94,30 @@ export class DataTree {
     this.attach('/zookeeper/config', config);
   }
 
+  /**
+   * A tree rebuilt from a snapshot: nodes in pre-order (every parent before its
+   * children, "/" first), with the sessions live at the snapshot's zxid.
+   */
+  static fromSnapshot(nodes: Iterable<[string, ZNode]>, sessions: ReadonlyMap<bigint, number>, zxid: number): DataTree {
+    const tree = new DataTree();
+    tree.nodes.clear();
+    for (const [path, node] of nodes) {
+      if (path === '/') {
+        tree.nodes.set(path, node);
+        continue;
+      }
+      const parent = tree.nodes.get(parentOf(path));
+      if (!parent) throw new Error(`snapshot holds ${path} before its parent`);
+      parent.children.add(nameOf(path));
+      tree.nodes.set(path, node);
+      tree.index(path, node.ephemeralOwner);
+    }
+    if (!tree.nodes.has('/')) throw new Error('snapshot has no root node');
+    for (const [id, timeout] of sessions) tree.sessions.set(id, timeout);
+    tree.lastProcessedZxid = zxid;
+    return tree;
+  }
+
   private attach(path: string, node: ZNode): void {
     this.nodes.get(parentOf(path))!.children.add(nameOf(path));
     this.nodes.set(path, node);
@@ -259,15 +283,25 @@ export class DataTree {
     const parentPath = parentOf(path);
     const parent = this.mustGet(parentPath);
     const name = nameOf(path);
-    if (parent.children.has(name)) throw new ZkError(Err.nodeExists);
     const cversion = parentCVersion === -1 ? parent.cversion + 1 : parentCVersion;
+    // Also when the node exists: replaying a log over a fuzzy snapshot can meet a
+    // node the snapshot already holds, and the parent must still catch up.
     if (cversion > parent.cversion) {
       parent.cversion = cversion;
       parent.pzxid = hdr.zxid;
     }
+    if (parent.children.has(name)) throw new ZkError(Err.nodeExists);
     const node = new ZNode(data, acl, hdr.zxid, hdr.zxid, hdr.time, hdr.time, 0, 0, 0, owner, hdr.zxid);
     parent.children.add(name);
     this.nodes.set(path, node);
+    this.index(path, owner);
+    this.dataWatches.trigger(path, EventType.nodeCreated);
+    this.childWatches.trigger(parentPath, EventType.nodeChildrenChanged);
+    return { type, err: Err.ok, path, stat: node.stat() };
+  }
+
+  /** File a new node under its kind: container, TTL, or its session's ephemerals. */
+  private index(path: string, owner: bigint): void {
     switch (kindOf(owner)) {
       case 'container':
         this.containers.add(path);
@@ -283,9 +317,6 @@ export class DataTree {
       }
       default:
     }
-    this.dataWatches.trigger(path, EventType.nodeCreated);
-    this.childWatches.trigger(parentPath, EventType.nodeChildrenChanged);
-    return { type, err: Err.ok, path, stat: node.stat() };
   }
 
   private deleteNode(path: string, zxid: number): void {
