@@ -114,13 +114,10 @@ for (const client of clients) {
       await server?.stop();
     });
 
-    for (const scenario of scenarios) {
-      const unsupported = UNSUPPORTED[client][scenario];
+    // A (client, scenario) pair the client has no API for is not a test at all
+    // (UNSUPPORTED says why); the client program itself refuses to run it.
+    for (const scenario of scenarios.filter((s) => !UNSUPPORTED[client][s])) {
       test(scenario, { timeout: SCENARIO_TIMEOUT_MS + 15_000 }, async (t) => {
-        if (unsupported) {
-          t.skip(unsupported);
-          return;
-        }
         assert.ok(server, 'server started');
         const srv = server;
         const serverLog = () => `server output (tail):\n${srv.output().slice(-3000)}`;
