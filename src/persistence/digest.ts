@@ -1,0 +1,108 @@
+// ZooKeeper's tree digest (DigestCalculator version 2 + AdHash), so that a
+// snapshot or a txn can carry the same digest a Java peer computes.
+//
+// Node digest: CRC-32 over the path's UTF-8 bytes (the root is ""), the data
+// when not null, then 60 bytes: long czxid, mzxid, pzxid, ctime, mtime,
+// int version, cversion (persisted), aversion, long ephemeralOwner (raw).
+// Tree digest: 64-bit wrapping sum of the node digests of every node except
+// those under "/zookeeper/" ("/zookeeper" itself counts).
+
+import { crc32 } from 'node:zlib';
+import type { DataTree, ZNode } from '../tree/datatree.ts';
+
+export const DIGEST_VERSION = 2;
+
+/** Paths under this prefix are left out of the digest. */
+const EXCLUDED_PREFIX = '/zookeeper/';
+
+const TWO32 = 0x100000000;
+
+/** Writes the 60 stat bytes of a node digest into `out` (at least 60 bytes). */
+function statBytes(node: ZNode, out: Buffer): void {
+  putLong(out, 0, node.czxid);
+  putLong(out, 8, node.mzxid);
+  putLong(out, 16, node.pzxid);
+  putLong(out, 24, node.ctime);
+  putLong(out, 32, node.mtime);
+  out.writeInt32BE(node.version | 0, 40);
+  out.writeInt32BE(node.cversion | 0, 44);
+  out.writeInt32BE(node.aversion | 0, 48);
+  out.writeBigInt64BE(BigInt.asIntN(64, node.ephemeralOwner), 52);
+}
+
+function putLong(out: Buffer, at: number, v: number): void {
+  const hi = Math.floor(v / TWO32);
+  out.writeInt32BE(hi | 0, at);
+  out.writeUInt32BE(v - hi * TWO32, at + 4);
+}
+
+const scratch = Buffer.alloc(60);
+
+/** True when the node at `path` takes part in the tree digest. */
+export const countsInDigest = (path: string): boolean => !path.startsWith(EXCLUDED_PREFIX);
+
+/**
+ * The digest of one node (an unsigned 32-bit value), or 0 for nodes under
+ * /zookeeper/. `path` may be given as "/" or "" for the root, or as its UTF-8
+ * bytes (then the caller has already left out excluded paths).
+ */
+export function nodeDigest(path: string | Uint8Array, node: ZNode): number {
+  let crc: number;
+  if (typeof path === 'string') {
+    if (!countsInDigest(path)) return 0;
+    crc = path === '/' ? 0 : crc32(path);
+  } else {
+    crc = crc32(path);
+  }
+  if (node.data !== null && node.data.length > 0) crc = crc32(node.data, crc);
+  statBytes(node, scratch);
+  return crc32(scratch, crc);
+}
+
+/** Sums node digests the way AdHash does (a wrapping signed 64-bit sum). */
+export class DigestSum {
+  private big = 0n;
+  /** exact while below 2^53: at most 2^20 values of < 2^32 each */
+  private small = 0;
+  private pending = 0;
+
+  add(d: number): void {
+    this.small += d;
+    if (++this.pending === 0x100000) this.fold();
+  }
+
+  subtract(d: number): void {
+    this.small -= d;
+    if (++this.pending === 0x100000) this.fold();
+  }
+
+  private fold(): void {
+    this.big = BigInt.asIntN(64, this.big + BigInt(this.small));
+    this.small = 0;
+    this.pending = 0;
+  }
+
+  /** The digest as Java's signed long. */
+  get value(): bigint {
+    this.fold();
+    return this.big;
+  }
+}
+
+/** The digest of the whole tree as it is now (a synchronous walk of every node). */
+export function treeDigest(tree: DataTree): bigint {
+  const sum = new DigestSum();
+  const root = tree.get('/');
+  if (!root) return 0n;
+  sum.add(nodeDigest('/', root));
+  const stack: string[] = [];
+  for (const c of root.children) stack.push(`/${c}`);
+  while (stack.length > 0) {
+    const path = stack.pop()!;
+    const node = tree.get(path);
+    if (!node) continue;
+    sum.add(nodeDigest(path, node));
+    for (const c of node.children) stack.push(`${path}/${c}`);
+  }
+  return sum.value;
+}
