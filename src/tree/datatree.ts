@@ -27,8 +27,12 @@ export function kindOf(owner: bigint): NodeKind {
 
 export const ttlOf = (owner: bigint): number => Number(BigInt.asUintN(40, owner));
 
+const NO_CHILDREN: ReadonlySet<string> = new Set();
+
 export class ZNode {
-  readonly children = new Set<string>();
+  /** child names; most nodes are leaves, so the set is made on the first child */
+  private kids: Set<string> | null = null;
+
   constructor(
     public data: Buffer | null,
     public acl: ACL[],
@@ -43,6 +47,18 @@ export class ZNode {
     public ephemeralOwner: bigint,
     public pzxid: number,
   ) {}
+
+  get children(): ReadonlySet<string> {
+    return this.kids ?? NO_CHILDREN;
+  }
+
+  addChild(name: string): void {
+    (this.kids ??= new Set()).add(name);
+  }
+
+  removeChild(name: string): void {
+    this.kids?.delete(name);
+  }
 
   stat(): Stat {
     const owner = this.ephemeralOwner;
@@ -108,7 +124,7 @@ export class DataTree {
       }
       const parent = tree.nodes.get(parentOf(path));
       if (!parent) throw new Error(`snapshot holds ${path} before its parent`);
-      parent.children.add(nameOf(path));
+      parent.addChild(nameOf(path));
       tree.nodes.set(path, node);
       tree.index(path, node.ephemeralOwner);
     }
@@ -119,7 +135,7 @@ export class DataTree {
   }
 
   private attach(path: string, node: ZNode): void {
-    this.nodes.get(parentOf(path))!.children.add(nameOf(path));
+    this.nodes.get(parentOf(path))!.addChild(nameOf(path));
     this.nodes.set(path, node);
   }
 
@@ -292,7 +308,7 @@ export class DataTree {
     }
     if (parent.children.has(name)) throw new ZkError(Err.nodeExists);
     const node = new ZNode(data, acl, hdr.zxid, hdr.zxid, hdr.time, hdr.time, 0, 0, 0, owner, hdr.zxid);
-    parent.children.add(name);
+    parent.addChild(name);
     this.nodes.set(path, node);
     this.index(path, owner);
     this.dataWatches.trigger(path, EventType.nodeCreated);
@@ -320,12 +336,14 @@ export class DataTree {
   }
 
   private deleteNode(path: string, zxid: number): void {
-    const node = this.mustGet(path);
     const parentPath = parentOf(path);
     const parent = this.mustGet(parentPath);
-    this.nodes.delete(path);
-    parent.children.delete(nameOf(path));
+    // The parent first, even when the node is gone already: a fuzzy snapshot
+    // may hold the parent from before this delete and the node not at all.
+    parent.removeChild(nameOf(path));
     if (zxid > parent.pzxid) parent.pzxid = zxid;
+    const node = this.mustGet(path);
+    this.nodes.delete(path);
     switch (kindOf(node.ephemeralOwner)) {
       case 'container':
         this.containers.delete(path);
