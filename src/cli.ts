@@ -1,14 +1,36 @@
 // The `paddock` command.
 
 import { ConfigError, loadConfig } from './config/config.ts';
+import { formatSnapshot } from './persistence/snapshot.ts';
+import { formatTxnLog } from './persistence/txnlog.ts';
 import { consoleLogger } from './log.ts';
 import { PaddockServer } from './server/server.ts';
 import { VERSION_LINE } from './version.ts';
 
-const USAGE = `usage: paddock server [zoo.cfg]
-  Runs a ZooKeeper-compatible server. Without zoo.cfg it uses a built-in
-  development configuration: client port 2181 on 127.0.0.1, dataDir ./data.
-  JVM-style settings are read from -Dkey=value flags in SERVER_JVMFLAGS and JVMFLAGS.`;
+const USAGE = `usage:
+  paddock server [zoo.cfg]          run a ZooKeeper-compatible server. Without zoo.cfg it
+                                    uses a built-in development configuration: client port
+                                    2181 on 127.0.0.1, dataDir ./data. JVM-style settings are
+                                    read from -Dkey=value flags in SERVER_JVMFLAGS and JVMFLAGS.
+  paddock txnlog FILE [--json]      print the transactions of a log file (log.<zxid>)
+  paddock snapshot FILE [--json]    print the sessions, ACLs and nodes of a snapshot file
+  paddock version`;
+
+/** Print a data file with `format`, or say clearly why it cannot be read. */
+function dump(args: string[], format: (file: string, json: boolean) => string): void {
+  const json = args.includes('--json');
+  const files = args.filter((a) => a !== '--json');
+  if (files.length !== 1) {
+    process.stderr.write(`${USAGE}\n`);
+    process.exit(2);
+  }
+  try {
+    process.stdout.write(format(files[0]!, json));
+  } catch (e) {
+    process.stderr.write(`paddock: ${files[0]}: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+}
 
 async function runServer(cfgPath: string | null): Promise<void> {
   const log = consoleLogger();
@@ -30,7 +52,13 @@ async function runServer(cfgPath: string | null): Promise<void> {
     process.exit(2);
   }
   log.info(`mode: standalone; dataDir ${config.dataDir}; dataLogDir ${config.dataLogDir}; tickTime ${config.tickTime} ms; session timeout ${config.minSessionTimeout}..${config.maxSessionTimeout} ms`);
-  const server = new PaddockServer(config, log);
+  let server: PaddockServer;
+  try {
+    server = await PaddockServer.open(config, log);
+  } catch (e) {
+    process.stderr.write(`paddock: cannot recover ${config.dataDir}: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
   try {
     await server.start();
   } catch (e) {
@@ -54,6 +82,10 @@ export async function main(argv: string[]): Promise<void> {
     case 'server':
       if (rest.length > 1) break;
       return runServer(rest[0] ?? null);
+    case 'txnlog':
+      return dump(rest, formatTxnLog);
+    case 'snapshot':
+      return dump(rest, formatSnapshot);
     case 'version':
     case '--version':
       process.stdout.write(`${VERSION_LINE}\n`);

@@ -30,6 +30,7 @@ import {
   writeRequest,
   type ACL,
   type ConnectRequest,
+  type ConnectResponse,
   type Id,
   type Request,
   type Stat,
@@ -707,7 +708,9 @@ function runPipeline(actions: readonly Action[], opts: { extended: boolean; chec
     () => now,
   );
   const connect = (c: FakeClient, sessionId = 0n, passwd: Buffer = Buffer.alloc(16)): boolean => {
-    const res = p.connect(c, { protocolVersion: 0, lastZxidSeen: 0, timeOut: 10_000, sessionId, passwd, readOnly: false });
+    // Without a log the processor answers at once.
+    let res: ConnectResponse | null | undefined;
+    p.connect(c, { protocolVersion: 0, lastZxidSeen: 0, timeOut: 10_000, sessionId, passwd, readOnly: false }, (r) => (res = r));
     assert.ok(res, 'connect refused');
     if (res.sessionId === 0n) return false;
     assert.equal(res.sessionId, c.sessionId);

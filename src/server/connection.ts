@@ -175,20 +175,24 @@ export class Connection implements Client {
       this.close(`malformed ConnectRequest: ${(e as Error).message}`);
       return;
     }
-    const res = this.host.processor.connect(this, req);
-    if (!res) {
-      this.close(`client has seen zxid 0x${req.lastZxidSeen.toString(16)}, beyond this server's`);
-      return;
-    }
-    const at = this.out.beginFrame();
-    writeConnectResponse(this.out, res);
-    this.out.endFrame(at);
-    if (res.sessionId === 0n) {
-      this.close('invalid or expired session');
-      return;
-    }
-    this.sessionTimeout = res.timeOut;
+    // Requests that follow queue behind the session's creation in the processor.
     this.state = 'open';
+    this.host.processor.connect(this, req, (res) => {
+      if (this.state !== 'open') return;
+      if (!res) {
+        this.close(`client has seen zxid 0x${req.lastZxidSeen.toString(16)}, beyond this server's`);
+        return;
+      }
+      const at = this.out.beginFrame();
+      writeConnectResponse(this.out, res);
+      this.out.endFrame(at);
+      if (res.sessionId === 0n) {
+        this.close('invalid or expired session');
+        return;
+      }
+      this.sessionTimeout = res.timeOut;
+      this.scheduleFlush();
+    });
   }
 
   reply(xid: number, zxid: number, err: number, type: number, body?: Response): void {

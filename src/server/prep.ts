@@ -113,7 +113,10 @@ export class Prep {
   prepare(req: Request, ctx: PrepContext): TxnBody {
     if (req.type === OpCode.multi) return this.prepareMulti(req.ops, ctx);
     try {
-      return this.toTxn(req, ctx);
+      const txn = this.toTxn(req, ctx);
+      // ZooKeeper's log readers refuse a top-level check txn (ZooKeeper itself
+      // writes one and then cannot restart); a one-op multi is the form they read.
+      return txn.type === OpCode.check ? { type: OpCode.multi, txns: [txn] } : txn;
     } catch (e) {
       if (!(e instanceof ZkError)) throw e;
       this.rollback(ctx.zxid);

@@ -1,7 +1,10 @@
 // The request pipeline of one server: sessions in, replies out.
-// Reads are answered from the tree at once. Writes are prepared into txns
-// (prep.ts), get the next zxid, are applied by DataTree.apply, and only then
-// answered, so a client always sees a txn's watch events before its reply.
+// Writes are prepared into txns (prep.ts) with the next zxid and appended to the
+// transaction log; once a group commit has made them durable they are applied
+// by DataTree.apply, in zxid order, and only then answered, so a client always
+// sees a txn's watch events before its reply and never an unlogged write.
+// Reads are answered from the tree at once, except that each session's
+// requests are answered in order: a read waits for its session's earlier writes.
 
 import { AddWatchMode, Err, OpCode, WatcherType, Xid, ZkError } from '../proto/constants.ts';
 import type { ConnectRequest, ConnectResponse, Id, Request } from '../proto/records.ts';
@@ -34,6 +37,31 @@ export interface ProcessorOptions {
   skipACL: boolean;
   superDigest: string | null;
   containerMaxNeverUsedIntervalMs: number;
+}
+
+/** Where txns go to become durable: the transaction log. */
+export interface TxnSink {
+  append(txn: Txn): void;
+  /** Make everything appended so far durable (one group commit). */
+  flush(): Promise<void>;
+  /** A txn was applied (snapshot scheduling). */
+  committed(tree: DataTree): void;
+}
+
+/** A txn on its way to the log, and what to do once it is applied. */
+interface PendingTxn {
+  txn: Txn;
+  done: ((result: ApplyResult) => void) | null;
+  /** run after `done` (sync waiting for earlier writes) */
+  after: (() => void)[];
+}
+
+/** One session's requests not answered yet, in arrival order. */
+interface ClientQueue {
+  /** writes of this client handed to the log, and how many of them are applied */
+  issued: number;
+  applied: number;
+  waiting: { write: boolean; run: () => void }[];
 }
 
 export interface ServerStats {
@@ -73,19 +101,36 @@ const MULTI_RESULT_TYPE: Record<number, number> = {
 };
 
 export class Processor {
-  readonly tree = new DataTree();
   readonly sessions: SessionTracker;
   private readonly prep: Prep;
   /** connection that currently owns each session */
   private readonly owners = new Map<bigint, Client>();
-  private lastZxid = 0;
+  private readonly queues = new Map<Client, ClientQueue>();
+  /** zxid of the last txn prepared (ahead of the tree while txns are in the log) */
+  private lastZxid: number;
+  /** txns appended to the log, not yet flushed */
+  private pending: PendingTxn[] = [];
+  /** the batch being flushed now, or null */
+  private flushing: PendingTxn[] | null = null;
   readonly stats: ServerStats = { packetsReceived: 0, packetsSent: 0, minLatency: 0, maxLatency: 0, totalLatency: 0, latencyCount: 0, authFailed: 0 };
 
+  /**
+   * @param log where txns become durable; without one, txns apply at once (in-process tests)
+   * @param onLogFailure the log could not be written: no later write may be acknowledged
+   */
   constructor(
     private readonly opts: ProcessorOptions,
     private readonly now: () => number = Date.now,
+    readonly tree: DataTree = new DataTree(),
+    private readonly log: TxnSink | null = null,
+    private readonly onLogFailure: (e: Error) => void = (e) => {
+      throw e;
+    },
   ) {
     this.sessions = new SessionTracker(opts.tickTime, opts.serverId, now());
+    // Sessions recovered from disk get a full timeout for their clients to come back.
+    for (const [id, timeout] of tree.sessions) this.sessions.add(id, timeout, now());
+    this.lastZxid = tree.lastProcessedZxid;
     this.prep = new Prep(this.tree, { extendedTypesEnabled: opts.extendedTypesEnabled, skipACL: opts.skipACL });
   }
 
@@ -95,9 +140,12 @@ export class Processor {
 
   // ---- sessions ----
 
-  /** Answer a ConnectRequest: a new session, or a reattach. null: close without a reply. */
-  connect(client: Client, req: ConnectRequest): ConnectResponse | null {
-    if (req.lastZxidSeen > this.zxid) return null; // client is ahead of us: it must find another server
+  /**
+   * Answer a ConnectRequest: a new session (once its createSession txn is
+   * durable) or a reattach. `respond(null)`: close without a reply.
+   */
+  connect(client: Client, req: ConnectRequest, respond: (res: ConnectResponse | null) => void): void {
+    if (req.lastZxidSeen > this.zxid) return respond(null); // client is ahead of us: it must find another server
     const timeOut = Math.min(Math.max(req.timeOut, this.opts.minSessionTimeout), this.opts.maxSessionTimeout);
     const readOnly = req.readOnly === undefined ? undefined : false;
     if (req.sessionId === 0n) {
@@ -105,23 +153,29 @@ export class Processor {
       this.sessions.add(id, timeOut, this.now());
       client.sessionId = id;
       this.owners.set(id, client);
-      this.commit(this.txn(id, 0, { type: OpCode.createSession, timeOut }));
-      return { protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly };
+      // The session's requests queue behind its createSession.
+      this.enqueue(client, true, () =>
+        this.submitFor(client, this.txn(id, 0, { type: OpCode.createSession, timeOut }), () =>
+          respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly }),
+        ),
+      );
+      return;
     }
     const id = req.sessionId;
     if (!req.passwd.equals(sessionPassword(id)) || !this.sessions.touch(id, this.now(), timeOut)) {
-      return { protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: Buffer.alloc(16), readOnly };
+      return respond({ protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: Buffer.alloc(16), readOnly });
     }
     const previous = this.owners.get(id);
     if (previous && previous !== client) previous.close('session moved to another connection');
     client.sessionId = id;
     this.owners.set(id, client);
-    return { protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly };
+    respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly });
   }
 
   /** The connection went away; its session lives on until it expires or is reattached. */
   disconnected(client: Client): void {
     this.tree.removeWatcher(client);
+    this.queues.delete(client);
     if (this.owners.get(client.sessionId) === client) this.owners.delete(client.sessionId);
   }
 
@@ -132,16 +186,18 @@ export class Processor {
 
   /** Close sessions whose time is up; call every tick. */
   expireSessions(): void {
-    for (const id of this.sessions.expire(this.now())) this.closeSession(id, 0);
+    for (const id of this.sessions.expire(this.now())) this.expire(id);
   }
 
-  private closeSession(id: bigint, cxid: number): void {
+  /** The closeSession txn of session `id`, its ephemerals listed. */
+  private closeSessionTxn(id: bigint, cxid: number): Txn {
     this.sessions.setClosing(id);
-    const hdr = this.txn(id, cxid, { type: OpCode.closeSession, paths: [] });
-    const body = this.prep.prepareCloseSession({ sessionId: id, authIds: [], zxid: hdr.hdr.zxid, time: hdr.hdr.time });
-    this.commit({ hdr: hdr.hdr, body });
-    const owner = this.owners.get(id);
-    if (owner && cxid === 0) owner.close('session expired');
+    const { hdr } = this.txn(id, cxid, { type: OpCode.closeSession, paths: [] });
+    return { hdr, body: this.prep.prepareCloseSession({ sessionId: id, authIds: [], zxid: hdr.zxid, time: hdr.time }) };
+  }
+
+  private expire(id: bigint): void {
+    this.submit(this.closeSessionTxn(id, 0), () => this.owners.get(id)?.close('session expired'));
   }
 
   // ---- requests ----
@@ -149,21 +205,69 @@ export class Processor {
   /** Handle one decoded request of an established session. */
   handle(client: Client, xid: number, req: Request, received: number): void {
     this.stats.packetsReceived++;
-    if (!this.touch(client) && req.type !== OpCode.closeSession) {
-      client.reply(xid, this.zxid, Err.sessionExpired, req.type);
-      client.close('session expired');
-      return;
+    this.touch(client);
+    const write = WRITES.has(req.type) || req.type === OpCode.closeSession;
+    this.enqueue(client, write, () => this.run(client, xid, req, received));
+  }
+
+  /** A request of a session that has expired or is closing: SessionExpired, in turn after its earlier requests. */
+  private expired(client: Client, xid: number, type: number, received: number): void {
+    this.queues.get(client)?.waiting.unshift({
+      write: false,
+      run: () => {
+        this.send(client, xid, Err.sessionExpired, type, undefined, received);
+        client.close('session expired');
+      },
+    });
+  }
+
+  /**
+   * Keep one session's answers in request order: a write may go to the log at
+   * once, a read waits until the session's earlier writes are applied.
+   */
+  private enqueue(client: Client, write: boolean, run: () => void): void {
+    let q = this.queues.get(client);
+    if (!q) this.queues.set(client, (q = { issued: 0, applied: 0, waiting: [] }));
+    q.waiting.push({ write, run });
+    this.drain(q);
+  }
+
+  private drain(q: ClientQueue): void {
+    while (q.waiting.length > 0) {
+      const next = q.waiting[0]!;
+      if (!next.write && q.applied < q.issued) return;
+      q.waiting.shift();
+      next.run();
     }
+  }
+
+  /** Hand a client's txn to the log; `done` runs once it is applied. */
+  private submitFor(client: Client, txn: Txn, done: (result: ApplyResult) => void): void {
+    let q = this.queues.get(client);
+    if (!q) this.queues.set(client, (q = { issued: 0, applied: 0, waiting: [] }));
+    const queue = q;
+    queue.issued++;
+    this.submit(txn, (result) => {
+      done(result);
+      queue.applied++;
+      this.drain(queue);
+    });
+  }
+
+  private run(client: Client, xid: number, req: Request, received: number): void {
+    if (!this.sessions.isAlive(client.sessionId)) return this.expired(client, xid, req.type, received);
     if (WRITES.has(req.type)) return this.write(client, xid, req, received);
     switch (req.type) {
       case OpCode.ping:
         return this.send(client, Xid.ping, Err.ok, req.type, undefined, received);
-      case OpCode.closeSession: {
-        this.closeSession(client.sessionId, xid);
-        this.send(client, xid, Err.ok, req.type, undefined, received);
-        client.close('client closed the session');
-        return;
-      }
+      case OpCode.closeSession:
+        return this.submitFor(client, this.closeSessionTxn(client.sessionId, xid), () => {
+          this.send(client, xid, Err.ok, req.type, undefined, received);
+          client.close('client closed the session');
+        });
+      case OpCode.sync:
+        // Answered once every write accepted before it is applied.
+        return this.afterPending(() => this.send(client, xid, Err.ok, req.type, { path: req.path }, received));
       case OpCode.auth:
         return this.auth(client, req.scheme, req.auth);
       case OpCode.sasl:
@@ -260,8 +364,6 @@ export class Processor {
         }
         return { acl, stat: node.stat() };
       }
-      case OpCode.sync:
-        return { path: req.path };
       case OpCode.multiRead: {
         const parsed = parseMultiOps(req.ops);
         if (!parsed) throw new ZkError(Err.marshallingError, 'multiRead ops do not parse');
@@ -322,7 +424,7 @@ export class Processor {
     const { hdr } = this.txn(client.sessionId, xid, { type: OpCode.error, err: 0 });
     const body = this.prep.prepare(req, { sessionId: client.sessionId, authIds: client.authIds, zxid: hdr.zxid, time: hdr.time });
     hdr.type = body.type;
-    this.finishWrite(client, xid, req.type, { hdr, body }, received);
+    this.writeTxn(client, xid, req.type, { hdr, body }, received);
   }
 
   /**
@@ -332,20 +434,62 @@ export class Processor {
    */
   malformed(client: Client, xid: number, type: number, received: number): void {
     if (WRITES.has(type) && type !== OpCode.reconfig) {
-      this.finishWrite(client, xid, type, this.txn(client.sessionId, xid, { type: OpCode.error, err: Err.marshallingError }), received);
+      this.enqueue(client, true, () => this.writeTxn(client, xid, type, this.txn(client.sessionId, xid, { type: OpCode.error, err: Err.marshallingError }), received));
     } else {
-      this.send(client, xid, Err.marshallingError, type, undefined, received);
+      this.enqueue(client, false, () => this.send(client, xid, Err.marshallingError, type, undefined, received));
     }
   }
 
-  private finishWrite(client: Client, xid: number, type: number, txn: Txn, received: number): void {
-    const result = this.commit(txn);
-    // A failed multi still answers OK, with per-op errors; a multi that did not parse answers its error.
-    const err = type === OpCode.multi && txn.body.type === OpCode.multi ? Err.ok : result.err;
-    // (ZooKeeper 3.8 never answers a lone check and leaves the client waiting; Paddock answers it.)
-    this.send(client, xid, err, type, err === Err.ok ? this.replyBody(type, result) : undefined, received);
+  private writeTxn(client: Client, xid: number, type: number, txn: Txn, received: number): void {
+    this.submitFor(client, txn, (result) => {
+      // A failed multi still answers OK, with per-op errors; a multi that did not parse answers its error.
+      const err = type === OpCode.multi && txn.body.type === OpCode.multi ? Err.ok : result.err;
+      // (ZooKeeper 3.8 never answers a lone check and leaves the client waiting; Paddock answers it.)
+      this.send(client, xid, err, type, err === Err.ok ? this.replyBody(type, result) : undefined, received);
+    });
   }
 
+  /** Log a txn; once durable, apply it and run `done`. Txns apply in zxid order. */
+  private submit(txn: Txn, done: ((result: ApplyResult) => void) | null): void {
+    if (!this.log) {
+      const result = this.commit(txn);
+      done?.(result);
+      return;
+    }
+    this.log.append(txn);
+    this.pending.push({ txn, done, after: [] });
+    if (!this.flushing) {
+      this.flushing = [];
+      // Let the rest of this I/O turn's requests join the same group commit.
+      setImmediate(() => void this.flushLoop());
+    }
+  }
+
+  private async flushLoop(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = (this.flushing = this.pending);
+      this.pending = [];
+      try {
+        await this.log!.flush();
+      } catch (e) {
+        this.onLogFailure(e as Error);
+        return; // nothing in this batch or after it is applied or acknowledged
+      }
+      for (const p of batch) {
+        const result = this.commit(p.txn);
+        p.done?.(result);
+        for (const f of p.after) f();
+      }
+    }
+    this.flushing = null;
+  }
+
+  /** Run `f` once every txn handed to the log so far is applied. */
+  private afterPending(f: () => void): void {
+    const last = this.pending[this.pending.length - 1] ?? this.flushing?.[this.flushing.length - 1];
+    if (last) last.after.push(f);
+    else f();
+  }
 
   /** Apply a txn to the tree; the one place state changes. */
   private commit(txn: Txn): ApplyResult {
@@ -355,6 +499,7 @@ export class Processor {
       this.sessions.remove(txn.hdr.clientId);
       this.owners.delete(txn.hdr.clientId);
     }
+    this.log?.committed(this.tree);
     return result;
   }
 
@@ -392,7 +537,7 @@ export class Processor {
       const { hdr } = this.txn(0n, 0, { type: OpCode.error, err: 0 });
       const body = this.prep.prepare({ type: OpCode.deleteContainer, path }, { sessionId: 0n, authIds: [], zxid: hdr.zxid, time: hdr.time });
       hdr.type = body.type;
-      this.commit({ hdr, body });
+      this.submit({ hdr, body }, null);
     }
     return chosen.length;
   }

@@ -1,11 +1,12 @@
-// A standalone Paddock server: the client port, the timers that expire sessions
-// and reap containers, and a clean shutdown that frees the port at once.
+// A standalone Paddock server: its data directories, the client port, the
+// timers that expire sessions, reap containers and purge old files, and a clean
+// shutdown that frees the port at once.
 
-import { mkdirSync } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
 import type { ServerConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
+import { DataDir } from '../persistence/datadir.ts';
+import type { DataTree } from '../tree/datatree.ts';
 import { Connection, type ConnectionHost } from './connection.ts';
 import { fourLetterWord, type ServerView } from './fourletter.ts';
 import { Processor } from './processor.ts';
@@ -20,29 +21,64 @@ export class PaddockServer implements ServerView, ConnectionHost {
   private readonly listener: net.Server;
   private readonly timers: NodeJS.Timeout[] = [];
 
-  constructor(
+  /** Recover the data directories, then build the server (not yet listening). */
+  static async open(config: ServerConfig, logger: Logger): Promise<PaddockServer> {
+    const { dataDir, tree } = await DataDir.open(
+      {
+        dataDir: config.dataDir,
+        dataLogDir: config.dataLogDir,
+        snapCount: config.snapCount,
+        preAllocSizeKb: config.preAllocSizeKb,
+        forceSync: config.forceSync,
+        snapRetainCount: config.autopurgeSnapRetainCount,
+      },
+      logger,
+    );
+    return new PaddockServer(config, logger, dataDir, tree);
+  }
+
+  private constructor(
     readonly config: ServerConfig,
     private readonly logger: Logger,
+    private readonly dataDir: DataDir,
+    tree: DataTree,
   ) {
     this.maxBuffer = config.maxBuffer;
-    this.processor = new Processor({
-      serverId: config.myid ?? 1,
-      tickTime: config.tickTime,
-      minSessionTimeout: config.minSessionTimeout,
-      maxSessionTimeout: config.maxSessionTimeout,
-      extendedTypesEnabled: config.extendedTypesEnabled,
-      skipACL: config.skipACL,
-      superDigest: config.superDigest,
-      containerMaxNeverUsedIntervalMs: config.containerMaxNeverUsedIntervalMs,
-    });
+    this.processor = new Processor(
+      {
+        serverId: config.myid ?? 1,
+        tickTime: config.tickTime,
+        minSessionTimeout: config.minSessionTimeout,
+        maxSessionTimeout: config.maxSessionTimeout,
+        extendedTypesEnabled: config.extendedTypesEnabled,
+        skipACL: config.skipACL,
+        superDigest: config.superDigest,
+        containerMaxNeverUsedIntervalMs: config.containerMaxNeverUsedIntervalMs,
+      },
+      Date.now,
+      tree,
+      dataDir,
+      (e) => this.logFailed(e),
+    );
     this.listener = net.createServer((socket) => this.accept(socket));
   }
 
-  /** Listen on the client port; resolves once connections are accepted. */
+  /**
+   * The transaction log could not be written (disk full, I/O error). Like
+   * ZooKeeper, stop: nothing after the failure was acknowledged, and a restart
+   * recovers what reached the disk.
+   */
+  private logFailed(e: Error): void {
+    this.logger.error(`transaction log write failed: ${e.message}; no write after this point was acknowledged; exiting`);
+    for (const c of this.connections) c.abort();
+    this.listener.close();
+    process.exit(3);
+  }
+
+  /** Snapshot the recovered state, as ZooKeeper does at start-up, then listen on the client port. */
   async start(): Promise<void> {
     const c = this.config;
-    mkdirSync(join(c.dataDir, 'version-2'), { recursive: true });
-    mkdirSync(join(c.dataLogDir, 'version-2'), { recursive: true });
+    await this.dataDir.snapshot(this.processor.tree);
     await new Promise<void>((resolve, reject) => {
       this.listener.once('error', reject);
       this.listener.listen({ port: c.clientPort, host: c.clientPortAddress }, () => {
@@ -54,6 +90,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
     this.every(c.tickTime, () => this.processor.expireSessions());
     const reapBatch = Math.max(1, Math.floor((c.containerMaxPerMinute * c.containerCheckIntervalMs) / 60_000));
     this.every(c.containerCheckIntervalMs, () => this.processor.reapContainers(reapBatch));
+    if (c.autopurgePurgeIntervalHours > 0) this.every(c.autopurgePurgeIntervalHours * 3_600_000, () => this.dataDir.purge());
     this.logger.info(`serving clients on ${c.clientPortAddress}:${this.port}`);
   }
 
@@ -106,5 +143,6 @@ export class PaddockServer implements ServerView, ConnectionHost {
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     for (const c of this.connections) c.abort();
     await closed;
+    await this.dataDir.close();
   }
 }

@@ -1,0 +1,139 @@
+// A server's data directories, as ZooKeeper lays them out: snapshots in
+// <dataDir>/version-2, the transaction log in <dataLogDir>/version-2. Recovery
+// loads the newest valid snapshot and replays the log after it; while serving,
+// every txn goes to the log (group commit) and every ~snapCount txns the log is
+// rolled and a fuzzy snapshot is written in the background.
+
+import { mkdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../log.ts';
+import type { Txn } from '../proto/txn.ts';
+import { DataTree } from '../tree/datatree.ts';
+import { listSnapshots, readSnapshot, writeSnapshot } from './snapshot.ts';
+import { listTxnLogs, purgeTxnLogs, scanTxnLogs, TxnLogWriter, zxidFollows } from './txnlog.ts';
+
+export interface DataDirOptions {
+  dataDir: string;
+  dataLogDir: string;
+  snapCount: number;
+  preAllocSizeKb: number;
+  forceSync: boolean;
+  snapRetainCount: number;
+}
+
+/** How many snapshots recovery tries before giving up, as ZooKeeper. */
+const MAX_SNAPSHOTS_TRIED = 100;
+
+export class DataDir {
+  readonly snapDir: string;
+  readonly logDir: string;
+  private readonly log: TxnLogWriter;
+  private txnsSinceSnapshot = 0;
+  private snapshotAt: number;
+  private snapshotting: Promise<void> | null = null;
+
+  private constructor(
+    private readonly opts: DataDirOptions,
+    private readonly logger: Logger,
+  ) {
+    this.snapDir = join(opts.dataDir, 'version-2');
+    this.logDir = join(opts.dataLogDir, 'version-2');
+    mkdirSync(this.snapDir, { recursive: true });
+    mkdirSync(this.logDir, { recursive: true });
+    this.log = new TxnLogWriter(this.logDir, { preAllocSize: opts.preAllocSizeKb * 1024, forceSync: opts.forceSync });
+    this.snapshotAt = this.nextSnapshotPoint();
+  }
+
+  /**
+   * Open the directories and rebuild the tree: the newest snapshot that reads
+   * cleanly, then every logged txn after it. A torn last record is cut off; any
+   * other damage to the log stops here with an error naming file and offset.
+   */
+  static async open(opts: DataDirOptions, logger: Logger): Promise<{ dataDir: DataDir; tree: DataTree }> {
+    const dir = new DataDir(opts, logger);
+    let tree: DataTree | null = null;
+    const snapshots = listSnapshots(dir.snapDir);
+    for (const snap of snapshots.slice(0, MAX_SNAPSHOTS_TRIED)) {
+      try {
+        tree = readSnapshot(snap.path).tree;
+        logger.info(`loaded snapshot ${snap.path} (zxid 0x${snap.zxid.toString(16)}, ${tree.nodeCount} nodes, ${tree.sessions.size} sessions)`);
+        break;
+      } catch (e) {
+        logger.warn(`skipping snapshot ${snap.path}: ${(e as Error).message}`);
+      }
+    }
+    if (!tree) {
+      if (snapshots.length > 0) logger.warn('no snapshot could be read; rebuilding from the transaction log alone');
+      tree = new DataTree();
+    }
+    const fromZxid = tree.lastProcessedZxid;
+    const scan = scanTxnLogs(dir.logDir, fromZxid, { repair: true });
+    if (scan.tornTail) logger.warn(`cut off a torn last record in ${scan.tornTail.file} at offset ${scan.tornTail.offset}`);
+    const first = scan.txns[0];
+    if (first && !zxidFollows(fromZxid, first.hdr.zxid)) {
+      const logs = listTxnLogs(dir.logDir);
+      throw new Error(
+        `the transaction log does not continue the snapshot: snapshot ends at zxid 0x${fromZxid.toString(16)}, ` +
+          `the log resumes at 0x${first.hdr.zxid.toString(16)} (log files: ${logs.map((l) => l.path).join(', ') || 'none'})`,
+      );
+    }
+    for (const txn of scan.txns) tree.apply(txn.hdr, txn.body);
+    if (scan.txns.length > 0) logger.info(`replayed ${scan.txns.length} txns from the log, up to zxid 0x${tree.lastProcessedZxid.toString(16)}`);
+    return { dataDir: dir, tree };
+  }
+
+  /** Queue a txn for the log; durable once a later flush() resolves. */
+  append(txn: Txn): void {
+    this.log.append(txn);
+  }
+
+  /** Write and fsync everything appended so far: one group commit. */
+  flush(): Promise<void> {
+    return this.log.flush();
+  }
+
+  /**
+   * Count a committed txn; past the (randomised) snapCount point, roll the log
+   * and write a snapshot of `tree` in the background.
+   */
+  committed(tree: DataTree): void {
+    if (++this.txnsSinceSnapshot < this.snapshotAt || this.snapshotting) return;
+    this.txnsSinceSnapshot = 0;
+    this.snapshotAt = this.nextSnapshotPoint();
+    this.log.roll();
+    this.snapshotting = this.snapshot(tree).finally(() => (this.snapshotting = null));
+  }
+
+  /** Write a snapshot of the tree as it is now, then purge what it makes unnecessary. */
+  async snapshot(tree: DataTree): Promise<void> {
+    const zxid = tree.lastProcessedZxid;
+    try {
+      const path = await writeSnapshot(tree, zxid, this.snapDir);
+      this.logger.info(`wrote snapshot ${path}`);
+    } catch (e) {
+      this.logger.error(`snapshot at zxid 0x${zxid.toString(16)} failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Keep the newest snapRetainCount snapshots and the logs they need (autopurge). */
+  purge(): void {
+    const snaps = listSnapshots(this.snapDir);
+    const keep = snaps.slice(0, Math.max(3, this.opts.snapRetainCount));
+    if (snaps.length <= keep.length) return;
+    const oldestKept = keep[keep.length - 1]!.zxid;
+    for (const s of snaps.slice(keep.length)) unlinkSync(s.path);
+    const removed = purgeTxnLogs(this.logDir, oldestKept);
+    this.logger.info(`purged ${snaps.length - keep.length} snapshots and ${removed.length} log files older than zxid 0x${oldestKept.toString(16)}`);
+  }
+
+  async close(): Promise<void> {
+    await this.snapshotting;
+    await this.log.close();
+  }
+
+  /** ZooKeeper spreads snapshots: snapCount/2 + random(snapCount/2) txns, so peers do not snapshot together. */
+  private nextSnapshotPoint(): number {
+    const half = Math.max(1, Math.floor(this.opts.snapCount / 2));
+    return half + Math.floor(Math.random() * half);
+  }
+}
