@@ -54,7 +54,12 @@ export function nodeDigest(path: string | Uint8Array, node: ZNode): number {
   } else {
     crc = crc32(path);
   }
-  if (node.data !== null && node.data.length > 0) crc = crc32(node.data, crc);
+  return finishNodeDigest(crc, node);
+}
+
+/** A node's digest, given the CRC-32 of its path: the data and the stat fields follow. */
+export function finishNodeDigest(pathCrc: number, node: ZNode): number {
+  const crc = node.data !== null && node.data.length > 0 ? crc32(node.data, pathCrc) : pathCrc;
   statBytes(node, scratch);
   return crc32(scratch, crc);
 }

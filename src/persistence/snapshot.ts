@@ -19,17 +19,19 @@
 // at some moment at or after the start. Replaying the log from the snapshot's
 // zxid on top restores the exact state.
 
-import { closeSync, fsync, openSync, readdirSync, readFileSync, unlinkSync, writeSync, ftruncateSync } from 'node:fs';
+import { closeSync, fsync, openSync, readFileSync, unlinkSync, writeSync, ftruncateSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32, gunzipSync } from 'node:zlib';
+import { adler32 } from './adler32.ts';
+import { filesByZxid, type ZxidFile } from './files.ts';
 import { JuteError, JuteReader } from '../jute/archive.ts';
 import type { ACL } from '../proto/records.ts';
 import { readACL } from '../proto/records.ts';
 import { OPEN_ACL_UNSAFE } from '../tree/acl.ts';
 import { DataTree, ZNode, kindOf, ttlOf } from '../tree/datatree.ts';
-import { DIGEST_VERSION, DigestSum, countsInDigest } from './digest.ts';
+import { DIGEST_VERSION, DigestSum, countsInDigest, finishNodeDigest } from './digest.ts';
 
 export const SNAP_MAGIC = 0x5a4b534e; // "ZKSN"
 export const SNAP_VERSION = 2;
@@ -48,48 +50,6 @@ export class SnapshotError extends Error {
   }
 }
 
-// ---------------------------------------------------------------- Adler-32
-
-/**
- * Adler-32 (java.util.zip.Adler32) of buf[start, end), continuing from `adler`
- * (1 for a fresh checksum). Returns an unsigned 32-bit value.
- */
-export function adler32(buf: Uint8Array, start = 0, end = buf.length, adler = 1): number {
-  let a = adler & 0xffff;
-  let b = adler >>> 16;
-  let i = start;
-  while (i < end) {
-    // 3800 bytes keep b below 2^31, so the loop stays in int32 arithmetic
-    const stop = Math.min(end, i + 3800);
-    const stop8 = stop - 7;
-    while (i < stop8) {
-      a += buf[i]!;
-      b += a;
-      a += buf[i + 1]!;
-      b += a;
-      a += buf[i + 2]!;
-      b += a;
-      a += buf[i + 3]!;
-      b += a;
-      a += buf[i + 4]!;
-      b += a;
-      a += buf[i + 5]!;
-      b += a;
-      a += buf[i + 6]!;
-      b += a;
-      a += buf[i + 7]!;
-      b += a;
-      i += 8;
-    }
-    while (i < stop) {
-      a += buf[i++]!;
-      b += a;
-    }
-    a %= 65521;
-    b %= 65521;
-  }
-  return ((b << 16) | a) >>> 0;
-}
 
 // ---------------------------------------------------------------- names
 
@@ -105,21 +65,9 @@ export function zxidOfName(name: string): number | null {
 }
 
 /** Snapshot files in dir, newest (highest zxid) first. */
-export function listSnapshots(dir: string): { path: string; zxid: number }[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  const out: { path: string; zxid: number }[] = [];
-  for (const name of names) {
-    const zxid = zxidOfName(name);
-    if (zxid !== null) out.push({ path: join(dir, name), zxid });
-  }
+export function listSnapshots(dir: string): ZxidFile[] {
   // newest first; for equal zxids the plain file before a .gz
-  return out.sort((x, y) => y.zxid - x.zxid || x.path.length - y.path.length);
+  return filesByZxid(dir, zxidOfName).sort((x, y) => y.zxid - x.zxid || x.path.length - y.path.length);
 }
 
 // ---------------------------------------------------------------- ACL table
@@ -358,14 +306,6 @@ const FUZZY_ATTEMPTS = 3;
 
 let tmpCounter = 0;
 
-const digestScratch = Buffer.alloc(60);
-
-function putLong(out: Buffer, at: number, v: number): void {
-  const hi = Math.floor(v / TWO32);
-  out.writeInt32BE(hi | 0, at);
-  out.writeUInt32BE(v - hi * TWO32, at + 4);
-}
-
 /** One node record; adds the node's digest to `sum`. */
 function writeNode(sink: Sink, path: string, node: ZNode, ref: number, sum: DigestSum): void {
   const counts = countsInDigest(path);
@@ -382,20 +322,7 @@ function writeNode(sink: Sink, path: string, node: ZNode, ref: number, sum: Dige
   sink.int(node.aversion);
   sink.bigLong(node.ephemeralOwner);
   sink.long(node.pzxid);
-  if (counts) {
-    if (data !== null && data.length > 0) crc = crc32(data, crc);
-    const s = digestScratch;
-    putLong(s, 0, node.czxid);
-    putLong(s, 8, node.mzxid);
-    putLong(s, 16, node.pzxid);
-    putLong(s, 24, node.ctime);
-    putLong(s, 32, node.mtime);
-    s.writeInt32BE(node.version | 0, 40);
-    s.writeInt32BE(node.cversion | 0, 44);
-    s.writeInt32BE(node.aversion | 0, 48);
-    s.writeBigInt64BE(BigInt.asIntN(64, node.ephemeralOwner), 52);
-    sum.add(crc32(s, crc));
-  }
+  if (counts) sum.add(finishNodeDigest(crc, node));
 }
 
 /** Visit every node of the walk, yielding to the event loop between slices. */

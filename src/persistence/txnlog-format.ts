@@ -12,6 +12,7 @@
 import { JuteError, JuteReader, JuteWriter } from '../jute/archive.ts';
 import { OpCode } from '../proto/constants.ts';
 import { readTxnBody, readTxnHeader, writeTxnBody, writeTxnHeader, type Txn } from '../proto/txn.ts';
+import { adler32 } from './adler32.ts';
 
 export const TXNLOG_MAGIC = 0x5a4b4c47; // "ZKLG"
 export const TXNLOG_VERSION = 2;
@@ -29,24 +30,6 @@ export interface TxnDigest {
 /** A txn as logged: ZooKeeper's record, plus the digest when the entry carries one. */
 export type LoggedTxn = Txn & { digest?: TxnDigest };
 
-/** Adler-32 (RFC 1950), as java.util.zip.Adler32; the result is unsigned. */
-export function adler32(buf: Uint8Array, start = 0, end = buf.length): number {
-  let a = 1;
-  let b = 0;
-  let i = start;
-  while (i < end) {
-    // 5552 bytes is the most that can be summed before b could exceed 2^53 even in the worst case
-    // for 32-bit arithmetic; doubles give plenty of headroom, the modulo just keeps numbers small.
-    const stop = Math.min(end, i + 5552);
-    for (; i < stop; i++) {
-      a += buf[i]!;
-      b += a;
-    }
-    a %= 65521;
-    b %= 65521;
-  }
-  return b * 65536 + a;
-}
 
 export function fileHeaderBytes(dbid = 0): Buffer {
   return new JuteWriter(FILE_HEADER_SIZE).int(TXNLOG_MAGIC).int(TXNLOG_VERSION).long(dbid).toBuffer();

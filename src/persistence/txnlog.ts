@@ -25,15 +25,16 @@
 //    missing, zero checksum or length) followed only by zeros, with no intact
 //    entry anywhere after it. It is reported, and cut off with repair.
 
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { OpCode } from '../proto/constants.ts';
 import type { Txn } from '../proto/txn.ts';
 import { renderLogFile } from './txnlog-dump.ts';
 import { encodeEntry, FILE_HEADER_SIZE, fileHeaderBytes, parseLogFile, type LoggedTxn } from './txnlog-format.ts';
+import { filesByZxid, type ZxidFile } from './files.ts';
 
-export { adler32, decodePayload, encodeEntry, parseLogFile, TXNLOG_MAGIC, TXNLOG_VERSION, type LoggedTxn, type TxnDigest } from './txnlog-format.ts';
+export { decodePayload, encodeEntry, parseLogFile, TXNLOG_MAGIC, TXNLOG_VERSION, type LoggedTxn, type TxnDigest } from './txnlog-format.ts';
 
 const EPOCH = 0x100000000;
 const epochOf = (zxid: number): number => Math.floor(zxid / EPOCH);
@@ -330,20 +331,11 @@ async function assertReplaceable(path: string): Promise<void> {
 // ---------------------------------------------------------------- reading
 
 /** Log files (path, first zxid) in dir, sorted by zxid. A missing dir has none. */
-export function listTxnLogs(dir: string): { path: string; zxid: number }[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  const out: { path: string; zxid: number }[] = [];
-  for (const name of names) {
+export function listTxnLogs(dir: string): ZxidFile[] {
+  return filesByZxid(dir, (name) => {
     const m = /^log\.([0-9a-fA-F]{1,16})$/.exec(name);
-    if (m) out.push({ path: join(dir, name), zxid: Number.parseInt(m[1]!, 16) });
-  }
-  return out.sort((a, b) => a.zxid - b.zxid);
+    return m ? Number.parseInt(m[1]!, 16) : null;
+  }).sort((a, b) => a.zxid - b.zxid);
 }
 
 /** The files a reader from `zxid` needs: the newest starting at or before it, and all later ones (FileTxnLog.getLogFiles). */
