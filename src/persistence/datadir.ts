@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from '../log.ts';
 import type { Txn } from '../proto/txn.ts';
 import { DataTree } from '../tree/datatree.ts';
-import { listSnapshots, readSnapshot, writeSnapshot } from './snapshot.ts';
+import { listSnapshots, readSnapshot, removePartialSnapshots, writeSnapshot } from './snapshot.ts';
 import { listTxnLogs, purgeTxnLogs, scanTxnLogs, TxnLogWriter, zxidFollows } from './txnlog.ts';
 
 export interface DataDirOptions {
@@ -51,6 +51,7 @@ export class DataDir {
    */
   static async open(opts: DataDirOptions, logger: Logger): Promise<{ dataDir: DataDir; tree: DataTree }> {
     const dir = new DataDir(opts, logger);
+    for (const path of removePartialSnapshots(dir.snapDir)) logger.info(`removed ${path}, a snapshot a crash interrupted`);
     let tree: DataTree | null = null;
     const snapshots = listSnapshots(dir.snapDir);
     for (const snap of snapshots.slice(0, MAX_SNAPSHOTS_TRIED)) {

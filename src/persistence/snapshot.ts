@@ -306,6 +306,16 @@ const FUZZY_ATTEMPTS = 3;
 
 let tmpCounter = 0;
 
+/** Snapshots are written under this prefix and renamed when complete; a crash leaves the partial file behind. */
+const TMP_PREFIX = 'tmp.';
+
+/** Delete partial snapshots a crash left in dir (call before any snapshot is being written); returns their paths. */
+export function removePartialSnapshots(dir: string): string[] {
+  const partial = filesByZxid(dir, (name) => (name.startsWith(TMP_PREFIX + PREFIX) ? 0 : null)).map((f) => f.path);
+  for (const path of partial) unlinkSync(path);
+  return partial;
+}
+
 /** One node record; adds the node's digest to `sum`. */
 function writeNode(sink: Sink, path: string, node: ZNode, ref: number, sum: DigestSum): void {
   const counts = countsInDigest(path);
@@ -421,7 +431,7 @@ export async function writeSnapshot(tree: DataTree, zxid: number, dir: string): 
   const name = snapshotName(zxid);
   const path = join(dir, name);
   // ZooKeeper only considers names whose first dot-separated part is "snapshot"
-  const tmp = join(dir, `tmp.${name}.${process.pid}.${++tmpCounter}`);
+  const tmp = join(dir, `${TMP_PREFIX}${name}.${process.pid}.${++tmpCounter}`);
   const fd = openSync(tmp, 'w', 0o644);
   let closed = false;
   try {
