@@ -965,7 +965,9 @@ test('crash: kill -9 at random moments; acknowledged writes survive in order, no
       const replayed = /replayed (\d+) txns/.exec(out)?.[1] ?? '0';
       if (specialKind === 'snapshot' && tmpLeft.length > 0 && evidence) {
         const ev = evidence as { file: string };
-        if (out.includes(ev.file)) failures.push(`the restart looked at the partial snapshot ${ev.file}:\n${out}`);
+        // The partial file must be removed, never loaded.
+        if (new RegExp(`loaded snapshot \\S*${ev.file}`).test(out)) failures.push(`the restart loaded the partial snapshot ${ev.file}:\n${out}`);
+        if (!out.includes(`removed ${join(server.v2, ev.file)}`)) failures.push(`the restart did not remove the partial snapshot ${ev.file}:\n${out}`);
       }
       let st: RoundStats = { sent: 0, acked: 0, extra: 0, dropped: 0 };
       if (failures.length === 0) st = await verify(server, { round, kind, writers, servingAt, idleDump }, failures);
