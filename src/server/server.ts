@@ -90,7 +90,11 @@ export class PaddockServer implements ServerView, ConnectionHost {
     this.every(c.tickTime, () => this.processor.expireSessions());
     const reapBatch = Math.max(1, Math.floor((c.containerMaxPerMinute * c.containerCheckIntervalMs) / 60_000));
     this.every(c.containerCheckIntervalMs, () => this.processor.reapContainers(reapBatch));
-    if (c.autopurgePurgeIntervalHours > 0) this.every(c.autopurgePurgeIntervalHours * 3_600_000, () => this.dataDir.purge());
+    if (c.autopurgePurgeIntervalHours > 0) {
+      // As ZooKeeper's purge task: once at start-up, then every interval.
+      this.dataDir.purge();
+      this.every(c.autopurgePurgeIntervalHours * 3_600_000, () => this.dataDir.purge());
+    }
     this.logger.info(`serving clients on ${c.clientPortAddress}:${this.port}`);
   }
 
