@@ -33,6 +33,8 @@ export interface ServerOptions {
   jvmFlags?: string[];
   tickTime?: number;
   port?: number;
+  /** an existing data directory to use instead of a fresh <dir>/data (stop() leaves it alone) */
+  dataDir?: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -88,7 +90,7 @@ async function launch(kind: RunningServer['kind'], opts: ServerOptions): Promise
   const port = opts.port ?? (await freePort());
   const lines = {
     tickTime: opts.tickTime ?? 2000,
-    dataDir: join(dir, 'data'),
+    dataDir: opts.dataDir ?? join(dir, 'data'),
     clientPort: port,
     clientPortAddress: host,
     'admin.enableServer': 'false',
