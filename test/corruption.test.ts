@@ -177,15 +177,19 @@ async function fill(c: ZooKeeperClient, tag: string, n: number): Promise<void> {
 
 // ---------------------------------------------------------------- files
 
-/** sha256 of every file under the data directories, by path. */
+/** sha256 of every file (and the name of every directory) under the data directories, by path. */
 function hashes(dirs: Dirs): Map<string, string> {
   const out = new Map<string, string>();
-  for (const d of new Set([snapDirOf(dirs), logDirOf(dirs)])) {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      out.set(p, createHash('sha256').update(readFileSync(p)).digest('hex'));
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((x, y) => (x.name < y.name ? -1 : 1))) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) {
+        out.set(p, 'dir');
+        walk(p);
+      } else out.set(p, createHash('sha256').update(readFileSync(p)).digest('hex'));
     }
-  }
+  };
+  for (const d of new Set([dirs.dataDir, dirs.dataLogDir ?? dirs.dataDir])) walk(d);
   return out;
 }
 
