@@ -38,7 +38,7 @@ after(async () => {
       // already unmounted
     }
   }
-  rmSync(scratch, { recursive: true, force: true });
+  rmSync(scratch, { recursive: true, force: true, maxRetries: 5 });
 });
 
 let dirCount = 0;

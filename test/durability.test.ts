@@ -35,7 +35,7 @@ const clients = new Set<ZooKeeperClient>();
 after(async () => {
   for (const c of clients) c.disconnect();
   for (const s of servers) await s.stop().catch(() => undefined);
-  rmSync(scratch, { recursive: true, force: true });
+  rmSync(scratch, { recursive: true, force: true, maxRetries: 5 });
 });
 
 const T0 = Date.now();
