@@ -6,13 +6,12 @@
 // Reads are answered from the tree at once, except that each session's
 // requests are answered in order: a read waits for its session's earlier writes.
 
-import { AddWatchMode, Err, OpCode, WatcherType, Xid, ZkError } from '../proto/constants.ts';
+import { AddWatchMode, Err, OpCode, Perm, WatcherType, Xid, ZkError } from '../proto/constants.ts';
 import type { ConnectRequest, ConnectResponse, Id, Request } from '../proto/records.ts';
 import type { MultiResult, Response } from '../proto/responses.ts';
 import type { Txn, TxnBody } from '../proto/txn.ts';
 import { checkACL, digestOf, maskDigests, SUPER } from '../tree/acl.ts';
-import { DataTree, kindOf, ttlOf, type ApplyResult } from '../tree/datatree.ts';
-import { Perm } from '../proto/constants.ts';
+import { DataTree, kindOf, ttlOf, type ApplyResult, type ZNode } from '../tree/datatree.ts';
 import type { Watcher } from '../tree/watches.ts';
 import { parseMultiOps, Prep } from './prep.ts';
 import { SessionTracker, sessionPassword } from './sessions.ts';
@@ -88,13 +87,12 @@ const WRITES = new Set<number>([
   OpCode.deleteContainer,
 ]);
 
+/** The result type each op of a multi reports; container and TTL creates report create2, with a Stat. */
 const MULTI_RESULT_TYPE: Record<number, number> = {
   [OpCode.create]: OpCode.create,
-  [OpCode.create2]: OpCode.create2,
   [OpCode.createContainer]: OpCode.create2,
   [OpCode.createTTL]: OpCode.create2,
   [OpCode.delete]: OpCode.delete,
-  [OpCode.deleteContainer]: OpCode.delete,
   [OpCode.setData]: OpCode.setData,
   [OpCode.check]: OpCode.check,
   [OpCode.error]: OpCode.error,
@@ -321,7 +319,7 @@ export class Processor {
     client.close(`authentication failed for scheme ${scheme}`);
   }
 
-  private checkRead(path: string, client: Client): ReturnType<DataTree['get']> & object {
+  private checkRead(path: string, client: Client): ZNode {
     const node = this.tree.get(path);
     if (!node) throw new ZkError(Err.noNode);
     checkACL(node.acl, Perm.read, client.authIds, this.opts.skipACL);
