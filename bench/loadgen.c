@@ -3,10 +3,11 @@
  * ZooKeeper-protocol server with the ZooKeeper C client's ASYNC API
  * (multi-threaded library, -lzookeeper_mt) and prints JSON results.
  *
- *   loadgen --host 127.0.0.1:2181 --workload get|set|create|connect
+ *   loadgen --host 127.0.0.1:2181 --workload get|set|create|connect|fill
  *           [--window 32] [--sessions 2] [--size 1024]
  *           [--warmup 3] [--duration 8] [--ops 2000000]
  *           [--warmup-ops 1000000] [--handshake]
+ *           [--base /path] [--parents 100]
  *
  * Phases:
  *   setup     create /paddock-bench-<pid> and its 1 KiB data node
@@ -25,6 +26,13 @@
  * of a 1 KiB node, counted as one op. connect = --window threads each looping
  * zookeeper_init -> wait for ZOO_CONNECTED_STATE -> zookeeper_close; latency
  * (p50/p99) is the whole cycle, connect_p50/connect_p99 init -> CONNECTED.
+ *
+ * fill = populate a tree: every op creates a NEW persistent node
+ * <base>/p<k % parents>/n<k> (k = 0, 1, 2, ... in issue order, 7 digits) of
+ * --size bytes; use --ops for the count, --warmup 0 and a long --duration.
+ * <base> (default /paddock-bench-<pid>; an existing one is fine) and the
+ * --parents parent nodes are created in setup. Nothing is deleted afterwards:
+ * the tree is the point.
  */
 #include <zookeeper/zookeeper.h>
 
@@ -38,7 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum workload { W_GET, W_SET, W_CREATE, W_CONNECT };
+enum workload { W_GET, W_SET, W_CREATE, W_CONNECT, W_FILL };
 
 static const char *host = "127.0.0.1:2181";
 static enum workload wl = W_GET;
@@ -52,6 +60,9 @@ static long max_ops = 2000000;
 static long max_warmup_ops = 1000000;
 static int handshake = 0;
 static int recv_timeout_ms = 10000;
+static const char *base_opt = NULL; /* --base */
+static int nparents = 100;          /* fill: parents under base */
+static long fill_next;              /* fill: next node index (atomic) */
 
 static char *payload;
 static char base_path[64];
@@ -210,6 +221,11 @@ static void set_done(int rc, const struct Stat *st, const void *d) {
 
 static void delete_done(int rc, const void *d) { finish((struct slot *)d, rc); }
 
+static void fill_done(int rc, const char *v, const void *d) {
+  (void)v;
+  finish((struct slot *)d, rc);
+}
+
 static void create_done(int rc, const char *v, const void *d) {
   (void)v;
   struct slot *s = (struct slot *)d;
@@ -234,6 +250,14 @@ static int submit(struct slot *s) {
     case W_CREATE:
       r = zoo_acreate(s->zh, s->path, payload, data_size, &ZOO_OPEN_ACL_UNSAFE, 0, create_done, s);
       break;
+    case W_FILL: {
+      /* the C client serialises the request inside zoo_acreate, so the
+         slot's path buffer may be reused right after the call */
+      long k = __atomic_fetch_add(&fill_next, 1, __ATOMIC_RELAXED);
+      snprintf(s->path, sizeof s->path, "%s/p%03ld/n%07ld", base_path, k % nparents, k);
+      r = zoo_acreate(s->zh, s->path, payload, data_size, &ZOO_OPEN_ACL_UNSAFE, 0, fill_done, s);
+      break;
+    }
     default:
       r = ZBADARGUMENTS;
   }
@@ -421,8 +445,9 @@ static int do_delete(zhandle_t *zh, const char *path) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: loadgen --host H:P --workload get|set|create|connect [--window N] [--sessions N]\n"
-          "               [--size BYTES] [--warmup S] [--duration S] [--ops N] [--warmup-ops N] [--handshake]\n");
+          "usage: loadgen --host H:P --workload get|set|create|connect|fill [--window N] [--sessions N]\n"
+          "               [--size BYTES] [--warmup S] [--duration S] [--ops N] [--warmup-ops N] [--handshake]\n"
+          "               [--base PATH] [--parents N]\n");
   exit(2);
 }
 
@@ -440,6 +465,8 @@ int main(int argc, char **argv) {
     else if (ARG("--duration")) duration_s = atof(v);
     else if (ARG("--ops")) max_ops = atol(v);
     else if (ARG("--warmup-ops")) max_warmup_ops = atol(v);
+    else if (ARG("--base")) base_opt = v;
+    else if (ARG("--parents")) nparents = atoi(v);
     else if (strcmp(a, "--handshake") == 0) handshake = 1;
     else usage();
 #undef ARG
@@ -448,16 +475,21 @@ int main(int argc, char **argv) {
   else if (strcmp(wl_name, "set") == 0) wl = W_SET;
   else if (strcmp(wl_name, "create") == 0) wl = W_CREATE;
   else if (strcmp(wl_name, "connect") == 0) wl = W_CONNECT;
+  else if (strcmp(wl_name, "fill") == 0) wl = W_FILL;
   else usage();
   if (window_ < 1 || window_ > 4096 || nsessions < 1 || nsessions > 256 || data_size < 0 || data_size > 1000000 ||
-      max_ops < 1 || max_ops > 50000000 || duration_s <= 0 || duration_s > 3600 || warmup_s < 0 || warmup_s > 3600)
+      max_ops < 1 || max_ops > 50000000 || duration_s <= 0 || duration_s > 3600 || warmup_s < 0 || warmup_s > 3600 ||
+      nparents < 1 || nparents > 100000 || (base_opt && (base_opt[0] != '/' || strlen(base_opt) > 40)))
     usage();
   if (nsessions > window_) nsessions = window_;
 
   zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
   payload = malloc((size_t)data_size + 1);
   for (int i = 0; i < data_size; i++) payload[i] = (char)('a' + i % 26);
-  snprintf(base_path, sizeof base_path, "/paddock-bench-%d", (int)getpid());
+  if (base_opt)
+    snprintf(base_path, sizeof base_path, "%s", base_opt);
+  else
+    snprintf(base_path, sizeof base_path, "/paddock-bench-%d", (int)getpid());
   snprintf(data_path, sizeof data_path, "%s/data", base_path);
 
   /* Setup session (also the session pool for the async workloads). */
@@ -471,6 +503,7 @@ int main(int argc, char **argv) {
     }
   }
   int rc = do_create(sessions[0], base_path, NULL, -1);
+  if (rc == ZNODEEXISTS && base_opt) rc = ZOK;
   if (rc != ZOK) {
     fprintf(stderr, "loadgen: create %s failed: %s\n", base_path, zerror(rc));
     return 1;
@@ -480,6 +513,17 @@ int main(int argc, char **argv) {
     if (rc != ZOK) {
       fprintf(stderr, "loadgen: create %s failed: %s\n", data_path, zerror(rc));
       return 1;
+    }
+  }
+  if (wl == W_FILL) {
+    char parent[96];
+    for (int i = 0; i < nparents; i++) {
+      snprintf(parent, sizeof parent, "%s/p%03d", base_path, i);
+      rc = do_create(sessions[0], parent, NULL, -1);
+      if (rc != ZOK && rc != ZNODEEXISTS) {
+        fprintf(stderr, "loadgen: create %s failed: %s\n", parent, zerror(rc));
+        return 1;
+      }
     }
   }
   slots = calloc((size_t)window_, sizeof *slots);
@@ -506,7 +550,11 @@ int main(int argc, char **argv) {
   print_result(&meas);
   if (handshake) wait_line();
 
-  /* Cleanup (best effort). */
+  /* Cleanup (best effort); fill keeps its tree. */
+  if (wl == W_FILL) {
+    for (int i = 0; i < nz; i++) zookeeper_close(sessions[i]);
+    return meas.errors > 0 && meas.done == 0 ? 1 : 0;
+  }
   if (wl == W_CREATE)
     for (int i = 0; i < window_; i++) do_delete(sessions[0], slots[i].path); /* leftovers after errors */
   if (wl == W_GET || wl == W_SET) do_delete(sessions[0], data_path);

@@ -17,26 +17,23 @@
 // exactly the measured ops. RSS is sampled every 100 ms in between.
 // See bench/README.md.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { startServer, type RunningServer } from '../test/support/servers.ts';
+import {
+  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, median, ratio, round3, table, times, warmServer,
+  type Kind, type LoadSpec, type Measurement,
+} from './common.ts';
 
-type Kind = RunningServer['kind'];
 const WORKLOADS = ['get', 'set', 'create', 'connect'] as const;
 type Workload = (typeof WORKLOADS)[number];
-const LABEL: Record<Kind, string> = { zookeeper: 'ZooKeeper', paddock: 'Paddock' };
 const DESCRIBE: Record<Workload, string> = {
   get: 'getData 1 KiB',
   set: 'setData 1 KiB',
   create: 'create+delete 1 KiB',
   connect: 'session connect+close',
 };
-
-const HERE = dirname(fileURLToPath(import.meta.url));
 
 // ------------------------------------------------------------------ options
 
@@ -151,253 +148,28 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-// ------------------------------------------------------------- /proc probes
-
-const CLK_TCK = (() => {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const n = Number(r.stdout?.trim());
-  return Number.isFinite(n) && n > 0 ? n : 100;
-})();
-
-interface ProcStat {
-  ppid: number;
-  ticks: number; // utime + stime + cutime + cstime
-}
-
-function readStat(pid: number): ProcStat | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // fields after "(comm)": state ppid ... utime(14) stime(15) cutime(16) cstime(17)
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** The server process and all its live descendants (Paddock might fork workers). */
-function processTree(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const st = readStat(Number(name));
-    if (!st) continue;
-    const list = children.get(st.ppid) ?? [];
-    list.push(Number(name));
-    children.set(st.ppid, list);
-  }
-  const out: number[] = [];
-  const todo = [root];
-  while (todo.length) {
-    const p = todo.pop()!;
-    out.push(p);
-    todo.push(...(children.get(p) ?? []));
-  }
-  return out;
-}
-
-/** CPU seconds (user+system, including reaped children) of the process tree. */
-function treeCpuSeconds(root: number): number {
-  let ticks = 0;
-  for (const pid of processTree(root)) ticks += readStat(pid)?.ticks ?? 0;
-  return ticks / CLK_TCK;
-}
-
-/** Resident set size of the process tree, KiB. */
-function treeRssKiB(root: number): number {
-  let kib = 0;
-  for (const pid of processTree(root)) {
-    try {
-      const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m) kib += Number(m[1]);
-    } catch {
-      // process went away
-    }
-  }
-  return kib;
-}
-
 // ------------------------------------------------------------------ loadgen
 
-function compileLoadgen(dir: string): string {
-  const bin = join(dir, 'loadgen');
-  const r = spawnSync(
-    'gcc',
-    ['-O2', '-Wall', '-DTHREADED', '-o', bin, join(HERE, 'loadgen.c'), '-lzookeeper_mt', '-lpthread'],
-    { encoding: 'utf8', timeout: 120_000 },
-  );
-  if (r.error || r.status !== 0) {
-    throw new Error(`compiling bench/loadgen.c failed (needs gcc and libzookeeper-mt-dev):\n${r.error ?? ''}${r.stderr}`);
-  }
-  return bin;
-}
-
-interface LoadgenResult {
-  workload: string;
-  window: number;
-  sessions: number;
-  size: number;
-  ops: number;
-  errors: number;
-  first_error: number;
-  seconds: number;
-  client_cpu_s: number;
-  ops_per_sec: number;
-  mean_us: number;
-  p50_us: number;
-  p99_us: number;
-  max_us: number;
-  connect_p50_us?: number;
-  connect_p99_us?: number;
-}
-
-interface Cell {
+interface Cell extends Measurement {
   workload: Workload;
   server: Kind;
   round: number;
-  ok: boolean;
-  error?: string;
-  result?: LoadgenResult;
-  server_cpu_s?: number;
-  cpu_s_per_10k_ops?: number;
-  rss_avg_mib?: number;
-  rss_peak_mib?: number;
-  rss_samples?: number;
 }
 
-const live = new Set<ChildProcess>();
 const liveServers = new Set<RunningServer>();
 
-/** Run one measured loadgen against a running server; sample its CPU and RSS. */
-function measure(bin: string, server: RunningServer, workload: Workload, o: Options): Promise<Omit<Cell, 'workload' | 'server' | 'round'>> {
-  const pid = server.proc.pid!;
-  const window = workload === 'connect' ? o.connectWindow : o.window;
-  const args = [
-    '--host', server.connectString,
-    '--workload', workload,
-    '--window', String(window),
-    '--sessions', String(o.sessions),
-    '--size', '1024',
-    '--warmup', String(o.warmup),
-    '--duration', String(o.duration),
-    '--handshake',
-  ];
-  return new Promise((resolveCell) => {
-    const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    live.add(child);
-    let stderr = '';
-    child.stderr!.on('data', (d) => (stderr += d));
-    child.stdin!.on('error', () => {}); // loadgen may exit before reading
-    let cpu0 = 0;
-    let sampler: NodeJS.Timeout | undefined;
-    let rssSum = 0;
-    let rssN = 0;
-    let rssPeak = 0;
-    const sample = () => {
-      const kib = treeRssKiB(pid);
-      if (kib > 0) {
-        rssSum += kib;
-        rssN++;
-        rssPeak = Math.max(rssPeak, kib);
-      }
-    };
-    let cell: Omit<Cell, 'workload' | 'server' | 'round'> | undefined;
-    // Backstop: loadgen bounds itself (deadline + drain + session timeout), this is in case it does not.
-    const hardLimitMs = (o.warmup + o.duration + 45) * 1000;
-    const killer = setTimeout(() => {
-      cell ??= { ok: false, error: `loadgen exceeded ${hardLimitMs / 1000} s and was killed` };
-      child.kill('SIGKILL');
-    }, hardLimitMs);
-    const rl = createInterface({ input: child.stdout! });
-    rl.on('line', (line) => {
-      if (line === 'READY') {
-        cpu0 = treeCpuSeconds(pid);
-        sample();
-        sampler = setInterval(sample, 100);
-        child.stdin!.write('\n');
-      } else if (line.startsWith('{')) {
-        const cpu1 = treeCpuSeconds(pid);
-        clearInterval(sampler);
-        sample();
-        child.stdin!.end('\n');
-        try {
-          const result = JSON.parse(line) as LoadgenResult;
-          const cpu = cpu1 - cpu0;
-          cell = {
-            ok: result.ops > 0,
-            error: result.ops > 0 ? undefined : `no successful ops (${result.errors} errors, first ZK error code ${result.first_error})`,
-            result,
-            server_cpu_s: round3(cpu),
-            cpu_s_per_10k_ops: result.ops > 0 ? round3((cpu / result.ops) * 10_000) : undefined,
-            rss_avg_mib: rssN ? round1(rssSum / rssN / 1024) : undefined,
-            rss_peak_mib: rssN ? round1(rssPeak / 1024) : undefined,
-            rss_samples: rssN,
-          };
-        } catch (e) {
-          cell = { ok: false, error: `unparsable loadgen output: ${line}` };
-        }
-      }
-    });
-    child.on('error', (e) => {
-      cell ??= { ok: false, error: `loadgen: ${e.message}` };
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(killer);
-      clearInterval(sampler);
-      live.delete(child);
-      const tail = stderr.trim().split('\n').filter((l) => !l.startsWith('loadgen: warm-up')).slice(-5).join(' | ');
-      cell ??= { ok: false, error: `loadgen exited (${signal ?? code}) without a result${tail ? `: ${tail}` : ''}` };
-      if (!server.proc.pid || server.proc.exitCode !== null || server.proc.signalCode !== null) {
-        cell.ok = false;
-        cell.error = `${cell.error ? cell.error + '; ' : ''}server exited during the run (${server.proc.exitCode ?? server.proc.signalCode})`;
-      }
-      resolveCell(cell);
-    });
-  });
-}
-
-/** Unmeasured load of every workload in turn, so a fresh JVM gets its JIT done. Returns trouble, if any. */
-async function warmServer(bin: string, server: RunningServer, workloads: Workload[], o: Options): Promise<string | undefined> {
-  if (o.serverWarmup <= 0) return undefined;
-  const each = Math.max(0.2, o.serverWarmup / workloads.length);
-  const trouble: string[] = [];
-  for (const workload of workloads) {
-    const window = workload === 'connect' ? o.connectWindow : o.window;
-    const args = ['--host', server.connectString, '--workload', workload, '--window', String(window), '--sessions', String(o.sessions),
-      '--size', '1024', '--warmup', '0', '--duration', String(each)];
-    const res = await new Promise<string | undefined>((done) => {
-      const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-      live.add(child);
-      let stderr = '';
-      child.stderr!.on('data', (d) => (stderr += d));
-      const killer = setTimeout(() => child.kill('SIGKILL'), (each + 45) * 1000);
-      child.on('error', (e) => done(`${workload}: ${e.message}`));
-      child.on('close', (code, signal) => {
-        clearTimeout(killer);
-        live.delete(child);
-        done(code === 0 ? undefined : `${workload}: loadgen exited ${signal ?? code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
-      });
-    });
-    if (res) trouble.push(res);
-    if (server.proc.exitCode !== null || server.proc.signalCode !== null) {
-      trouble.push('server exited');
-      break;
-    }
-  }
-  return trouble.length ? trouble.join('; ') : undefined;
+function spec(workload: Workload, o: Options): LoadSpec {
+  return {
+    workload,
+    window: workload === 'connect' ? o.connectWindow : o.window,
+    sessions: o.sessions,
+    size: 1024,
+    warmup: o.warmup,
+    duration: o.duration,
+  };
 }
 
 // ------------------------------------------------------------------ summary
-
-const round1 = (x: number) => Math.round(x * 10) / 10;
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
-
-function median(xs: number[]): number | undefined {
-  if (!xs.length) return undefined;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 interface Summary {
   workload: Workload;
@@ -437,19 +209,6 @@ function summarize(cells: Cell[], workload: Workload, server: Kind): Summary {
   };
 }
 
-const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? round3(a / b) : undefined);
-
-function fmt(x: number | undefined, digits = 0): string {
-  if (x === undefined) return '-';
-  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
-}
-
 // --------------------------------------------------------------------- main
 
 async function main() {
@@ -458,7 +217,7 @@ async function main() {
   const tmp = mkdtempSync(join(tmpdir(), 'paddock-bench-'));
   let interrupted = false;
   const cleanup = async () => {
-    for (const c of live) c.kill('SIGKILL');
+    for (const c of liveChildren) c.kill('SIGKILL');
     await Promise.all([...liveServers].map((s) => s.stop().catch(() => {})));
     rmSync(tmp, { recursive: true, force: true });
   };
@@ -504,11 +263,11 @@ async function main() {
           continue;
         }
         try {
-          const warm = await warmServer(bin, srv, workloads, o);
+          const warm = await warmServer(bin, srv, workloads.map((w) => ({ ...spec(w, o), warmup: 0 })), o.serverWarmup);
           if (warm) console.log(`round ${round} ${LABEL[server]} warm-up trouble: ${warm}`);
           for (const workload of workloads) {
             if (interrupted) return;
-            const cell: Cell = { workload, server, round, ...(await measure(bin, srv, workload, o)) };
+            const cell: Cell = { workload, server, round, ...(await measureLoadgen(bin, srv, spec(workload, o))) };
             if (interrupted) return;
             cells.push(cell);
             if (cell.ok && cell.result) {
@@ -579,8 +338,7 @@ async function main() {
         rss_peak: ratio(pd.rss_peak_mib, zk.rss_peak_mib),
       };
       ratios.push(r);
-      const x = (v?: number) => (v === undefined ? '-' : `${v.toFixed(2)}x`);
-      rows.push([DESCRIBE[workload], 'Paddock/ZK', x(r.throughput), x(r.p50), x(r.p99), x(r.cpu_per_op), x(r.rss_avg), x(r.rss_peak), '']);
+      rows.push([DESCRIBE[workload], 'Paddock/ZK', times(r.throughput), times(r.p50), times(r.p99), times(r.cpu_per_op), times(r.rss_avg), times(r.rss_peak), '']);
     }
   }
   console.log(

@@ -1,0 +1,317 @@
+// Shared pieces of the benchmark drivers (bench/run.ts, bench/durability.ts):
+// /proc probes of the server process, compiling and driving bench/loadgen.c,
+// and the small statistics/table helpers. See bench/README.md.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { RunningServer } from '../test/support/servers.ts';
+
+export type Kind = RunningServer['kind'];
+export const LABEL: Record<Kind, string> = { zookeeper: 'ZooKeeper', paddock: 'Paddock' };
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+/** Child processes (load generators, probes) to kill if the driver is interrupted. */
+export const liveChildren = new Set<ChildProcess>();
+
+// ------------------------------------------------------------- /proc probes
+
+const CLK_TCK = (() => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return Number.isFinite(n) && n > 0 ? n : 100;
+})();
+
+interface ProcStat {
+  ppid: number;
+  ticks: number; // utime + stime + cutime + cstime
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after "(comm)": state ppid ... utime(14) stime(15) cutime(16) cstime(17)
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The server process and all its live descendants (Paddock might fork workers). */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = readStat(Number(name));
+    if (!st) continue;
+    const list = children.get(st.ppid) ?? [];
+    list.push(Number(name));
+    children.set(st.ppid, list);
+  }
+  const out: number[] = [];
+  const todo = [root];
+  while (todo.length) {
+    const p = todo.pop()!;
+    out.push(p);
+    todo.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+/** CPU seconds (user+system, including reaped children) of the process tree. */
+export function treeCpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const pid of processTree(root)) ticks += readStat(pid)?.ticks ?? 0;
+  return ticks / CLK_TCK;
+}
+
+/** A "Vm…:  N kB" field of /proc/<pid>/status summed over the process tree, KiB (VmRSS = resident, VmHWM = peak resident). */
+export function treeStatusKiB(root: number, field = 'VmRSS'): number {
+  let kib = 0;
+  const re = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm');
+  for (const pid of processTree(root)) {
+    try {
+      const m = re.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) kib += Number(m[1]);
+    } catch {
+      // process went away
+    }
+  }
+  return kib;
+}
+
+/** Resident set size of the process tree, KiB. */
+export const treeRssKiB = (root: number) => treeStatusKiB(root, 'VmRSS');
+
+// ------------------------------------------------------------------ loadgen
+
+export function compileLoadgen(dir: string): string {
+  const bin = join(dir, 'loadgen');
+  const r = spawnSync(
+    'gcc',
+    ['-O2', '-Wall', '-DTHREADED', '-o', bin, join(HERE, 'loadgen.c'), '-lzookeeper_mt', '-lpthread'],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
+  if (r.error || r.status !== 0) {
+    throw new Error(`compiling bench/loadgen.c failed (needs gcc and libzookeeper-mt-dev):\n${r.error ?? ''}${r.stderr}`);
+  }
+  return bin;
+}
+
+export interface LoadgenResult {
+  workload: string;
+  window: number;
+  sessions: number;
+  size: number;
+  ops: number;
+  errors: number;
+  first_error: number;
+  seconds: number;
+  client_cpu_s: number;
+  ops_per_sec: number;
+  mean_us: number;
+  p50_us: number;
+  p99_us: number;
+  max_us: number;
+  connect_p50_us?: number;
+  connect_p99_us?: number;
+}
+
+/** One loadgen invocation: `workload` is loadgen's --workload (get, set, create, connect, fill). */
+export interface LoadSpec {
+  workload: string;
+  window: number;
+  sessions: number;
+  size: number;
+  warmup: number;
+  duration: number;
+  /** extra loadgen arguments, e.g. ['--ops', '1000000', '--base', '/bench'] */
+  extra?: string[];
+}
+
+export interface Measurement {
+  ok: boolean;
+  error?: string;
+  result?: LoadgenResult;
+  server_cpu_s?: number;
+  cpu_s_per_10k_ops?: number;
+  rss_avg_mib?: number;
+  rss_peak_mib?: number;
+  rss_samples?: number;
+}
+
+export interface MeasureHooks {
+  /** called at the quiescent point before the measured phase (window drained), before the CPU sample is taken */
+  beforeMeasure?: () => Promise<void>;
+  /** called once loadgen has printed its result, with the window drained again and before loadgen cleans up */
+  afterMeasure?: () => Promise<void>;
+}
+
+const loadgenArgs = (server: RunningServer, s: LoadSpec) => [
+  '--host', server.connectString,
+  '--workload', s.workload,
+  '--window', String(s.window),
+  '--sessions', String(s.sessions),
+  '--size', String(s.size),
+  '--warmup', String(s.warmup),
+  '--duration', String(s.duration),
+  ...(s.extra ?? []),
+];
+
+/**
+ * Run one measured loadgen (with --handshake) against a running server; sample
+ * the server's CPU time exactly around the measured ops and its RSS every 100 ms.
+ */
+export function measureLoadgen(
+  bin: string,
+  server: RunningServer,
+  spec: LoadSpec,
+  hooks: MeasureHooks = {},
+  hardLimitS = spec.warmup + spec.duration + 45,
+): Promise<Measurement> {
+  const pid = server.proc.pid!;
+  const args = [...loadgenArgs(server, spec), '--handshake'];
+  return new Promise((resolveCell) => {
+    const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    liveChildren.add(child);
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.stdin!.on('error', () => {}); // loadgen may exit before reading
+    let cpu0 = 0;
+    let sampler: NodeJS.Timeout | undefined;
+    let rssSum = 0;
+    let rssN = 0;
+    let rssPeak = 0;
+    const sample = () => {
+      const kib = treeRssKiB(pid);
+      if (kib > 0) {
+        rssSum += kib;
+        rssN++;
+        rssPeak = Math.max(rssPeak, kib);
+      }
+    };
+    let cell: Measurement | undefined;
+    // Backstop: loadgen bounds itself (deadline + drain + session timeout), this is in case it does not.
+    const hardLimitMs = hardLimitS * 1000;
+    const killer = setTimeout(() => {
+      cell ??= { ok: false, error: `loadgen exceeded ${hardLimitS} s and was killed` };
+      child.kill('SIGKILL');
+    }, hardLimitMs);
+    const rl = createInterface({ input: child.stdout! });
+    rl.on('line', (line) => {
+      if (line === 'READY') {
+        void (async () => {
+          await hooks.beforeMeasure?.().catch(() => {});
+          cpu0 = treeCpuSeconds(pid);
+          sample();
+          sampler = setInterval(sample, 100);
+          child.stdin!.write('\n');
+        })();
+      } else if (line.startsWith('{')) {
+        const cpu1 = treeCpuSeconds(pid);
+        clearInterval(sampler);
+        sample();
+        try {
+          const result = JSON.parse(line) as LoadgenResult;
+          const cpu = cpu1 - cpu0;
+          cell = {
+            ok: result.ops > 0,
+            error: result.ops > 0 ? undefined : `no successful ops (${result.errors} errors, first ZK error code ${result.first_error})`,
+            result,
+            server_cpu_s: round3(cpu),
+            cpu_s_per_10k_ops: result.ops > 0 ? round3((cpu / result.ops) * 10_000) : undefined,
+            rss_avg_mib: rssN ? round1(rssSum / rssN / 1024) : undefined,
+            rss_peak_mib: rssN ? round1(rssPeak / 1024) : undefined,
+            rss_samples: rssN,
+          };
+        } catch (e) {
+          cell = { ok: false, error: `unparsable loadgen output: ${line}` };
+        }
+        void (async () => {
+          await hooks.afterMeasure?.().catch(() => {});
+          child.stdin!.end('\n');
+        })();
+      }
+    });
+    child.on('error', (e) => {
+      cell ??= { ok: false, error: `loadgen: ${e.message}` };
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(killer);
+      clearInterval(sampler);
+      liveChildren.delete(child);
+      const tail = stderr.trim().split('\n').filter((l) => !l.startsWith('loadgen: warm-up')).slice(-5).join(' | ');
+      cell ??= { ok: false, error: `loadgen exited (${signal ?? code}) without a result${tail ? `: ${tail}` : ''}` };
+      if (!server.proc.pid || server.proc.exitCode !== null || server.proc.signalCode !== null) {
+        cell.ok = false;
+        cell.error = `${cell.error ? cell.error + '; ' : ''}server exited during the run (${server.proc.exitCode ?? server.proc.signalCode})`;
+      }
+      resolveCell(cell);
+    });
+  });
+}
+
+/**
+ * Unmeasured load, each spec for `seconds / specs.length` (at least 0.2 s), so a
+ * fresh JVM gets its JIT done. Returns trouble, if any.
+ */
+export async function warmServer(bin: string, server: RunningServer, specs: LoadSpec[], seconds: number): Promise<string | undefined> {
+  if (seconds <= 0 || !specs.length) return undefined;
+  const each = Math.max(0.2, seconds / specs.length);
+  const trouble: string[] = [];
+  for (const spec of specs) {
+    const args = loadgenArgs(server, { ...spec, warmup: 0, duration: each });
+    const res = await new Promise<string | undefined>((done) => {
+      const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      liveChildren.add(child);
+      let stderr = '';
+      child.stderr!.on('data', (d) => (stderr += d));
+      const killer = setTimeout(() => child.kill('SIGKILL'), (each + 45) * 1000);
+      child.on('error', (e) => done(`${spec.workload}: ${e.message}`));
+      child.on('close', (code, signal) => {
+        clearTimeout(killer);
+        liveChildren.delete(child);
+        done(code === 0 ? undefined : `${spec.workload}: loadgen exited ${signal ?? code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      });
+    });
+    if (res) trouble.push(res);
+    if (server.proc.exitCode !== null || server.proc.signalCode !== null) {
+      trouble.push('server exited');
+      break;
+    }
+  }
+  return trouble.length ? trouble.join('; ') : undefined;
+}
+
+// ------------------------------------------------------------------ summary
+
+export const round1 = (x: number) => Math.round(x * 10) / 10;
+export const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+export function median(xs: number[]): number | undefined {
+  if (!xs.length) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? round3(a / b) : undefined);
+
+/** "1.23x" or "-" */
+export const times = (v?: number) => (v === undefined ? '-' : `${v.toFixed(2)}x`);
+
+export function fmt(x: number | undefined, digits = 0): string {
+  if (x === undefined) return '-';
+  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** Plain-text table: the first `leftColumns` columns left-aligned, the rest right-aligned. */
+export function table(rows: string[][], leftColumns = 2): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i < leftColumns ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
