@@ -31,6 +31,8 @@ export class DataDir {
   private txnsSinceSnapshot = 0;
   private snapshotAt: number;
   private snapshotting: Promise<void> | null = null;
+  /** whether the recovered state is in no snapshot yet (txns were replayed, or there was none) */
+  private recoveredBeyondSnapshot = true;
 
   private constructor(
     private readonly opts: DataDirOptions,
@@ -80,7 +82,21 @@ export class DataDir {
     }
     for (const txn of scan.txns) tree.apply(txn.hdr, txn.body);
     if (scan.txns.length > 0) logger.info(`replayed ${scan.txns.length} txns from the log, up to zxid 0x${tree.lastProcessedZxid.toString(16)}`);
+    dir.recoveredBeyondSnapshot = scan.txns.length > 0 || tree.lastProcessedZxid !== snapshots[0]?.zxid;
     return { dataDir: dir, tree };
+  }
+
+  /**
+   * ZooKeeper snapshots the recovered state before it serves. Paddock does it
+   * in the background once serving (a snapshot is fuzzy anyway, and new txns go
+   * to a new log file), and only when the newest snapshot does not already
+   * hold that state.
+   */
+  snapshotRecovered(tree: DataTree): Promise<void> {
+    if (!this.recoveredBeyondSnapshot || this.snapshotting) return this.snapshotting ?? Promise.resolve();
+    this.recoveredBeyondSnapshot = false;
+    this.snapshotting = this.snapshot(tree).finally(() => (this.snapshotting = null));
+    return this.snapshotting;
   }
 
   /** Queue a txn for the log; durable once a later flush() resolves. */
@@ -105,8 +121,8 @@ export class DataDir {
     this.snapshotting = this.snapshot(tree).finally(() => (this.snapshotting = null));
   }
 
-  /** Write a snapshot of the tree as it is now, then purge what it makes unnecessary. */
-  async snapshot(tree: DataTree): Promise<void> {
+  /** Write a snapshot of the tree as it is now. */
+  private async snapshot(tree: DataTree): Promise<void> {
     const zxid = tree.lastProcessedZxid;
     try {
       const path = await writeSnapshot(tree, zxid, this.snapDir);

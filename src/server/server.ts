@@ -75,10 +75,9 @@ export class PaddockServer implements ServerView, ConnectionHost {
     process.exit(3);
   }
 
-  /** Snapshot the recovered state, as ZooKeeper does at start-up, then listen on the client port. */
+  /** Listen on the client port, then snapshot the recovered state in the background. */
   async start(): Promise<void> {
     const c = this.config;
-    await this.dataDir.snapshot(this.processor.tree);
     await new Promise<void>((resolve, reject) => {
       this.listener.once('error', reject);
       this.listener.listen({ port: c.clientPort, host: c.clientPortAddress }, () => {
@@ -90,12 +89,13 @@ export class PaddockServer implements ServerView, ConnectionHost {
     this.every(c.tickTime, () => this.processor.expireSessions());
     const reapBatch = Math.max(1, Math.floor((c.containerMaxPerMinute * c.containerCheckIntervalMs) / 60_000));
     this.every(c.containerCheckIntervalMs, () => this.processor.reapContainers(reapBatch));
+    this.logger.info(`serving clients on ${c.clientPortAddress}:${this.port}`);
+    const recovered = this.dataDir.snapshotRecovered(this.processor.tree);
     if (c.autopurgePurgeIntervalHours > 0) {
-      // As ZooKeeper's purge task: once at start-up, then every interval.
-      this.dataDir.purge();
+      // As ZooKeeper's purge task: once at start-up (here, after the start-up snapshot), then every interval.
+      void recovered.then(() => this.dataDir.purge());
       this.every(c.autopurgePurgeIntervalHours * 3_600_000, () => this.dataDir.purge());
     }
-    this.logger.info(`serving clients on ${c.clientPortAddress}:${this.port}`);
   }
 
   get port(): number {
