@@ -13,18 +13,18 @@
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Err, ZkError, ZooKeeperClient, digestId, type ACL, type Stat } from '../src/client/index.ts';
 import { parseLogFile } from '../src/persistence/txnlog.ts';
 import { ROOT, freePort, startServer, type RunningServer } from './support/servers.ts';
+import { logDirOf, scratchRoot, snapDirOf, type Dirs } from './support/datadirs.ts';
 
 const SUPER_PASSWORD = 'corrupt-super';
 const SUPER_FLAG = `-Dzookeeper.DigestAuthenticationProvider.superDigest=${digestId('super', SUPER_PASSWORD)}`;
 
-const scratch = mkdtempSync(join(tmpdir(), 'corruption-'));
+const { root: scratch, freshDir } = scratchRoot('corruption');
 const servers = new Set<RunningServer>();
 const clients = new Set<ZooKeeperClient>();
 const mounts: string[] = [];
@@ -41,20 +41,8 @@ after(async () => {
   rmSync(scratch, { recursive: true, force: true, maxRetries: 5 });
 });
 
-let dirCount = 0;
-function freshDir(name: string): string {
-  const d = join(scratch, `${++dirCount}-${name}`);
-  mkdirSync(d, { recursive: true });
-  return d;
-}
 
-interface Dirs {
-  dataDir: string;
-  dataLogDir?: string;
-}
 
-const logDirOf = (d: Dirs): string => join(d.dataLogDir ?? d.dataDir, 'version-2');
-const snapDirOf = (d: Dirs): string => join(d.dataDir, 'version-2');
 
 function cfgOf(dirs: Dirs, snapCount?: number, extra: Record<string, string | number> = {}): Record<string, string | number> {
   const cfg: Record<string, string | number> = { ...extra };

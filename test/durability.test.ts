@@ -10,14 +10,14 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { CREATOR_ALL_ACL, CreateMode, Err, Perm, ZkError, READ_ACL_UNSAFE, ZooKeeperClient, digestACL, digestId, op, type ACL, type Stat } from '../src/client/index.ts';
 import { formatTxnLog } from '../src/persistence/txnlog.ts';
 import { ROOT, ZK_CLASSPATH, fourLetterWord, startServer, type RunningServer } from './support/servers.ts';
+import { scratchRoot, type Dirs } from './support/datadirs.ts';
 
 const run = promisify(execFile);
 
@@ -29,7 +29,7 @@ const SESSION_TIMEOUT = 120_000;
 const MIN_SESSION_TIMEOUT = 4000;
 const BASE_CFG = { extendedTypesEnabled: 'true', maxSessionTimeout: SESSION_TIMEOUT };
 
-const scratch = mkdtempSync(join(tmpdir(), 'durability-'));
+const { root: scratch, freshDir } = scratchRoot('durability');
 const servers = new Set<RunningServer>();
 const clients = new Set<ZooKeeperClient>();
 after(async () => {
@@ -44,18 +44,7 @@ const trace = (what: string): void => {
   if (process.env.DURABILITY_TRACE) console.error(`[${((Date.now() - T0) / 1000).toFixed(1)}s] ${what}`);
 };
 
-let dirCount = 0;
-function freshDir(name: string): string {
-  const d = join(scratch, `${++dirCount}-${name}`);
-  mkdirSync(d, { recursive: true });
-  return d;
-}
 
-interface Dirs {
-  dataDir: string;
-  /** undefined: the log lives in dataDir */
-  dataLogDir?: string;
-}
 
 async function start(kind: RunningServer['kind'], dirs: Dirs, snapCount?: number): Promise<RunningServer> {
   const cfg: Record<string, string | number> = { ...BASE_CFG };
