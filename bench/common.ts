@@ -299,6 +299,46 @@ export function median(xs: number[]): number | undefined {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** What every summary of one cell's rounds holds: rounds that worked, load errors, the first failure, medians of the throughput fields. */
+export interface RoundsSummary {
+  rounds_ok: number;
+  rounds_failed: number;
+  ops_per_sec?: number;
+  p50_us?: number;
+  p99_us?: number;
+  cpu_s_per_10k_ops?: number;
+  errors: number;
+  failure?: string;
+}
+
+/**
+ * Summarise the measurements of one cell (one workload on one server, over
+ * rounds): the common fields, plus the median of each of `extra`'s fields over
+ * the rounds that worked.
+ */
+export function summarizeRounds<C extends Measurement, X extends string>(
+  mine: C[],
+  extra: Record<X, (c: C) => number | undefined>,
+): RoundsSummary & Partial<Record<X, number>> {
+  const ok = mine.filter((c) => c.ok && c.result);
+  const med = (f: (c: C) => number | undefined) => {
+    const m = median(ok.map(f).filter((x): x is number => x !== undefined));
+    return m === undefined ? undefined : round3(m);
+  };
+  const extras = Object.fromEntries(Object.entries<(c: C) => number | undefined>(extra).map(([k, f]) => [k, med(f)])) as Partial<Record<X, number>>;
+  return {
+    rounds_ok: ok.length,
+    rounds_failed: mine.length - ok.length,
+    ops_per_sec: med((c) => c.result!.ops_per_sec),
+    p50_us: med((c) => c.result!.p50_us),
+    p99_us: med((c) => c.result!.p99_us),
+    cpu_s_per_10k_ops: med((c) => c.cpu_s_per_10k_ops),
+    ...extras,
+    errors: mine.reduce((n: number, c) => n + (c.result?.errors ?? 0), 0),
+    failure: mine.find((c) => !c.ok)?.error,
+  };
+}
+
 export const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? round3(a / b) : undefined);
 
 /** "1.23x" or "-" */

@@ -37,7 +37,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fourLetterWord, ROOT, startServer, ZK_CLASSPATH, type RunningServer } from '../test/support/servers.ts';
 import {
-  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, median, ratio, round1, round3, table, times, treeCpuSeconds,
+  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, median, ratio, summarizeRounds, round1, round3, table, times, treeCpuSeconds,
   treeRssKiB, treeStatusKiB, warmServer, type Kind, type LoadSpec, type Measurement,
 } from './common.ts';
 
@@ -356,26 +356,7 @@ interface WriteSummary {
 
 function summarizeWrites(cells: WriteCell[], workload: Workload, window: number, server: Kind): WriteSummary {
   const mine = cells.filter((c) => c.workload === workload && c.window === window && c.server === server);
-  const ok = mine.filter((c) => c.ok && c.result);
-  const med = (f: (c: WriteCell) => number | undefined) => {
-    const m = median(ok.map(f).filter((x): x is number => x !== undefined));
-    return m === undefined ? undefined : round3(m);
-  };
-  return {
-    workload,
-    window,
-    server,
-    rounds_ok: ok.length,
-    rounds_failed: mine.length - ok.length,
-    ops_per_sec: med((c) => c.result!.ops_per_sec),
-    p50_us: med((c) => c.result!.p50_us),
-    p99_us: med((c) => c.result!.p99_us),
-    fsyncs_per_sec: med((c) => c.fsyncs_per_sec),
-    txns_per_fsync: med((c) => c.txns_per_fsync),
-    cpu_s_per_10k_ops: med((c) => c.cpu_s_per_10k_ops),
-    errors: mine.reduce((n, c) => n + (c.result?.errors ?? 0), 0),
-    failure: mine.find((c) => !c.ok)?.error,
-  };
+  return { workload, window, server, ...summarizeRounds(mine, { fsyncs_per_sec: (c) => c.fsyncs_per_sec, txns_per_fsync: (c) => c.txns_per_fsync }) };
 }
 
 // ---------------------------------------------------------- phase: recovery

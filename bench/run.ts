@@ -22,7 +22,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startServer, type RunningServer } from '../test/support/servers.ts';
 import {
-  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, median, ratio, round3, table, times, warmServer,
+  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, ratio, summarizeRounds, table, times, warmServer,
   type Kind, type LoadSpec, type Measurement,
 } from './common.ts';
 
@@ -188,25 +188,7 @@ interface Summary {
 
 function summarize(cells: Cell[], workload: Workload, server: Kind): Summary {
   const mine = cells.filter((c) => c.workload === workload && c.server === server);
-  const ok = mine.filter((c) => c.ok && c.result);
-  const med = (f: (c: Cell) => number | undefined) => {
-    const m = median(ok.map(f).filter((x): x is number => x !== undefined));
-    return m === undefined ? undefined : round3(m);
-  };
-  return {
-    workload,
-    server,
-    rounds_ok: ok.length,
-    rounds_failed: mine.length - ok.length,
-    ops_per_sec: med((c) => c.result!.ops_per_sec),
-    p50_us: med((c) => c.result!.p50_us),
-    p99_us: med((c) => c.result!.p99_us),
-    cpu_s_per_10k_ops: med((c) => c.cpu_s_per_10k_ops),
-    rss_avg_mib: med((c) => c.rss_avg_mib),
-    rss_peak_mib: med((c) => c.rss_peak_mib),
-    errors: mine.reduce((n, c) => n + (c.result?.errors ?? 0), 0),
-    failure: mine.find((c) => !c.ok)?.error,
-  };
+  return { workload, server, ...summarizeRounds(mine, { rss_avg_mib: (c) => c.rss_avg_mib, rss_peak_mib: (c) => c.rss_peak_mib }) };
 }
 
 // --------------------------------------------------------------------- main
