@@ -21,7 +21,7 @@ export interface Client extends Watcher {
   readonly remoteAddress: string;
   sessionId: bigint;
   readonly authIds: Id[];
-  /** Send a reply frame: header and, when err is 0, the body for `type`. */
+  /** Send a reply frame: header, then the body for `type` when one is given (with err 0, or multiRead's partial body). */
   reply(xid: number, zxid: number, err: number, type: number, body?: Response): void;
   /** Flush what is queued and close the socket. */
   close(reason: string): void;
