@@ -38,7 +38,7 @@ import { performance } from 'node:perf_hooks';
 import { fourLetterWord, ROOT, startServer, ZK_CLASSPATH, type RunningServer } from '../test/support/servers.ts';
 import {
   compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, median, ratio, summarizeRounds, round1, round3, table, times, treeCpuSeconds,
-  treeRssKiB, treeStatusKiB, warmServer, type Kind, type LoadSpec, type Measurement,
+  treeRssKiB, treeStatusKiB, warmServer, type Kind, type LoadSpec, type Measurement, type RoundsSummary,
 } from './common.ts';
 
 const WORKLOADS = ['set', 'create'] as const;
@@ -338,20 +338,12 @@ async function writesPhase(bin: string, o: Options, perfOk: boolean, ctx: Ctx): 
   return cells;
 }
 
-interface WriteSummary {
+interface WriteSummary extends RoundsSummary {
   workload: Workload;
   window: number;
   server: Kind;
-  rounds_ok: number;
-  rounds_failed: number;
-  ops_per_sec?: number;
-  p50_us?: number;
-  p99_us?: number;
   fsyncs_per_sec?: number;
   txns_per_fsync?: number;
-  cpu_s_per_10k_ops?: number;
-  errors: number;
-  failure?: string;
 }
 
 function summarizeWrites(cells: WriteCell[], workload: Workload, window: number, server: Kind): WriteSummary {

@@ -23,7 +23,7 @@ import { join, resolve } from 'node:path';
 import { startServer, type RunningServer } from '../test/support/servers.ts';
 import {
   compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, ratio, summarizeRounds, table, times, warmServer,
-  type Kind, type LoadSpec, type Measurement,
+  type Kind, type LoadSpec, type Measurement, type RoundsSummary,
 } from './common.ts';
 
 const WORKLOADS = ['get', 'set', 'create', 'connect'] as const;
@@ -171,19 +171,11 @@ function spec(workload: Workload, o: Options): LoadSpec {
 
 // ------------------------------------------------------------------ summary
 
-interface Summary {
+interface Summary extends RoundsSummary {
   workload: Workload;
   server: Kind;
-  rounds_ok: number;
-  rounds_failed: number;
-  ops_per_sec?: number;
-  p50_us?: number;
-  p99_us?: number;
-  cpu_s_per_10k_ops?: number;
   rss_avg_mib?: number;
   rss_peak_mib?: number;
-  errors: number;
-  failure?: string;
 }
 
 function summarize(cells: Cell[], workload: Workload, server: Kind): Summary {
