@@ -5,17 +5,22 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
+import { isDeepStrictEqual, promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { CreateMode, Perm, ZooKeeperClient, digestACL, type ACL, type Stat } from '../src/client/index.ts';
+import { CreateMode, Err, Perm, ZkError, ZooKeeperClient, digestACL, type ACL, type Stat } from '../src/client/index.ts';
+import { JuteReader } from '../src/jute/archive.ts';
+import type { Logger } from '../src/log.ts';
 import { adler32 } from '../src/persistence/adler32.ts';
+import { DataDir } from '../src/persistence/datadir.ts';
 import { formatSnapshot, listSnapshots, readSnapshot, readSnapshotBytes, SnapshotError, writeSnapshot } from '../src/persistence/snapshot.ts';
 import { treeDigest } from '../src/persistence/digest.ts';
+import { TxnLogWriter } from '../src/persistence/txnlog.ts';
 import { OpCode } from '../src/proto/constants.ts';
+import { readACL } from '../src/proto/records.ts';
 import type { TxnBody, TxnHeader } from '../src/proto/txn.ts';
 import { OPEN_ACL_UNSAFE, READ_ACL_UNSAFE } from '../src/tree/acl.ts';
 import { DataTree, ZNode, kindOf, ttlOf } from '../src/tree/datatree.ts';
@@ -177,6 +182,15 @@ function view(tree: DataTree) {
     containers: [...tree.containers].sort(),
     ttls: [...tree.ttls].sort(),
   };
+}
+
+/** Seal a snapshot with a digest section again after its bytes were changed (in place). */
+function reseal(b: Buffer): Buffer {
+  const firstSealAt = b.length - (8 + 4 + 8 + 8 + 4 + 1) - (8 + 5);
+  b.writeBigInt64BE(BigInt(adler32(b, 0, firstSealAt)), firstSealAt);
+  const secondSealAt = b.length - 13;
+  b.writeBigInt64BE(BigInt(adler32(b, 0, secondSealAt)), secondSealAt);
+  return b;
 }
 
 // ---------------------------------------------------------------- round trip
@@ -491,14 +505,7 @@ describe('corrupt and truncated snapshots', () => {
     const d = richTree();
     const good = readFileSync(await writeSnapshot(d.tree, d.zxid, freshDir()));
     const file = join(freshDir(), 'snapshot.1');
-    // re-seal after the change, so only the structure check can find it
-    const reseal = (b: Buffer): Buffer => {
-      const firstSealAt = b.length - (8 + 4 + 8 + 8 + 4 + 1) - (8 + 5);
-      b.writeBigInt64BE(BigInt(adler32(b, 0, firstSealAt)), firstSealAt);
-      const secondSealAt = b.length - 13;
-      b.writeBigInt64BE(BigInt(adler32(b, 0, secondSealAt)), secondSealAt);
-      return b;
-    };
+    // re-sealed after each change, so only the structure check can find it
     // sanity: resealing an unchanged file keeps it valid
     writeFileSync(file, reseal(Buffer.from(good)));
     readSnapshot(file);
@@ -615,7 +622,8 @@ function assertMatchesClientView(tree: DataTree, seen: Awaited<ReturnType<typeof
 
 describe('compatibility with ZooKeeper 3.8', { skip: !HAVE_ZK && 'ZooKeeper 3.8 is not installed' }, () => {
   test('a snapshot ZooKeeper wrote reads back exactly, and its digest is ours', async () => {
-    const zk = await startServer('zookeeper', { cfg: { snapCount: 2, extendedTypesEnabled: 'true' } });
+    // small log files (ZooKeeper preallocates 64 MB each): every snapshot is recovered from below
+    const zk = await startServer('zookeeper', { cfg: { snapCount: 2, preAllocSize: 64, extendedTypesEnabled: 'true' } });
     let seen: Awaited<ReturnType<typeof clientView>>;
     let session: bigint;
     let timeout: number;
@@ -651,9 +659,24 @@ describe('compatibility with ZooKeeper 3.8', { skip: !HAVE_ZK && 'ZooKeeper 3.8 
       await zk.stop({ keepDir: true });
     }
     try {
-      const snaps = listSnapshots(join(zk.dir, 'data', 'version-2'));
+      const snapDir = join(zk.dir, 'data', 'version-2');
+      const snaps = listSnapshots(snapDir);
       assert.ok(snaps.length > 1, 'ZooKeeper wrote snapshots');
-      for (const s of snaps) readSnapshot(s.path); // every one of them reads
+      // Every one of them reads, and recovery from it (alone, with ZooKeeper's
+      // log) ends with the tree ZooKeeper served. They are fuzzy: one taken
+      // while a create ran may hold a node whose ACL list is newer than its ACL
+      // table, which the replay must supply.
+      for (const s of snaps) {
+        readSnapshot(s.path);
+        const dir = freshDir();
+        mkdirSync(join(dir, 'version-2'));
+        copyFileSync(s.path, join(dir, 'version-2', basename(s.path)));
+        const { tree, lines } = await recover(dir, join(zk.dir, 'data'));
+        assert.ok(lines.some((l) => l.startsWith(`loaded snapshot ${join(dir, 'version-2', basename(s.path))} `)), lines.join('\n'));
+        assert.ok(!lines.some((l) => /skipping|alone/.test(l)), lines.join('\n'));
+        assertMatchesClientView(tree, seen);
+        assert.equal(tree.sessions.get(session), timeout);
+      }
       const newest = snaps[0]!;
       let lastNodeZxid = 0;
       for (const { stat } of seen.values()) lastNodeZxid = Math.max(lastNodeZxid, stat.mzxid, stat.pzxid);
@@ -747,6 +770,158 @@ describe('compatibility with ZooKeeper 3.8', { skip: !HAVE_ZK && 'ZooKeeper 3.8 
       } finally {
         await zk.stop();
       }
+    }
+  });
+});
+
+// ---------------------------------------------------------------- fuzzy ACL references
+
+const recoveryLines: string[] = [];
+const recoveryLogger: Logger = { info: (m) => recoveryLines.push(m), warn: (m) => recoveryLines.push(m), error: (m) => recoveryLines.push(m) };
+
+/** Recover snapshots in <dir>/version-2 and the log in <logDir>/version-2 as the server does at start-up; returns the tree and what recovery logged. */
+async function recover(dir: string, logDir = dir): Promise<{ tree: DataTree; lines: string[] }> {
+  recoveryLines.length = 0;
+  const opts = { dataDir: dir, dataLogDir: logDir, snapCount: 100_000, preAllocSizeKb: 64, forceSync: false, snapRetainCount: 3 };
+  const { dataDir, tree } = await DataDir.open(opts, recoveryLogger);
+  await dataDir.close();
+  return { tree, lines: [...recoveryLines] };
+}
+
+/** The snapshot image without the ACL table entry holding `acl` (resealed); and that entry's ref, and the highest ref of the table. */
+function withoutAclEntry(snapshot: Buffer, acl: ACL[]): { bytes: Buffer; ref: number; maxRef: number } {
+  const r = new JuteReader(snapshot);
+  r.int(); // magic
+  r.int(); // version
+  r.long(); // dbid
+  const sessions = r.int();
+  for (let i = 0; i < sessions; i++) r.bigLong(), r.int();
+  const countAt = r.offset;
+  const count = r.int();
+  let cut: [number, number] | null = null;
+  let ref = 0;
+  let maxRef = 0;
+  for (let i = 0; i < count; i++) {
+    const at = r.offset;
+    const entryRef = r.long();
+    const list = r.vector(readACL);
+    maxRef = Math.max(maxRef, entryRef);
+    if (isDeepStrictEqual(list, acl)) [cut, ref] = [[at, r.offset], entryRef];
+  }
+  assert.ok(cut, 'the table holds the list');
+  const bytes = Buffer.concat([snapshot.subarray(0, cut[0]), snapshot.subarray(cut[1])]);
+  bytes.writeInt32BE(count - 1, countAt);
+  return { bytes: reseal(bytes), ref, maxRef };
+}
+
+/**
+ * A data directory as ZooKeeper leaves it when its fuzzy snapshot raced new
+ * ACL lists: the snapshot is named for the zxid at its start, its ACL table
+ * (written first) lacks `missing`, and its nodes are as they were at the end
+ * of the log, which follows. Txns from `logFrom` on are in the log.
+ */
+async function fuzzyAclDataDir(missing: ACL[], logFrom = 1): Promise<{ d: Driver; dir: string; file: string; ref: number; maxRef: number }> {
+  const d = new Driver(new DataTree());
+  d.create('/base', 'b', { acl: SHARED });
+  d.create('/ro', 'r', { acl: READ_ACL_UNSAFE });
+  const snapZxid = d.zxid;
+  // while the nodes were written: a new list, on a new node, its child and by setACL
+  d.create('/app', 'a', { acl: IP_ACL });
+  d.create('/app/kid', 'k', { acl: IP_ACL });
+  d.setData('/app', 'a2');
+  d.create('/app/shared', 's', { acl: sameAsShared() });
+  d.setACL('/ro', IP_ACL);
+  const dir = freshDir();
+  const v2 = join(dir, 'version-2');
+  const log = new TxnLogWriter(v2, { preAllocSize: 64 * 1024, forceSync: false });
+  for (const txn of d.log) if (txn.hdr.zxid >= logFrom) log.append(txn);
+  await log.flush();
+  await log.close();
+  const whole = readFileSync(await writeSnapshot(d.tree, d.zxid, freshDir()));
+  const { bytes, ref, maxRef } = withoutAclEntry(whole, missing);
+  const file = join(v2, `snapshot.${snapZxid.toString(16)}`);
+  writeFileSync(file, bytes);
+  return { d, dir, file, ref, maxRef };
+}
+
+describe('a fuzzy snapshot whose ACL table lacks a list its nodes use', () => {
+  test('it reads, the log replay supplies the list, and recovery ends with the exact tree', async () => {
+    const { d, dir, file, ref, maxRef } = await fuzzyAclDataDir(IP_ACL);
+    // the list's ref is the next one a replay allocates, as in ZooKeeper's fuzzy snapshots
+    assert.equal(ref, maxRef);
+    const snap = readSnapshot(file);
+    assert.deepEqual(
+      snap.unresolvedAcls,
+      new Map([
+        ['/ro', ref],
+        ['/app', ref],
+        ['/app/kid', ref],
+      ]),
+    );
+    assert.deepEqual(snap.tree.get('/app/shared')!.acl, SHARED);
+    assert.match(formatSnapshot(file, false), new RegExp(`/app/kid\\n(.*\\n)*? {2}acl = ref ${ref}, not in the ACL table\\n`));
+    assert.equal(JSON.parse(formatSnapshot(file, true)).nodes.find((n: { path: string }) => n.path === '/app').unresolvedAclRef, ref);
+
+    const { tree, lines } = await recover(dir);
+    assert.ok(lines.some((l) => l.startsWith(`loaded snapshot ${file}`)), lines.join('\n'));
+    assert.ok(lines.includes(`replayed 5 txns from the log, up to zxid 0x${d.zxid.toString(16)}`), lines.join('\n'));
+    assert.ok(!lines.some((l) => /skipping|alone/.test(l)), lines.join('\n'));
+    assert.deepEqual(view(tree), view(d.tree));
+    assert.deepEqual(tree.get('/app')!.acl, IP_ACL);
+  });
+
+  test('a list neither the table nor the log supplies: the snapshot is refused for the log alone, or recovery fails', async () => {
+    const { d, dir, file, ref } = await fuzzyAclDataDir(SHARED);
+    // /app/shared (created after the snapshot's zxid) gets its list from the log; /base does not
+    assert.deepEqual(
+      readSnapshot(file).unresolvedAcls,
+      new Map([
+        ['/base', ref],
+        ['/app/shared', ref],
+      ]),
+    );
+    const { tree, lines } = await recover(dir);
+    const refusal = `skipping snapshot ${file}: /base refers to ACL ${ref}, which neither its ACL table nor the log after it holds`;
+    assert.ok(lines.includes(refusal), lines.join('\n'));
+    assert.ok(lines.includes('no snapshot could be used; rebuilding from the transaction log alone'), lines.join('\n'));
+    assert.deepEqual(view(tree), view(d.tree));
+
+    // the log before the snapshot is gone: nothing to fall back on
+    const purged = await fuzzyAclDataDir(SHARED, 3);
+    await assert.rejects(recover(purged.dir), (e: Error) => e.message.includes(`/base refers to ACL ${ref}, which neither its ACL table nor the log after it holds`));
+  });
+
+  test('ZooKeeper 3.8 loads the same directories: the same tree, and the unresolved ref fails its requests', { skip: !HAVE_ZK && 'ZooKeeper 3.8 is not installed' }, async () => {
+    const healed = await fuzzyAclDataDir(IP_ACL);
+    const zk = await startServer('zookeeper', { cfg: { dataDir: healed.dir } });
+    try {
+      const c = await ZooKeeperClient.connect(zk.connectString);
+      try {
+        const seen = await clientView(c);
+        assertMatchesClientView(healed.d.tree, seen);
+        assertMatchesClientView((await recover(healed.dir)).tree, seen);
+      } finally {
+        await c.close();
+      }
+      const mntr = await fourLetterWord(zk.host, zk.port, 'mntr');
+      assert.match(mntr, /zk_digest_mismatches_count\s+0\b/);
+    } finally {
+      await zk.stop();
+    }
+
+    const dangling = await fuzzyAclDataDir(SHARED);
+    const zk2 = await startServer('zookeeper', { cfg: { dataDir: dangling.dir } });
+    try {
+      const c = await ZooKeeperClient.connect(zk2.connectString);
+      try {
+        assert.deepEqual((await c.getACL('/app')).acl, IP_ACL);
+        await assert.rejects(c.getACL('/base'), (e: unknown) => e instanceof ZkError && e.code === Err.marshallingError);
+        await assert.rejects(c.getData('/base'), (e: unknown) => e instanceof ZkError && e.code === Err.marshallingError);
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await zk2.stop();
     }
   });
 });

@@ -3,13 +3,18 @@
 // loads the newest valid snapshot and replays the log after it; while serving,
 // every txn goes to the log (group commit) and every ~snapCount txns the log is
 // rolled and a fuzzy snapshot is written in the background.
+//
+// A fuzzy snapshot ZooKeeper wrote may hold nodes whose ACL list is newer than
+// its ACL table; the replay gives them their lists. ZooKeeper serves a node
+// the replay leaves unresolved and fails every request that reads its ACL;
+// Paddock refuses such a snapshot as it does a corrupt one.
 
 import { mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.ts';
 import type { Txn } from '../proto/txn.ts';
-import { DataTree } from '../tree/datatree.ts';
-import { listSnapshots, readSnapshot, removePartialSnapshots, writeSnapshot } from './snapshot.ts';
+import { DataTree, UNRESOLVED_ACL } from '../tree/datatree.ts';
+import { listSnapshots, readSnapshot, removePartialSnapshots, writeSnapshot, type LoadedSnapshot } from './snapshot.ts';
 import { listTxnLogs, purgeTxnLogs, scanTxnLogs, TxnLogWriter, zxidFollows } from './txnlog.ts';
 
 export interface DataDirOptions {
@@ -50,40 +55,66 @@ export class DataDir {
    * Open the directories and rebuild the tree: the newest snapshot that reads
    * cleanly, then every logged txn after it. A torn last record is cut off; any
    * other damage to the log stops here with an error naming file and offset.
+   * A snapshot whose unresolved ACL refs the replay does not resolve is skipped
+   * for an older one (or the log alone), with an error naming the nodes.
    */
   static async open(opts: DataDirOptions, logger: Logger): Promise<{ dataDir: DataDir; tree: DataTree }> {
     const dir = new DataDir(opts, logger);
     for (const path of removePartialSnapshots(dir.snapDir)) logger.info(`removed ${path}, a snapshot a crash interrupted`);
-    let tree: DataTree | null = null;
     const snapshots = listSnapshots(dir.snapDir);
+    const refused: string[] = [];
+    let tree: DataTree | null = null;
+    let replayed = 0;
     for (const snap of snapshots.slice(0, MAX_SNAPSHOTS_TRIED)) {
+      let loaded: LoadedSnapshot;
       try {
-        tree = readSnapshot(snap.path).tree;
-        logger.info(`loaded snapshot ${snap.path} (zxid 0x${snap.zxid.toString(16)}, ${tree.nodeCount} nodes, ${tree.sessions.size} sessions)`);
-        break;
+        loaded = readSnapshot(snap.path);
       } catch (e) {
         logger.warn(`skipping snapshot ${snap.path}: ${(e as Error).message}`);
+        continue;
       }
+      logger.info(`loaded snapshot ${snap.path} (zxid 0x${snap.zxid.toString(16)}, ${loaded.tree.nodeCount} nodes, ${loaded.tree.sessions.size} sessions)`);
+      replayed = dir.replayLog(loaded.tree);
+      const unresolved = [...loaded.unresolvedAcls].filter(([path]) => loaded.tree.get(path)?.acl === UNRESOLVED_ACL);
+      if (unresolved.length === 0) {
+        tree = loaded.tree;
+        break;
+      }
+      const nodes = unresolved.map(([path, ref]) => `${path} refers to ACL ${ref}`).join(', ');
+      const reason = `snapshot ${snap.path}: ${nodes}, which neither its ACL table nor the log after it holds`;
+      logger.error(`skipping ${reason}`);
+      refused.push(reason);
     }
     if (!tree) {
-      if (snapshots.length > 0) logger.warn('no snapshot could be read; rebuilding from the transaction log alone');
+      if (snapshots.length > 0) logger.warn('no snapshot could be used; rebuilding from the transaction log alone');
       tree = new DataTree();
+      try {
+        replayed = dir.replayLog(tree);
+      } catch (e) {
+        if (refused.length === 0) throw e;
+        throw new Error(`${(e as Error).message}; refused ${refused.join('; ')}`);
+      }
     }
+    dir.recoveredBeyondSnapshot = replayed > 0 || tree.lastProcessedZxid !== snapshots[0]?.zxid;
+    return { dataDir: dir, tree };
+  }
+
+  /** Apply every logged txn after the tree's zxid; returns how many. */
+  private replayLog(tree: DataTree): number {
     const fromZxid = tree.lastProcessedZxid;
-    const scan = scanTxnLogs(dir.logDir, fromZxid, { repair: true });
-    if (scan.tornTail) logger.warn(`cut off a torn last record in ${scan.tornTail.file} at offset ${scan.tornTail.offset}`);
+    const scan = scanTxnLogs(this.logDir, fromZxid, { repair: true });
+    if (scan.tornTail) this.logger.warn(`cut off a torn last record in ${scan.tornTail.file} at offset ${scan.tornTail.offset}`);
     const first = scan.txns[0];
     if (first && !zxidFollows(fromZxid, first.hdr.zxid)) {
-      const logs = listTxnLogs(dir.logDir);
+      const logs = listTxnLogs(this.logDir);
       throw new Error(
         `the transaction log does not continue the snapshot: snapshot ends at zxid 0x${fromZxid.toString(16)}, ` +
           `the log resumes at 0x${first.hdr.zxid.toString(16)} (log files: ${logs.map((l) => l.path).join(', ') || 'none'})`,
       );
     }
     for (const txn of scan.txns) tree.apply(txn.hdr, txn.body);
-    if (scan.txns.length > 0) logger.info(`replayed ${scan.txns.length} txns from the log, up to zxid 0x${tree.lastProcessedZxid.toString(16)}`);
-    dir.recoveredBeyondSnapshot = scan.txns.length > 0 || tree.lastProcessedZxid !== snapshots[0]?.zxid;
-    return { dataDir: dir, tree };
+    if (scan.txns.length > 0) this.logger.info(`replayed ${scan.txns.length} txns from the log, up to zxid 0x${tree.lastProcessedZxid.toString(16)}`);
+    return scan.txns.length;
   }
 
   /**

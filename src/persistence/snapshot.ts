@@ -30,7 +30,7 @@ import { JuteError, JuteReader } from '../jute/archive.ts';
 import type { ACL } from '../proto/records.ts';
 import { readACL } from '../proto/records.ts';
 import { OPEN_ACL_UNSAFE } from '../tree/acl.ts';
-import { DataTree, ZNode, kindOf, ttlOf } from '../tree/datatree.ts';
+import { DataTree, UNRESOLVED_ACL, ZNode, kindOf, ttlOf } from '../tree/datatree.ts';
 import { DIGEST_VERSION, DigestSum, countsInDigest, finishNodeDigest } from './digest.ts';
 
 export const SNAP_MAGIC = 0x5a4b534e; // "ZKSN"
@@ -486,6 +486,8 @@ interface Parsed {
   tree: DataTree;
   /** the ACL table as stored, ref → list (the lists are the arrays the nodes hold) */
   acls: Map<number, ACL[]>;
+  /** path → ACL ref the table lacks: such nodes hold UNRESOLVED_ACL */
+  unresolvedAcls: Map<string, number>;
   digest: { zxid: number; digestVersion: number; digest: bigint } | null;
 }
 
@@ -532,6 +534,7 @@ function parse(buf: Buffer, file: string, zxid: number): Parsed {
     const nAcls = r.int();
     if (nAcls < 0 || nAcls * 12 > r.remaining) fail(`bad ACL table size ${nAcls}`, r.offset - 4);
     const acls = new Map<number, ACL[]>();
+    const unresolvedAcls = new Map<string, number>();
     for (let i = 0; i < nAcls; i++) {
       const at = r.offset;
       const ref = r.long();
@@ -558,10 +561,16 @@ function parse(buf: Buffer, file: string, zxid: number): Parsed {
             data.set(d);
           }
         }
-        const refAt = r.offset;
+        const path = first ? '/' : raw!;
         const ref = r.long();
-        const acl = ref === OPEN_REF ? OPEN_ACL_UNSAFE : acls.get(ref);
-        if (acl === undefined) fail(`node ${raw || '/'} refers to ACL ${ref}, which the table lacks`, refAt);
+        let acl = ref === OPEN_REF ? OPEN_ACL_UNSAFE : acls.get(ref);
+        if (acl === undefined) {
+          // A fuzzy snapshot: the node's list was new after the table was written.
+          // ZooKeeper loads it too (ReferenceCountedACLCache.addUsage ignores the
+          // ref); the logged txn that gave the node its list resolves it.
+          unresolvedAcls.set(path, ref);
+          acl = UNRESOLVED_ACL;
+        }
         const czxid = r.long();
         const mzxid = r.long();
         const ctime = r.long();
@@ -572,8 +581,8 @@ function parse(buf: Buffer, file: string, zxid: number): Parsed {
         const o = r.offset;
         const owner = r.remaining >= 8 && buf.readInt32BE(o) === 0 && buf.readInt32BE(o + 4) === 0 ? (r.long(), 0n) : r.bigLong();
         const pzxid = r.long();
-        entry[0] = first ? '/' : raw!;
-        entry[1] = new ZNode(data, acl!, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, pzxid);
+        entry[0] = path;
+        entry[1] = new ZNode(data, acl, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, pzxid);
         yield entry;
       }
     };
@@ -612,7 +621,7 @@ function parse(buf: Buffer, file: string, zxid: number): Parsed {
       }
       if (r.remaining > 0) fail(`${r.remaining} unexpected bytes after the end`);
     }
-    return { tree, acls, digest };
+    return { tree, acls, unresolvedAcls, digest };
   } catch (e) {
     if (e instanceof JuteError) throw new SnapshotError(e.message, file, r.offset);
     throw e;
@@ -627,30 +636,36 @@ function checkSeal(r: JuteReader, expected: number, fail: (msg: string, at?: num
   if (r.ustring() !== '/') fail('bad seal marker', slash);
 }
 
+/** A snapshot as read; see readSnapshot. */
+export interface LoadedSnapshot {
+  tree: DataTree;
+  zxid: number;
+  digest: { zxid: number; digest: bigint } | null;
+  /** nodes (path → ACL ref) whose ref the ACL table lacks; they hold UNRESOLVED_ACL until the log replay sets their list */
+  unresolvedAcls: ReadonlyMap<string, number>;
+}
+
 /**
  * Read and validate (checksums, structure) a snapshot file. Throws
  * SnapshotError naming the file and offset on any corruption or truncation.
  * The zxid comes from the file name. `digest` is the tree digest the writer
  * recorded and the zxid it belongs to (which may be past the snapshot's zxid:
  * compare once the log has been replayed up to it), or null when the file
- * holds none.
+ * holds none. A fuzzy snapshot may hold nodes whose ACL list is newer than its
+ * ACL table (`unresolvedAcls`): usable only once the log has supplied them.
  */
-export function readSnapshot(file: string): { tree: DataTree; zxid: number; digest: { zxid: number; digest: bigint } | null } {
+export function readSnapshot(file: string): LoadedSnapshot {
   const zxid = zxidOfName(basename(file));
   if (zxid === null) throw new SnapshotError('file name is not snapshot.<hex zxid>', file);
   return readSnapshotBytes(loadFile(file), file, zxid);
 }
 
 /** readSnapshot on the (uncompressed) bytes of a snapshot file; `file` only names it in errors. */
-export function readSnapshotBytes(
-  bytes: Buffer,
-  file: string,
-  zxid: number,
-): { tree: DataTree; zxid: number; digest: { zxid: number; digest: bigint } | null } {
-  const { tree, acls, digest } = parse(bytes, file, zxid);
+export function readSnapshotBytes(bytes: Buffer, file: string, zxid: number): LoadedSnapshot {
+  const { tree, acls, unresolvedAcls, digest } = parse(bytes, file, zxid);
   knownAcls.set(tree, [...acls.values()]);
   const d = digest !== null && digest.zxid > 0 && digest.digestVersion === DIGEST_VERSION ? { zxid: digest.zxid, digest: digest.digest } : null;
-  return { tree, zxid, digest: d };
+  return { tree, zxid, digest: d, unresolvedAcls };
 }
 
 // ---------------------------------------------------------------- formatting
@@ -704,7 +719,7 @@ function kindText(owner: bigint): string {
  */
 export function formatSnapshot(file: string, json: boolean): string {
   const nameZxid = zxidOfName(basename(file));
-  const { tree, acls, digest } = parse(loadFile(file), file, nameZxid ?? 0);
+  const { tree, acls, unresolvedAcls, digest } = parse(loadFile(file), file, nameZxid ?? 0);
   let lastZxid = nameZxid ?? 0;
   const ephemeralCount = (sid: bigint): number => tree.ephemeralsOf(sid).size;
   if (json) {
@@ -727,7 +742,9 @@ export function formatSnapshot(file: string, json: boolean): string {
         dataLength: n.data === null ? 0 : n.data.length,
         dataNull: n.data === null,
         numChildren: n.children.size,
-        acl: n.acl.map((a) => ({ perms: a.perms, scheme: a.id.scheme, id: a.id.id })),
+        ...(unresolvedAcls.has(path)
+          ? { acl: null, unresolvedAclRef: unresolvedAcls.get(path) }
+          : { acl: n.acl.map((a) => ({ perms: a.perms, scheme: a.id.scheme, id: a.id.id })) }),
       });
     }
     const out = {
@@ -758,7 +775,7 @@ export function formatSnapshot(file: string, json: boolean): string {
       `  aclVersion = ${n.aversion}`,
       `  ephemeralOwner = ${hex64(n.ephemeralOwner)}${n.ephemeralOwner === 0n ? '' : ` (${kindText(n.ephemeralOwner)})`}`,
       `  dataLength = ${n.data === null ? 0 : n.data.length}`,
-      `  acl = ${aclText(n.acl)}`,
+      `  acl = ${unresolvedAcls.has(path) ? `ref ${unresolvedAcls.get(path)}, not in the ACL table` : aclText(n.acl)}`,
     );
   }
   lines.push('----', 'Session Details (sid, timeout, ephemeralCount):');
