@@ -6,8 +6,8 @@
 //
 // A fuzzy snapshot ZooKeeper wrote may hold nodes whose ACL list is newer than
 // its ACL table; the replay gives them their lists. ZooKeeper serves a node
-// the replay leaves unresolved and fails every request that reads its ACL;
-// Paddock refuses such a snapshot as it does a corrupt one.
+// the replay leaves unresolved, failing the requests that check or read its
+// ACL (MarshallingError); Paddock refuses such a snapshot as a corrupt one.
 
 import { mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
