@@ -820,11 +820,16 @@ function withoutAclEntry(snapshot: Buffer, acl: ACL[]): { bytes: Buffer; ref: nu
  * A data directory as ZooKeeper leaves it when its fuzzy snapshot raced new
  * ACL lists: the snapshot is named for the zxid at its start, its ACL table
  * (written first) lacks `missing`, and its nodes are as they were at the end
- * of the log, which follows. Txns from `logFrom` on are in the log.
+ * of the log, which follows. Txns from `logFrom` on are in the log; an older,
+ * exact snapshot at zxid 1 precedes.
  */
 async function fuzzyAclDataDir(missing: ACL[], logFrom = 1): Promise<{ d: Driver; dir: string; file: string; ref: number; maxRef: number }> {
   const d = new Driver(new DataTree());
+  const dir = freshDir();
+  const v2 = join(dir, 'version-2');
+  mkdirSync(v2);
   d.create('/base', 'b', { acl: SHARED });
+  await writeSnapshot(d.tree, d.zxid, v2);
   d.create('/ro', 'r', { acl: READ_ACL_UNSAFE });
   const snapZxid = d.zxid;
   // while the nodes were written: a new list, on a new node, its child and by setACL
@@ -833,8 +838,6 @@ async function fuzzyAclDataDir(missing: ACL[], logFrom = 1): Promise<{ d: Driver
   d.setData('/app', 'a2');
   d.create('/app/shared', 's', { acl: sameAsShared() });
   d.setACL('/ro', IP_ACL);
-  const dir = freshDir();
-  const v2 = join(dir, 'version-2');
   const log = new TxnLogWriter(v2, { preAllocSize: 64 * 1024, forceSync: false });
   for (const txn of d.log) if (txn.hdr.zxid >= logFrom) log.append(txn);
   await log.flush();
@@ -872,7 +875,7 @@ describe('a fuzzy snapshot whose ACL table lacks a list its nodes use', () => {
     assert.deepEqual(tree.get('/app')!.acl, IP_ACL);
   });
 
-  test('a list neither the table nor the log supplies: the snapshot is refused for the log alone, or recovery fails', async () => {
+  test('a list neither the table nor the log supplies: the snapshot is refused for an older one, or recovery fails', async () => {
     const { d, dir, file, ref } = await fuzzyAclDataDir(SHARED);
     // /app/shared (created after the snapshot's zxid) gets its list from the log; /base does not
     assert.deepEqual(
@@ -885,12 +888,17 @@ describe('a fuzzy snapshot whose ACL table lacks a list its nodes use', () => {
     const { tree, lines } = await recover(dir);
     const refusal = `skipping snapshot ${file}: /base refers to ACL ${ref}, which neither its ACL table nor the log after it holds`;
     assert.ok(lines.includes(refusal), lines.join('\n'));
-    assert.ok(lines.includes('no snapshot could be used; rebuilding from the transaction log alone'), lines.join('\n'));
+    assert.ok(lines.some((l) => l.startsWith(`loaded snapshot ${join(dir, 'version-2', 'snapshot.1')} `)), lines.join('\n'));
+    assert.ok(lines.includes(`replayed 6 txns from the log, up to zxid 0x${d.zxid.toString(16)}`), lines.join('\n'));
     assert.deepEqual(view(tree), view(d.tree));
 
-    // the log before the snapshot is gone: nothing to fall back on
+    // the log after the older snapshot is gone: no starting point is left
     const purged = await fuzzyAclDataDir(SHARED, 3);
-    await assert.rejects(recover(purged.dir), (e: Error) => e.message.includes(`/base refers to ACL ${ref}, which neither its ACL table nor the log after it holds`));
+    await assert.rejects(recover(purged.dir), (e: Error) => {
+      assert.match(e.message, /gap: zxid 0x3 after the starting point 0x1; /);
+      assert.ok(e.message.endsWith(`; refused snapshot ${purged.file}: /base refers to ACL ${ref}, which neither its ACL table nor the log after it holds`), e.message);
+      return true;
+    });
   });
 
   test('ZooKeeper 3.8 loads the same directories: the same tree, and the unresolved ref fails its requests', { skip: !HAVE_ZK && 'ZooKeeper 3.8 is not installed' }, async () => {

@@ -65,35 +65,36 @@ export class DataDir {
     const refused: string[] = [];
     let tree: DataTree | null = null;
     let replayed = 0;
-    for (const snap of snapshots.slice(0, MAX_SNAPSHOTS_TRIED)) {
-      let loaded: LoadedSnapshot;
-      try {
-        loaded = readSnapshot(snap.path);
-      } catch (e) {
-        logger.warn(`skipping snapshot ${snap.path}: ${(e as Error).message}`);
-        continue;
+    try {
+      for (const snap of snapshots.slice(0, MAX_SNAPSHOTS_TRIED)) {
+        let loaded: LoadedSnapshot;
+        try {
+          loaded = readSnapshot(snap.path);
+        } catch (e) {
+          logger.warn(`skipping snapshot ${snap.path}: ${(e as Error).message}`);
+          continue;
+        }
+        logger.info(`loaded snapshot ${snap.path} (zxid 0x${snap.zxid.toString(16)}, ${loaded.tree.nodeCount} nodes, ${loaded.tree.sessions.size} sessions)`);
+        replayed = dir.replayLog(loaded.tree);
+        const unresolved = [...loaded.unresolvedAcls].filter(([path]) => loaded.tree.get(path)?.acl === UNRESOLVED_ACL);
+        if (unresolved.length === 0) {
+          tree = loaded.tree;
+          break;
+        }
+        const nodes = unresolved.map(([path, ref]) => `${path} refers to ACL ${ref}`).join(', ');
+        const reason = `snapshot ${snap.path}: ${nodes}, which neither its ACL table nor the log after it holds`;
+        logger.error(`skipping ${reason}`);
+        refused.push(reason);
       }
-      logger.info(`loaded snapshot ${snap.path} (zxid 0x${snap.zxid.toString(16)}, ${loaded.tree.nodeCount} nodes, ${loaded.tree.sessions.size} sessions)`);
-      replayed = dir.replayLog(loaded.tree);
-      const unresolved = [...loaded.unresolvedAcls].filter(([path]) => loaded.tree.get(path)?.acl === UNRESOLVED_ACL);
-      if (unresolved.length === 0) {
-        tree = loaded.tree;
-        break;
-      }
-      const nodes = unresolved.map(([path, ref]) => `${path} refers to ACL ${ref}`).join(', ');
-      const reason = `snapshot ${snap.path}: ${nodes}, which neither its ACL table nor the log after it holds`;
-      logger.error(`skipping ${reason}`);
-      refused.push(reason);
-    }
-    if (!tree) {
-      if (snapshots.length > 0) logger.warn('no snapshot could be used; rebuilding from the transaction log alone');
-      tree = new DataTree();
-      try {
+      if (!tree) {
+        if (snapshots.length > 0) logger.warn('no snapshot could be used; rebuilding from the transaction log alone');
+        tree = new DataTree();
         replayed = dir.replayLog(tree);
-      } catch (e) {
-        if (refused.length === 0) throw e;
-        throw new Error(`${(e as Error).message}; refused ${refused.join('; ')}`);
       }
+    } catch (e) {
+      // an older starting point failed too: say why the newer ones were refused
+      if (refused.length === 0) throw e;
+      throw new Error(`${(e as Error).message}; refused ${refused.join('; ')}`);
     }
     dir.recoveredBeyondSnapshot = replayed > 0 || tree.lastProcessedZxid !== snapshots[0]?.zxid;
     return { dataDir: dir, tree };
