@@ -1,7 +1,9 @@
 // Snapshot files (src/persistence/snapshot.ts): round trip, fuzzy writes under
 // concurrent mutation, corruption, and compatibility with ZooKeeper 3.8 both
-// ways (its snapshots read by us; ours read by its SnapshotFormatter and
-// loaded by its server, which checks our tree digest).
+// ways (its snapshots read by us and recovered with its log; ours read by its
+// SnapshotFormatter and loaded by its server, which checks our tree digest);
+// and fuzzy snapshots as ZooKeeper writes them, whose nodes may use ACL lists
+// newer than their ACL table, recovered by both servers to the same tree.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
