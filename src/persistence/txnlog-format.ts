@@ -155,7 +155,8 @@ function isTornAt(buf: Buffer, offset: number, interrupted: boolean, extentEnd: 
   return true;
 }
 
-function parseHeader(buf: Buffer): { header: FileHeader } | { bad: LogEnd } {
+/** Check a file's FileHeader (the first bytes of `buf`); a short or zeroed header is 'bad' with `torn` set. */
+export function parseHeader(buf: Buffer): { header: FileHeader } | { bad: LogEnd } {
   const expected = fileHeaderBytes();
   if (buf.length < FILE_HEADER_SIZE) {
     // A crash right after creating the file: a prefix of a header (or zeros) and nothing else.
