@@ -4,7 +4,7 @@
 // The SNAP payload is in snapstream.test.ts.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -29,7 +29,7 @@ import {
 import { encodeEntry, listTxnLogs, scanTxnLogs, TxnLogError, TxnLogWriter } from '../src/persistence/txnlog.ts';
 import { OPEN_ACL_UNSAFE } from '../src/tree/acl.ts';
 import { DataTree } from '../src/tree/datatree.ts';
-import { startZooKeeper, ZK_CLASSPATH } from './support/servers.ts';
+import { fourLetterWord, freePort, startZooKeeper, waitForServing, ZK_CLASSPATH } from './support/servers.ts';
 import { scratchRoot } from './support/datadirs.ts';
 
 const run = promisify(execFile);
@@ -340,5 +340,106 @@ describe('epoch files', () => {
     writeEpochFile(inverted, 'currentEpoch', 6);
     writeEpochFile(inverted, 'acceptedEpoch', 5);
     assert.throws(() => loadEpochs(inverted, zx(6, 0)), (e: unknown) => e instanceof EpochFileError && /accepted epoch 5 is less than the current epoch 6/.test(e.message));
+  });
+});
+
+// ---------------------------------------------------------------- epochs: a real ZooKeeper ensemble
+
+interface Peer {
+  id: number;
+  dataDir: string;
+  clientPort: number;
+  proc: ChildProcess | null;
+  out: string;
+}
+
+/** Two peers of a three-server ZooKeeper 3.8 ensemble (a quorum), on loopback. */
+async function zkEnsemble(root: string): Promise<{ peers: Peer[]; start(p: Peer): void; stop(p: Peer): Promise<void> }> {
+  const ports = await Promise.all(Array.from({ length: 9 }, () => freePort()));
+  const servers = [1, 2, 3].map((id) => `server.${id}=127.0.0.1:${ports[id * 3 - 3]}:${ports[id * 3 - 2]}`);
+  const peers: Peer[] = [1, 2].map((id) => {
+    const dataDir = join(root, `zk${id}`);
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(join(dataDir, 'myid'), `${id}\n`);
+    const clientPort = ports[id * 3 - 1]!;
+    const cfg = [
+      'tickTime=500',
+      'initLimit=20',
+      'syncLimit=10',
+      `dataDir=${dataDir}`,
+      `clientPort=${clientPort}`,
+      'clientPortAddress=127.0.0.1',
+      'admin.enableServer=false',
+      '4lw.commands.whitelist=*',
+      ...servers,
+    ];
+    writeFileSync(join(dataDir, 'zoo.cfg'), cfg.join('\n') + '\n');
+    return { id, dataDir, clientPort, proc: null, out: '' };
+  });
+  return {
+    peers,
+    start(p) {
+      p.proc = spawn('java', ['-Xmx256m', '-cp', ZK_CLASSPATH, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', join(p.dataDir, 'zoo.cfg')], {
+        cwd: p.dataDir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      p.proc.stdout!.on('data', (d) => (p.out += d));
+      p.proc.stderr!.on('data', (d) => (p.out += d));
+    },
+    async stop(p) {
+      const proc = p.proc;
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+      p.proc = null;
+    },
+  };
+}
+
+/** Wait until both peers serve, one leading; returns the leader's srvr reply. */
+async function quorumServing(peers: Peer[]): Promise<string> {
+  await Promise.all(peers.map((p) => waitForServing('127.0.0.1', p.clientPort, 90_000)));
+  const replies = await Promise.all(peers.map((p) => fourLetterWord('127.0.0.1', p.clientPort, 'srvr')));
+  const modes = replies.map((r) => /Mode: (\w+)/.exec(r)?.[1]).sort();
+  assert.deepEqual(modes, ['follower', 'leader'], replies.join('\n'));
+  return replies.find((r) => /Mode: leader/.test(r))!;
+}
+
+describe('epoch files against a ZooKeeper 3.8 ensemble', () => {
+  test("ZooKeeper's epoch files read as ours write them, and ZooKeeper reads ours", { timeout: 300_000 }, async () => {
+    const { peers, start, stop } = await zkEnsemble(scratch.freshDir('ensemble'));
+    try {
+      for (const p of peers) start(p);
+      await quorumServing(peers);
+      const c = await ZooKeeperClient.connect(`127.0.0.1:${peers[0]!.clientPort}`);
+      await c.create('/epoch-test', 'x');
+      await c.close();
+      for (const p of peers) await stop(p);
+      for (const p of peers) {
+        const snapDir = join(p.dataDir, 'version-2');
+        for (const name of ['currentEpoch', 'acceptedEpoch'] as const) {
+          const theirs = readFileSync(join(snapDir, name));
+          assert.equal(theirs.toString('latin1'), '1', `peer ${p.id} ${name} after the first election`);
+          assert.equal(readEpochFile(snapDir, name), 1);
+          writeEpochFile(snapDir, name, 1);
+          assert.deepEqual(readFileSync(join(snapDir, name)), theirs, `our ${name} is byte for byte theirs`);
+        }
+        // now let ours speak: both peers accepted and acknowledged epoch 6
+        writeEpochFile(snapDir, 'acceptedEpoch', 6);
+        writeEpochFile(snapDir, 'currentEpoch', 6);
+      }
+      for (const p of peers) start(p);
+      const leader = await quorumServing(peers);
+      // the new epoch is one past the highest acceptedEpoch ZooKeeper read from our files
+      assert.match(leader, /Zxid: 0x7[0-9a-f]{8}\n/, leader);
+      for (const p of peers) {
+        const snapDir = join(p.dataDir, 'version-2');
+        assert.equal(readEpochFile(snapDir, 'currentEpoch'), 7);
+        assert.equal(readEpochFile(snapDir, 'acceptedEpoch'), 7);
+      }
+    } finally {
+      for (const p of peers) await stop(p);
+    }
   });
 });
