@@ -30,7 +30,7 @@ import { encodeEntry, listTxnLogs, scanTxnLogs, TxnLogError, TxnLogWriter } from
 import { OPEN_ACL_UNSAFE } from '../src/tree/acl.ts';
 import { DataTree } from '../src/tree/datatree.ts';
 import { fourLetterWord, freePort, startZooKeeper, waitForServing, ZK_CLASSPATH } from './support/servers.ts';
-import { scratchRoot } from './support/datadirs.ts';
+import { dataDirOptions, scratchRoot } from './support/datadirs.ts';
 
 const run = promisify(execFile);
 const scratch = scratchRoot('syncstore');
@@ -163,14 +163,6 @@ describe('txn log from a zxid, as a stream', () => {
 
 // ---------------------------------------------------------------- TRUNC
 
-const dataDirOptions = (dir: string, snapCount = 1_000_000) => ({
-  dataDir: join(dir, 'data'),
-  dataLogDir: join(dir, 'log'),
-  snapCount,
-  preAllocSizeKb: 64,
-  forceSync: true,
-  snapRetainCount: 3,
-});
 
 /** Txns as a server logs them: create /t<i> (i from 0), in epoch 1 then epoch 2 from `epochTwoAt`. */
 function serverTxns(count: number, epochTwoAt: number): Txn[] {
@@ -252,7 +244,7 @@ describe('TRUNC: truncateLogTo', () => {
     assert.equal(seen.at(-1), hex(z));
 
     // Paddock's recovery: exactly the txns up to z
-    const reopened = await DataDir.open(dataDirOptions(dir), quiet);
+    const reopened = await DataDir.open(dataDirOptions(dir, 1_000_000), quiet);
     assert.equal(reopened.tree.lastProcessedZxid, z);
     assert.deepEqual(dump(reopened.tree), dump(treeOf(txns.slice(0, zIndex + 1))));
     await reopened.dataDir.close();
@@ -288,7 +280,7 @@ describe('TRUNC: truncateLogTo', () => {
     assert.equal(r.cut!.file, join(logDir, 'log.100000005'));
     assert.deepEqual(r.removedLogs, [join(logDir, 'log.200000001')]);
     assert.deepEqual(r.removedSnapshots, [join(snapDir, 'snapshot.200000002')]);
-    const reopened = await DataDir.open(dataDirOptions(dir), quiet);
+    const reopened = await DataDir.open(dataDirOptions(dir, 1_000_000), quiet);
     assert.equal(reopened.tree.lastProcessedZxid, zx(1, 8));
     assert.deepEqual(dump(reopened.tree), dump(treeOf(all.slice(0, 8))));
     await reopened.dataDir.close();

@@ -18,6 +18,11 @@
 // to the event loop between them, so the nodes written are each as they were
 // at some moment at or after the start. Replaying the log from the snapshot's
 // zxid on top restores the exact state.
+//
+// The same body travels in a Zab SNAP (LearnerHandler / Learner): sessions,
+// ACL table, nodes and "/" without the file header, seals or digest, then
+// the ustring "BenWasHere" — writeSnapStream to a Writable, readSnapStream
+// from a Readable, both a record or a slice at a time.
 
 import { closeSync, fsync, openSync, readFileSync, unlinkSync, writeSync, ftruncateSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
