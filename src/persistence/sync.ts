@@ -17,6 +17,8 @@
 //   truncateLogTo(logDir, snapDir, zxid)   removes every logged txn after zxid
 //       and every snapshot newer than it, durably. The in-memory tree is then
 //       stale: reopen the DataDir, whose recovery rebuilds it to exactly zxid.
+//       It refuses a zxid it does not hold; that the zxid is not below the
+//       committed history (ZOOKEEPER-3526) is for the Zab core to ensure.
 // SNAP (snapshot.ts): writeSnapStream(tree, writable) / readSnapStream(readable).
 // Epochs (epoch.ts): readEpochFile, writeEpochFile, loadEpochs.
 //
@@ -29,7 +31,8 @@
 import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, unlinkSync } from 'node:fs';
 import type { ZxidFile } from './files.ts';
 import { listSnapshots } from './snapshot.ts';
-import { entryAt, FILE_HEADER_SIZE, parseHeader, type LoggedTxn } from './txnlog-format.ts';
+import { JuteError, JuteReader } from '../jute/archive.ts';
+import { decodePayload, entryAt, FILE_HEADER_SIZE, parseHeader, type LoggedTxn } from './txnlog-format.ts';
 import { listTxnLogs, LogSequence, logsFrom, TxnLogError } from './txnlog.ts';
 
 export { readSnapStream, writeSnapStream, SNAP_SIGNATURE } from './snapshot.ts';
@@ -45,13 +48,19 @@ interface FileEntry {
   offset: number;
   /** offset just after its 'B' */
   end: number;
-  txn: LoggedTxn;
+  /** the TxnHeader's zxid */
+  zxid: number;
+  /** checksummed, not decoded; valid until the next entry is read */
+  payload: Buffer;
 }
+
+/** ZooKeeper's TxnHeader: long clientId, int cxid, long zxid, ... */
+const ZXID_IN_PAYLOAD = 12;
 
 /**
  * The entries of one log file in order, read `CHUNK` bytes at a time (more
- * only for an entry larger than that), each checksummed and decoded. Ends at
- * EOF or the preallocated zeros; any damage throws TxnLogError.
+ * only for an entry larger than that), each checksummed. Ends at EOF or the
+ * preallocated zeros; any damage throws TxnLogError.
  */
 function* fileEntries(path: string): Generator<FileEntry> {
   const fd = openSync(path, 'r');
@@ -81,12 +90,14 @@ function* fileEntries(path: string): Generator<FileEntry> {
     };
     readMore(FILE_HEADER_SIZE);
     const h = parseHeader(window.subarray(0, FILE_HEADER_SIZE));
-    if ('bad' in h) throw new TxnLogError(path, 0, h.bad.kind === 'bad' ? h.bad.reason : 'bad file header');
+    if ('bad' in h) throw new TxnLogError(path, 0, h.bad.reason);
     pos = FILE_HEADER_SIZE;
     for (;;) {
       const e = entryAt(window, pos);
       if (e.kind === 'entry') {
-        yield { offset: base + pos, end: base + e.next, txn: e.txn };
+        if (e.payload.length < ZXID_IN_PAYLOAD + 8) throw new TxnLogError(path, base + pos, `undecodable txn: ${e.payload.length} bytes, shorter than a TxnHeader`);
+        const zxid = new JuteReader(e.payload, ZXID_IN_PAYLOAD).long();
+        yield { offset: base + pos, end: base + e.next, zxid, payload: e.payload };
         pos = e.next;
       } else if ((e.kind === 'eof' || e.kind === 'short') && !atEof) {
         readMore(e.kind === 'short' ? (e.need ?? 12) - (window.length - pos) : CHUNK);
@@ -115,7 +126,7 @@ function* entriesFrom(logDir: string, fromZxid: number): Generator<SequencedEntr
   const seq = new LogSequence(fromZxid);
   for (const file of logsFrom(listTxnLogs(logDir), fromZxid)) {
     for (const entry of fileEntries(file.path)) {
-      yield { ...entry, file, after: seq.admit(file, entry.offset, entry.txn.hdr.zxid) };
+      yield { ...entry, file, after: seq.admit(file, entry.offset, entry.zxid) };
     }
   }
 }
@@ -129,9 +140,15 @@ function* entriesFrom(logDir: string, fromZxid: number): Generator<SequencedEntr
 export function* txnsAfter(logDir: string, fromZxid: number, through = Number.MAX_SAFE_INTEGER): Generator<LoggedTxn> {
   for (const e of entriesFrom(logDir, fromZxid)) {
     if (!e.after) continue;
-    if (e.txn.hdr.zxid > through) return;
-    yield e.txn;
-    if (e.txn.hdr.zxid === through) return;
+    if (e.zxid > through) return;
+    try {
+      // copied: the payload is a view of the read buffer
+      yield decodePayload(Buffer.from(e.payload));
+    } catch (err) {
+      if (!(err instanceof JuteError)) throw err;
+      throw new TxnLogError(e.file.path, e.offset, `undecodable txn: ${err.message}`);
+    }
+    if (e.zxid === through) return;
   }
 }
 
@@ -156,7 +173,7 @@ export interface LogAfter {
 
 /** The zxid of the first entry in the files, or null when they hold none. */
 function firstLoggedZxid(files: ZxidFile[]): number | null {
-  for (const file of files) for (const e of fileEntries(file.path)) return e.txn.hdr.zxid;
+  for (const file of files) for (const e of fileEntries(file.path)) return e.zxid;
   return null;
 }
 
@@ -172,7 +189,7 @@ export function measureLogAfter(logDir: string, zxid: number): LogAfter {
       out.txnCount++;
       out.txnBytes += e.end - e.offset;
     } else {
-      out.prevZxid = e.txn.hdr.zxid;
+      out.prevZxid = e.zxid;
     }
   }
   return out;
@@ -242,11 +259,11 @@ export function truncateLogTo(logDir: string, snapDir: string, zxid: number): Tr
   let logged = false;
   if (holding && holding.zxid <= zxid) {
     for (const e of fileEntries(holding.path)) {
-      if (e.txn.hdr.zxid > zxid) {
+      if (e.zxid > zxid) {
         cutAt = e.offset;
         break;
       }
-      logged = e.txn.hdr.zxid === zxid;
+      logged = e.zxid === zxid;
       cutAt = e.end;
     }
   }

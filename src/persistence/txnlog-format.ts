@@ -156,7 +156,7 @@ function isTornAt(buf: Buffer, offset: number, interrupted: boolean, extentEnd: 
 }
 
 /** Check a file's FileHeader (the first bytes of `buf`); a short or zeroed header is 'bad' with `torn` set. */
-export function parseHeader(buf: Buffer): { header: FileHeader } | { bad: LogEnd } {
+export function parseHeader(buf: Buffer): { header: FileHeader } | { bad: Extract<LogEnd, { kind: 'bad' }> } {
   const expected = fileHeaderBytes();
   if (buf.length < FILE_HEADER_SIZE) {
     // A crash right after creating the file: a prefix of a header (or zeros) and nothing else.
@@ -189,10 +189,19 @@ export function parseLogFile(buf: Buffer): ParsedLogFile {
   for (;;) {
     const e = entryAt(buf, at);
     switch (e.kind) {
-      case 'entry':
-        records.push({ offset: at, txn: e.txn });
+      case 'entry': {
+        let txn: LoggedTxn;
+        try {
+          // Copied, so the txn's data buffers do not pin the whole file's bytes in memory.
+          txn = decodePayload(Buffer.from(e.payload));
+        } catch (err) {
+          // An intact entry that does not decode was written that way: never a torn write.
+          return bad(`undecodable txn: ${(err as Error).message}`, false, e.next);
+        }
+        records.push({ offset: at, txn });
         at = e.next;
         continue;
+      }
       case 'eof':
         return { header: h.header, records, end: { kind: 'clean', offset: at } };
       case 'zeros':
@@ -213,7 +222,8 @@ export function parseLogFile(buf: Buffer): ParsedLogFile {
 
 /** What entryAt found at an offset. */
 export type EntryAt =
-  | { kind: 'entry'; txn: LoggedTxn; /** offset after its 'B' */ next: number }
+  /** an intact entry: its payload (a view of the buffer, checksum verified, not decoded) */
+  | { kind: 'entry'; payload: Buffer; /** offset after its 'B' */ next: number }
   /** no bytes left */
   | { kind: 'eof' }
   /** a zero checksum and length: the preallocated end */
@@ -223,7 +233,7 @@ export type EntryAt =
   /** damage; `interrupted` and `extentEnd` as isTornAt takes them */
   | { kind: 'bad'; reason: string; interrupted: boolean; extentEnd: number | null };
 
-/** Decode the entry starting at `at` in `buf` (a whole file, or a window of one starting at an entry). */
+/** Check the framing and checksum of the entry starting at `at` in `buf` (a whole file, or a window of one starting at an entry). */
 export function entryAt(buf: Buffer, at: number): EntryAt {
   const left = buf.length - at;
   if (left === 0) return { kind: 'eof' };
@@ -239,11 +249,5 @@ export function entryAt(buf: Buffer, at: number): EntryAt {
   if (buf[end] !== EOR) return { kind: 'bad', reason: `end-of-record byte is 0x${buf[end]!.toString(16)}, not 'B'`, interrupted: buf[end] === 0, extentEnd: end + 1 };
   const actual = adler32(buf, at + 12, end);
   if (actual !== crc) return { kind: 'bad', reason: `checksum mismatch: stored 0x${crc.toString(16)}, computed 0x${actual.toString(16)}`, interrupted: crc === 0, extentEnd: end + 1 };
-  try {
-    // Copied, so the txn's data buffers do not pin the whole file's bytes in memory.
-    return { kind: 'entry', txn: decodePayload(Buffer.from(buf.subarray(at + 12, end))), next: end + 1 };
-  } catch (e) {
-    // An intact entry that does not decode was written that way: never a torn write.
-    return { kind: 'bad', reason: `undecodable txn: ${(e as Error).message}`, interrupted: false, extentEnd: end + 1 };
-  }
+  return { kind: 'entry', payload: buf.subarray(at + 12, end), next: end + 1 };
 }
