@@ -284,6 +284,22 @@ describe('TRUNC: truncateLogTo', () => {
     assert.equal(reopened.tree.lastProcessedZxid, zx(1, 8));
     assert.deepEqual(dump(reopened.tree), dump(treeOf(all.slice(0, 8))));
     await reopened.dataDir.close();
+
+    // after a SNAP sync the log may start past the snapshot: truncating to the snapshot's zxid empties the log
+    const snapOnly = scratch.freshDir('trunc-snapshot');
+    const soLog = join(snapOnly, 'log', 'version-2');
+    const soSnap = join(snapOnly, 'data', 'version-2');
+    mkdirSync(soSnap, { recursive: true });
+    await writeLogs(soLog, [range(1, 5, 7), range(1, 8, 9)], [10]);
+    const base = treeOf(all.slice(0, 4));
+    await writeSnapshot(base, zx(1, 4), soSnap);
+    const r2 = truncateLogTo(soLog, soSnap, zx(1, 4));
+    assert.deepEqual({ cut: r2.cut, logs: r2.removedLogs.length, snaps: r2.removedSnapshots }, { cut: null, logs: 2, snaps: [] });
+    assert.deepEqual(listTxnLogs(soLog), []);
+    const fromSnap = await DataDir.open(dataDirOptions(snapOnly, 1_000_000), quiet);
+    assert.equal(fromSnap.tree.lastProcessedZxid, zx(1, 4));
+    assert.deepEqual(dump(fromSnap.tree), dump(base));
+    await fromSnap.dataDir.close();
   });
 });
 
