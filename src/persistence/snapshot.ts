@@ -550,7 +550,8 @@ function drained(out: Writable): Promise<void> {
  *  - a node whose ACL list is not in the table (written first, from a walk
  *    at the start) got it by a setACL after it; it is written with the open
  *    ACL, which that replayed setACL replaces before the learner serves.
- * Rejects if `out` closes or fails first; `out` is not ended.
+ * Rejects if `out` closes or fails first (the caller keeps an 'error'
+ * listener on it, as on any socket it owns); `out` is not ended.
  */
 export async function writeSnapStream(tree: DataTree, out: Writable): Promise<number> {
   const zxid = tree.lastProcessedZxid;
@@ -688,7 +689,8 @@ class StreamInput {
  * pushed back onto `input` (unshift), so the next packet reads from there.
  * Throws SnapshotError (file "SNAP stream", with the stream offset) on
  * malformed input, a wrong signature or a stream that ends early; it does not
- * time out by itself — destroy `input` to give up.
+ * time out by itself — destroy `input` to give up. `input` must be paused
+ * (no 'data' listener): it is read with read() as records need bytes.
  */
 export async function readSnapStream(input: Readable, zxid: number, opts: { maxRecordBytes?: number } = {}): Promise<DataTree> {
   const inp = new StreamInput(input, opts.maxRecordBytes ?? MAX_STREAM_RECORD);
