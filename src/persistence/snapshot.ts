@@ -569,7 +569,7 @@ export async function writeSnapStream(tree: DataTree, out: Writable): Promise<nu
     writeNode(sink, walk.path, node, table.refOf(node.acl) ?? OPEN_REF, null);
     if (++nodes % SLICE_NODES === 0 || sink.offset - sliceStart > SLICE_BYTES) {
       sink.flush();
-      if (out.writableNeedDrain) await drained(out);
+      if (out.writableNeedDrain || out.destroyed) await drained(out);
       else await yieldToLoop();
       sliceStart = sink.offset;
     }
