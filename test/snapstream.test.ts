@@ -148,17 +148,26 @@ describe('SNAP payload against ZooKeeper 3.8', () => {
   });
 });
 
+/** Run `use` on the two ends of a loopback TCP connection (the reading end paused). */
+async function socketPair(use: (writer: net.Socket, reader: net.Socket) => Promise<void>): Promise<void> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  try {
+    const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+    const writer = net.connect(port, '127.0.0.1');
+    const reader = await accepted;
+    reader.pause();
+    await use(writer, reader);
+  } finally {
+    server.close();
+  }
+}
+
 describe('SNAP payload as a stream', () => {
   test('over a socket: back-pressure on the writer, the bytes after the signature left for the next packet', async () => {
     const src = richTree(3000);
-    const server = net.createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as net.AddressInfo).port;
-    try {
-      const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
-      const writer = net.connect(port, '127.0.0.1');
-      const reader = await accepted;
-      reader.pause();
+    await socketPair(async (writer, reader) => {
       const sent = (async () => {
         await writeSnapStream(src.tree, writer);
         writer.end('NEXT-PACKET');
@@ -169,31 +178,20 @@ describe('SNAP payload as a stream', () => {
       const rest: Buffer[] = [];
       for await (const chunk of reader) rest.push(chunk as Buffer);
       assert.equal(Buffer.concat(rest).toString(), 'NEXT-PACKET');
-    } finally {
-      server.close();
-    }
+    });
   });
 
   test('a connection lost half-way rejects both sides instead of hanging', async () => {
     const src = new TxnSource(new DataTree());
     for (let i = 0; i < 40; i++) src.create(`/big${i}`, Buffer.alloc(500_000, i));
-    const server = net.createServer();
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as net.AddressInfo).port;
-    try {
-      const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
-      const writer = net.connect(port, '127.0.0.1');
+    await socketPair(async (writer, reader) => {
       writer.on('error', () => {}); // the runtime owns the socket's errors; the write must still end
-      const reader = await accepted;
-      reader.pause();
       const outcomes = Promise.allSettled([readSnapStream(reader, src.zxid), writeSnapStream(src.tree, writer)]);
       setTimeout(() => reader.destroy(), 50);
       const [read, written] = await outcomes;
       assert.ok(read.status === 'rejected' && read.reason instanceof SnapshotError && /the stream ended/.test(read.reason.message), String(read.status === 'rejected' && read.reason));
       assert.ok(written.status === 'rejected' && /closed before the snapshot was sent|EPIPE|ECONNRESET/.test(String(written.reason)), String(written.status === 'rejected' && written.reason));
-    } finally {
-      server.close();
-    }
+    });
   });
 
   test('the writer waits for a slow consumer: bounded buffering for a 50 MB payload', async () => {
