@@ -16,6 +16,7 @@ import { listSnapshots } from '../src/persistence/snapshot.ts';
 import { listTxnLogs } from '../src/persistence/txnlog.ts';
 import { OPEN_ACL_UNSAFE } from '../src/tree/acl.ts';
 import type { DataTree } from '../src/tree/datatree.ts';
+import { dataDirOptions } from './support/datadirs.ts';
 import { ROOT, startPaddock } from './support/servers.ts';
 
 const dirs: string[] = [];
@@ -28,14 +29,6 @@ const tempDir = () => {
 
 const lines: string[] = [];
 const logger: Logger = { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) };
-const options = (dir: string, snapCount: number) => ({
-  dataDir: join(dir, 'data'),
-  dataLogDir: join(dir, 'log'),
-  snapCount,
-  preAllocSizeKb: 64,
-  forceSync: true,
-  snapRetainCount: 3,
-});
 
 /** Log `count` creates under /n and apply them, as the pipeline does: append, flush, apply, count. */
 async function writeNodes(dataDir: DataDir, tree: DataTree, from: number, count: number): Promise<void> {
@@ -68,13 +61,13 @@ function dump(tree: DataTree): Map<string, string> {
 describe('data directories', () => {
   test('snapshots roughly every snapCount txns; reopening gives the exact tree from the newest snapshot plus the log', async () => {
     const dir = tempDir();
-    const first = await DataDir.open(options(dir, 40), logger);
+    const first = await DataDir.open(dataDirOptions(dir, 40), logger);
     await writeNodes(first.dataDir, first.tree, 0, 200);
     const snaps = listSnapshots(join(dir, 'data', 'version-2'));
     // snapCount 40: a snapshot after 20..39 txns each, so 5..10 of them for 200 txns
     assert.ok(snaps.length >= 5 && snaps.length <= 10, `${snaps.length} snapshots`);
     assert.ok(listTxnLogs(join(dir, 'log', 'version-2')).length >= 5, 'the log rolls at each snapshot');
-    const again = await DataDir.open(options(dir, 40), logger);
+    const again = await DataDir.open(dataDirOptions(dir, 40), logger);
     assert.deepEqual(dump(again.tree), dump(first.tree));
     assert.equal(again.tree.lastProcessedZxid, 200);
     await again.dataDir.close();
@@ -82,12 +75,12 @@ describe('data directories', () => {
 
   test('purge keeps snapRetainCount snapshots and the logs they need; what remains still recovers', async () => {
     const dir = tempDir();
-    const first = await DataDir.open(options(dir, 20), logger);
+    const first = await DataDir.open(dataDirOptions(dir, 20), logger);
     await writeNodes(first.dataDir, first.tree, 0, 300);
     const snapDir = join(dir, 'data', 'version-2');
     const logDir = join(dir, 'log', 'version-2');
     assert.ok(listSnapshots(snapDir).length > 3);
-    const reopened = await DataDir.open(options(dir, 20), logger);
+    const reopened = await DataDir.open(dataDirOptions(dir, 20), logger);
     const logsBefore = listTxnLogs(logDir).length;
     reopened.dataDir.purge();
     const kept = listSnapshots(snapDir);
@@ -97,7 +90,7 @@ describe('data directories', () => {
     assert.ok(logs[0]!.zxid <= oldestKept + 1, 'the log file holding the txns right after the oldest kept snapshot stays');
     assert.ok(logs.length < logsBefore, `${logsBefore} log files before the purge, ${logs.length} after`);
     await reopened.dataDir.close();
-    const last = await DataDir.open(options(dir, 20), logger);
+    const last = await DataDir.open(dataDirOptions(dir, 20), logger);
     assert.deepEqual(dump(last.tree), dump(first.tree));
     await last.dataDir.close();
   });
@@ -105,7 +98,7 @@ describe('data directories', () => {
   test('autopurge runs at start-up when purgeInterval is set, as ZooKeeper\'s purge task does', async () => {
     const dir = tempDir();
     const data = join(dir, 'data');
-    const first = await DataDir.open({ ...options(dir, 20), dataLogDir: data }, logger);
+    const first = await DataDir.open({ ...dataDirOptions(dir, 20), dataLogDir: data }, logger);
     await writeNodes(first.dataDir, first.tree, 0, 200);
     const before = listSnapshots(join(data, 'version-2')).length;
     assert.ok(before > 4, `${before} snapshots before`);

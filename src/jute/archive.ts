@@ -6,6 +6,16 @@ export class JuteError extends Error {
   override name = 'JuteError';
 }
 
+/** The record goes on past the end of the bytes given: `missing` more are needed to read on (a stream may still bring them). */
+export class JuteTruncated extends JuteError {
+  constructor(
+    message: string,
+    readonly missing: number,
+  ) {
+    super(message);
+  }
+}
+
 const EMPTY = Buffer.alloc(0);
 
 export class JuteReader {
@@ -30,7 +40,7 @@ export class JuteReader {
   }
 
   private need(n: number): void {
-    if (this.pos + n > this.end) throw new JuteError(`truncated record: need ${n} bytes at offset ${this.pos}, have ${this.end - this.pos}`);
+    if (this.pos + n > this.end) throw new JuteTruncated(`truncated record: need ${n} bytes at offset ${this.pos}, have ${this.end - this.pos}`, this.pos + n - this.end);
   }
 
   bool(): boolean {
@@ -113,7 +123,7 @@ export class JuteReader {
     // ZooKeeper's archive reads any other negative count as an empty vector.
     if (n < 0) return [];
     // Every element takes at least one byte: reject counts that cannot fit.
-    if (n > this.remaining) throw new JuteError(`vector count ${n} exceeds remaining ${this.remaining} bytes`);
+    if (n > this.remaining) throw new JuteTruncated(`vector count ${n} exceeds remaining ${this.remaining} bytes`, n - this.remaining);
     const out = new Array<T>(n);
     for (let i = 0; i < n; i++) out[i] = readItem(this);
     return out;

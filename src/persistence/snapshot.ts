@@ -18,6 +18,11 @@
 // to the event loop between them, so the nodes written are each as they were
 // at some moment at or after the start. Replaying the log from the snapshot's
 // zxid on top restores the exact state.
+//
+// The same body travels in a Zab SNAP (LearnerHandler / Learner): sessions,
+// ACL table, nodes and "/" without the file header, seals or digest, then
+// the ustring "BenWasHere" — writeSnapStream to a Writable, readSnapStream
+// from a Readable, both a record or a slice at a time.
 
 import { closeSync, fsync, openSync, readFileSync, unlinkSync, writeSync, ftruncateSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
@@ -26,7 +31,8 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32, gunzipSync } from 'node:zlib';
 import { adler32 } from './adler32.ts';
 import { filesByZxid, type ZxidFile } from './files.ts';
-import { JuteError, JuteReader } from '../jute/archive.ts';
+import type { Readable, Writable } from 'node:stream';
+import { JuteError, JuteReader, JuteTruncated } from '../jute/archive.ts';
 import type { ACL } from '../proto/records.ts';
 import { readACL } from '../proto/records.ts';
 import { OPEN_ACL_UNSAFE } from '../tree/acl.ts';
@@ -137,7 +143,8 @@ const knownAcls = new WeakMap<DataTree, (readonly ACL[])[]>();
 /**
  * Pre-order walk of a tree that may change between calls to next(): each
  * node's children are copied when the node is visited (so no path comes out
- * twice), and children deleted by the time their turn comes are skipped.
+ * twice), and children deleted by the time their turn comes are skipped, as
+ * are those `include` rejects, with their subtrees.
  */
 class Walk {
   path = '';
@@ -145,7 +152,10 @@ class Walk {
   private readonly stack: { prefix: string; names: string[]; i: number }[] = [];
   private started = false;
 
-  constructor(private readonly tree: DataTree) {}
+  constructor(
+    private readonly tree: DataTree,
+    private readonly include: (node: ZNode) => boolean = () => true,
+  ) {}
 
   next(): boolean {
     if (!this.started) {
@@ -165,7 +175,7 @@ class Walk {
       const name = top.names[top.i++]!;
       const path = top.prefix === '/' ? `/${name}` : `${top.prefix}/${name}`;
       const node = this.tree.get(path);
-      if (node) {
+      if (node && this.include(node)) {
         this.visit(path, node);
         return true;
       }
@@ -180,27 +190,34 @@ class Walk {
   }
 }
 
-// ---------------------------------------------------------------- file sink
+// ---------------------------------------------------------------- sink
 
 const CHUNK = 1 << 20;
 const TWO32 = 0x100000000;
 
-/** Jute encoding straight into a reused buffer, flushed to the file with a running Adler-32. */
+/**
+ * Jute encoding straight into a reused buffer, handed to `out` (which must
+ * copy what it keeps) each time it fills, with a running Adler-32 when
+ * `checksummed`.
+ */
 class Sink {
   private readonly buf = Buffer.allocUnsafe(CHUNK);
   private pos = 0;
-  /** file position of buf[0] */
+  /** output position of buf[0] */
   private flushed = 0;
   adler = 1;
 
-  constructor(private readonly fd: number) {}
+  constructor(
+    private readonly out: (bytes: Buffer, at: number) => void,
+    private readonly checksummed: boolean,
+  ) {}
 
   get offset(): number {
     return this.flushed + this.pos;
   }
 
+  /** Start again at offset 0 (the file writer's next attempt). */
   restart(): void {
-    ftruncateSync(this.fd, 0);
     this.pos = 0;
     this.flushed = 0;
     this.adler = 1;
@@ -213,9 +230,8 @@ class Sink {
   }
 
   private emit(b: Buffer, n: number): void {
-    this.adler = adler32(b, 0, n, this.adler);
-    let done = 0;
-    while (done < n) done += writeSync(this.fd, b, done, n - done, this.flushed + done);
+    if (this.checksummed) this.adler = adler32(b, 0, n, this.adler);
+    this.out(b.subarray(0, n), this.flushed);
     this.flushed += n;
   }
 
@@ -316,9 +332,9 @@ export function removePartialSnapshots(dir: string): string[] {
   return partial;
 }
 
-/** One node record; adds the node's digest to `sum`. */
-function writeNode(sink: Sink, path: string, node: ZNode, ref: number, sum: DigestSum): void {
-  const counts = countsInDigest(path);
+/** One node record; adds the node's digest to `sum`, if given. */
+function writeNode(sink: Sink, path: string, node: ZNode, ref: number, sum: DigestSum | null): void {
+  const counts = sum !== null && countsInDigest(path);
   let crc = sink.ustring(path === '/' ? '' : path, counts);
   const data = node.data;
   sink.buffer(data);
@@ -332,7 +348,26 @@ function writeNode(sink: Sink, path: string, node: ZNode, ref: number, sum: Dige
   sink.int(node.aversion);
   sink.bigLong(node.ephemeralOwner);
   sink.long(node.pzxid);
-  if (counts) sum.add(finishNodeDigest(crc, node));
+  if (counts) sum!.add(finishNodeDigest(crc, node));
+}
+
+/** SerializeUtils' sessions, then the ACL table (ReferenceCountedACLCache.serialize). */
+function writeSessionsAndAcls(sink: Sink, sessions: ReadonlyMap<bigint, number>, table: AclTable): void {
+  sink.int(sessions.size);
+  for (const [id, timeout] of sessions) {
+    sink.bigLong(id);
+    sink.int(timeout);
+  }
+  sink.int(table.entries.length);
+  for (const { ref, acl } of table.entries) {
+    sink.long(ref);
+    sink.int(acl.length);
+    for (const a of acl) {
+      sink.int(a.perms);
+      sink.ustring(a.id.scheme);
+      sink.ustring(a.id.id);
+    }
+  }
 }
 
 /** Visit every node of the walk, yielding to the event loop between slices. */
@@ -361,21 +396,7 @@ async function writeAttempt(tree: DataTree, sink: Sink, table: AclTable, fuzzy: 
   sink.int(SNAP_MAGIC);
   sink.int(SNAP_VERSION);
   sink.long(SNAP_DBID);
-  sink.int(tree.sessions.size);
-  for (const [id, timeout] of tree.sessions) {
-    sink.bigLong(id);
-    sink.int(timeout);
-  }
-  sink.int(table.entries.length);
-  for (const { ref, acl } of table.entries) {
-    sink.long(ref);
-    sink.int(acl.length);
-    for (const a of acl) {
-      sink.int(a.perms);
-      sink.ustring(a.id.scheme);
-      sink.ustring(a.id.id);
-    }
-  }
+  writeSessionsAndAcls(sink, tree.sessions, table);
   // The digest is exact only if no txn is applied while the nodes are written.
   const zxidAtStart = tree.lastProcessedZxid;
   const sum = new DigestSum();
@@ -435,7 +456,14 @@ export async function writeSnapshot(tree: DataTree, zxid: number, dir: string): 
   const fd = openSync(tmp, 'w', 0o644);
   let closed = false;
   try {
-    const sink = new Sink(fd);
+    const sink = new Sink((bytes, at) => {
+      let done = 0;
+      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, at + done);
+    }, true);
+    const restart = (): void => {
+      ftruncateSync(fd, 0);
+      sink.restart();
+    };
     const known = knownAcls.get(tree);
     let table: AclTable;
     if (known) table = AclTable.of(known);
@@ -447,14 +475,14 @@ export async function writeSnapshot(tree: DataTree, zxid: number, dir: string): 
     }
     let done = false;
     for (let attempt = 0; attempt < FUZZY_ATTEMPTS && !done; attempt++) {
-      if (attempt > 0) sink.restart();
+      if (attempt > 0) restart();
       done = await writeAttempt(tree, sink, table, true);
     }
     if (!done) {
       // ACL lists keep appearing while we write: take one blocking pass.
       table = new AclTable();
       collectAcls(tree, table);
-      sink.restart();
+      restart();
       await writeAttempt(tree, sink, table, false);
     }
     knownAcls.set(tree, table.usedLists());
@@ -478,6 +506,240 @@ export async function writeSnapshot(tree: DataTree, zxid: number, dir: string): 
     }
     throw e;
   }
+}
+
+// ---------------------------------------------------------------- SNAP stream
+
+/** The ustring a leader writes after the snapshot in a SNAP sync, and its learner checks. */
+export const SNAP_SIGNATURE = 'BenWasHere';
+
+/** Resolve once `out` can take more (at once if it can now); reject if it closes or fails first. */
+function drained(out: Writable): Promise<void> {
+  if (out.destroyed || out.writableEnded) return Promise.reject(new Error('the SNAP stream was closed before the snapshot was sent'));
+  if (!out.writableNeedDrain) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (e?: Error): void => {
+      out.off('drain', onDrain).off('close', onClose).off('error', onError);
+      if (e) reject(e);
+      else resolve();
+    };
+    const onDrain = (): void => done();
+    const onClose = (): void => done(new Error('the SNAP stream was closed before the snapshot was sent'));
+    const onError = (e: Error): void => done(e);
+    out.on('drain', onDrain).on('close', onClose).on('error', onError);
+  });
+}
+
+/**
+ * Write the payload of a Zab SNAP to `out`: what ZooKeeper's LearnerHandler
+ * sends after the SNAP packet — SerializeUtils.serializeSnapshot (sessions,
+ * ACL table, nodes, "/"; no file header, seals or digest) then the ustring
+ * "BenWasHere". Returns the zxid the payload stands for: the tree's
+ * lastProcessedZxid when called, which the SNAP packet carries.
+ *
+ * Fuzzy, like the file writer and like ZooKeeper, so that a large tree never
+ * blocks the server nor waits whole in memory: nodes go out in slices,
+ * waiting for `out` to drain between them, while txns keep being applied.
+ * The learner replays every txn after the returned zxid on top (the leader
+ * forwards them after the payload), which makes the result exact, given two
+ * rules for nodes that a txn after that zxid touched (a socket cannot restart
+ * a pass the way the file writer does when an ACL list is new):
+ *  - nodes created after it (czxid greater) are left out, with their
+ *    subtrees: the replayed create makes them, with the right ACL (a create
+ *    replayed onto an existing node would keep the node's ACL as written);
+ *  - a node whose ACL list is not in the table (written first, from a walk
+ *    at the start) got it by a setACL after it; it is written with the open
+ *    ACL, which that replayed setACL replaces before the learner serves.
+ * Rejects if `out` closes or fails first (the caller keeps an 'error'
+ * listener on it, as on any socket it owns); `out` is not ended.
+ */
+export async function writeSnapStream(tree: DataTree, out: Writable): Promise<number> {
+  const zxid = tree.lastProcessedZxid;
+  const sessions = new Map(tree.sessions);
+  const sink = new Sink((bytes) => out.write(Buffer.from(bytes)), false);
+  const table = new AclTable();
+  await sliced(new Walk(tree), (node) => table.add(node.acl));
+  await drained(out);
+  writeSessionsAndAcls(sink, sessions, table);
+  const walk = new Walk(tree, (node) => node.czxid <= zxid);
+  let nodes = 0;
+  let sliceStart = sink.offset;
+  while (walk.next()) {
+    const node = walk.node!;
+    writeNode(sink, walk.path, node, table.refOf(node.acl) ?? OPEN_REF, null);
+    if (++nodes % SLICE_NODES === 0 || sink.offset - sliceStart > SLICE_BYTES) {
+      sink.flush();
+      if (out.writableNeedDrain || out.destroyed) await drained(out);
+      else await yieldToLoop();
+      sliceStart = sink.offset;
+    }
+  }
+  sink.ustring('/');
+  sink.ustring(SNAP_SIGNATURE);
+  sink.flush();
+  await drained(out);
+  return zxid;
+}
+
+/** Largest record readSnapStream buffers by default (a node with its data, an ACL list). */
+const MAX_STREAM_RECORD = 64 << 20;
+
+/**
+ * Bytes pulled from a Readable as records need them: parse steps run on what
+ * is buffered and, cut short by its end (JuteTruncated), run again once more
+ * has arrived. Holds one record (or one chunk) at a time.
+ */
+class StreamInput {
+  private buf = EMPTY;
+  private pos = 0;
+  /** stream offset of buf[0] */
+  private base = 0;
+
+  constructor(
+    private readonly input: Readable,
+    private readonly maxRecord: number,
+  ) {}
+
+  readonly fail: Fail = (msg, at) => {
+    throw new SnapshotError(msg, 'SNAP stream', at === undefined ? this.base + this.pos : this.base + at);
+  };
+
+  /** Run `step` over and over while it returns true; each step reads one record and acts only once it has read it whole. */
+  async each(step: (r: JuteReader, buf: Buffer) => boolean): Promise<void> {
+    for (;;) {
+      const r = new JuteReader(this.buf, this.pos, this.buf.length, this.maxRecord);
+      try {
+        for (;;) {
+          const more = step(r, this.buf);
+          this.pos = r.offset;
+          if (!more) return;
+        }
+      } catch (e) {
+        if (e instanceof JuteTruncated) await this.fill(e.missing);
+        else if (e instanceof JuteError) this.fail(e.message);
+        else throw e;
+      }
+    }
+  }
+
+  /** One record. */
+  async read<T>(parse: (r: JuteReader) => T): Promise<T> {
+    let value: T;
+    await this.each((r) => {
+      value = parse(r);
+      return false;
+    });
+    return value!;
+  }
+
+  /** Buffer at least `missing` bytes more after the partial record at pos. */
+  private async fill(missing: number): Promise<void> {
+    const partial = this.buf.length - this.pos;
+    if (partial + missing > this.maxRecord) this.fail(`a record of more than ${this.maxRecord} bytes`);
+    const parts: Buffer[] = [this.buf.subarray(this.pos)];
+    let got = 0;
+    while (got < missing) {
+      const chunk = await this.nextChunk();
+      if (chunk === null) this.fail(`the stream ended ${this.base + this.buf.length + got} bytes in, inside a record`, this.pos);
+      parts.push(chunk!);
+      got += chunk!.length;
+    }
+    this.base += this.pos;
+    this.buf = Buffer.concat(parts);
+    this.pos = 0;
+  }
+
+  private nextChunk(): Promise<Buffer | null> {
+    const input = this.input;
+    const chunk: unknown = input.read();
+    if (chunk !== null) return Promise.resolve(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+    if (input.errored) return Promise.reject(input.errored);
+    if (input.readableEnded || input.destroyed) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      const done = (): void => void input.off('readable', onReadable).off('end', onEnd).off('close', onEnd).off('error', onError);
+      const onReadable = (): void => {
+        done();
+        this.nextChunk().then(resolve, reject);
+      };
+      const onEnd = (): void => {
+        done();
+        resolve(null);
+      };
+      const onError = (e: Error): void => {
+        done();
+        reject(e);
+      };
+      input.on('readable', onReadable).on('end', onEnd).on('close', onEnd).on('error', onError);
+    });
+  }
+
+  /** Hand the bytes read past the last record back to the stream (the packets after the payload). */
+  giveBack(): void {
+    if (this.pos < this.buf.length) this.input.unshift(this.buf.subarray(this.pos));
+    this.buf = EMPTY;
+    this.pos = 0;
+  }
+}
+
+/**
+ * Read a SNAP payload (as writeSnapStream writes it, or a ZooKeeper leader)
+ * from `input` into a new tree at `zxid` (the SNAP packet's), parsing records
+ * as they arrive: memory beyond the tree is one record or one chunk, and no
+ * record may exceed `maxRecordBytes`. Bytes that follow the signature are
+ * pushed back onto `input` (unshift), so the next packet reads from there.
+ * Throws SnapshotError (file "SNAP stream", with the stream offset) on
+ * malformed input, a wrong signature or a stream that ends early; it does not
+ * time out by itself — destroy `input` to give up. `input` must be paused
+ * (no 'data' listener): it is read with read() as records need bytes.
+ */
+export async function readSnapStream(input: Readable, zxid: number, opts: { maxRecordBytes?: number } = {}): Promise<DataTree> {
+  const inp = new StreamInput(input, opts.maxRecordBytes ?? MAX_STREAM_RECORD);
+  const fail = inp.fail;
+  const sessions = new Map<bigint, number>();
+  let left = await inp.read((r) => r.int());
+  if (left < 0) fail(`bad session count ${left}`);
+  if (left > 0) {
+    await inp.each((r) => {
+      const id = r.bigLong();
+      sessions.set(id, r.int());
+      return --left > 0;
+    });
+  }
+  left = await inp.read((r) => r.int());
+  if (left < 0) fail(`bad ACL table size ${left}`);
+  const acls = new Map<number, ACL[]>();
+  if (left > 0) {
+    await inp.each((r) => {
+      readAclEntry(r, acls, fail);
+      return --left > 0;
+    });
+  }
+  const loading = DataTree.loadingSnapshot();
+  let first = true;
+  await inp.each((r, buf) => {
+    const at = r.offset;
+    const path = readNodePath(r, first, fail);
+    if (path === null) return false;
+    const node = readNode(r, buf, path, acls, fail);
+    try {
+      loading.add(path, node);
+    } catch (e) {
+      fail((e as Error).message, at);
+    }
+    first = false;
+    return true;
+  });
+  const signature = await inp.read((r) => r.ustring());
+  if (signature !== SNAP_SIGNATURE) fail(`signature ${JSON.stringify(signature)} where "${SNAP_SIGNATURE}" was expected`);
+  inp.giveBack();
+  let tree: DataTree;
+  try {
+    tree = loading.finish(sessions, zxid);
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  knownAcls.set(tree, [...acls.values()]);
+  return tree;
 }
 
 // ---------------------------------------------------------------- reading
@@ -535,54 +797,19 @@ function parse(buf: Buffer, file: string, zxid: number): Parsed {
     if (nAcls < 0 || nAcls * 12 > r.remaining) fail(`bad ACL table size ${nAcls}`, r.offset - 4);
     const acls = new Map<number, ACL[]>();
     const unresolvedAcls = new Map<string, number>();
-    for (let i = 0; i < nAcls; i++) {
-      const at = r.offset;
-      const ref = r.long();
-      const list = r.vector(readACL);
-      if (list === null) fail(`ACL list ${ref} is null`, at);
-      if (ref === OPEN_REF || acls.has(ref)) fail(`ACL ref ${ref} repeated or reserved`, at);
-      acls.set(ref, list!);
-    }
+    for (let i = 0; i < nAcls; i++) readAclEntry(r, acls, fail);
     // nodes, fed straight into the tree
     const entry: [string, ZNode] = ['/', null as unknown as ZNode];
     const nodes = function* (): Generator<[string, ZNode]> {
       for (let first = true; ; first = false) {
         nodeAt = r.offset;
-        const raw = r.ustring();
-        if (raw === null) fail('null node path');
-        if (raw === '/') return;
-        if (first ? raw !== '' : raw!.charCodeAt(0) !== 0x2f) fail(first ? 'first node is not the root' : `bad node path ${JSON.stringify(raw)}`, nodeAt);
-        const d = r.buffer();
-        let data: Buffer | null = null;
-        if (d !== null) {
-          if (d.length === 0) data = EMPTY;
-          else {
-            data = Buffer.allocUnsafe(d.length);
-            data.set(d);
-          }
-        }
-        const path = first ? '/' : raw!;
-        const ref = r.long();
-        let acl = ref === OPEN_REF ? OPEN_ACL_UNSAFE : acls.get(ref);
-        if (acl === undefined) {
-          // A fuzzy snapshot: the node's list was new after the table was written.
-          // ZooKeeper loads it too (ReferenceCountedACLCache.addUsage ignores the
-          // ref); the logged txn that gave the node its list resolves it.
-          unresolvedAcls.set(path, ref);
-          acl = UNRESOLVED_ACL;
-        }
-        const czxid = r.long();
-        const mzxid = r.long();
-        const ctime = r.long();
-        const mtime = r.long();
-        const version = r.int();
-        const cversion = r.int();
-        const aversion = r.int();
-        const o = r.offset;
-        const owner = r.remaining >= 8 && buf.readInt32BE(o) === 0 && buf.readInt32BE(o + 4) === 0 ? (r.long(), 0n) : r.bigLong();
-        const pzxid = r.long();
+        const path = readNodePath(r, first, fail);
+        if (path === null) return;
         entry[0] = path;
-        entry[1] = new ZNode(data, acl, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, pzxid);
+        // A fuzzy snapshot may name an ACL list newer than its table: ZooKeeper
+        // loads it too (ReferenceCountedACLCache.addUsage ignores the ref); the
+        // logged txn that gave the node its list resolves it.
+        entry[1] = readNode(r, buf, path, acls, fail, (ref) => unresolvedAcls.set(path, ref));
         yield entry;
       }
     };
@@ -628,7 +855,63 @@ function parse(buf: Buffer, file: string, zxid: number): Parsed {
   }
 }
 
-function checkSeal(r: JuteReader, expected: number, fail: (msg: string, at?: number) => never): void {
+type Fail = (msg: string, at?: number) => never;
+
+/** One ACL table entry (long ref, vector<ACL>), added to `acls`. */
+function readAclEntry(r: JuteReader, acls: Map<number, ACL[]>, fail: Fail): void {
+  const at = r.offset;
+  const ref = r.long();
+  const list = r.vector(readACL);
+  if (list === null) fail(`ACL list ${ref} is null`, at);
+  if (ref === OPEN_REF || acls.has(ref)) fail(`ACL ref ${ref} repeated or reserved`, at);
+  acls.set(ref, list!);
+}
+
+/** A node record's path ("/" for the root, written as ""), or null at the end marker "/". */
+function readNodePath(r: JuteReader, first: boolean, fail: Fail): string | null {
+  const at = r.offset;
+  const raw = r.ustring();
+  if (raw === null) fail('null node path', at);
+  if (raw === '/') return null;
+  if (first ? raw !== '' : raw!.charCodeAt(0) !== 0x2f) fail(first ? 'first node is not the root' : `bad node path ${JSON.stringify(raw)}`, at);
+  return first ? '/' : raw!;
+}
+
+/** The rest of a node record (DataNode: data, ACL ref, StatPersisted); `buf` is the reader's buffer. */
+/** One node record; a ref the ACL table lacks fails, unless `unresolved` takes it (the node then holds UNRESOLVED_ACL). */
+function readNode(r: JuteReader, buf: Buffer, path: string, acls: ReadonlyMap<number, ACL[]>, fail: Fail, unresolved?: (ref: number) => void): ZNode {
+  const d = r.buffer();
+  let data: Buffer | null = null;
+  if (d !== null) {
+    if (d.length === 0) data = EMPTY;
+    else {
+      data = Buffer.allocUnsafe(d.length);
+      data.set(d);
+    }
+  }
+  const refAt = r.offset;
+  const ref = r.long();
+  let acl = ref === OPEN_REF ? OPEN_ACL_UNSAFE : acls.get(ref);
+  if (acl === undefined) {
+    if (!unresolved) fail(`node ${path} refers to ACL ${ref}, which the table lacks`, refAt);
+    unresolved!(ref);
+    acl = UNRESOLVED_ACL;
+  }
+  const czxid = r.long();
+  const mzxid = r.long();
+  const ctime = r.long();
+  const mtime = r.long();
+  const version = r.int();
+  const cversion = r.int();
+  const aversion = r.int();
+  const o = r.offset;
+  // most nodes are not ephemeral: share 0n rather than allocate a BigInt each
+  const owner = r.remaining >= 8 && buf.readInt32BE(o) === 0 && buf.readInt32BE(o + 4) === 0 ? (r.long(), 0n) : r.bigLong();
+  const pzxid = r.long();
+  return new ZNode(data, acl!, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, pzxid);
+}
+
+function checkSeal(r: JuteReader, expected: number, fail: Fail): void {
   const at = r.offset;
   const stored = r.long();
   if (stored !== expected) fail(`checksum mismatch: stored ${stored.toString(16)}, computed ${expected.toString(16)}`, at);

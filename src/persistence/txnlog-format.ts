@@ -155,7 +155,8 @@ function isTornAt(buf: Buffer, offset: number, interrupted: boolean, extentEnd: 
   return true;
 }
 
-function parseHeader(buf: Buffer): { header: FileHeader } | { bad: LogEnd } {
+/** Check a file's FileHeader (the first bytes of `buf`); a short or zeroed header is 'bad' with `torn` set. */
+export function parseHeader(buf: Buffer): { header: FileHeader } | { bad: Extract<LogEnd, { kind: 'bad' }> } {
   const expected = fileHeaderBytes();
   if (buf.length < FILE_HEADER_SIZE) {
     // A crash right after creating the file: a prefix of a header (or zeros) and nothing else.
@@ -186,36 +187,67 @@ export function parseLogFile(buf: Buffer): ParsedLogFile {
     end: { kind: 'bad', offset: at, reason, torn: isTornAt(buf, at, interrupted, extentEnd) },
   });
   for (;;) {
-    const left = buf.length - at;
-    if (left === 0) return { header: h.header, records, end: { kind: 'clean', offset: at } };
-    if (left < 12) {
-      if (lastNonZero(buf, at) < 0) return { header: h.header, records, end: { kind: 'clean', offset: at } };
-      return bad(`${left} bytes at the end of the file, too few for an entry`, true, buf.length);
+    const e = entryAt(buf, at);
+    switch (e.kind) {
+      case 'entry': {
+        let txn: LoggedTxn;
+        try {
+          // Copied, so the txn's data buffers do not pin the whole file's bytes in memory.
+          txn = decodePayload(Buffer.from(e.payload));
+        } catch (err) {
+          // An intact entry that does not decode was written that way: never a torn write.
+          return bad(`undecodable txn: ${(err as Error).message}`, false, e.next);
+        }
+        records.push({ offset: at, txn });
+        at = e.next;
+        continue;
+      }
+      case 'eof':
+        return { header: h.header, records, end: { kind: 'clean', offset: at } };
+      case 'zeros':
+        // The end marker ZooKeeper relies on: preallocated zeros. Anything non-zero after it is suspicious.
+        if (lastNonZero(buf, at) < 0) return { header: h.header, records, end: { kind: 'clean', offset: at } };
+        return bad('zero checksum and length followed by non-zero data', true, null);
+      case 'short':
+        if (buf.length - at < 12) {
+          if (lastNonZero(buf, at) < 0) return { header: h.header, records, end: { kind: 'clean', offset: at } };
+          return bad(`${buf.length - at} bytes at the end of the file, too few for an entry`, true, buf.length);
+        }
+        return bad(`entry of ${buf.readInt32BE(at + 8)} bytes runs past the end of the file (${buf.length} bytes)`, true, buf.length);
+      case 'bad':
+        return bad(e.reason, e.interrupted, e.extentEnd);
     }
-    const crcHi = buf.readUInt32BE(at);
-    const crc = buf.readUInt32BE(at + 4);
-    const len = buf.readInt32BE(at + 8);
-    if (crcHi === 0 && crc === 0 && len === 0) {
-      // The end marker ZooKeeper relies on: preallocated zeros. Anything non-zero after it is suspicious.
-      if (lastNonZero(buf, at) < 0) return { header: h.header, records, end: { kind: 'clean', offset: at } };
-      return bad('zero checksum and length followed by non-zero data', true, null);
-    }
-    if (crcHi !== 0) return bad(`checksum 0x${crcHi.toString(16)}${crc.toString(16).padStart(8, '0')} does not fit in 32 bits`, false, null);
-    if (len <= 0) return bad(`entry length ${len}`, len === 0, null);
-    const end = at + 12 + len; // offset of the 'B'
-    if (end >= buf.length) return bad(`entry of ${len} bytes runs past the end of the file (${buf.length} bytes)`, true, buf.length);
-    if (buf[end] !== EOR) return bad(`end-of-record byte is 0x${buf[end]!.toString(16)}, not 'B'`, buf[end] === 0, end + 1);
-    const actual = adler32(buf, at + 12, end);
-    if (actual !== crc) return bad(`checksum mismatch: stored 0x${crc.toString(16)}, computed 0x${actual.toString(16)}`, crc === 0, end + 1);
-    let txn: LoggedTxn;
-    try {
-      // Copied, so the txn's data buffers do not pin the whole file's bytes in memory.
-      txn = decodePayload(Buffer.from(buf.subarray(at + 12, end)));
-    } catch (e) {
-      // An intact entry that does not decode was written that way: never a torn write.
-      return bad(`undecodable txn: ${(e as Error).message}`, false, end + 1);
-    }
-    records.push({ offset: at, txn });
-    at = end + 1;
   }
+}
+
+/** What entryAt found at an offset. */
+export type EntryAt =
+  /** an intact entry: its payload (a view of the buffer, checksum verified, not decoded) */
+  | { kind: 'entry'; payload: Buffer; /** offset after its 'B' */ next: number }
+  /** no bytes left */
+  | { kind: 'eof' }
+  /** a zero checksum and length: the preallocated end */
+  | { kind: 'zeros' }
+  /** fewer than 12 bytes, or the entry runs past the end of `buf`: more bytes are needed to tell */
+  | { kind: 'short'; /** bytes from `at` to the end of the entry, when its length is known */ need: number | null }
+  /** damage; `interrupted` and `extentEnd` as isTornAt takes them */
+  | { kind: 'bad'; reason: string; interrupted: boolean; extentEnd: number | null };
+
+/** Check the framing and checksum of the entry starting at `at` in `buf` (a whole file, or a window of one starting at an entry). */
+export function entryAt(buf: Buffer, at: number): EntryAt {
+  const left = buf.length - at;
+  if (left === 0) return { kind: 'eof' };
+  if (left < 12) return { kind: 'short', need: null };
+  const crcHi = buf.readUInt32BE(at);
+  const crc = buf.readUInt32BE(at + 4);
+  const len = buf.readInt32BE(at + 8);
+  if (crcHi === 0 && crc === 0 && len === 0) return { kind: 'zeros' };
+  if (crcHi !== 0) return { kind: 'bad', reason: `checksum 0x${crcHi.toString(16)}${crc.toString(16).padStart(8, '0')} does not fit in 32 bits`, interrupted: false, extentEnd: null };
+  if (len <= 0) return { kind: 'bad', reason: `entry length ${len}`, interrupted: len === 0, extentEnd: null };
+  const end = at + 12 + len; // offset of the 'B'
+  if (end >= buf.length) return { kind: 'short', need: ENTRY_OVERHEAD + len };
+  if (buf[end] !== EOR) return { kind: 'bad', reason: `end-of-record byte is 0x${buf[end]!.toString(16)}, not 'B'`, interrupted: buf[end] === 0, extentEnd: end + 1 };
+  const actual = adler32(buf, at + 12, end);
+  if (actual !== crc) return { kind: 'bad', reason: `checksum mismatch: stored 0x${crc.toString(16)}, computed 0x${actual.toString(16)}`, interrupted: crc === 0, extentEnd: end + 1 };
+  return { kind: 'entry', payload: buf.subarray(at + 12, end), next: end + 1 };
 }

@@ -339,10 +339,45 @@ export function listTxnLogs(dir: string): ZxidFile[] {
 }
 
 /** The files a reader from `zxid` needs: the newest starting at or before it, and all later ones (FileTxnLog.getLogFiles). */
-function logsFrom(logs: { path: string; zxid: number }[], zxid: number): { path: string; zxid: number }[] {
+export function logsFrom(logs: ZxidFile[], zxid: number): ZxidFile[] {
   let first = 0;
   for (let i = 0; i < logs.length; i++) if (logs[i]!.zxid <= zxid) first = i;
   return logs.slice(first);
+}
+
+/**
+ * The ordering and gap rules at the top of this file, checked txn by txn as a
+ * reader goes through the files in order.
+ */
+export class LogSequence {
+  /** last zxid read (ordering rule), 0 before the first */
+  last = 0;
+  /** last zxid admitted after fromZxid (gap rule) */
+  private lastAdmitted: number;
+  private admitted = 0;
+
+  constructor(private readonly fromZxid: number) {
+    this.lastAdmitted = fromZxid;
+  }
+
+  /**
+   * Check the txn with zxid `z` at `offset` in `file` (named for `named`);
+   * returns whether it comes after fromZxid. Throws TxnLogError on a breach.
+   */
+  admit(file: ZxidFile, offset: number, z: number): boolean {
+    const { path, zxid: named } = file;
+    if (z <= this.last) throw new TxnLogError(path, offset, `zxid 0x${hex(z)} does not follow 0x${hex(this.last)} (zxids must increase)`);
+    if (offset === FILE_HEADER_SIZE && z < named) throw new TxnLogError(path, offset, `first txn has zxid 0x${hex(z)}, older than the file name says`);
+    this.last = z;
+    if (z <= this.fromZxid) return false;
+    if (!zxidFollows(this.lastAdmitted, z)) {
+      const after = this.admitted === 0 ? `the starting point 0x${hex(this.fromZxid)}` : `0x${hex(this.lastAdmitted)}`;
+      throw new TxnLogError(path, offset, `gap: zxid 0x${hex(z)} after ${after}`);
+    }
+    this.lastAdmitted = z;
+    this.admitted++;
+    return true;
+  }
 }
 
 export interface LogScan {
@@ -363,34 +398,22 @@ export function scanTxnLogs(dir: string, fromZxid: number, opts: { repair?: bool
   const files = logsFrom(listTxnLogs(dir), fromZxid);
   const txns: LoggedTxn[] = [];
   let tornTail: LogScan['tornTail'] = null;
-  let last = 0; // last zxid read, for the ordering rule
-  let lastReturned = fromZxid; // for the gap rule
+  const seq = new LogSequence(fromZxid);
   for (let i = 0; i < files.length; i++) {
-    const { path, zxid: named } = files[i]!;
+    const file = files[i]!;
     const newest = i === files.length - 1;
-    const parsed = parseLogFile(readFileSync(path));
+    const parsed = parseLogFile(readFileSync(file.path));
     for (const { offset, txn } of parsed.records) {
-      const z = txn.hdr.zxid;
-      if (z <= last) throw new TxnLogError(path, offset, `zxid 0x${hex(z)} does not follow 0x${hex(last)} (zxids must increase)`);
-      if (offset === FILE_HEADER_SIZE && z < named) throw new TxnLogError(path, offset, `first txn has zxid 0x${hex(z)}, older than the file name says`);
-      if (z > fromZxid) {
-        if (!zxidFollows(lastReturned, z)) {
-          const after = txns.length === 0 ? `the starting point 0x${hex(fromZxid)}` : `0x${hex(lastReturned)}`;
-          throw new TxnLogError(path, offset, `gap: zxid 0x${hex(z)} after ${after}`);
-        }
-        txns.push(txn);
-        lastReturned = z;
-      }
-      last = z;
+      if (seq.admit(file, offset, txn.hdr.zxid)) txns.push(txn);
     }
     const end = parsed.end;
     if (end.kind === 'bad') {
-      if (!(newest && end.torn)) throw new TxnLogError(path, end.offset, end.reason);
-      tornTail = { file: path, offset: end.offset };
-      if (opts.repair) cutTail(path, end.offset);
+      if (!(newest && end.torn)) throw new TxnLogError(file.path, end.offset, end.reason);
+      tornTail = { file: file.path, offset: end.offset };
+      if (opts.repair) cutTail(file.path, end.offset);
     }
   }
-  return { txns, tornTail, lastZxid: last };
+  return { txns, tornTail, lastZxid: seq.last };
 }
 
 function cutTail(path: string, offset: number): void {

@@ -124,23 +124,34 @@ export class DataTree {
    * children, "/" first), with the sessions live at the snapshot's zxid.
    */
   static fromSnapshot(nodes: Iterable<[string, ZNode]>, sessions: ReadonlyMap<bigint, number>, zxid: number): DataTree {
+    const loading = DataTree.loadingSnapshot();
+    for (const [path, node] of nodes) loading.add(path, node);
+    return loading.finish(sessions, zxid);
+  }
+
+  /** fromSnapshot a node at a time, for a snapshot that arrives in pieces. */
+  static loadingSnapshot(): { add(path: string, node: ZNode): void; finish(sessions: ReadonlyMap<bigint, number>, zxid: number): DataTree } {
     const tree = new DataTree();
     tree.nodes.clear();
-    for (const [path, node] of nodes) {
-      if (path === '/') {
+    return {
+      add(path, node) {
+        if (path === '/') {
+          tree.nodes.set(path, node);
+          return;
+        }
+        const parent = tree.nodes.get(parentOf(path));
+        if (!parent) throw new Error(`snapshot holds ${path} before its parent`);
+        parent.addChild(nameOf(path));
         tree.nodes.set(path, node);
-        continue;
-      }
-      const parent = tree.nodes.get(parentOf(path));
-      if (!parent) throw new Error(`snapshot holds ${path} before its parent`);
-      parent.addChild(nameOf(path));
-      tree.nodes.set(path, node);
-      tree.index(path, node.ephemeralOwner);
-    }
-    if (!tree.nodes.has('/')) throw new Error('snapshot has no root node');
-    for (const [id, timeout] of sessions) tree.sessions.set(id, timeout);
-    tree.lastProcessedZxid = zxid;
-    return tree;
+        tree.index(path, node.ephemeralOwner);
+      },
+      finish(sessions, zxid) {
+        if (!tree.nodes.has('/')) throw new Error('snapshot has no root node');
+        for (const [id, timeout] of sessions) tree.sessions.set(id, timeout);
+        tree.lastProcessedZxid = zxid;
+        return tree;
+      },
+    };
   }
 
   private attach(path: string, node: ZNode): void {

@@ -11,6 +11,16 @@ export interface Dirs {
   dataLogDir?: string;
 }
 
+/** DataDir options for a server rooted at dir (data/ and log/ under it), snapshotting every ~snapCount txns. */
+export const dataDirOptions = (dir: string, snapCount: number) => ({
+  dataDir: join(dir, 'data'),
+  dataLogDir: join(dir, 'log'),
+  snapCount,
+  preAllocSizeKb: 64,
+  forceSync: true,
+  snapRetainCount: 3,
+});
+
 export const logDirOf = (d: Dirs): string => join(d.dataLogDir ?? d.dataDir, 'version-2');
 export const snapDirOf = (d: Dirs): string => join(d.dataDir, 'version-2');
 
