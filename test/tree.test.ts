@@ -11,6 +11,7 @@ import { pathProblem } from '../src/tree/path.ts';
 import type { Watcher } from '../src/tree/watches.ts';
 
 class Recorder implements Watcher {
+  readonly authIds = [];
   events: string[] = [];
   notify(type: number, path: string): void {
     this.events.push(`${type}:${path}`);
