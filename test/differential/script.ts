@@ -37,12 +37,12 @@ export const SUPER_PASSWORD = 'secret';
 export const SUPER_DIGEST = digestId('super', SUPER_PASSWORD);
 
 const OPEN = OPEN_ACL_UNSAFE;
-const world = (perms: number): ACL => ({ perms, id: { scheme: 'world', id: 'anyone' } });
-const digest = (user: string, password: string, perms: number = Perm.all): ACL => ({ perms, id: { scheme: 'digest', id: digestId(user, password) } });
+export const world = (perms: number): ACL => ({ perms, id: { scheme: 'world', id: 'anyone' } });
+export const digest = (user: string, password: string, perms: number = Perm.all): ACL => ({ perms, id: { scheme: 'digest', id: digestId(user, password) } });
 const buf = (d: string | null | Buffer | undefined): Buffer | null => (d === null || d === undefined ? null : typeof d === 'string' ? Buffer.from(d) : d);
 
 // ---- request builders ----
-const R = {
+export const R = {
   create: (path: string, data: string | null | Buffer = null, flags = 0, acl: ACL[] = OPEN): Request => ({ type: OpCode.create, path, data: buf(data), acl, flags }),
   create2: (path: string, data: string | null | Buffer = null, flags = 0, acl: ACL[] = OPEN): Request => ({ type: OpCode.create2, path, data: buf(data), acl, flags }),
   container: (path: string, data: string | null = null, flags: number = CreateMode.container, acl: ACL[] = OPEN): Request => ({ type: OpCode.createContainer, path, data: buf(data), acl, flags }),
@@ -70,7 +70,7 @@ const R = {
 };
 
 /** Appends steps; `on(s)` gives a builder bound to one session handle. */
-class ScriptBuilder {
+export class ScriptBuilder {
   readonly steps: Step[] = [];
   add(step: Step): this {
     this.steps.push(step);
