@@ -3,14 +3,16 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { EventType, OpCode } from '../src/proto/constants.ts';
+import { EventType, OpCode, Perm } from '../src/proto/constants.ts';
+import type { ACL, Id } from '../src/proto/records.ts';
 import type { TxnBody } from '../src/proto/txn.ts';
-import { OPEN_ACL_UNSAFE } from '../src/tree/acl.ts';
+import { digestOf, OPEN_ACL_UNSAFE, SUPER } from '../src/tree/acl.ts';
 import { DataTree } from '../src/tree/datatree.ts';
 import { pathProblem } from '../src/tree/path.ts';
 import type { Watcher } from '../src/tree/watches.ts';
 
 class Recorder implements Watcher {
+  constructor(readonly authIds: Id[] = []) {}
   events: string[] = [];
   notify(type: number, path: string): void {
     this.events.push(`${type}:${path}`);
@@ -22,8 +24,8 @@ function apply(tree: DataTree, body: TxnBody, session = 0x100n) {
   zxid++;
   return tree.apply({ clientId: session, cxid: 1, zxid, time: 1000 + zxid, type: body.type }, body);
 }
-const create = (tree: DataTree, path: string, opts: { ephemeral?: boolean; session?: bigint } = {}) =>
-  apply(tree, { type: OpCode.create, path, data: Buffer.from(path), acl: OPEN_ACL_UNSAFE, ephemeral: opts.ephemeral ?? false, parentCVersion: -1 }, opts.session);
+const create = (tree: DataTree, path: string, opts: { ephemeral?: boolean; session?: bigint; acl?: ACL[] } = {}) =>
+  apply(tree, { type: OpCode.create, path, data: Buffer.from(path), acl: opts.acl ?? OPEN_ACL_UNSAFE, ephemeral: opts.ephemeral ?? false, parentCVersion: -1 }, opts.session);
 const del = (tree: DataTree, path: string) => apply(tree, { type: OpCode.delete, path });
 const setData = (tree: DataTree, path: string) => apply(tree, { type: OpCode.setData, path, data: Buffer.from('v'), version: 1 });
 
@@ -133,6 +135,27 @@ describe('watch triggering', () => {
       `${EventType.nodeDataChanged}:/r/a/b`,
       `${EventType.nodeDeleted}:/r/a/b`,
     ]);
+  });
+
+  test('an event reaches only watchers that may READ the node it names, unless skipACL', () => {
+    const user: Id = { scheme: 'digest', id: digestOf('u:p') };
+    const secret: ACL[] = [{ perms: Perm.all, id: user }];
+    for (const skipACL of [false, true]) {
+      const tree = new DataTree();
+      tree.skipACL = skipACL;
+      const [anon, owner, admin] = [new Recorder(), new Recorder([user]), new Recorder([SUPER])];
+      create(tree, '/r');
+      for (const w of [anon, owner, admin]) tree.addPersistentWatch('/r', w, true);
+      tree.addChildWatch('/r', anon);
+      create(tree, '/r/open');
+      create(tree, '/r/secret', { acl: secret });
+      setData(tree, '/r/secret');
+      const all = [`${EventType.nodeCreated}:/r/open`, `${EventType.nodeCreated}:/r/secret`, `${EventType.nodeDataChanged}:/r/secret`];
+      // the child watch on the open parent fired once, for /r/open
+      assert.deepEqual(anon.events, skipACL ? [all[0], `${EventType.nodeChildrenChanged}:/r`, ...all.slice(1)] : [all[0], `${EventType.nodeChildrenChanged}:/r`]);
+      assert.deepEqual(owner.events, all);
+      assert.deepEqual(admin.events, all);
+    }
   });
 
   test('a connection that goes away loses its watches', () => {

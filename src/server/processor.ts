@@ -129,6 +129,7 @@ export class Processor {
     // Sessions recovered from disk get a full timeout for their clients to come back.
     for (const [id, timeout] of tree.sessions) this.sessions.add(id, timeout, now());
     this.lastZxid = tree.lastProcessedZxid;
+    tree.skipACL = opts.skipACL;
     this.prep = new Prep(this.tree, { extendedTypesEnabled: opts.extendedTypesEnabled, skipACL: opts.skipACL });
   }
 

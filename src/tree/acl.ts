@@ -89,20 +89,25 @@ export function fixupACL(acl: ACL[] | null, authIds: readonly Id[]): ACL[] {
   return out;
 }
 
-/** Throws NoAuth unless one of `authIds` holds one of the `perm` bits on `acl`. */
-export function checkACL(acl: readonly ACL[], perm: number, authIds: readonly Id[], skipACL: boolean): void {
-  if (skipACL || acl.length === 0) return;
-  for (const id of authIds) if (id.scheme === 'super') return;
+/** Whether one of `authIds` holds one of the `perm` bits on `acl` (an empty ACL lets everyone in; so does super). */
+export function permits(acl: readonly ACL[], perm: number, authIds: readonly Id[]): boolean {
+  if (acl.length === 0) return true;
+  for (const id of authIds) if (id.scheme === 'super') return true;
   for (const a of acl) {
     if ((a.perms & perm) === 0) continue;
     const { scheme, id } = a.id;
-    if (scheme === 'world' && id === 'anyone') return;
+    if (scheme === 'world' && id === 'anyone') return true;
     for (const cid of authIds) {
       if (cid.scheme !== scheme) continue;
-      if (scheme === 'ip' ? ipMatches(cid.id, id) : cid.id === id) return;
+      if (scheme === 'ip' ? ipMatches(cid.id, id) : cid.id === id) return true;
     }
   }
-  throw new ZkError(Err.noAuth);
+  return false;
+}
+
+/** Throws NoAuth unless skipACL is set or `permits` says yes. */
+export function checkACL(acl: readonly ACL[], perm: number, authIds: readonly Id[], skipACL: boolean): void {
+  if (!skipACL && !permits(acl, perm, authIds)) throw new ZkError(Err.noAuth);
 }
 
 /** What getACL shows a caller without ADMIN: digest hashes masked as `user:x`. */

@@ -106,6 +106,8 @@ export class DataTree {
   readonly sessions = new Map<bigint, number>();
   readonly dataWatches = new WatchTable();
   readonly childWatches = new WatchTable();
+  /** zookeeper.skipACL: watch events then reach their watchers whatever the ACLs say */
+  skipACL = false;
   lastProcessedZxid = 0;
 
   constructor() {
@@ -222,7 +224,10 @@ export class DataTree {
     this.childWatches.removeWatcher(w);
   }
 
-  /** Re-arm watches a client held before reconnecting; fire those whose condition already changed. */
+  /**
+   * Re-arm watches a client held before reconnecting; fire those whose condition
+   * already changed. ZooKeeper 3.8 tells these without an ACL check, and so does this.
+   */
   setWatches(relativeZxid: number, data: string[], exist: string[], child: string[], persistent: string[], recursive: string[], w: Watcher): void {
     for (const path of data) {
       const node = this.nodes.get(path);
@@ -242,6 +247,11 @@ export class DataTree {
     }
     for (const path of persistent) this.addPersistentWatch(path, w, false);
     for (const path of recursive) this.addPersistentWatch(path, w, true);
+  }
+
+  /** The ACL a watcher must be able to READ to hear about `node`; null when ACLs are skipped. */
+  private readACL(node: ZNode): ACL[] | null {
+    return this.skipACL ? null : node.acl;
   }
 
   // ---- applying transactions ----
@@ -280,7 +290,7 @@ export class DataTree {
           node.version = body.version;
           node.mzxid = hdr.zxid;
           node.mtime = hdr.time;
-          this.dataWatches.trigger(body.path, EventType.nodeDataChanged);
+          this.dataWatches.trigger(body.path, EventType.nodeDataChanged, this.readACL(node));
           return { type, err: Err.ok, path: body.path, stat: node.stat() };
         }
         case OpCode.setACL: {
@@ -337,8 +347,8 @@ export class DataTree {
     parent.addChild(name);
     this.nodes.set(path, node);
     this.index(path, owner);
-    this.dataWatches.trigger(path, EventType.nodeCreated);
-    this.childWatches.trigger(parentPath, EventType.nodeChildrenChanged);
+    this.dataWatches.trigger(path, EventType.nodeCreated, this.readACL(node));
+    this.childWatches.trigger(parentPath, EventType.nodeChildrenChanged, this.readACL(parent));
     return { type, err: Err.ok, path, stat: node.stat() };
   }
 
@@ -385,9 +395,10 @@ export class DataTree {
       }
       default:
     }
-    const fired = this.dataWatches.trigger(path, EventType.nodeDeleted);
-    this.childWatches.trigger(path, EventType.nodeDeleted, fired);
-    this.childWatches.trigger(parentPath, EventType.nodeChildrenChanged);
+    // NodeDeleted is judged by the ACL the node had.
+    const fired = this.dataWatches.trigger(path, EventType.nodeDeleted, this.readACL(node));
+    this.childWatches.trigger(path, EventType.nodeDeleted, this.readACL(node), fired);
+    this.childWatches.trigger(parentPath, EventType.nodeChildrenChanged, this.readACL(parent));
   }
 
   private closeSession(session: bigint, paths: string[], zxid: number): void {

@@ -1,8 +1,18 @@
 // Watch tables (ZooKeeper's WatchManager): which connection watches which path,
 // and in which mode. A tree keeps two: data watches (getData/exists, persistent,
 // persistent-recursive) and child watches (getChildren, persistent).
+// An event reaches only watchers whose session may READ the node it is about,
+// judged by that node's ACL and the session's ids as they are when it fires
+// (the CVE-2024-23944 rule, as ServerCnxn.process(event, acl) in 3.8.4); a
+// one-shot watch that matched is used up whether or not it was told.
+
+import type { ACL, Id } from '../proto/records.ts';
+import { Perm } from '../proto/constants.ts';
+import { permits } from './acl.ts';
 
 export interface Watcher {
+  /** The session's authenticated ids; read when an event fires, so auth added later counts. */
+  readonly authIds: readonly Id[];
   /** Deliver a notification; called synchronously while a txn is applied. */
   notify(type: number, path: string): void;
 }
@@ -36,9 +46,10 @@ export class WatchTable {
   /**
    * Fire `type` for `path`: watchers on path itself (one-shot ones are removed)
    * and recursive watchers on its ancestors. Each watcher is told once, and not
-   * at all if it is in `suppress`. Returns the watchers that matched.
+   * at all if it is in `suppress` or may not read `acl` (null: no ACL check).
+   * Returns the watchers that matched, told or not.
    */
-  trigger(path: string, type: number, suppress?: Set<Watcher>): Set<Watcher> {
+  trigger(path: string, type: number, acl: readonly ACL[] | null, suppress?: Set<Watcher>): Set<Watcher> {
     const fired = new Set<Watcher>();
     let at = path;
     for (let onPath = true; ; onPath = false) {
@@ -57,7 +68,9 @@ export class WatchTable {
       const slash = at.lastIndexOf('/');
       at = slash === 0 ? '/' : at.slice(0, slash);
     }
-    for (const w of fired) if (!suppress?.has(w)) w.notify(type, path);
+    for (const w of fired) {
+      if (!suppress?.has(w) && (acl === null || permits(acl, Perm.read, w.authIds))) w.notify(type, path);
+    }
     return fired;
   }
 

@@ -1,6 +1,6 @@
 // Start a fresh server, run the script, normalise the recording, stop the server.
 
-import type { RunningServer } from '../support/servers.ts';
+import type { RunningServer, ServerOptions } from '../support/servers.ts';
 import { normalise, type Normalised } from './normalize.ts';
 import { runScript } from './runner.ts';
 import { SUPER_DIGEST, type Step } from './script.ts';
@@ -16,8 +16,8 @@ export const SERVER_OPTIONS = {
   ],
 };
 
-export async function runAgainst(kind: RunningServer['kind'], steps: readonly Step[]): Promise<Normalised> {
-  const server = await startServer(kind, SERVER_OPTIONS);
+export async function runAgainst(kind: RunningServer['kind'], steps: readonly Step[], options: ServerOptions = SERVER_OPTIONS): Promise<Normalised> {
+  const server = await startServer(kind, options);
   try {
     return normalise(await runScript(kind, server.connectString, steps));
   } finally {

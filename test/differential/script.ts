@@ -1,6 +1,7 @@
-// The differential script: hand-written edge cases followed by a seeded random
-// walk, as a flat list of steps run strictly one after another (a step's replies
-// arrive before the next step starts), so both servers see the same input.
+// The differential script: hand-written edge cases followed by two seeded random
+// walks (general traffic, then watches meeting ACLs and credentials), as a flat
+// list of steps run strictly one after another (a step's replies arrive before
+// the next step starts), so both servers see the same input.
 
 import { CREATOR_ALL_ACL, CreateMode, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, digestId } from '../../src/client/acl.ts';
 import { AddWatchMode, OpCode, Perm, WatcherType } from '../../src/proto/constants.ts';
@@ -37,12 +38,12 @@ export const SUPER_PASSWORD = 'secret';
 export const SUPER_DIGEST = digestId('super', SUPER_PASSWORD);
 
 const OPEN = OPEN_ACL_UNSAFE;
-const world = (perms: number): ACL => ({ perms, id: { scheme: 'world', id: 'anyone' } });
-const digest = (user: string, password: string, perms: number = Perm.all): ACL => ({ perms, id: { scheme: 'digest', id: digestId(user, password) } });
+export const world = (perms: number): ACL => ({ perms, id: { scheme: 'world', id: 'anyone' } });
+export const digest = (user: string, password: string, perms: number = Perm.all): ACL => ({ perms, id: { scheme: 'digest', id: digestId(user, password) } });
 const buf = (d: string | null | Buffer | undefined): Buffer | null => (d === null || d === undefined ? null : typeof d === 'string' ? Buffer.from(d) : d);
 
 // ---- request builders ----
-const R = {
+export const R = {
   create: (path: string, data: string | null | Buffer = null, flags = 0, acl: ACL[] = OPEN): Request => ({ type: OpCode.create, path, data: buf(data), acl, flags }),
   create2: (path: string, data: string | null | Buffer = null, flags = 0, acl: ACL[] = OPEN): Request => ({ type: OpCode.create2, path, data: buf(data), acl, flags }),
   container: (path: string, data: string | null = null, flags: number = CreateMode.container, acl: ACL[] = OPEN): Request => ({ type: OpCode.createContainer, path, data: buf(data), acl, flags }),
@@ -70,7 +71,7 @@ const R = {
 };
 
 /** Appends steps; `on(s)` gives a builder bound to one session handle. */
-class ScriptBuilder {
+export class ScriptBuilder {
   readonly steps: Step[] = [];
   add(step: Step): this {
     this.steps.push(step);
@@ -649,10 +650,18 @@ function rng(seed: number): () => number {
   };
 }
 
-function randomWalk(b: ScriptBuilder, seed: number, n: number): void {
+/** A seeded source of random choices. */
+function chooser(seed: number) {
   const rand = rng(seed);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
-  const chance = (p: number) => rand() < p;
+  return {
+    rand,
+    pick: <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)],
+    chance: (p: number) => rand() < p,
+  };
+}
+
+function randomWalk(b: ScriptBuilder, seed: number, n: number): void {
+  const { rand, pick, chance } = chooser(seed);
   const paths = ['/g', '/g/a', '/g/b', '/g/a/x', '/g/a/y', '/g/b/x', '/g/b/x/z', '/g/e', '/g/q', '/g/q/s-0000000001', '/g/q/s-0000000003', '/g/a/x/deep'];
   const sessions = ['R1', 'R2', 'R3'];
   const data = () => pick([null, '', 'x', 'hello', `v${Math.floor(rand() * 100)}`]);
@@ -712,15 +721,82 @@ function randomWalk(b: ScriptBuilder, seed: number, n: number): void {
   for (const s of sessions) b.close(s);
 }
 
+/**
+ * A seeded walk of watches meeting ACLs: nodes created and re-ACLed to digest
+ * users u1/u2, READ-less and ip ACLs; sessions that authenticate midway (the
+ * wrong password too) or start over without credentials; a super session; one-shot,
+ * persistent and recursive watches under it all. Watchers ping now and then so
+ * each event is compared on the step it arrives with.
+ */
+function aclWalk(b: ScriptBuilder, seed: number, n: number): void {
+  const { rand, pick } = chooser(seed);
+  const paths = ['/h', '/h/a', '/h/b', '/h/a/x', '/h/a/y', '/h/b/x', '/h/b/x/z', '/h/a/x/deep'];
+  const sessions = ['H1', 'H2', 'H3', 'HS'];
+  const allButRead = Perm.all & ~Perm.read;
+  const acls: ACL[][] = [
+    OPEN,
+    OPEN,
+    [digest('u1', 'p1')],
+    [digest('u2', 'p2')],
+    [digest('u1', 'p1'), digest('u2', 'p2', Perm.read)],
+    [world(allButRead), digest('u1', 'p1', Perm.read)],
+    [world(allButRead)],
+    [world(Perm.read | Perm.create | Perm.delete), digest('u2', 'p2')],
+    [{ perms: Perm.read, id: { scheme: 'ip', id: '127.0.0.1' } }, world(allButRead)],
+    READ_ACL_UNSAFE,
+  ];
+  const credentials = ['u1:p1', 'u1:p1', 'u2:p2', 'u1:wrong'];
+  const write = (): Request => {
+    const p = pick(paths);
+    switch (pick(['create', 'create', 'delete', 'setData', 'setData'] as const)) {
+      case 'create':
+        return R.create(p, `c${Math.floor(rand() * 10)}`, pick([0, 0, 0, CreateMode.ephemeral]), pick(acls));
+      case 'delete':
+        return R.delete(p === '/h' ? pick(paths) : p);
+      default:
+        return R.setData(p, `d${Math.floor(rand() * 10)}`);
+    }
+  };
+  const start = (s: string) => {
+    b.connect(s, 30_000);
+    if (s === 'HS') b.on(s).auth('digest', `super:${SUPER_PASSWORD}`);
+  };
+  for (const s of sessions) start(s);
+  b.on('HS').create('/h');
+  b.on('HS').addWatch('/h', AddWatchMode.persistentRecursive);
+  for (let i = 0; i < n; i++) {
+    const s = pick(sessions);
+    const S = b.on(s);
+    const p = pick(paths);
+    const r = rand();
+    if (r < 0.28) S.req(write());
+    else if (r < 0.43) S.setACL(p, pick(acls));
+    else if (r < 0.5) S.multi(...Array.from({ length: 1 + Math.floor(rand() * 3) }, write));
+    else if (r < 0.65) S.req(pick([R.exists, R.getData, R.getChildren, R.getChildren2])(p, true));
+    else if (r < 0.7) S.addWatch(pick(['/h', '/h/a', '/h/b', '/h/a/x']), pick([AddWatchMode.persistent, AddWatchMode.persistentRecursive]));
+    else if (r < 0.72) S.removeWatches(p, pick([WatcherType.any, WatcherType.persistentRecursive]));
+    else if (r < 0.76 && s !== 'HS') S.auth('digest', pick(credentials));
+    else if (r < 0.78 && s !== 'HS') {
+      // a fresh session on the handle: no credentials, no watches, ephemerals gone
+      b.close(s);
+      start(s);
+    } else if (r < 0.84) S.getACL(p);
+    else S.ping();
+  }
+  for (const s of sessions) b.on(s).ping();
+  for (const s of sessions) b.close(s);
+}
+
 export interface Script {
   seed: number;
   steps: Step[];
 }
 
-export function buildScript(seed = 20240601, randomOps = 350): Script {
+export function buildScript(seed = 20240601, randomOps = 350, aclOps = 700): Script {
   const b = new ScriptBuilder();
   edgeCases(b);
   randomWalk(b, seed, randomOps);
+  aclWalk(b, seed ^ 0x5eed, aclOps);
   // final reads from the survivors drain their notifications, then everyone leaves
   b.on('A').getChildren2('/');
   b.on('B').getChildren2('/');
