@@ -1,0 +1,208 @@
+// Fast leader election against real Apache ZooKeeper 3.8 peers (QuorumPeerMain from the Debian
+// jars) on loopback: Paddock's Election over ElectionNet runs in this process as the other
+// server(s) of a 3-server ensemble. ZooKeeper's choice is read from its log (its "LEADING" /
+// "FOLLOWING" lines and its "Notification:" lines) and from the notifications it sends us.
+// Paddock does not serve the quorum port yet, so ZooKeeper's Zab attempts after the election
+// fail and it looks again; only election outcomes are asserted.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PeerAddress } from '../src/config/config.ts';
+import { ElectionDriver, ElectionNet } from '../src/runtime/election-net.ts';
+import { Election, PeerState, type Decision, type Notification } from '../src/zab/election.ts';
+import { majorityQuorum } from '../src/zab/quorum.ts';
+import { fourLetterWord, freePort } from './support/servers.ts';
+
+const CLASSPATH = ['/usr/share/java/zookeeper.jar', '/usr/share/java/slf4j-simple.jar'].join(':');
+const zxid = (epoch: number, counter: number) => epoch * 2 ** 32 + counter;
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function ensembleAddresses(n: number): Promise<PeerAddress[]> {
+  const out: PeerAddress[] = [];
+  for (let id = 1; id <= n; id++) {
+    out.push({ id, host: '127.0.0.1', quorumPort: await freePort(), electionPort: await freePort(), observer: false, clientHost: '127.0.0.1', clientPort: await freePort() });
+  }
+  return out;
+}
+
+interface ZkPeer {
+  id: number;
+  proc: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+function startZooKeeperPeer(dir: string, id: number, servers: PeerAddress[]): ZkPeer {
+  const own = servers.find((s) => s.id === id)!;
+  const peerDir = join(dir, `zk${id}`);
+  mkdirSync(join(peerDir, 'data'), { recursive: true });
+  writeFileSync(join(peerDir, 'data', 'myid'), `${id}\n`);
+  const cfg = [
+    'tickTime=200',
+    'initLimit=10',
+    'syncLimit=5',
+    `dataDir=${join(peerDir, 'data')}`,
+    `clientPort=${own.clientPort}`,
+    'clientPortAddress=127.0.0.1',
+    'admin.enableServer=false',
+    '4lw.commands.whitelist=*',
+    ...servers.map((s) => `server.${s.id}=${s.host}:${s.quorumPort}:${s.electionPort}`),
+  ];
+  writeFileSync(join(peerDir, 'zoo.cfg'), cfg.join('\n') + '\n');
+  const proc = spawn(
+    'java',
+    ['-Xmx192m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Dorg.slf4j.simpleLogger.showDateTime=true', '-cp', CLASSPATH, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', join(peerDir, 'zoo.cfg')],
+    { cwd: peerDir, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  return {
+    id,
+    proc,
+    output: () => out,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
+
+/** A Paddock elector in this process: Election + ElectionNet + driver, recording what it hears. */
+async function startPaddockPeer(id: number, servers: PeerAddress[], data: { zxid: number; epoch: number }) {
+  const quorum = majorityQuorum(servers);
+  const election = new Election({ myId: id, quorum, lastZxid: data.zxid, currentEpoch: data.epoch, now: performance.now() });
+  const net = new ElectionNet({ myId: id, servers });
+  const heard: Notification[] = [];
+  const decisions: Decision[] = [];
+  const driver = new ElectionDriver(election, net, (d) => decisions.push(d));
+  const deliver = net.onNotification;
+  net.onNotification = (n) => {
+    heard.push(n);
+    deliver(n);
+  };
+  await net.listen();
+  driver.start();
+  return {
+    id,
+    election,
+    net,
+    heard,
+    decisions,
+    async stop() {
+      driver.stop();
+      await net.close();
+    },
+  };
+}
+
+/** QuorumPeer's line as it changes role, e.g. "QuorumPeer - FOLLOWING". */
+const roleLines = (zk: ZkPeer, role: 'LEADING' | 'FOLLOWING') => zk.output().match(new RegExp(`QuorumPeer - ${role}$`, 'gm'))?.length ?? 0;
+
+/** Mode: leader/follower from ZooKeeper's srvr, or null while it serves no clients. */
+async function zkMode(s: PeerAddress): Promise<string | null> {
+  const reply = await fourLetterWord('127.0.0.1', s.clientPort!, 'srvr', 2000).catch(() => '');
+  return /^Mode: (\w+)/m.exec(reply)?.[1] ?? null;
+}
+
+test('1 ZooKeeper + 2 Paddock electors: all choose the Paddock peer with the best (epoch, zxid), not the highest id', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'election-interop-'));
+  const servers = await ensembleAddresses(3);
+  const zk = startZooKeeperPeer(dir, 1, servers);
+  const started = [];
+  try {
+    // ZooKeeper looks first, so that it takes part in the electors' round from the start.
+    await waitFor('ZooKeeper to start its election', 60_000, () => /New election\. My id = 1/.test(zk.output()));
+    started.push(await startPaddockPeer(2, servers, { zxid: zxid(2, 1), epoch: 2 }), await startPaddockPeer(3, servers, { zxid: zxid(1, 9), epoch: 1 }));
+    const [p2, p3] = started;
+    await waitFor('the Paddock electors to decide', 60_000, () => p2.election.decision && p3.election.decision);
+    await waitFor('ZooKeeper to say FOLLOWING', 60_000, () => roleLines(zk, 'FOLLOWING') > 0);
+    assert.deepEqual(p2.election.decision, { vote: { leader: 2, zxid: zxid(2, 1), peerEpoch: 2 }, round: p2.election.decision!.round, state: PeerState.leading });
+    assert.equal(p3.election.decision!.vote.leader, 2);
+    assert.equal(p3.election.decision!.state, PeerState.following);
+    // ZooKeeper's own notifications moved to proposing 2, and they were well-formed version 2 ones.
+    const fromZk = [...p2.heard, ...p3.heard].filter((n) => n.from === 1);
+    assert.ok(fromZk.length > 0, 'ZooKeeper sent notifications');
+    assert.ok(fromZk.every((n) => n.version === 2 && n.config!.includes(`server.2=127.0.0.1:${servers[1].quorumPort}:${servers[1].electionPort}:participant`)));
+    assert.ok(fromZk.some((n) => n.state === PeerState.looking && n.vote.leader === 2 && n.vote.zxid === zxid(2, 1) && n.vote.peerEpoch === 2));
+    // ZooKeeper logged that it follows: and what it heard from Paddock decoded as we sent it.
+    assert.match(zk.output(), /Notification: my state:LOOKING; n\.sid:2, n\.state:LOOKING, n\.leader:2, n\.round:0x1, n\.peerEpoch:0x2, n\.zxid:0x200000001, message format version:0x2, n\.config version:0x0/);
+    // It fails to reach the leader's quorum port (not served by Paddock yet), looks again and is
+    // answered by the decided Paddock peers: it follows 2 again, out of election.
+    await waitFor('ZooKeeper to follow 2 a second time', 60_000, () => roleLines(zk, 'FOLLOWING') >= 2);
+    const answers = zk.output().match(/Notification: my state:LOOKING; n\.sid:\d, n\.state:(LEADING|FOLLOWING), n\.leader:2,/g) ?? [];
+    assert.ok(answers.length >= 2, `ZooKeeper heard LEADING/FOLLOWING answers naming 2: ${answers.length}`);
+  } finally {
+    await Promise.all([zk.stop(), ...started.map((p) => p.stop())]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('1 ZooKeeper with the best vote + 2 Paddock electors: ZooKeeper leads and Paddock follows it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'election-interop-'));
+  const servers = await ensembleAddresses(3);
+  // ZooKeeper looks first, alone; electors that started before it would decide without it.
+  const zk = startZooKeeperPeer(dir, 3, servers);
+  const started = [];
+  try {
+    await waitFor('ZooKeeper to start its election', 60_000, () => /New election\. My id = 3/.test(zk.output()));
+    started.push(await startPaddockPeer(1, servers, { zxid: 0, epoch: 0 }), await startPaddockPeer(2, servers, { zxid: 0, epoch: 0 }));
+    const [p1, p2] = started;
+    await waitFor('ZooKeeper to say LEADING', 60_000, () => roleLines(zk, 'LEADING') > 0);
+    await waitFor('the Paddock electors to decide', 30_000, () => p1.election.decision && p2.election.decision);
+    for (const p of [p1, p2]) {
+      assert.deepEqual(p.election.decision!.vote, { leader: 3, zxid: 0, peerEpoch: 0 });
+      assert.equal(p.election.decision!.state, PeerState.following);
+    }
+    assert.equal(p1.election.decision!.round, p2.election.decision!.round);
+    assert.equal(roleLines(zk, 'FOLLOWING'), 0);
+  } finally {
+    await Promise.all([zk.stop(), ...started.map((p) => p.stop())]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('2 ZooKeeper peers in an established ensemble: a late Paddock elector with a better log learns their leader', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'election-interop-'));
+  const servers = await ensembleAddresses(3);
+  const zks = [startZooKeeperPeer(dir, 1, servers), startZooKeeperPeer(dir, 2, servers)];
+  let p3: Awaited<ReturnType<typeof startPaddockPeer>> | null = null;
+  try {
+    const leader = await waitFor('the ZooKeeper ensemble to serve', 90_000, async () => {
+      const modes = await Promise.all(servers.slice(0, 2).map(zkMode));
+      return modes.includes('leader') && modes.includes('follower') ? servers[modes.indexOf('leader')].id : null;
+    });
+    p3 = await startPaddockPeer(3, servers, { zxid: zxid(7, 7), epoch: 7 });
+    await waitFor('the late Paddock elector to decide', 30_000, () => p3!.election.decision);
+    const d = p3.election.decision!;
+    assert.equal(d.vote.leader, leader);
+    assert.equal(d.state, PeerState.following);
+    // The answers came from both ZooKeeper peers, the leader saying LEADING.
+    const answers = p3.heard.filter((n) => n.state !== PeerState.looking);
+    assert.ok(answers.some((n) => n.from === leader && n.state === PeerState.leading && n.vote.leader === leader));
+    assert.ok(answers.some((n) => n.from !== leader && n.state === PeerState.following && n.vote.leader === leader));
+    // ZooKeeper answered with the epoch it established (updateElectionVote): at least 1.
+    assert.ok(d.vote.peerEpoch >= 1, `peer epoch ${d.vote.peerEpoch}`);
+    // The ensemble was not disturbed: still the same leader.
+    assert.equal(await zkMode(servers[leader - 1]), 'leader');
+  } finally {
+    await Promise.all([...zks.map((z) => z.stop()), p3?.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
