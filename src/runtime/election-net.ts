@@ -100,9 +100,11 @@ export class ElectionNet {
     else this.dial(to);
   }
 
-  /** ids of the servers we hold a connection with */
-  connectedPeers(): number[] {
-    return [...this.peers].filter(([, p]) => p.socket !== null).map(([id]) => id);
+  /** the connection held for each server: its id and the socket's local and remote ports */
+  connections(): { peer: number; localPort: number; remotePort: number }[] {
+    return [...this.peers]
+      .filter(([, p]) => p.socket !== null)
+      .map(([peer, p]) => ({ peer, localPort: p.socket!.localPort!, remotePort: p.socket!.remotePort! }));
   }
 
   async close(): Promise<void> {
