@@ -30,10 +30,12 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | unde
   }
 }
 
-async function ensembleAddresses(n: number): Promise<PeerAddress[]> {
+/** Server lines for ids 1..n on free loopback ports; `observers` of them are observers. */
+async function ensembleAddresses(n: number, observers: number[] = []): Promise<PeerAddress[]> {
   const out: PeerAddress[] = [];
   for (let id = 1; id <= n; id++) {
-    out.push({ id, host: '127.0.0.1', quorumPort: await freePort(), electionPort: await freePort(), observer: false, clientHost: '127.0.0.1', clientPort: await freePort() });
+    const [quorumPort, electionPort, clientPort] = [await freePort(), await freePort(), await freePort()];
+    out.push({ id, host: '127.0.0.1', quorumPort, electionPort, observer: observers.includes(id), clientHost: '127.0.0.1', clientPort });
   }
   return out;
 }
@@ -59,7 +61,7 @@ function startZooKeeperPeer(dir: string, id: number, servers: PeerAddress[]): Zk
     'clientPortAddress=127.0.0.1',
     'admin.enableServer=false',
     '4lw.commands.whitelist=*',
-    ...servers.map((s) => `server.${s.id}=${s.host}:${s.quorumPort}:${s.electionPort}`),
+    ...servers.map((s) => `server.${s.id}=${s.host}:${s.quorumPort}:${s.electionPort}${s.observer ? ':observer' : ''}`),
   ];
   writeFileSync(join(peerDir, 'zoo.cfg'), cfg.join('\n') + '\n');
   const proc = spawn(
@@ -178,11 +180,12 @@ test('1 ZooKeeper with the best vote + 2 Paddock electors: ZooKeeper leads and P
   }
 });
 
-test('2 ZooKeeper peers in an established ensemble: a late Paddock elector with a better log learns their leader', async () => {
+test('2 ZooKeeper peers in an established ensemble: a late Paddock elector with a better log, and a Paddock observer, learn their leader', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'election-interop-'));
-  const servers = await ensembleAddresses(3);
+  const servers = await ensembleAddresses(4, [4]);
   const zks = [startZooKeeperPeer(dir, 1, servers), startZooKeeperPeer(dir, 2, servers)];
   let p3: Awaited<ReturnType<typeof startPaddockPeer>> | null = null;
+  let p4: Awaited<ReturnType<typeof startPaddockPeer>> | null = null;
   try {
     const leader = await waitFor('the ZooKeeper ensemble to serve', 90_000, async () => {
       const modes = await Promise.all(servers.slice(0, 2).map(zkMode));
@@ -199,10 +202,15 @@ test('2 ZooKeeper peers in an established ensemble: a late Paddock elector with 
     assert.ok(answers.some((n) => n.from !== leader && n.state === PeerState.following && n.vote.leader === leader));
     // ZooKeeper answered with the epoch it established (updateElectionVote): at least 1.
     assert.ok(d.vote.peerEpoch >= 1, `peer epoch ${d.vote.peerEpoch}`);
+    // An observer proposes no vote (Long.MIN_VALUE), which ZooKeeper answers at once.
+    p4 = await startPaddockPeer(4, servers, { zxid: zxid(9, 9), epoch: 9 });
+    await waitFor('the Paddock observer to decide', 30_000, () => p4!.election.decision);
+    assert.equal(p4.election.decision!.vote.leader, leader);
+    assert.equal(p4.election.decision!.state, PeerState.observing);
     // The ensemble was not disturbed: still the same leader.
     assert.equal(await zkMode(servers[leader - 1]), 'leader');
   } finally {
-    await Promise.all([...zks.map((z) => z.stop()), p3?.stop()]);
+    await Promise.all([...zks.map((z) => z.stop()), p3?.stop(), p4?.stop()]);
     rmSync(dir, { recursive: true, force: true });
   }
 });
