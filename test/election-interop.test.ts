@@ -16,19 +16,10 @@ import { ElectionDriver, ElectionNet } from '../src/runtime/election-net.ts';
 import { Election, PeerState, type Decision, type Notification } from '../src/zab/election.ts';
 import { majorityQuorum } from '../src/zab/quorum.ts';
 import { fourLetterWord, freePort } from './support/servers.ts';
+import { waitFor } from './support/wait.ts';
 
 const CLASSPATH = ['/usr/share/java/zookeeper.jar', '/usr/share/java/slf4j-simple.jar'].join(':');
 const zxid = (epoch: number, counter: number) => epoch * 2 ** 32 + counter;
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Server lines for ids 1..n on free loopback ports; `observers` of them are observers. */
 async function ensembleAddresses(n: number, observers: number[] = []): Promise<PeerAddress[]> {
@@ -123,16 +114,34 @@ async function zkMode(s: PeerAddress): Promise<string | null> {
   return /^Mode: (\w+)/m.exec(reply)?.[1] ?? null;
 }
 
-test('1 ZooKeeper + 2 Paddock electors: all choose the Paddock peer with the best (epoch, zxid), not the highest id', async () => {
+type PaddockPeer = Awaited<ReturnType<typeof startPaddockPeer>>;
+
+/**
+ * A 3-server ensemble of ZooKeeper peer `zkId` and two Paddock electors. ZooKeeper looks
+ * first, so that it takes part in the electors' first round (electors started before it would
+ * decide without it); everything is stopped after `body`.
+ */
+async function withZooKeeperFirst(
+  zkId: number,
+  electors: Record<number, { zxid: number; epoch: number }>,
+  body: (zk: ZkPeer, peers: PaddockPeer[], servers: PeerAddress[]) => Promise<void>,
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'election-interop-'));
   const servers = await ensembleAddresses(3);
-  const zk = startZooKeeperPeer(dir, 1, servers);
-  const started = [];
+  const zk = startZooKeeperPeer(dir, zkId, servers);
+  const peers: PaddockPeer[] = [];
   try {
-    // ZooKeeper looks first, so that it takes part in the electors' round from the start.
-    await waitFor('ZooKeeper to start its election', 60_000, () => /New election\. My id = 1/.test(zk.output()));
-    started.push(await startPaddockPeer(2, servers, { zxid: zxid(2, 1), epoch: 2 }), await startPaddockPeer(3, servers, { zxid: zxid(1, 9), epoch: 1 }));
-    const [p2, p3] = started;
+    await waitFor('ZooKeeper to start its election', 60_000, () => new RegExp(`New election\\. My id = ${zkId}`).test(zk.output()));
+    for (const [id, data] of Object.entries(electors)) peers.push(await startPaddockPeer(Number(id), servers, data));
+    await body(zk, peers, servers);
+  } finally {
+    await Promise.all([zk.stop(), ...peers.map((p) => p.stop())]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('1 ZooKeeper + 2 Paddock electors: all choose the Paddock peer with the best (epoch, zxid), not the highest id', () =>
+  withZooKeeperFirst(1, { 2: { zxid: zxid(2, 1), epoch: 2 }, 3: { zxid: zxid(1, 9), epoch: 1 } }, async (zk, [p2, p3], servers) => {
     await waitFor('the Paddock electors to decide', 60_000, () => p2.election.decision && p3.election.decision);
     await waitFor('ZooKeeper to say FOLLOWING', 60_000, () => roleLines(zk, 'FOLLOWING') > 0);
     assert.deepEqual(p2.election.decision, { vote: { leader: 2, zxid: zxid(2, 1), peerEpoch: 2 }, round: p2.election.decision!.round, state: PeerState.leading });
@@ -143,29 +152,17 @@ test('1 ZooKeeper + 2 Paddock electors: all choose the Paddock peer with the bes
     assert.ok(fromZk.length > 0, 'ZooKeeper sent notifications');
     assert.ok(fromZk.every((n) => n.version === 2 && n.config!.includes(`server.2=127.0.0.1:${servers[1].quorumPort}:${servers[1].electionPort}:participant`)));
     assert.ok(fromZk.some((n) => n.state === PeerState.looking && n.vote.leader === 2 && n.vote.zxid === zxid(2, 1) && n.vote.peerEpoch === 2));
-    // ZooKeeper logged that it follows: and what it heard from Paddock decoded as we sent it.
+    // What ZooKeeper heard from Paddock decoded as we sent it.
     assert.match(zk.output(), /Notification: my state:LOOKING; n\.sid:2, n\.state:LOOKING, n\.leader:2, n\.round:0x1, n\.peerEpoch:0x2, n\.zxid:0x200000001, message format version:0x2, n\.config version:0x0/);
     // It fails to reach the leader's quorum port (not served by Paddock yet), looks again and is
     // answered by the decided Paddock peers: it follows 2 again, out of election.
     await waitFor('ZooKeeper to follow 2 a second time', 60_000, () => roleLines(zk, 'FOLLOWING') >= 2);
     const answers = zk.output().match(/Notification: my state:LOOKING; n\.sid:\d, n\.state:(LEADING|FOLLOWING), n\.leader:2,/g) ?? [];
     assert.ok(answers.length >= 2, `ZooKeeper heard LEADING/FOLLOWING answers naming 2: ${answers.length}`);
-  } finally {
-    await Promise.all([zk.stop(), ...started.map((p) => p.stop())]);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('1 ZooKeeper with the best vote + 2 Paddock electors: ZooKeeper leads and Paddock follows it', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'election-interop-'));
-  const servers = await ensembleAddresses(3);
-  // ZooKeeper looks first, alone; electors that started before it would decide without it.
-  const zk = startZooKeeperPeer(dir, 3, servers);
-  const started = [];
-  try {
-    await waitFor('ZooKeeper to start its election', 60_000, () => /New election\. My id = 3/.test(zk.output()));
-    started.push(await startPaddockPeer(1, servers, { zxid: 0, epoch: 0 }), await startPaddockPeer(2, servers, { zxid: 0, epoch: 0 }));
-    const [p1, p2] = started;
+test('1 ZooKeeper with the best vote + 2 Paddock electors: ZooKeeper leads and Paddock follows it', () =>
+  withZooKeeperFirst(3, { 1: { zxid: 0, epoch: 0 }, 2: { zxid: 0, epoch: 0 } }, async (zk, [p1, p2]) => {
     await waitFor('ZooKeeper to say LEADING', 60_000, () => roleLines(zk, 'LEADING') > 0);
     await waitFor('the Paddock electors to decide', 30_000, () => p1.election.decision && p2.election.decision);
     for (const p of [p1, p2]) {
@@ -174,18 +171,14 @@ test('1 ZooKeeper with the best vote + 2 Paddock electors: ZooKeeper leads and P
     }
     assert.equal(p1.election.decision!.round, p2.election.decision!.round);
     assert.equal(roleLines(zk, 'FOLLOWING'), 0);
-  } finally {
-    await Promise.all([zk.stop(), ...started.map((p) => p.stop())]);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test('2 ZooKeeper peers in an established ensemble: a late Paddock elector with a better log, and a Paddock observer, learn their leader', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'election-interop-'));
   const servers = await ensembleAddresses(4, [4]);
   const zks = [startZooKeeperPeer(dir, 1, servers), startZooKeeperPeer(dir, 2, servers)];
-  let p3: Awaited<ReturnType<typeof startPaddockPeer>> | null = null;
-  let p4: Awaited<ReturnType<typeof startPaddockPeer>> | null = null;
+  let p3: PaddockPeer | null = null;
+  let p4: PaddockPeer | null = null;
   try {
     const leader = await waitFor('the ZooKeeper ensemble to serve', 90_000, async () => {
       const modes = await Promise.all(servers.slice(0, 2).map(zkMode));

@@ -12,21 +12,12 @@ import { ElectionDriver, ElectionNet } from '../src/runtime/election-net.ts';
 import { Election, PeerState, type Notification } from '../src/zab/election.ts';
 import { majorityQuorum } from '../src/zab/quorum.ts';
 import { freePort } from './support/servers.ts';
+import { waitFor } from './support/wait.ts';
 
 async function addresses(n: number): Promise<PeerAddress[]> {
   const out: PeerAddress[] = [];
   for (let id = 1; id <= n; id++) out.push({ id, host: '127.0.0.1', quorumPort: await freePort(), electionPort: await freePort(), observer: false });
   return out;
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | null | false): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const looking = (leader: number, round = 1): Omit<Notification, 'from'> => ({ state: PeerState.looking, vote: { leader, zxid: 0, peerEpoch: 0 }, round, version: 2, config: '' });

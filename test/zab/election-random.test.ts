@@ -13,18 +13,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PeerState } from '../../src/zab/election.ts';
 import { hierarchicalQuorum, majorityQuorum, type QuorumVerifier } from '../../src/zab/quorum.ts';
+import { rng } from '../support/random.ts';
 import { SimNet, addresses, compareVotes, zxid, type InFlight } from './election-net.ts';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Faults {
   drop: number;
@@ -52,7 +42,7 @@ function quorumFor(seed: number, rand: () => number): QuorumVerifier {
 }
 
 function runSeed(seed: number, faults: Faults): { decided: number; agreed: boolean } {
-  const rand = prng(seed);
+  const rand = rng(seed);
   const net = new SimNet(quorumFor(seed, rand));
   const ids = [...net.quorum.voters, ...net.quorum.observers];
   const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
