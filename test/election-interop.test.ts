@@ -79,12 +79,15 @@ function startZooKeeperPeer(dir: string, id: number, servers: PeerAddress[]): Zk
 
 /** A Paddock elector in this process: Election + ElectionNet + driver, recording what it hears. */
 async function startPaddockPeer(id: number, servers: PeerAddress[], data: { zxid: number; epoch: number }) {
-  const quorum = majorityQuorum(servers);
+  // The client ports are zoo.cfg's clientPort, not part of the server lines.
+  const quorum = majorityQuorum(servers.map(({ clientHost, clientPort, ...line }) => line));
   const election = new Election({ myId: id, quorum, lastZxid: data.zxid, currentEpoch: data.epoch, now: performance.now() });
   const net = new ElectionNet({ myId: id, servers });
   const heard: Notification[] = [];
-  const decisions: Decision[] = [];
-  const driver = new ElectionDriver(election, net, (d) => decisions.push(d));
+  const startedAt = performance.now();
+  /** each decision with the ms it took from start */
+  const decisions: { decision: Decision; ms: number }[] = [];
+  const driver = new ElectionDriver(election, net, (decision) => decisions.push({ decision, ms: Math.round(performance.now() - startedAt) }));
   const deliver = net.onNotification;
   net.onNotification = (n) => {
     heard.push(n);
@@ -150,7 +153,9 @@ test('1 ZooKeeper + 2 Paddock electors: all choose the Paddock peer with the bes
     // ZooKeeper's own notifications moved to proposing 2, and they were well-formed version 2 ones.
     const fromZk = [...p2.heard, ...p3.heard].filter((n) => n.from === 1);
     assert.ok(fromZk.length > 0, 'ZooKeeper sent notifications');
-    assert.ok(fromZk.every((n) => n.version === 2 && n.config!.includes(`server.2=127.0.0.1:${servers[1].quorumPort}:${servers[1].electionPort}:participant`)));
+    // Its config text is the one Paddock writes for the same server lines.
+    assert.equal(p2.election.quorum.configText.split('\n')[1], `server.2=127.0.0.1:${servers[1].quorumPort}:${servers[1].electionPort}:participant`);
+    assert.ok(fromZk.every((n) => n.version === 2 && n.config === p2.election.quorum.configText));
     assert.ok(fromZk.some((n) => n.state === PeerState.looking && n.vote.leader === 2 && n.vote.zxid === zxid(2, 1) && n.vote.peerEpoch === 2));
     // What ZooKeeper heard from Paddock decoded as we sent it.
     assert.match(zk.output(), /Notification: my state:LOOKING; n\.sid:2, n\.state:LOOKING, n\.leader:2, n\.round:0x1, n\.peerEpoch:0x2, n\.zxid:0x200000001, message format version:0x2, n\.config version:0x0/);
@@ -159,6 +164,8 @@ test('1 ZooKeeper + 2 Paddock electors: all choose the Paddock peer with the bes
     await waitFor('ZooKeeper to follow 2 a second time', 60_000, () => roleLines(zk, 'FOLLOWING') >= 2);
     const answers = zk.output().match(/Notification: my state:LOOKING; n\.sid:\d, n\.state:(LEADING|FOLLOWING), n\.leader:2,/g) ?? [];
     assert.ok(answers.length >= 2, `ZooKeeper heard LEADING/FOLLOWING answers naming 2: ${answers.length}`);
+    const zkTook = zk.output().match(/LEADER ELECTION TOOK - \d+ MS/g);
+    console.log(`election time: ZooKeeper ${zkTook?.join(', ')}; Paddock electors ${[p2, p3].map((p) => `${p.decisions[0].ms} ms`).join(', ')}`);
   }));
 
 test('1 ZooKeeper with the best vote + 2 Paddock electors: ZooKeeper leads and Paddock follows it', () =>

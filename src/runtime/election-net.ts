@@ -12,6 +12,13 @@
 //   election resends while it looks; a new connection repeats the last message if none waits;
 // - bad bytes from a peer never stop the service: a bad header or frame length closes that
 //   connection, a bad notification is logged and skipped.
+//
+// Use:
+//   const election = new Election({ myId, quorum, lastZxid, currentEpoch, now: performance.now() });
+//   const net = new ElectionNet({ myId, servers });
+//   const driver = new ElectionDriver(election, net, (decision) => ...);
+//   await net.listen(); driver.start();
+// A peer that owns the Election itself instead sets net.onNotification and sends its outbox.
 
 import net from 'node:net';
 import type { PeerAddress } from '../config/config.ts';
