@@ -159,8 +159,11 @@ test('1 ZooKeeper + 2 Paddock electors: all choose the Paddock peer with the bes
     assert.ok(fromZk.some((n) => n.state === PeerState.looking && n.vote.leader === 2 && n.vote.zxid === zxid(2, 1) && n.vote.peerEpoch === 2));
     // What ZooKeeper heard from Paddock decoded as we sent it.
     assert.match(zk.output(), /Notification: my state:LOOKING; n\.sid:2, n\.state:LOOKING, n\.leader:2, n\.round:0x1, n\.peerEpoch:0x2, n\.zxid:0x200000001, message format version:0x2, n\.config version:0x0/);
+    assert.doesNotMatch(zk.output(), /Something went wrong while processing config|Got a short response|Backward compatibility mode|InitialMessageException|Exception causing close of session|Unreasonable buffer length/);
     // It fails to reach the leader's quorum port (not served by Paddock yet), looks again and is
     // answered by the decided Paddock peers: it follows 2 again, out of election.
+    // One connection per pair, the one the higher id dialled: here Paddock's, to ZooKeeper's port.
+    for (const p of [p2, p3]) assert.deepEqual(p.net.connections().find((c) => c.peer === 1)?.remotePort, servers[0].electionPort);
     await waitFor('ZooKeeper to follow 2 a second time', 60_000, () => roleLines(zk, 'FOLLOWING') >= 2);
     const answers = zk.output().match(/Notification: my state:LOOKING; n\.sid:\d, n\.state:(LEADING|FOLLOWING), n\.leader:2,/g) ?? [];
     assert.ok(answers.length >= 2, `ZooKeeper heard LEADING/FOLLOWING answers naming 2: ${answers.length}`);
@@ -169,7 +172,7 @@ test('1 ZooKeeper + 2 Paddock electors: all choose the Paddock peer with the bes
   }));
 
 test('1 ZooKeeper with the best vote + 2 Paddock electors: ZooKeeper leads and Paddock follows it', () =>
-  withZooKeeperFirst(3, { 1: { zxid: 0, epoch: 0 }, 2: { zxid: 0, epoch: 0 } }, async (zk, [p1, p2]) => {
+  withZooKeeperFirst(3, { 1: { zxid: 0, epoch: 0 }, 2: { zxid: 0, epoch: 0 } }, async (zk, [p1, p2], servers) => {
     await waitFor('ZooKeeper to say LEADING', 60_000, () => roleLines(zk, 'LEADING') > 0);
     await waitFor('the Paddock electors to decide', 30_000, () => p1.election.decision && p2.election.decision);
     for (const p of [p1, p2]) {
@@ -178,6 +181,8 @@ test('1 ZooKeeper with the best vote + 2 Paddock electors: ZooKeeper leads and P
     }
     assert.equal(p1.election.decision!.round, p2.election.decision!.round);
     assert.equal(roleLines(zk, 'FOLLOWING'), 0);
+    // ZooKeeper, the higher id, dialled the connections the Paddock peers keep with it.
+    for (const p of [p1, p2]) assert.equal(p.net.connections().find((c) => c.peer === 3)?.localPort, servers[p.election.myId - 1].electionPort);
   }));
 
 test('2 ZooKeeper peers in an established ensemble: a late Paddock elector with a better log, and a Paddock observer, learn their leader', async () => {
