@@ -4,8 +4,10 @@
 // Drive it with receive(notification, now) and tick(now) (a monotonic millisecond clock of the
 // caller's choosing); after each call send what takeOutbox() returns. While looking, `decision`
 // is null; once it is set the peer leads, follows or observes, and the instance keeps answering
-// LOOKING peers with that vote until restart() begins the next election. No I/O, timers, clock
-// or randomness in here.
+// LOOKING peers with that vote until restart() begins the next election (the peer calls it
+// whenever it is LOOKING again, with its log's last zxid and its current epoch; and
+// updateElectionVote(epoch) once a new epoch is established). No I/O, timers, clock or
+// randomness in here.
 //
 // Rules (the same as ZooKeeper 3.8's):
 // - The first proposal is (own id, last logged zxid, current epoch); an observer proposes
@@ -17,7 +19,12 @@
 // - FOLLOWING/LEADING notices: of our round, they count with the tally; of any round, a quorum
 //   naming one leader and epoch that itself says LEADING (outofelection) is followed.
 // - Silence for the resend interval (finalizeWait, doubling up to 60 s) resends our proposal.
+// - Notices from non-voters (observers) are answered at once with our vote and state.
 // Notifications go to every voter, ourselves included; ours are handled after the current step.
+//
+// As in ZooKeeper, the election alone does not guarantee agreement: a vote slower than
+// finalizeWait can leave two peers with different leaders in one round. Zab settles it: a
+// follower that cannot reach its leader looks again, and learns the leader a quorum follows.
 
 import type { QuorumVerifier } from './quorum.ts';
 

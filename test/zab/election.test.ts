@@ -241,3 +241,24 @@ test('resends double from finalizeWait up to the maximum interval while nothing 
   }
   assert.deepEqual(resends, [200, 600, 1400, 2400, 3400, 4400]);
 });
+
+test('a vote slower than finalizeWait splits a round, as in ZooKeeper; looking again settles it', () => {
+  const net = SimNet.majority([1, 2, 3]);
+  net.isolated.add(3);
+  for (const id of [1, 2, 3]) net.start(id, fresh);
+  net.flush();
+  net.advance(150);
+  // 3's vote reaches 2 while it waits; 2's news is slow to reach 1, which decides 2 meanwhile.
+  net.isolated.delete(3);
+  net.delay = (m) => (m.from === 2 && m.to === 1 ? 100 : 0);
+  net.peers.get(2)!.receive({ from: 3, state: PeerState.looking, vote: { leader: 3, zxid: 0, peerEpoch: 0 }, round: 1, version: 2 }, net.now);
+  net.advance(60);
+  assert.equal(net.leaderOf(1), 2);
+  assert.ok(net.runUntil(() => net.allDecided(), 5000));
+  assert.equal(net.leaderOf(2), 3);
+  assert.equal(net.leaderOf(3), 3);
+  // 1 cannot follow 2 (it does not lead), looks again, and follows the leader of the quorum.
+  const one = net.start(1, fresh);
+  assert.ok(net.runUntil(() => one.decision !== null, 5000));
+  assert.equal(net.leaderOf(1), 3);
+});
