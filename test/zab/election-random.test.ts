@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { PeerState } from '../../src/zab/election.ts';
 import { hierarchicalQuorum, majorityQuorum, type QuorumVerifier } from '../../src/zab/quorum.ts';
 import { rng } from '../support/random.ts';
-import { SimNet, addresses, compareVotes, zxid, type InFlight } from './election-net.ts';
+import { SimNet, addresses, compareVotes, zxid, type InFlight } from './sim-net.ts';
 
 interface Faults {
   drop: number;

@@ -1,12 +1,12 @@
 // Fast leader election, scripted: exchanges among 3 and 5 in-memory Election instances on a
-// virtual clock (test/zab/election-net.ts), checked step by step, in the manner of etcd raft's
+// virtual clock (test/zab/sim-net.ts), checked step by step, in the manner of etcd raft's
 // interaction tests. The seeded randomized runs are in election-random.test.ts.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Election, NO_VOTE, PeerState } from '../../src/zab/election.ts';
 import { hierarchicalQuorum, majorityQuorum } from '../../src/zab/quorum.ts';
-import { SimNet, addresses, zxid } from './election-net.ts';
+import { SimNet, addresses, zxid } from './sim-net.ts';
 
 const fresh = { zxid: 0, epoch: 0 };
 
