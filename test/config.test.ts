@@ -86,6 +86,8 @@ describe('defaults', () => {
         minSessionTimeout: 6000,
         maxSessionTimeout: 60000,
         servers: [],
+        groups: new Map(),
+        weights: new Map(),
         myid: null,
         standalone: true,
         fourLetterWords: ['srvr'],
@@ -424,6 +426,8 @@ describe('quorum', () => {
   test('hierarchical quorums are checked like ZooKeeper, then reported as unsupported', () => {
     const servers = `dataDir=${freshDir('1')}\nclientPort=2181\ninitLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2:observer\n`;
     const cfg = parse(servers + 'group.1=1:2\nweight.1=0\nweight.2=3\n');
+    assert.deepEqual(cfg.groups, new Map([[1, [1, 2]]]));
+    assert.deepEqual(cfg.weights, new Map([[1, 0], [2, 3]]));
     assert.equal(cfg.standalone, false);
     assert.ok(cfg.ignored.some((n) => n.includes('hierarchical quorums')));
     rejects(() => parse(servers + 'group.1=1\n'), /line 6: server\.2: server 2 is in no group/, 'server.2', 6);

@@ -45,6 +45,10 @@ export interface ServerConfig {
   maxSessionTimeout: number;
   /** server.N lines, sorted by id */
   servers: PeerAddress[];
+  /** group.G lines (group id to member ids); empty unless the quorum is hierarchical */
+  groups: Map<number, number[]>;
+  /** weight.N lines; a participant in a group without one weighs 1 */
+  weights: Map<number, number>;
   myid: number | null;
   standalone: boolean;
   fourLetterWords: Set<string> | 'all';
@@ -340,7 +344,7 @@ export function parseConfig(
   }
   // Only the JVM flag enables several addresses per server: zoo.cfg's multiAddress.enabled does not, in 3.8.
   const multiAddress = prop('zookeeper.multiAddress.enabled')?.toLowerCase() === 'true';
-  const { servers, keyOf } = parseQuorum(quorumFile, quorumEntries, multiAddress, ignored);
+  const { servers, groups, weights, keyOf } = parseQuorum(quorumFile, quorumEntries, multiAddress, ignored);
   const standaloneEnabled = flag('standaloneEnabled', true);
   const voters = servers.filter((s) => !s.observer).length;
   const observer = servers.find((s) => s.observer);
@@ -402,6 +406,8 @@ export function parseConfig(
     minSessionTimeout,
     maxSessionTimeout,
     servers,
+    groups,
+    weights,
     myid,
     standalone,
     fourLetterWords: fourLetterWords(whitelist, readOnlyModeEnabled),
@@ -457,6 +463,8 @@ function parseQuorum(f: PropsFile, entries: Entry[], multiAddress: boolean, igno
   const servers = new Map<number, PeerAddress>();
   const keys = new Map<number, string>();
   const groupOf = new Map<number, string>();
+  const groups = new Map<number, number[]>();
+  const weights = new Map<number, number>();
   let hierarchical = false;
   for (const e of entries) {
     if (e.key.startsWith('server.')) {
@@ -469,16 +477,20 @@ function parseQuorum(f: PropsFile, entries: Entry[], multiAddress: boolean, igno
     } else {
       hierarchical = true;
       // Like ZooKeeper: the id follows the first dot; a key without one (groupX) is its own, invalid, id.
-      parseId(f, e.key, e.key.slice(e.key.indexOf('.') + 1));
+      const id = parseId(f, e.key, e.key.slice(e.key.indexOf('.') + 1));
       if (e.key.startsWith('weight')) {
-        if (!/^[+-]?\d+$/.test(e.value)) throw f.fail(e.key, `'${e.value}' is not a number`);
+        if (!/^[+-]?\d+$/.test(e.value) || !Number.isSafeInteger(Number(e.value))) throw f.fail(e.key, `'${e.value}' is not a number`);
+        weights.set(id, Number(e.value));
         continue;
       }
+      const members: number[] = [];
       for (const member of javaSplit(e.value, ':')) {
         const sid = parseId(f, e.key, member);
         if (groupOf.has(sid)) throw f.fail(e.key, `server ${sid} is also in ${groupOf.get(sid)}`);
         groupOf.set(sid, e.key);
+        members.push(sid);
       }
+      groups.set(id, members);
     }
   }
   if (hierarchical) {
@@ -489,6 +501,8 @@ function parseQuorum(f: PropsFile, entries: Entry[], multiAddress: boolean, igno
   }
   return {
     servers: [...servers.values()].sort((a, b) => a.id - b.id),
+    groups,
+    weights,
     keyOf: (id: number) => keys.get(id)!,
   };
 }

@@ -6,6 +6,7 @@
 import { CREATOR_ALL_ACL, CreateMode, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, digestId } from '../../src/client/acl.ts';
 import { AddWatchMode, OpCode, Perm, WatcherType } from '../../src/proto/constants.ts';
 import type { ACL, Request } from '../../src/proto/records.ts';
+import { rng } from '../support/random.ts';
 
 export interface ScriptCtx {
   /** zxid marks taken by 'mark' steps: the highest zxid seen in any reply so far */
@@ -638,17 +639,6 @@ function edgeCases(b: ScriptBuilder): void {
 
 // ---- seeded random walk ----
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A seeded source of random choices. */
 function chooser(seed: number) {
