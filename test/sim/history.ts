@@ -67,32 +67,38 @@ export class History {
     }
     for (const [key, ops] of byKey) {
       const writes = ops.filter((o) => o.kind === 'write');
-      const reads = ops.filter((o) => o.kind === 'read' && o.outcome === 'ok');
       for (const w of writes) {
         if (w.outcome !== 'ok') continue;
         assert.equal(committedAt.get(w.value!), w.zxid, `write ${w.value} acknowledged at zxid ${w.zxid} but committed at ${committedAt.get(w.value!)}`);
       }
-      const okWrites = writes.filter((w) => w.outcome === 'ok').sort((a, b) => a.complete! - b.complete!);
-      for (const w1 of okWrites) {
-        for (const w2 of writes) {
-          const z2 = committedAt.get(w2.value!);
-          if (z2 !== undefined && w1.complete! < w2.invoke) assert.ok(w1.zxid! < z2, `${key}: write ${w1.value} (zxid ${w1.zxid}) completed before ${w2.value} began, yet ${w2.value} has the smaller zxid ${z2}`);
-        }
+      // One sweep in time order: at each invocation, nothing completed before it may be newer than what it saw or wrote.
+      const events: { at: number; invoke: boolean; op: Op }[] = [];
+      for (const op of ops) {
+        if (op.outcome === 'ok' || (op.kind === 'write' && committedAt.has(op.value!))) events.push({ at: op.invoke, invoke: true, op });
+        if (op.outcome === 'ok') events.push({ at: op.complete!, invoke: false, op });
       }
-      for (const r of reads) {
-        if (r.value !== null) {
-          const w = writeByValue.get(r.value);
-          assert.ok(w, `${key}: read returned ${r.value}, which no client wrote`);
-          assert.ok(w.invoke <= r.complete!, `${key}: read returned ${r.value} before it was written`);
-          assert.equal(committedAt.get(r.value), r.zxid, `${key}: read saw ${r.value} at a zxid it was not committed at`);
+      events.sort((a, b) => a.at - b.at || Number(b.invoke) - Number(a.invoke));
+      let lastWrite: Op | null = null;
+      let lastRead: Op | null = null;
+      for (const { invoke, op } of events) {
+        if (!invoke) {
+          if (op.kind === 'write' && (!lastWrite || op.zxid! > lastWrite.zxid!)) lastWrite = op;
+          if (op.kind === 'read' && (!lastRead || op.zxid! > lastRead.zxid!)) lastRead = op;
+          continue;
         }
-        for (const w of okWrites) {
-          if (w.complete! < r.invoke) assert.ok(w.zxid! <= r.zxid!, `${key}: stale read at server ${r.server}: saw zxid ${r.zxid} (${r.value}) after write ${w.value} (zxid ${w.zxid}) had completed`);
+        if (op.kind === 'write') {
+          const z = committedAt.get(op.value!)!;
+          if (lastWrite) assert.ok(lastWrite.zxid! < z, `${key}: write ${lastWrite.value} (zxid ${lastWrite.zxid}) completed before ${op.value} began, yet ${op.value} has the smaller zxid ${z}`);
+        } else {
+          if (lastWrite) assert.ok(lastWrite.zxid! <= op.zxid!, `${key}: stale read at server ${op.server}: saw zxid ${op.zxid} (${op.value}) after write ${lastWrite.value} (zxid ${lastWrite.zxid}) had completed`);
+          if (lastRead) assert.ok(lastRead.zxid! <= op.zxid!, `${key}: read went back in time: ${op.zxid} after ${lastRead.zxid}`);
+          if (op.value !== null) {
+            const w = writeByValue.get(op.value);
+            assert.ok(w, `${key}: read returned ${op.value}, which no client wrote`);
+            assert.ok(w.invoke <= op.complete!, `${key}: read returned ${op.value} before it was written`);
+            assert.equal(committedAt.get(op.value), op.zxid, `${key}: read saw ${op.value} at a zxid it was not committed at`);
+          }
         }
-      }
-      const byComplete = [...reads].sort((a, b) => a.complete! - b.complete!);
-      for (const r1 of byComplete) {
-        for (const r2 of reads) if (r1.complete! < r2.invoke) assert.ok(r2.zxid! >= r1.zxid!, `${key}: read went back in time: ${r2.zxid} after ${r1.zxid}`);
       }
     }
   }
