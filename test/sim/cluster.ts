@@ -50,11 +50,12 @@ export interface SimOptions {
   sabotage?: 'ackBeforeFsync' | 'commitShortOfQuorum';
 }
 
-export const majority = (n: number): QuorumRule => ({
+/** Voters 1..n (a majority of them is a quorum), and the given observers. */
+export const majority = (n: number, observers: readonly number[] = []): QuorumRule => ({
   voters: new Set(Array.from({ length: n }, (_, i) => i + 1)),
   containsQuorum: (ids) => [...ids].filter((i) => i >= 1 && i <= n).length * 2 > n,
   isVoter: (id) => id >= 1 && id <= n,
-  isMember: (id) => id >= 1 && id <= n,
+  isMember: (id) => (id >= 1 && id <= n) || observers.includes(id),
 });
 
 class SimPeer {
