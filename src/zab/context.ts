@@ -25,9 +25,11 @@ export interface ZabSettings {
   /**
    * Test only: break the protocol on purpose so the simulator's checkers can be
    * shown to catch it. ackBeforeFsync: learners ack proposals on receipt;
-   * commitShortOfQuorum: the leader commits one ack short of a quorum.
+   * commitShortOfQuorum: the leader commits one ack short of a quorum;
+   * unconfirmedSync: syncs complete without a quorum's confirmation (as in
+   * ZooKeeper 3.8).
    */
-  sabotage?: 'ackBeforeFsync' | 'commitShortOfQuorum';
+  sabotage?: 'ackBeforeFsync' | 'commitShortOfQuorum' | 'unconfirmedSync';
 }
 
 export interface PeerContext {

@@ -224,7 +224,7 @@ export class Leader {
         const l = this.learners.get(id);
         if (l && l.pingsAnswered >= mark) confirmed.add(id);
       }
-      if (!this.ctx.settings.quorum.containsQuorum(confirmed)) return;
+      if (!this.ctx.settings.quorum.containsQuorum(confirmed) && this.ctx.settings.sabotage !== 'unconfirmedSync') return;
       this.syncs.shift();
       if (s.origin === -1) this.ctx.out.syncDone(s.token);
       else {

@@ -45,9 +45,12 @@ export interface SimOptions {
   syncLimit?: number;
   clients?: number;
   keys?: number;
-  faults?: { crash?: number; partition?: number; breakConn?: number };
+  /** chance per nemesis step of each fault; pause is SIGSTOP/SIGCONT of a peer (often the leader) */
+  faults?: { crash?: number; partition?: number; breakConn?: number; pause?: number };
+  /** observers, ids after the voters */
+  observers?: number;
   /** break the core on purpose, to show the checkers catch it */
-  sabotage?: 'ackBeforeFsync' | 'commitShortOfQuorum';
+  sabotage?: 'ackBeforeFsync' | 'commitShortOfQuorum' | 'unconfirmedSync';
 }
 
 /** Voters 1..n (a majority of them is a quorum), and the given observers. */
@@ -66,10 +69,13 @@ class SimPeer {
   /** bumps on every crash: stale timers and fsyncs check it */
   incarnation = 0;
   fsyncScheduled = false;
+  /** SIGSTOP: nothing of this peer runs before this time */
+  pausedUntil = 0;
   /** tick period, skewed per peer */
   tickEvery: number;
   constructor(
     readonly id: number,
+    readonly observer: boolean,
     tickMs: number,
     rng: Rng,
   ) {
@@ -97,8 +103,8 @@ export class Cluster {
   private readonly queue: { at: number; seq: number; run: () => void }[] = [];
   readonly peers: SimPeer[] = [];
   private readonly conns = new Map<string, number>();
-  private readonly lastAt = new Map<string, number>();
-  private readonly held = new Map<string, { conn: number; w: Wire }[]>();
+  /** per direction "from>to": messages in flight, in order, and whether a delivery is scheduled */
+  private readonly channels = new Map<string, { queue: { at: number; conn: number; w: Wire }[]; pumping: boolean }>();
   /** partition groups: peer id → group; null when the network is whole */
   private groups: Map<number, number> | null = null;
   readonly quorum: QuorumRule;
@@ -113,8 +119,9 @@ export class Cluster {
   constructor(readonly opts: SimOptions) {
     this.rng = new Rng(opts.seed);
     this.tickMs = opts.tickMs ?? 100;
-    this.quorum = majority(opts.peers);
-    for (let id = 1; id <= opts.peers; id++) this.peers.push(new SimPeer(id, this.tickMs, this.rng));
+    const observers = Array.from({ length: opts.observers ?? 0 }, (_, i) => opts.peers + 1 + i);
+    this.quorum = majority(opts.peers, observers);
+    for (let id = 1; id <= opts.peers + observers.length; id++) this.peers.push(new SimPeer(id, id > opts.peers, this.tickMs, this.rng));
     for (const p of this.peers) this.boot(p);
     for (let c = 0; c < (opts.clients ?? 3); c++) this.clients.push({ id: c + 1, server: null, op: null, seq: 0, deadline: 0 });
   }
@@ -161,13 +168,25 @@ export class Cluster {
   run(): void {
     const faults = this.opts.faults ?? {};
     this.at(0, () => this.clientLoop());
-    if (faults.crash || faults.partition || faults.breakConn) this.at(500, () => this.nemesis());
+    if (faults.crash || faults.partition || faults.breakConn || faults.pause) this.at(500, () => this.nemesis());
     while (this.queue.length > 0) {
       const e = this.pop()!;
       if (e.at > this.opts.duration) break;
       this.now = e.at;
       e.run();
     }
+  }
+
+  /** Run `fn` as peer p, unless p crashed since `inc`; a paused peer runs it when it resumes. */
+  private onPeer(p: SimPeer, inc: number, fn: () => void): void {
+    if (!p.alive || p.incarnation !== inc) return;
+    if (this.now < p.pausedUntil) {
+      // On SIGCONT, what piled up from different sources runs in no set order.
+      this.at(p.pausedUntil - this.now + this.rng.int(0, 30), () => this.onPeer(p, inc, fn));
+      return;
+    }
+    fn();
+    this.carry(p);
   }
 
   trace(line: string): void {
@@ -195,9 +214,11 @@ export class Cluster {
     });
     const tick = () => {
       if (p.incarnation !== inc) return;
-      p.peer.tick();
-      this.carry(p);
-      if (p.peer.role === 'looking') this.elect(p);
+      this.onPeer(p, inc, () => {
+        p.peer.tick();
+        this.carry(p);
+        if (p.peer.role === 'looking') this.elect(p);
+      });
       this.at(p.tickEvery, tick);
     };
     this.at(p.tickEvery, tick);
@@ -279,15 +300,15 @@ export class Cluster {
     if (p.fsyncScheduled) return;
     p.fsyncScheduled = true;
     const inc = p.incarnation;
-    this.at(this.rng.int(1, 15), () => {
-      if (p.incarnation !== inc) return;
-      p.fsyncScheduled = false;
-      const d = p.disk;
-      if (d.durable === d.log.length) return;
-      d.durable = d.log.length;
-      p.peer.persisted(d.log[d.log.length - 1]!.hdr.zxid);
-      this.carry(p);
-    });
+    this.at(this.rng.int(1, 15), () =>
+      this.onPeer(p, inc, () => {
+        p.fsyncScheduled = false;
+        const d = p.disk;
+        if (d.durable === d.log.length) return;
+        d.durable = d.log.length;
+        p.peer.persisted(d.log[d.log.length - 1]!.hdr.zxid);
+      }),
+    );
   }
 
   /** Invariant: an epoch has one leader, and it holds every write a client was told succeeded. */
@@ -327,24 +348,46 @@ export class Cluster {
     const w: Wire = msg.type === 'snap' ? { msg, snap: cloneState(from.state) } : { msg };
     if (w.snap) assert.equal(w.snap.applied, msg.type === 'snap' ? msg.zxid : 0, 'a SNAP carries the state as of its zxid');
     const dir = `${from.id}>${to}`;
-    const at = Math.max(this.now + this.rng.int(1, 20), this.lastAt.get(dir) ?? 0);
-    this.lastAt.set(dir, at);
-    this.at(at - this.now, () => this.deliver(from.id, to, conn, w));
+    let ch = this.channels.get(dir);
+    if (!ch) this.channels.set(dir, (ch = { queue: [], pumping: false }));
+    const last = ch.queue[ch.queue.length - 1];
+    ch.queue.push({ at: Math.max(this.now + this.rng.int(1, 20), last?.at ?? 0), conn, w });
+    this.pump(dir);
   }
 
-  private deliver(from: number, to: number, conn: number, w: Wire): void {
-    const key = this.pair(from, to);
-    if ((this.conns.get(key) ?? 0) !== conn) return;
+  /**
+   * Deliver the messages of one direction strictly in order (TCP): the head
+   * waits for its time, for a paused receiver and for a partition to heal; a
+   * message of a connection since closed is dropped.
+   */
+  private pump(dir: string): void {
+    const ch = this.channels.get(dir)!;
+    if (ch.pumping) return;
+    const [from, to] = dir.split('>').map(Number) as [number, number];
     const target = this.peers[to - 1]!;
-    if (!target.alive) return;
-    if (!this.reachable(from, to)) {
-      // TCP keeps retrying: it arrives after the partition heals, unless the connection is closed first.
-      const dir = `${from}>${to}`;
-      let h = this.held.get(dir);
-      if (!h) this.held.set(dir, (h = []));
-      h.push({ conn, w });
-      return;
+    while (ch.queue.length > 0) {
+      const head = ch.queue[0]!;
+      if ((this.conns.get(this.pair(from, to)) ?? 0) !== head.conn || !target.alive) {
+        ch.queue.shift();
+        continue;
+      }
+      if (!this.reachable(from, to)) return; // heal() pumps again
+      // A paused receiver takes it on SIGCONT, in no set order across connections.
+      const at = Math.max(head.at, target.pausedUntil > this.now ? target.pausedUntil + this.rng.int(0, 30) : 0);
+      if (at > this.now) {
+        ch.pumping = true;
+        this.at(at - this.now, () => {
+          ch.pumping = false;
+          this.pump(dir);
+        });
+        return;
+      }
+      ch.queue.shift();
+      this.deliver(from, target, head.w);
     }
+  }
+
+  private deliver(from: number, target: SimPeer, w: Wire): void {
     if (w.snap) {
       // The runtime installs and makes durable a SNAP's state before the core sees it.
       target.state = cloneState(w.snap);
@@ -359,19 +402,13 @@ export class Cluster {
   private breakConn(a: number, b: number): void {
     const key = this.pair(a, b);
     this.conns.set(key, (this.conns.get(key) ?? 0) + 1);
-    this.held.delete(`${a}>${b}`);
-    this.held.delete(`${b}>${a}`);
     for (const [self, other] of [
       [a, b],
       [b, a],
     ] as const) {
       const p = this.peers[self - 1]!;
       const inc = p.incarnation;
-      this.at(0, () => {
-        if (!p.alive || p.incarnation !== inc) return;
-        p.peer.disconnected(other);
-        this.carry(p);
-      });
+      this.at(0, () => this.onPeer(p, inc, () => p.peer.disconnected(other)));
     }
   }
 
@@ -380,16 +417,9 @@ export class Cluster {
   }
 
   private heal(): void {
+    this.trace('heal');
     this.groups = null;
-    for (const [dir, msgs] of this.held) {
-      const [from, to] = dir.split('>').map(Number) as [number, number];
-      for (const { conn, w } of msgs) {
-        const at = Math.max(this.now + 1, this.lastAt.get(dir) ?? 0);
-        this.lastAt.set(dir, at);
-        this.at(at - this.now, () => this.deliver(from, to, conn, w));
-      }
-    }
-    this.held.clear();
+    for (const dir of this.channels.keys()) this.pump(dir);
   }
 
   // ---- election (a stand-in until fast leader election is wired in) ----
@@ -401,13 +431,14 @@ export class Cluster {
    */
   private elect(p: SimPeer): void {
     if (p.peer.ticksLooking < 2) return;
-    const reach = this.peers.filter((q) => q.alive && this.reachable(p.id, q.id));
+    const reach = this.peers.filter((q) => q.alive && this.now >= q.pausedUntil && this.reachable(p.id, q.id));
     const leader = reach.find((q) => q.peer.role === 'leading' && q.peer.serving);
     if (leader) {
-      p.peer.follow(leader.id);
+      p.peer.follow(leader.id, p.observer);
       return this.carry(p);
     }
-    const looking = reach.filter((q) => q.peer.role === 'looking' && q.peer.ticksLooking >= 2);
+    if (p.observer) return;
+    const looking = reach.filter((q) => !q.observer && q.peer.role === 'looking' && q.peer.ticksLooking >= 2);
     if (!this.quorum.containsQuorum(new Set(looking.map((q) => q.id)))) return;
     const rank = (q: SimPeer) => [q.peer.epochs.current, q.peer.lastZxid, q.id] as const;
     let best = looking[0]!;
@@ -427,38 +458,51 @@ export class Cluster {
 
   // ---- nemesis ----
 
+  private partitions = 0;
+
   private nemesis(): void {
     const f = this.opts.faults ?? {};
-    const roll = this.rng.next();
     const alive = this.peers.filter((p) => p.alive);
-    if (f.crash && roll < f.crash && alive.length > 0) {
-      // Prefer the leader now and then: that is where the interesting failures are.
-      const leader = alive.find((p) => p.peer.role === 'leading');
-      this.crash(leader && this.rng.chance(0.5) ? leader : this.rng.pick(alive));
-    } else if (f.partition && roll < (f.crash ?? 0) + f.partition) {
-      if (this.groups) {
-        this.trace('heal');
-        this.heal();
-      } else {
-        this.groups = new Map(this.peers.map((p) => [p.id, this.rng.int(0, 1)]));
-        this.trace(`partition ${[...this.groups].map(([id, g]) => `${id}:${g}`).join(' ')}`);
-        const inc = this.seq;
-        this.at(this.rng.int(500, 4000), () => {
-          if (this.groups && inc >= 0) {
-            this.trace('heal');
-            this.heal();
-          }
-        });
-      }
-    } else if (f.breakConn && roll < (f.crash ?? 0) + (f.partition ?? 0) + f.breakConn) {
+    const leader = alive.find((p) => p.peer.role === 'leading');
+    // Prefer the leader half the time: that is where the interesting failures are.
+    const victim = () => (leader && this.rng.chance(0.5) ? leader : this.rng.pick(alive));
+    let roll = this.rng.next();
+    const chance = (p: number | undefined) => (roll -= p ?? 0) < 0;
+    if (chance(f.crash)) {
+      if (alive.length > 0) this.crash(victim());
+    } else if (chance(f.partition)) {
+      if (this.groups) this.heal();
+      else this.partition(victim());
+    } else if (chance(f.breakConn)) {
       const a = this.rng.int(1, this.peers.length);
       const b = this.rng.int(1, this.peers.length);
       if (a !== b) {
         this.trace(`break connection ${a}-${b}`);
         this.breakConn(a, b);
       }
+    } else if (chance(f.pause)) {
+      const p = victim();
+      if (p) {
+        p.pausedUntil = this.now + this.rng.int(500, 5000);
+        this.trace(`pause ${p.id} until ${p.pausedUntil}`);
+      }
     }
     this.at(this.rng.int(200, 1500), () => this.nemesis());
+  }
+
+  /** Split the peers in two, `side` on the smaller side; heal after a while. */
+  private partition(side: SimPeer | undefined): void {
+    const n = this.peers.length;
+    const small = this.rng.int(1, Math.floor(n / 2));
+    const others = this.peers.filter((p) => p !== side).sort(() => 0).map((p) => p.id);
+    const minority = new Set<number>(side ? [side.id] : []);
+    while (minority.size < small) minority.add(this.rng.pick(others));
+    this.groups = new Map(this.peers.map((p) => [p.id, minority.has(p.id) ? 1 : 0]));
+    const id = ++this.partitions;
+    this.trace(`partition ${[...minority].join(',')} | rest`);
+    this.at(this.rng.int(500, 4000), () => {
+      if (this.groups && this.partitions === id) this.heal();
+    });
   }
 
   // ---- clients ----
@@ -479,18 +523,23 @@ export class Cluster {
     const key = `/k${this.rng.int(0, (this.opts.keys ?? 3) - 1)}`;
     c.seq++;
     c.deadline = this.now + 4000;
-    if (this.rng.chance(0.5)) {
-      const op = this.history.invoke(c.id, 'write', key, `c${c.id}-${c.seq}`, this.now, server.id);
-      c.op = op;
-      const write: PendingWrite = { op, client: c.id, cxid: c.seq };
-      if (server.peer.role === 'leading') this.leaderWrite(server, write);
-      else server.peer.forward({ sessionId: BigInt(c.id), cxid: c.seq, op: OpCode.setData, payload: write });
-    } else {
-      const op = this.history.invoke(c.id, 'read', key, null, this.now, server.id);
-      c.op = op;
-      if (!server.peer.sync(op, { sessionId: BigInt(c.id), cxid: c.seq, op: OpCode.sync, payload: null })) this.giveUp(c, 'not serving');
-    }
-    this.carry(server);
+    const write = this.rng.chance(0.5);
+    const op = (c.op = this.history.invoke(c.id, write ? 'write' : 'read', key, write ? `c${c.id}-${c.seq}` : null, this.now, server.id));
+    const cxid = c.seq;
+    // The request reaches the server a moment later (later still if the server is paused).
+    this.at(this.rng.int(1, 5), () =>
+      this.onPeer(server, server.incarnation, () => {
+        if (c.op !== op) return;
+        if (!server.peer.serving) return this.giveUp(c, 'not serving');
+        if (!write) {
+          if (!server.peer.sync(op, { sessionId: BigInt(c.id), cxid, op: OpCode.sync, payload: null })) this.giveUp(c, 'not serving');
+        } else if (server.peer.role === 'leading') {
+          this.leaderWrite(server, { op, client: c.id, cxid });
+        } else {
+          server.peer.forward({ sessionId: BigInt(c.id), cxid, op: OpCode.setData, payload: { op, client: c.id, cxid } satisfies PendingWrite });
+        }
+      }),
+    );
   }
 
   private leaderWrite(leader: SimPeer, w: PendingWrite): void {
