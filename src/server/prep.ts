@@ -103,6 +103,9 @@ export function parseMultiOps(ops: Request[]): MultiOps | null {
 
 export class Prep {
   private readonly changes = new Map<string, Change[]>();
+  /** every recorded change's path, in zxid order (ZooKeeper's outstandingChanges queue) */
+  private order: string[] = [];
+  private orderHead = 0;
 
   constructor(
     private readonly tree: DataTree,
@@ -126,16 +129,33 @@ export class Prep {
 
   /** Forget pending effects of txns up to and including zxid: they are in the tree now. */
   applied(zxid: number): void {
-    for (const [path, list] of this.changes) {
-      while (list.length > 0 && list[0]!.zxid <= zxid) list.shift();
+    // Changes were recorded in zxid order, so the ones now applied are at the front of `order`.
+    while (this.orderHead < this.order.length) {
+      const path = this.order[this.orderHead]!;
+      const list = this.changes.get(path)!;
+      if (list[0]!.zxid > zxid) break;
+      list.shift();
       if (list.length === 0) this.changes.delete(path);
+      this.orderHead++;
+    }
+    if (this.orderHead === this.order.length) {
+      this.order = [];
+      this.orderHead = 0;
+    } else if (this.orderHead > 1024 && this.orderHead * 2 > this.order.length) {
+      this.order = this.order.slice(this.orderHead);
+      this.orderHead = 0;
     }
   }
 
+  /** Drop the changes a failed request recorded: the last ones, all at `zxid`. */
   private rollback(zxid: number): void {
-    for (const [path, list] of this.changes) {
-      while (list.length > 0 && list[list.length - 1]!.zxid === zxid) list.pop();
+    while (this.order.length > this.orderHead) {
+      const path = this.order[this.order.length - 1]!;
+      const list = this.changes.get(path)!;
+      if (list[list.length - 1]!.zxid !== zxid) break;
+      list.pop();
       if (list.length === 0) this.changes.delete(path);
+      this.order.pop();
     }
   }
 
@@ -143,6 +163,7 @@ export class Prep {
     let list = this.changes.get(path);
     if (!list) this.changes.set(path, (list = []));
     list.push({ zxid, view });
+    this.order.push(path);
   }
 
   /** The node as it will be; throws NoNode when it does not (or will not) exist. */

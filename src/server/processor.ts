@@ -1,10 +1,15 @@
-// The request pipeline of one server: sessions in, replies out.
-// Writes are prepared into txns (prep.ts) with the next zxid and appended to the
-// transaction log; once a group commit has made them durable they are applied
-// by DataTree.apply, in zxid order, and only then answered, so a client always
-// sees a txn's watch events before its reply and never an unlogged write.
-// Reads are answered from the tree at once, except that each session's
-// requests are answered in order: a read waits for its session's earlier writes.
+// The request pipeline of one server: sessions in, replies out, the same for
+// every role. Writes are prepared into txns (prep.ts) with the zxid the orderer
+// gives them (src/zab: Solo alone, a Zab peer in an ensemble), and the
+// orderer's Readies are carried out here: txns to append go to the transaction
+// log (group commit; the orderer hears when they are durable), and committed
+// txns are applied by DataTree.apply, in zxid order, and only then answered —
+// a client always sees a txn's watch events before its reply and never an
+// unlogged write. Applied txns are matched to the requests waiting for them by
+// session, in order (the cxid is checked), since in an ensemble the txn may
+// have been prepared on another server. Reads are answered from the tree at
+// once, except that each session's requests are answered in order: a read
+// waits for its session's earlier writes.
 
 import { AddWatchMode, Err, OpCode, Perm, WatcherType, Xid, ZkError } from '../proto/constants.ts';
 import type { ConnectRequest, ConnectResponse, Id, Request } from '../proto/records.ts';
@@ -13,6 +18,8 @@ import type { Txn, TxnBody } from '../proto/txn.ts';
 import { checkACL, digestOf, maskDigests, SUPER } from '../tree/acl.ts';
 import { DataTree, kindOf, ttlOf, type ApplyResult, type ZNode } from '../tree/datatree.ts';
 import type { Watcher } from '../tree/watches.ts';
+import type { Ready } from '../zab/ready.ts';
+import { Solo, type Orderer } from '../zab/solo.ts';
 import { parseMultiOps, Prep } from './prep.ts';
 import { SessionTracker, sessionPassword } from './sessions.ts';
 
@@ -47,12 +54,10 @@ export interface TxnSink {
   committed(tree: DataTree): void;
 }
 
-/** A txn on its way to the log, and what to do once it is applied. */
-interface PendingTxn {
-  txn: Txn;
-  done: ((result: ApplyResult) => void) | null;
-  /** run after `done` (sync waiting for earlier writes) */
-  after: (() => void)[];
+/** A request waiting for its txn to be applied. */
+interface Awaiting {
+  cxid: number;
+  done: (result: ApplyResult) => void;
 }
 
 /** One session's requests not answered yet, in arrival order. */
@@ -104,12 +109,14 @@ export class Processor {
   /** connection that currently owns each session */
   private readonly owners = new Map<bigint, Client>();
   private readonly queues = new Map<Client, ClientQueue>();
-  /** zxid of the last txn prepared (ahead of the tree while txns are in the log) */
-  private lastZxid: number;
-  /** txns appended to the log, not yet flushed */
-  private pending: PendingTxn[] = [];
-  /** the batch being flushed now, or null */
-  private flushing: PendingTxn[] | null = null;
+  /** per session, the requests waiting for their txns to be applied, in order */
+  private readonly awaiting = new Map<bigint, Awaiting[]>();
+  private readonly orderer: Orderer;
+  private driving = false;
+  /** zxid of the last txn handed to the log, and of the last one known durable */
+  private lastAppended = 0;
+  private lastFlushed = 0;
+  private flushing = false;
   readonly stats: ServerStats = { packetsReceived: 0, packetsSent: 0, minLatency: 0, maxLatency: 0, totalLatency: 0, latencyCount: 0, authFailed: 0 };
 
   /**
@@ -128,8 +135,9 @@ export class Processor {
     this.sessions = new SessionTracker(opts.tickTime, opts.serverId, now());
     // Sessions recovered from disk get a full timeout for their clients to come back.
     for (const [id, timeout] of tree.sessions) this.sessions.add(id, timeout, now());
-    this.lastZxid = tree.lastProcessedZxid;
     tree.skipACL = opts.skipACL;
+    this.orderer = new Solo(tree.lastProcessedZxid);
+    this.lastAppended = this.lastFlushed = tree.lastProcessedZxid;
     this.prep = new Prep(this.tree, { extendedTypesEnabled: opts.extendedTypesEnabled, skipACL: opts.skipACL });
   }
 
@@ -154,7 +162,7 @@ export class Processor {
       this.owners.set(id, client);
       // The session's requests queue behind its createSession.
       this.enqueue(client, true, () =>
-        this.submitFor(client, this.txn(id, 0, { type: OpCode.createSession, timeOut }), () =>
+        this.submitFor(client, 0, () => ({ type: OpCode.createSession, timeOut }), () =>
           respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly }),
         ),
       );
@@ -189,14 +197,13 @@ export class Processor {
   }
 
   /** The closeSession txn of session `id`, its ephemerals listed. */
-  private closeSessionTxn(id: bigint, cxid: number): Txn {
+  private closeSessionTxn(id: bigint): (zxid: number, time: number) => TxnBody {
     this.sessions.setClosing(id);
-    const { hdr } = this.txn(id, cxid, { type: OpCode.closeSession, paths: [] });
-    return { hdr, body: this.prep.prepareCloseSession({ sessionId: id, authIds: [], zxid: hdr.zxid, time: hdr.time }) };
+    return (zxid, time) => this.prep.prepareCloseSession({ sessionId: id, authIds: [], zxid, time });
   }
 
   private expire(id: bigint): void {
-    this.submit(this.closeSessionTxn(id, 0), () => this.owners.get(id)?.close('session expired'));
+    this.order(id, 0, this.closeSessionTxn(id), () => this.owners.get(id)?.close('session expired'));
   }
 
   // ---- requests ----
@@ -240,13 +247,13 @@ export class Processor {
     }
   }
 
-  /** Hand a client's txn to the log; `done` runs once it is applied. */
-  private submitFor(client: Client, txn: Txn, done: (result: ApplyResult) => void): void {
+  /** Order a txn of the client's session; `done` runs once it is applied. */
+  private submitFor(client: Client, cxid: number, build: (zxid: number, time: number) => TxnBody, done: (result: ApplyResult) => void): void {
     let q = this.queues.get(client);
     if (!q) this.queues.set(client, (q = { issued: 0, applied: 0, waiting: [] }));
     const queue = q;
     queue.issued++;
-    this.submit(txn, (result) => {
+    this.order(client.sessionId, cxid, build, (result) => {
       done(result);
       queue.applied++;
       this.drain(queue);
@@ -260,13 +267,14 @@ export class Processor {
       case OpCode.ping:
         return this.send(client, Xid.ping, Err.ok, req.type, undefined, received);
       case OpCode.closeSession:
-        return this.submitFor(client, this.closeSessionTxn(client.sessionId, xid), () => {
+        return this.submitFor(client, xid, this.closeSessionTxn(client.sessionId), () => {
           this.send(client, xid, Err.ok, req.type, undefined, received);
           client.close('client closed the session');
         });
       case OpCode.sync:
-        // Answered once every write accepted before it is applied.
-        return this.afterPending(() => this.send(client, xid, Err.ok, req.type, { path: req.path }, received));
+        // Answered once every write ordered before it is applied.
+        this.orderer.sync(() => this.send(client, xid, Err.ok, req.type, { path: req.path }, received), { sessionId: client.sessionId, cxid: xid, op: req.type, payload: req });
+        return this.drive();
       case OpCode.auth:
         return this.auth(client, req.scheme, req.auth);
       case OpCode.sasl:
@@ -415,15 +423,14 @@ export class Processor {
 
   // ---- writes ----
 
-  private txn(clientId: bigint, cxid: number, body: TxnBody): Txn {
-    return { hdr: { clientId, cxid, zxid: ++this.lastZxid, time: this.now(), type: body.type }, body };
-  }
-
   private write(client: Client, xid: number, req: Request, received: number): void {
-    const { hdr } = this.txn(client.sessionId, xid, { type: OpCode.error, err: 0 });
-    const body = this.prep.prepare(req, { sessionId: client.sessionId, authIds: client.authIds, zxid: hdr.zxid, time: hdr.time });
-    hdr.type = body.type;
-    this.writeTxn(client, xid, req.type, { hdr, body }, received);
+    const type = req.type;
+    this.submitFor(
+      client,
+      xid,
+      (zxid, time) => this.prep.prepare(req, { sessionId: client.sessionId, authIds: client.authIds, zxid, time }),
+      (result) => this.answerWrite(client, xid, type, result, received),
+    );
   }
 
   /**
@@ -433,73 +440,103 @@ export class Processor {
    */
   malformed(client: Client, xid: number, type: number, received: number): void {
     if (WRITES.has(type) && type !== OpCode.reconfig) {
-      this.enqueue(client, true, () => this.writeTxn(client, xid, type, this.txn(client.sessionId, xid, { type: OpCode.error, err: Err.marshallingError }), received));
+      this.enqueue(client, true, () =>
+        this.submitFor(client, xid, () => ({ type: OpCode.error, err: Err.marshallingError }), (result) => this.answerWrite(client, xid, type, result, received)),
+      );
     } else {
       this.enqueue(client, false, () => this.send(client, xid, Err.marshallingError, type, undefined, received));
     }
   }
 
-  private writeTxn(client: Client, xid: number, type: number, txn: Txn, received: number): void {
-    this.submitFor(client, txn, (result) => {
-      // A failed multi still answers OK, with per-op errors; a multi that did not parse answers its error.
-      const err = type === OpCode.multi && txn.body.type === OpCode.multi ? Err.ok : result.err;
-      // (ZooKeeper 3.8 never answers a lone check and leaves the client waiting; Paddock answers it.)
-      this.send(client, xid, err, type, err === Err.ok ? this.replyBody(type, result) : undefined, received);
-    });
+  private answerWrite(client: Client, xid: number, type: number, result: ApplyResult, received: number): void {
+    // A failed multi still answers OK, with per-op errors; a multi that did not parse answers its error.
+    const err = type === OpCode.multi && result.type === OpCode.multi ? Err.ok : result.err;
+    // (ZooKeeper 3.8 never answers a lone check and leaves the client waiting; Paddock answers it.)
+    this.send(client, xid, err, type, err === Err.ok ? this.replyBody(type, result) : undefined, received);
   }
 
-  /** Log a txn; once durable, apply it and run `done`. Txns apply in zxid order. */
-  private submit(txn: Txn, done: ((result: ApplyResult) => void) | null): void {
-    if (!this.log) {
-      const result = this.commit(txn);
-      done?.(result);
-      return;
+  /**
+   * Order a txn for session `clientId`: the orderer gives it its zxid, `build`
+   * makes its body (prep sees the tree as every earlier txn will leave it), and
+   * `done` runs once it is applied.
+   */
+  private order(clientId: bigint, cxid: number, build: (zxid: number, time: number) => TxnBody, done: ((result: ApplyResult) => void) | null): void {
+    const txn = this.orderer.propose((zxid) => {
+      const time = this.now();
+      const body = build(zxid, time);
+      return { hdr: { clientId, cxid, zxid, time, type: body.type }, body };
+    });
+    if (!txn) throw new Error('the orderer refused a write'); // Solo never does; ensemble roles forward instead
+    if (done) {
+      let waiting = this.awaiting.get(clientId);
+      if (!waiting) this.awaiting.set(clientId, (waiting = []));
+      waiting.push({ cxid, done });
     }
-    this.log.append(txn);
-    this.pending.push({ txn, done, after: [] });
-    if (!this.flushing) {
-      this.flushing = [];
+    this.drive();
+  }
+
+  /** Carry out the orderer's Readies (see src/zab/ready.ts for the order of the steps). */
+  private drive(): void {
+    if (this.driving) return;
+    this.driving = true;
+    try {
+      for (let r: Ready | null; (r = this.orderer.ready()); ) this.carry(r);
+    } finally {
+      this.driving = false;
+    }
+  }
+
+  private carry(r: Ready): void {
+    if (r.truncate !== null || r.epochs || r.messages.length > 0 || r.requests.length > 0 || r.disconnect.length > 0 || r.role) {
+      throw new Error('a standalone pipeline was handed quorum work');
+    }
+    for (const txn of r.commit) this.applyAndReply(txn);
+    for (const txn of r.append) {
+      this.lastAppended = txn.hdr.zxid;
+      if (this.log) this.log.append(txn);
+      else this.orderer.persisted(txn.hdr.zxid); // in-process tests: durable at once
+    }
+    if (this.log && this.lastAppended > this.lastFlushed && !this.flushing) {
+      this.flushing = true;
       // Let the rest of this I/O turn's requests join the same group commit.
       setImmediate(() => void this.flushLoop());
     }
+    for (const token of r.syncs) (token as () => void)();
   }
 
   private async flushLoop(): Promise<void> {
-    while (this.pending.length > 0) {
-      const batch = (this.flushing = this.pending);
-      this.pending = [];
+    while (this.lastAppended > this.lastFlushed) {
+      const upTo = this.lastAppended;
       try {
         await this.log!.flush();
       } catch (e) {
         this.onLogFailure(e as Error);
         return; // nothing in this batch or after it is applied or acknowledged
       }
-      for (const p of batch) {
-        const result = this.commit(p.txn);
-        p.done?.(result);
-        for (const f of p.after) f();
-      }
+      this.lastFlushed = upTo;
+      this.orderer.persisted(upTo);
+      this.drive();
     }
-    this.flushing = null;
+    this.flushing = false;
   }
 
-  /** Run `f` once every txn handed to the log so far is applied. */
-  private afterPending(f: () => void): void {
-    const last = this.pending[this.pending.length - 1] ?? this.flushing?.[this.flushing.length - 1];
-    if (last) last.after.push(f);
-    else f();
-  }
-
-  /** Apply a txn to the tree; the one place state changes. */
-  private commit(txn: Txn): ApplyResult {
-    const result = this.tree.apply(txn.hdr, txn.body);
-    this.prep.applied(txn.hdr.zxid);
-    if (txn.body.type === OpCode.closeSession) {
-      this.sessions.remove(txn.hdr.clientId);
-      this.owners.delete(txn.hdr.clientId);
+  /** Apply a committed txn to the tree — the one place state changes — and answer whoever waits for it. */
+  private applyAndReply(txn: Txn): void {
+    const { hdr, body } = txn;
+    const result = this.tree.apply(hdr, body);
+    this.prep.applied(hdr.zxid);
+    if (body.type === OpCode.closeSession) {
+      this.sessions.remove(hdr.clientId);
+      this.owners.delete(hdr.clientId);
     }
     this.log?.committed(this.tree);
-    return result;
+    const waiting = this.awaiting.get(hdr.clientId);
+    const next = waiting?.[0];
+    if (next && next.cxid === hdr.cxid) {
+      waiting!.shift();
+      if (waiting!.length === 0) this.awaiting.delete(hdr.clientId);
+      next.done(result);
+    }
   }
 
   private replyBody(type: number, r: ApplyResult): Response | undefined {
@@ -533,10 +570,7 @@ export class Processor {
     }
     const chosen = candidates.slice(0, limit);
     for (const path of chosen) {
-      const { hdr } = this.txn(0n, 0, { type: OpCode.error, err: 0 });
-      const body = this.prep.prepare({ type: OpCode.deleteContainer, path }, { sessionId: 0n, authIds: [], zxid: hdr.zxid, time: hdr.time });
-      hdr.type = body.type;
-      this.submit({ hdr, body }, null);
+      this.order(0n, 0, (zxid, time) => this.prep.prepare({ type: OpCode.deleteContainer, path }, { sessionId: 0n, authIds: [], zxid, time }), null);
     }
     return chosen.length;
   }

@@ -1,0 +1,51 @@
+// What the leader and learner roles share: the peer's identity and settings,
+// its log (History), its epochs and the Outbox their effects go to.
+
+import type { History } from './history.ts';
+import type { Outbox } from './ready.ts';
+
+/** Which sets of voters make a quorum (majority or hierarchical); observers never count. */
+export interface QuorumRule {
+  readonly voters: ReadonlySet<number>;
+  containsQuorum(ids: ReadonlySet<number>): boolean;
+  isVoter(id: number): boolean;
+  /** a voter or an observer of this configuration */
+  isMember(id: number): boolean;
+}
+
+export interface ZabSettings {
+  id: number;
+  quorum: QuorumRule;
+  /** ticks a learner has to connect and sync (initLimit) */
+  initLimit: number;
+  /** ticks a synced learner may stay silent (syncLimit) */
+  syncLimit: number;
+  /** the leader steps down for a new epoch once a zxid counter reaches this (ZooKeeper: 0xffffffff) */
+  maxCounter?: number;
+  /**
+   * Test only: break the protocol on purpose so the simulator's checkers can be
+   * shown to catch it. ackBeforeFsync: learners ack proposals on receipt;
+   * commitShortOfQuorum: the leader commits one ack short of a quorum;
+   * unconfirmedSync: syncs complete without a quorum's confirmation (as in
+   * ZooKeeper 3.8).
+   */
+  sabotage?: 'ackBeforeFsync' | 'commitShortOfQuorum' | 'unconfirmedSync';
+}
+
+export interface PeerContext {
+  readonly settings: ZabSettings;
+  readonly history: History;
+  readonly out: Outbox;
+  /** durable epochs: the last one this peer agreed to (acceptedEpoch) and the last it joined (currentEpoch) */
+  readonly epochs: { accepted: number; current: number };
+  /** ticks since the peer started */
+  readonly tick: number;
+  /** the role ends: the peer goes back to looking */
+  stepDown(reason: string): void;
+}
+
+export function setEpochs(ctx: PeerContext, e: { accepted?: number; current?: number }): void {
+  if (e.accepted !== undefined) ctx.epochs.accepted = e.accepted;
+  if (e.current !== undefined) ctx.epochs.current = e.current;
+  ctx.out.epochs(e);
+}

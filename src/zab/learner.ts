@@ -1,0 +1,212 @@
+// The learner's side of Zab — follower or observer (ZooKeeper's Learner,
+// Follower and Observer) — as a pure state machine driven by Peer.
+//
+// Phases: connecting (LEARNERINFO sent) → sync (LEADERINFO answered with
+// ACKEPOCH; DIFF/TRUNC/SNAP and PROPOSAL/COMMIT pairs arrive) → newLeader
+// (NEWLEADER seen: currentEpoch written, acked once everything received is
+// durable) → serving (UPTODATE: the history is applied, clients are served).
+//
+// Rules from ZooKeeper's data-loss bugs (see shared/ensemble-notes.md), held here:
+// - NEWLEADER is acked only after every txn of the sync and the new
+//   currentEpoch are durable (ZOOKEEPER-3911, -3642: a SNAP is installed and
+//   made durable by the runtime before the core sees it);
+// - proposals and commits that arrive between NEWLEADER and UPTODATE are all
+//   logged and applied in order (ZOOKEEPER-4785, -4394);
+// - nothing received during sync is applied before UPTODATE, and after a TRUNC
+//   the applied state is what the log replays to (ZOOKEEPER-2845);
+// - a proposal is acked only once durable and only after the NEWLEADER ack,
+//   when currentEpoch already names its epoch.
+
+import { epochOf, makeZxid, zxidHex } from '../zxid.ts';
+import { setEpochs, type PeerContext } from './context.ts';
+import type { ForwardedRequest, ZabMessage } from './messages.ts';
+import { OpCode } from '../proto/constants.ts';
+
+type Phase = 'connecting' | 'sync' | 'newLeader' | 'serving' | 'stopped';
+
+export class Learner {
+  phase: Phase = 'connecting';
+  epoch = -1;
+  private lastHeard: number;
+  /** the leader's committed point named by DIFF, TRUNC or SNAP: our log up to it is history */
+  private committedPoint = -1;
+  /** last zxid received before NEWLEADER */
+  private syncEnd = -1;
+  private newLeaderAcked = false;
+  /** COMMITs (or INFORMs) received before UPTODATE */
+  private readonly committedInSync: number[] = [];
+  /** proposals to ack once durable (and NEWLEADER is acked) */
+  private readonly toAck: number[] = [];
+  /** this peer's clients' syncs, answered by the leader in order */
+  private readonly syncs: unknown[] = [];
+
+  constructor(
+    private readonly ctx: PeerContext,
+    readonly leader: number,
+    readonly observer: boolean,
+  ) {
+    this.lastHeard = ctx.tick;
+    ctx.out.send(leader, { type: 'learnerInfo', acceptedEpoch: ctx.epochs.accepted, observer });
+  }
+
+  get serving(): boolean {
+    return this.phase === 'serving';
+  }
+
+  private fail(why: string): void {
+    this.ctx.stepDown(why);
+  }
+
+  /** The role is over: later calls do nothing. */
+  stop(): void {
+    this.phase = 'stopped';
+  }
+
+  step(from: number, msg: ZabMessage): void {
+    if (from !== this.leader || this.phase === 'stopped') return;
+    this.lastHeard = this.ctx.tick;
+    const h = this.ctx.history;
+    const out = this.ctx.out;
+    switch (msg.type) {
+      case 'leaderInfo':
+        return this.leaderInfo(msg.epoch);
+      case 'diff':
+      case 'trunc':
+      case 'snap':
+        if (this.phase !== 'sync' || this.committedPoint >= 0) return this.fail(`${msg.type} out of turn`);
+        if (msg.type === 'trunc') {
+          h.truncate(msg.zxid);
+          out.truncate(msg.zxid);
+        } else if (msg.type === 'snap') {
+          h.restore(msg.zxid);
+        }
+        this.committedPoint = msg.zxid;
+        out.note(`syncing with leader ${this.leader} by ${msg.type.toUpperCase()} at ${zxidHex(msg.zxid)}`);
+        return;
+      case 'proposal':
+        if (this.phase === 'connecting' || (this.phase === 'sync' && this.committedPoint < 0)) return this.fail('proposal before the sync began');
+        if (msg.txn.hdr.zxid <= h.lastAppended) return this.fail(`proposal ${zxidHex(msg.txn.hdr.zxid)} does not follow ${zxidHex(h.lastAppended)}`);
+        h.append(msg.txn);
+        out.append(msg.txn);
+        if (!this.observer) this.toAck.push(msg.txn.hdr.zxid);
+        if (this.newLeaderAcked) this.ackDurable();
+        return;
+      case 'commit':
+        return this.commit(msg.zxid);
+      case 'inform':
+        if (!this.observer) return this.fail('INFORM sent to a follower');
+        if (msg.txn.hdr.zxid <= h.lastAppended) return; // already had it from the sync
+        h.append(msg.txn);
+        out.append(msg.txn);
+        return this.commit(msg.txn.hdr.zxid);
+      case 'newLeader':
+        if (this.phase !== 'sync' || this.committedPoint < 0 || epochOf(msg.zxid) !== this.epoch) return this.fail('NEWLEADER out of turn');
+        setEpochs(this.ctx, { current: this.epoch });
+        this.syncEnd = h.lastAppended;
+        this.phase = 'newLeader';
+        return this.persisted();
+      case 'upToDate':
+        return this.upToDate();
+      case 'ping':
+        out.send(this.leader, { type: 'ping', zxid: msg.zxid });
+        return;
+      case 'sync': {
+        if (this.syncs.length === 0) return this.fail('SYNC with no sync pending');
+        out.syncDone(this.syncs.shift());
+        return;
+      }
+      default:
+        return this.fail(`unexpected ${msg.type} from the leader`);
+    }
+  }
+
+  private leaderInfo(epoch: number): void {
+    if (this.phase !== 'connecting') return this.fail('LEADERINFO out of turn');
+    const { accepted, current } = this.ctx.epochs;
+    if (epoch < accepted) return this.fail(`leader ${this.leader} proposes epoch ${epoch}, older than our accepted epoch ${accepted}`);
+    if (epoch > accepted) setEpochs(this.ctx, { accepted: epoch });
+    this.epoch = epoch;
+    this.phase = 'sync';
+    this.ctx.out.send(this.leader, { type: 'ackEpoch', currentEpoch: epoch > accepted ? current : -1, lastZxid: this.ctx.history.lastAppended });
+  }
+
+  private commit(zxid: number): void {
+    if (this.phase !== 'serving') {
+      // Part of the sync: applied at UPTODATE. A PROPOSAL+COMMIT pair needs no ack.
+      this.committedInSync.push(zxid);
+      const i = this.toAck.indexOf(zxid);
+      if (i >= 0) this.toAck.splice(i, 1);
+      return;
+    }
+    this.applyCommitted(zxid);
+  }
+
+  /** Apply the txn the leader committed: it must be the next one we hold. */
+  private applyCommitted(zxid: number): void {
+    const h = this.ctx.history;
+    const next = h.pending.keys().next();
+    if (next.done || next.value !== zxid) {
+      return this.fail(`commit of ${zxidHex(zxid)}, but the next pending txn is ${next.done ? 'none' : zxidHex(next.value)}`);
+    }
+    this.ctx.out.commit(h.takeForApply(zxid));
+  }
+
+  private upToDate(): void {
+    if (this.phase !== 'newLeader' || !this.newLeaderAcked) return this.fail('UPTODATE out of turn');
+    const h = this.ctx.history;
+    this.ctx.out.commit(h.takeForApply(this.committedPoint));
+    this.phase = 'serving';
+    for (const zxid of this.committedInSync) {
+      if (zxid > h.lastApplied) this.applyCommitted(zxid);
+      if (this.phase !== 'serving') return; // that commit failed the role
+    }
+    this.committedInSync.length = 0;
+    this.ctx.out.role({ role: this.observer ? 'observing' : 'following', leader: this.leader, epoch: this.epoch, serving: true });
+    // ZooKeeper's learners ack UPTODATE; its leader ignores that ack, as ours does.
+    this.ctx.out.send(this.leader, { type: 'ack', zxid: makeZxid(this.epoch, 0) });
+  }
+
+  persisted(): void {
+    if (this.phase === 'stopped') return;
+    const h = this.ctx.history;
+    if (this.phase === 'newLeader' && !this.newLeaderAcked && h.lastPersisted >= this.syncEnd) {
+      this.newLeaderAcked = true;
+      this.ctx.out.send(this.leader, { type: 'ack', zxid: makeZxid(this.epoch, 0) });
+    }
+    if (this.newLeaderAcked) this.ackDurable();
+  }
+
+  private ackDurable(): void {
+    const h = this.ctx.history;
+    const durable = this.ctx.settings.sabotage === 'ackBeforeFsync' ? h.lastAppended : h.lastPersisted;
+    let n = 0;
+    while (n < this.toAck.length && this.toAck[n]! <= durable) this.ctx.out.send(this.leader, { type: 'ack', zxid: this.toAck[n++]! });
+    this.toAck.splice(0, n);
+  }
+
+  tick(): void {
+    if (this.phase === 'stopped') return;
+    const { tick, settings } = this.ctx;
+    const limit = this.newLeaderAcked ? settings.syncLimit : settings.initLimit;
+    if (tick - this.lastHeard > limit) this.fail(`leader ${this.leader} silent for ${tick - this.lastHeard} ticks (limit ${limit})`);
+  }
+
+  disconnected(peer: number): void {
+    if (peer === this.leader) this.fail(`connection to leader ${this.leader} lost`);
+  }
+
+  /** Hand a client's write to the leader; false until this learner serves. */
+  forward(request: ForwardedRequest): boolean {
+    if (!this.serving) return false;
+    this.ctx.out.send(this.leader, { type: 'request', request });
+    return true;
+  }
+
+  /** A client's sync: done once the leader's SYNC comes back, after every commit before it. */
+  sync(token: unknown, request: ForwardedRequest): boolean {
+    if (!this.serving || request.op !== OpCode.sync) return false;
+    this.syncs.push(token);
+    this.ctx.out.send(this.leader, { type: 'request', request });
+    return true;
+  }
+}

@@ -1,0 +1,192 @@
+// One member of an ensemble as a deterministic state machine (ZooKeeper's
+// QuorumPeer without its threads): inputs are peer messages, ticks, "persisted
+// up to zxid" and client writes; outputs are Readies (see ready.ts). No
+// sockets, files, timers, clock or randomness in here or below: the runtime and
+// the simulator drive the very same code.
+//
+// Roles: looking → leading | following | observing → looking … The election
+// decides the first step (the caller calls lead() / follow()); a role ends by
+// itself (silence, lost quorum, a protocol error) and the peer is looking again.
+
+import type { Txn } from '../proto/txn.ts';
+import { epochOf, zxidHex } from '../zxid.ts';
+import type { PeerContext, ZabSettings } from './context.ts';
+import { History, type HistoryInit } from './history.ts';
+import { Leader } from './leader.ts';
+import { Learner } from './learner.ts';
+import type { ForwardedRequest, ZabMessage } from './messages.ts';
+import { Outbox, type Ready, type Role } from './ready.ts';
+
+export interface PeerInit {
+  settings: ZabSettings;
+  /** durable epochs as read from acceptedEpoch / currentEpoch */
+  epochs: { accepted: number; current: number };
+  history: HistoryInit;
+}
+
+export class Peer {
+  readonly history: History;
+  private readonly out = new Outbox();
+  private readonly ctx: PeerContext;
+  private leader: Leader | null = null;
+  private learner: Learner | null = null;
+  private ticks = 0;
+  private lookingSince = 0;
+
+  constructor(init: PeerInit) {
+    this.history = new History(init.history);
+    const epochs = { ...init.epochs };
+    if (epochs.current > epochs.accepted) throw new Error(`zab: currentEpoch ${epochs.current} is newer than acceptedEpoch ${epochs.accepted}`);
+    const peer = this;
+    this.ctx = {
+      settings: init.settings,
+      history: this.history,
+      out: this.out,
+      epochs,
+      get tick() {
+        return peer.ticks;
+      },
+      stepDown: (reason) => this.look(reason),
+    };
+  }
+
+  get id(): number {
+    return this.ctx.settings.id;
+  }
+
+  get role(): Role {
+    if (this.leader) return 'leading';
+    if (this.learner) return this.learner.observer ? 'observing' : 'following';
+    return 'looking';
+  }
+
+  /** May this peer serve clients now (established leader, or learner past UPTODATE)? */
+  get serving(): boolean {
+    return (this.leader?.established ?? false) || (this.learner?.serving ?? false);
+  }
+
+  get epochs(): Readonly<{ accepted: number; current: number }> {
+    return this.ctx.epochs;
+  }
+
+  /** The vote this peer brings to an election: its last logged zxid and current epoch. */
+  get lastZxid(): number {
+    return this.history.lastAppended;
+  }
+
+  get leaderId(): number | null {
+    if (this.leader) return this.id;
+    return this.learner?.leader ?? null;
+  }
+
+  /** Ticks spent looking so far (for the election's timeouts and logs). */
+  get ticksLooking(): number {
+    return this.leader || this.learner ? 0 : this.ticks - this.lookingSince;
+  }
+
+  get leaderState(): Leader | null {
+    return this.leader;
+  }
+
+  // ---- role changes ----
+
+  /** The election chose this peer. */
+  lead(): void {
+    this.assertLooking('lead');
+    this.leader = new Leader(this.ctx);
+    this.out.role({ role: 'leading', leader: this.id, epoch: this.ctx.epochs.current, serving: false });
+  }
+
+  /** The election chose `leader`. */
+  follow(leader: number, observer = false): void {
+    this.assertLooking('follow');
+    if (leader === this.id) throw new Error('zab: a peer cannot follow itself');
+    this.out.role({ role: observer ? 'observing' : 'following', leader, epoch: this.ctx.epochs.current, serving: false });
+    this.learner = new Learner(this.ctx, leader, observer);
+  }
+
+  private assertLooking(what: string): void {
+    if (this.leader || this.learner) throw new Error(`zab: ${what}() while ${this.role}`);
+  }
+
+  /**
+   * Leave the current role (its own failure, or the runtime's shutdown of it).
+   * The runtime closes every quorum connection of the old role on this change.
+   */
+  look(reason: string): void {
+    const was = this.role;
+    this.leader?.stop();
+    this.learner?.stop();
+    this.leader = null;
+    this.learner = null;
+    this.lookingSince = this.ticks;
+    this.out.role({ role: 'looking', leader: null, epoch: this.ctx.epochs.current, serving: false, reason: `${was}: ${reason}` });
+  }
+
+  // ---- inputs ----
+
+  step(from: number, msg: ZabMessage): void {
+    if (this.leader) this.leader.step(from, msg);
+    else if (this.learner) this.learner.step(from, msg);
+    this.afterStep();
+  }
+
+  disconnected(peer: number): void {
+    this.leader?.disconnected(peer);
+    this.learner?.disconnected(peer);
+    this.afterStep();
+  }
+
+  tick(): void {
+    this.ticks++;
+    this.leader?.tick();
+    this.learner?.tick();
+    this.afterStep();
+  }
+
+  /** The log is durable up to `zxid`. */
+  persisted(zxid: number): void {
+    this.history.persisted(zxid);
+    this.leader?.persisted();
+    this.learner?.persisted();
+    this.afterStep();
+  }
+
+  private afterStep(): void {
+    // A role that changed on its own wakes the leader's round of pings only if still leading.
+    this.leader?.flush();
+  }
+
+  // ---- client requests ----
+
+  /** Leader: order a write; null when this peer cannot now. */
+  propose(build: (zxid: number) => Txn): Txn | null {
+    const txn = this.leader?.propose(build) ?? null;
+    this.afterStep();
+    return txn;
+  }
+
+  /** Learner: hand a client's request to the leader; false when not serving. */
+  forward(request: ForwardedRequest): boolean {
+    return this.learner?.forward(request) ?? false;
+  }
+
+  /** A client's sync; `token` comes back in Ready.syncs once it is done. */
+  sync(token: unknown, request: ForwardedRequest): boolean {
+    if (this.leader?.established) {
+      this.leader.sync(-1, token);
+      this.afterStep();
+      return true;
+    }
+    return this.learner?.sync(token, request) ?? false;
+  }
+
+  /** The next Ready to carry out, or null. */
+  ready(): Ready | null {
+    return this.out.take();
+  }
+
+  describe(): string {
+    return `peer ${this.id} ${this.role} epoch ${this.ctx.epochs.current}/${this.ctx.epochs.accepted} zxid ${zxidHex(this.lastZxid)} applied ${zxidHex(this.history.lastApplied)} (epoch of last zxid ${epochOf(this.lastZxid)})`;
+  }
+}

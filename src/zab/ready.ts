@@ -1,0 +1,110 @@
+// What the core asks of the world after a step: etcd raft's Ready. The runtime
+// (and the simulator) carry out one Ready at a time, in this order:
+//   1. truncate: drop every logged txn after `truncate`; if the applied state is
+//      beyond it, rebuild the state from snapshot + log up to exactly there;
+//   2. epochs: write acceptedEpoch / currentEpoch durably;
+//   3. commit: apply these txns to the state, in order;
+//   4. append: hand these txns to the log, in order; report `persisted(zxid)`
+//      once they are durable (group commit: one fsync may cover many);
+//   5. messages: send, in order per peer — after 1–3, so a SNAP carries the state
+//      as of its zxid (the core ends a Ready right after a SNAP) and no message
+//      leaves before the epoch it announces is durable;
+//   6. hand `requests` to the leader's request pipeline, report `syncs` done,
+//      close the connections in `disconnect`, and act on `role`.
+
+import type { Txn } from '../proto/txn.ts';
+import type { ForwardedRequest, ZabMessage } from './messages.ts';
+
+export type Role = 'looking' | 'leading' | 'following' | 'observing';
+
+export interface RoleChange {
+  role: Role;
+  /** the leader's id, when there is one */
+  leader: number | null;
+  epoch: number;
+  /** true once this peer may serve clients (leader established, learner up to date) */
+  serving: boolean;
+  /** why the previous role ended, when it did */
+  reason?: string;
+}
+
+export interface Ready {
+  truncate: number | null;
+  epochs: { accepted?: number; current?: number } | null;
+  commit: Txn[];
+  append: Txn[];
+  messages: { to: number; msg: ZabMessage }[];
+  requests: { from: number; request: ForwardedRequest }[];
+  /** tokens of this peer's own syncs that are now done */
+  syncs: unknown[];
+  disconnect: number[];
+  role: RoleChange | null;
+  /** events worth a log line (learners dropped, syncs chosen) */
+  notes: string[];
+}
+
+const emptyReady = (): Ready => ({ truncate: null, epochs: null, commit: [], append: [], messages: [], requests: [], syncs: [], disconnect: [], role: null, notes: [] });
+
+/** Effects gathered while stepping; `seal` ends a Ready early (after a SNAP). */
+export class Outbox {
+  private readonly sealed: Ready[] = [];
+  private current = emptyReady();
+
+  send(to: number, msg: ZabMessage): void {
+    this.current.messages.push({ to, msg });
+    if (msg.type === 'snap') this.seal();
+  }
+
+  truncate(zxid: number): void {
+    // A truncation must happen before any later append; keep them in separate Readies.
+    if (this.current.append.length > 0 || this.current.commit.length > 0) this.seal();
+    this.current.truncate = zxid;
+  }
+
+  epochs(e: { accepted?: number; current?: number }): void {
+    this.current.epochs = { ...this.current.epochs, ...e };
+  }
+
+  append(txn: Txn): void {
+    this.current.append.push(txn);
+  }
+
+  commit(txns: Txn[]): void {
+    for (const t of txns) this.current.commit.push(t);
+  }
+
+  request(from: number, request: ForwardedRequest): void {
+    this.current.requests.push({ from, request });
+  }
+
+  syncDone(token: unknown): void {
+    this.current.syncs.push(token);
+  }
+
+  disconnect(peer: number): void {
+    this.current.disconnect.push(peer);
+  }
+
+  note(line: string): void {
+    this.current.notes.push(line);
+  }
+
+  role(change: RoleChange): void {
+    // A role change is the last word of its Ready: what follows belongs to the new role.
+    this.current.role = change;
+    this.seal();
+  }
+
+  seal(): void {
+    const r = this.current;
+    if (r.truncate === null && r.epochs === null && r.commit.length + r.append.length + r.messages.length + r.requests.length + r.syncs.length + r.disconnect.length + r.notes.length === 0 && r.role === null) return;
+    this.sealed.push(r);
+    this.current = emptyReady();
+  }
+
+  /** The next Ready to carry out, or null when there is nothing to do. */
+  take(): Ready | null {
+    this.seal();
+    return this.sealed.shift() ?? null;
+  }
+}
