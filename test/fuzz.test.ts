@@ -37,6 +37,7 @@ import {
 } from '../src/proto/records.ts';
 import { readResponse, writeReplyHeader, writeResponse, type MultiResult, type Response } from '../src/proto/responses.ts';
 import { readTxnBody, writeTxnBody, type TxnBody } from '../src/proto/txn.ts';
+import { FlowControl } from '../src/server/backpressure.ts';
 import { Connection, type ConnectionHost } from '../src/server/connection.ts';
 import { Processor, type Client } from '../src/server/processor.ts';
 import { sessionPassword } from '../src/server/sessions.ts';
@@ -857,6 +858,7 @@ describe('request pipeline (Processor, fake clients)', () => {
 class FakeSocket extends EventEmitter {
   readonly remoteAddress = '127.0.0.1';
   readonly remotePort = 40000;
+  readonly writableLength = 0;
   readonly out: Buffer[] = [];
   ended = false;
   destroyed = false;
@@ -913,7 +915,7 @@ describe('byte streams through Connection and Processor (fake socket)', () => {
         fc.constantFrom('end', 'midframe'),
         async (pieces, chunkSizes, handshake, ending) => {
           const processor = new Processor({ serverId: 1, tickTime: 2000, minSessionTimeout: 4000, maxSessionTimeout: 40_000, extendedTypesEnabled: true, skipACL: false, superDigest: null, containerMaxNeverUsedIntervalMs: 0 });
-          const host: ConnectionHost = { processor, maxBuffer: 0xfffff, fourLetterWord: () => null, closed: (conn) => processor.disconnected(conn), log: () => undefined };
+          const host: ConnectionHost = { processor, maxBuffer: 0xfffff, flow: new FlowControl(1000, 0xfffff), fourLetterWord: () => null, closed: (conn) => processor.disconnected(conn), log: () => undefined };
           const sock = new FakeSocket();
           new Connection(sock as unknown as Socket, host);
           // the stream: ConnectRequest (or not), then frames with distinct increasing xids

@@ -1,18 +1,25 @@
-// One client TCP connection: length-prefixed frames in, replies and watch
-// notifications out. Before the handshake the first four bytes may instead be a
-// four-letter word. Replies produced while handling one burst of input are
-// encoded into one buffer and written with a single socket write.
+// One client TCP connection (ZooKeeper's NIOServerCnxn): length-prefixed
+// frames in, replies and watch notifications out. Before the handshake the
+// first four bytes may instead be a four-letter word. Replies are encoded into
+// one buffer and written in batches (one write per burst of input, or per
+// WRITE_BATCH bytes), so the buffer never holds more than a batch plus one reply.
+// Back-pressure (backpressure.ts): the connection takes its next request only
+// while its unsent output is under the bound and the server is under its
+// outstanding limit; otherwise the request stays unread in the socket.
 
 import type { Socket } from 'node:net';
 import { JuteError, JuteReader, JuteWriter } from '../jute/archive.ts';
 import { Err, KeeperState, OpCode, OpName, Xid } from '../proto/constants.ts';
-import { readConnectRequest, readRequest, writeConnectResponse, type Id } from '../proto/records.ts';
+import { readConnectRequest, readRequest, writeConnectResponse, type Id, type Request } from '../proto/records.ts';
 import { writeReplyHeader, writeResponse, type Response } from '../proto/responses.ts';
+import { WRITE_BATCH, type FlowControl } from './backpressure.ts';
+import { FrameReader } from './framing.ts';
 import type { Client, Processor } from './processor.ts';
 
 export interface ConnectionHost {
   readonly processor: Processor;
   readonly maxBuffer: number;
+  readonly flow: FlowControl;
   /** The reply to a four-letter word, or null when `word` is not one. */
   fourLetterWord(word: string, conn: Connection): string | null;
   closed(conn: Connection): void;
@@ -53,6 +60,9 @@ const LAST_OP: Record<number, string> = {
 /** How long a connection may stay without a ConnectRequest (zookeeper.nio.sessionlessCnxnTimeout). */
 const SESSIONLESS_TIMEOUT_MS = 10_000;
 
+/** Requests whose data the tree keeps: their buffers are copied out of the socket's chunk. */
+const CARRIES_DATA = new Set<number>([OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL, OpCode.setData, OpCode.multi]);
+
 export class Connection implements Client {
   sessionId = 0n;
   readonly authIds: Id[];
@@ -72,14 +82,22 @@ export class Connection implements Client {
   totalLatency = 0;
   latencyCount = 0;
   sessionTimeout = 0;
+  /** requests handed to the pipeline and not answered yet */
+  outstanding = 0;
 
   private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
-  private pending: Buffer | null = null;
+  private readonly input = new FrameReader();
   private out = new JuteWriter(4096);
   private flushScheduled = false;
+  /** why requests are not being taken, or null while they are */
+  private stopped: 'output' | 'outstanding' | null = null;
+  private pumping = false;
   private sessionlessTimer: NodeJS.Timeout | null;
+  /** running while the socket has refused output (write() returned false) and not drained */
+  private blockedTimer: NodeJS.Timeout | null = null;
   /** receipt time of the request being handled, for latency */
   private received = 0;
+  private readonly resume = () => this.pump();
 
   constructor(
     private readonly socket: Socket,
@@ -89,8 +107,11 @@ export class Connection implements Client {
     this.remotePort = socket.remotePort ?? 0;
     this.authIds = [{ scheme: 'ip', id: this.remoteAddress }];
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => socket.resume());
+    socket.on('data', (chunk: Buffer) => {
+      this.input.push(chunk);
+      this.pump();
+    });
+    socket.on('drain', () => this.drained());
     socket.on('error', () => this.teardown());
     socket.on('close', () => this.teardown());
     this.sessionlessTimer = setTimeout(() => this.close('no ConnectRequest in time'), SESSIONLESS_TIMEOUT_MS);
@@ -100,26 +121,61 @@ export class Connection implements Client {
     return this.state === 'open';
   }
 
-  private onData(chunk: Buffer): void {
-    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = null;
-    let pos = 0;
+  /** Bytes of replies and notifications not yet taken by the kernel. */
+  get unsent(): number {
+    return this.out.length + this.socket.writableLength;
+  }
+
+  /** Take complete frames from the input while back-pressure allows; stop reading the socket while it does not. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    const wasStopped = this.stopped !== null;
+    this.stopped = null;
+    const flow = this.host.flow;
+    const input = this.input;
     while (this.state === 'new' || this.state === 'open') {
-      if (buf.length - pos < 4) break;
-      if (this.state === 'new' && this.tryFourLetterWord(buf.subarray(pos, pos + 4))) return;
-      const len = buf.readInt32BE(pos);
+      const head = input.head();
+      if (head === null) break;
+      if (this.unsent >= flow.pauseAt) {
+        this.stopped = 'output';
+        break;
+      }
+      if (flow.overLimit && this.outstanding > 0) {
+        this.stopped = 'outstanding';
+        break;
+      }
+      if (this.state === 'new' && this.tryFourLetterWord(head)) break;
+      const len = input.length()!;
       if (len < 0 || len > this.host.maxBuffer) {
         this.host.log(`closing ${this.describe()}: frame length ${len} outside 0..${this.host.maxBuffer} (jute.maxbuffer)`);
         this.close('bad frame length');
-        return;
+        break;
       }
-      if (buf.length - pos - 4 < len) break;
-      const frame = buf.subarray(pos + 4, pos + 4 + len);
-      pos += 4 + len;
+      const frame = input.take();
+      if (!frame) break;
       this.onFrame(frame);
     }
-    if (pos < buf.length && (this.state === 'new' || this.state === 'open')) this.pending = buf.subarray(pos);
+    this.pumping = false;
+    if (this.state !== 'new' && this.state !== 'open') {
+      input.release();
+      return;
+    }
     this.flush();
+    if (this.stopped) {
+      if (!wasStopped) flow.throttled++;
+      this.socket.pause();
+      // Output drains on 'drain' (the flush above left the socket refusing more); room comes from other connections' replies.
+      if (this.stopped === 'outstanding') flow.waitForRoom(this.resume);
+    } else {
+      this.socket.resume();
+    }
+  }
+
+  private drained(): void {
+    if (this.blockedTimer) clearTimeout(this.blockedTimer);
+    this.blockedTimer = null;
+    if (this.stopped === 'output') this.pump();
   }
 
   private tryFourLetterWord(first4: Buffer): boolean {
@@ -147,6 +203,7 @@ export class Connection implements Client {
       return;
     }
     if (!(type in OpName) || type === OpCode.notification || type === OpCode.createSession || type === OpCode.error) {
+      this.issued();
       this.reply(xid, -1, Err.unimplemented, type);
       this.close(`unknown opcode ${type}`);
       return;
@@ -158,12 +215,21 @@ export class Connection implements Client {
       if (!(e instanceof JuteError)) throw e;
       this.host.log(`${this.describe()}: malformed ${OpName[type]} request: ${e.message}`);
       if (type === OpCode.auth) return this.close('malformed auth packet');
+      this.issued();
       this.host.processor.malformed(this, xid, type, this.received);
       return;
     }
+    if (CARRIES_DATA.has(type)) ownData(req);
     this.lastOp = LAST_OP[type] ?? 'NA';
     if (xid > 0) this.lastCxid = xid;
+    this.issued();
     this.host.processor.handle(this, xid, req, this.received);
+  }
+
+  /** A request goes to the pipeline; every one comes back as exactly one reply (or the connection closes). */
+  private issued(): void {
+    this.outstanding++;
+    this.host.flow.issued();
   }
 
   private onConnect(frame: Buffer): void {
@@ -191,12 +257,16 @@ export class Connection implements Client {
         return;
       }
       this.sessionTimeout = res.timeOut;
-      this.scheduleFlush();
+      this.queued();
     });
   }
 
   reply(xid: number, zxid: number, err: number, type: number, body?: Response): void {
-    if (this.state === 'closed') return;
+    if (this.outstanding > 0) {
+      this.outstanding--;
+      this.host.flow.answered();
+    }
+    if (this.state !== 'open') return;
     const out = this.out;
     const at = out.beginFrame();
     writeReplyHeader(out, xid, zxid, err);
@@ -211,21 +281,29 @@ export class Connection implements Client {
     if (latency > this.maxLatency) this.maxLatency = latency;
     this.totalLatency += latency;
     this.latencyCount++;
-    this.scheduleFlush();
+    this.queued();
   }
 
   notify(type: number, path: string): void {
     if (this.state !== 'open') return;
+    // header 16 + type 4 + state 4 + path length 4 + path, after the frame's own length 4
+    const size = 32 + Buffer.byteLength(path);
+    if (this.unsent + size > this.host.flow.disconnectAt) {
+      this.drop(`${this.unsent} bytes unsent, a notification would pass the bound of ${this.host.flow.disconnectAt}`);
+      return;
+    }
     const out = this.out;
     const at = out.beginFrame();
     writeReplyHeader(out, Xid.notification, -1, 0);
     out.int(type).int(KeeperState.syncConnected).ustring(path);
     out.endFrame(at);
     this.packetsSent++;
-    this.scheduleFlush();
+    this.queued();
   }
 
-  private scheduleFlush(): void {
+  /** Something was added to the output: write a full batch now, else at the end of this turn. */
+  private queued(): void {
+    if (this.out.length >= WRITE_BATCH) return this.flush();
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     process.nextTick(() => this.flush());
@@ -234,19 +312,32 @@ export class Connection implements Client {
   private flush(): void {
     this.flushScheduled = false;
     if (this.out.length === 0 || this.state === 'closed') return;
-    const bytes = this.out.take();
-    if (!this.socket.write(bytes)) this.socket.pause(); // resumed on 'drain'
+    if (this.socket.write(this.out.take()) || this.blockedTimer) return;
+    // The socket holds the rest until 'drain'; a peer that never takes it is dropped after its session timeout.
+    const patience = this.sessionTimeout || SESSIONLESS_TIMEOUT_MS;
+    this.blockedTimer = setTimeout(() => this.drop(`output blocked for ${patience} ms`), patience);
   }
 
+  /** Flush what is queued and close the socket; the session's watches go at once. */
   close(reason: string): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
-    this.clearSessionlessTimer();
     if (this.sessionId !== 0n) this.host.log(`closing ${this.describe()}: ${reason}`);
+    this.detach();
     this.flush();
     this.socket.end();
     // A peer that never reads must not keep the socket forever.
     setTimeout(() => this.socket.destroy(), 5000).unref();
+  }
+
+  /** Drop a connection that does not take its output; its session lives on. */
+  private drop(reason: string): void {
+    if (this.state !== 'new' && this.state !== 'open') return;
+    this.state = 'closing';
+    this.host.flow.backpressureDisconnects++;
+    this.host.log(`dropping ${this.describe()}: ${reason}`);
+    this.detach();
+    this.socket.destroy();
   }
 
   /** Drop the connection at once (server shutdown). */
@@ -259,15 +350,38 @@ export class Connection implements Client {
     this.sessionlessTimer = null;
   }
 
+  /** Leave the pipeline: stop timers, give back outstanding requests, drop watches. Idempotent. */
+  private detach(): void {
+    this.clearSessionlessTimer();
+    if (this.blockedTimer) clearTimeout(this.blockedTimer);
+    this.blockedTimer = null;
+    this.host.flow.forget(this.resume);
+    this.host.flow.answered(this.outstanding);
+    this.outstanding = 0;
+    this.input.release();
+    this.host.processor.disconnected(this);
+  }
+
   private teardown(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.clearSessionlessTimer();
+    this.detach();
     this.socket.destroy();
     this.host.closed(this);
   }
 
   describe(): string {
     return `client ${this.remoteAddress}:${this.remotePort}${this.sessionId !== 0n ? ` session 0x${BigInt.asUintN(64, this.sessionId).toString(16)}` : ''}`;
+  }
+}
+
+/** Copy the data a request carries out of the socket's chunk, so that the tree never pins a chunk. */
+function ownData(req: Request): void {
+  if (req.type === OpCode.multi || req.type === OpCode.multiRead) {
+    for (const op of req.ops) ownData(op);
+  } else if ('data' in req && req.data) {
+    const copy = Buffer.allocUnsafeSlow(req.data.length);
+    req.data.copy(copy);
+    req.data = copy;
   }
 }

@@ -182,9 +182,13 @@ export class Processor {
     return this.sessions.touch(client.sessionId, this.now());
   }
 
-  /** Close sessions whose time is up; call every tick. */
-  expireSessions(): void {
-    for (const id of this.sessions.expire(this.now())) this.expire(id);
+  /** Close sessions whose time is up; call every tick. Returns them with their timeouts. */
+  expireSessions(): { id: bigint; timeout: number }[] {
+    return this.sessions.expire(this.now()).map((id) => {
+      const timeout = this.sessions.timeoutOf(id) ?? 0;
+      this.expire(id);
+      return { id, timeout };
+    });
   }
 
   /** The closeSession txn of session `id`, its ephemerals listed. */
@@ -195,7 +199,9 @@ export class Processor {
   }
 
   private expire(id: bigint): void {
-    this.submit(this.closeSessionTxn(id, 0), () => this.owners.get(id)?.close('session expired'));
+    // Applying the closeSession forgets the session's owner: find it first.
+    const owner = this.owners.get(id);
+    this.submit(this.closeSessionTxn(id, 0), () => owner?.close('session expired'));
   }
 
   // ---- requests ----
@@ -316,7 +322,7 @@ export class Processor {
     }
     this.stats.authFailed++;
     client.reply(Xid.auth, 0, Err.authFailed, OpCode.auth);
-    client.close(`authentication failed for scheme ${scheme}`);
+    client.close(`authentication failed for scheme ${JSON.stringify(scheme)}`);
   }
 
   private checkRead(path: string, client: Client): ZNode {
