@@ -14,7 +14,7 @@ import { readConnectRequest, readRequest, writeConnectResponse, type Id, type Re
 import { writeReplyHeader, writeResponse, type Response } from '../proto/responses.ts';
 import { WRITE_BATCH, type FlowControl } from './backpressure.ts';
 import { FrameReader } from './framing.ts';
-import type { Client, Processor } from './processor.ts';
+import { isWrite, type Client, type Processor } from './processor.ts';
 
 export interface ConnectionHost {
   readonly processor: Processor;
@@ -60,8 +60,12 @@ const LAST_OP: Record<number, string> = {
 /** How long a connection may stay without a ConnectRequest (zookeeper.nio.sessionlessCnxnTimeout). */
 const SESSIONLESS_TIMEOUT_MS = 10_000;
 
-/** Requests whose data the tree keeps: their buffers are copied out of the socket's chunk. */
-const CARRIES_DATA = new Set<number>([OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL, OpCode.setData, OpCode.multi]);
+/**
+ * Why a connection is not taking requests: its unsent output is over the bound
+ * ('output'), the server is over its outstanding limit ('outstanding'), or its
+ * own requests must be answered first ('own').
+ */
+type Stop = 'output' | 'outstanding' | 'own';
 
 export class Connection implements Client {
   sessionId = 0n;
@@ -82,15 +86,16 @@ export class Connection implements Client {
   totalLatency = 0;
   latencyCount = 0;
   sessionTimeout = 0;
-  /** requests handed to the pipeline and not answered yet */
-  outstanding = 0;
 
   private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
   private readonly input = new FrameReader();
   private out = new JuteWriter(4096);
   private flushScheduled = false;
+  /** sizes of the requests handed to the pipeline and not answered yet, oldest first (answers come in request order) */
+  private readonly inFlight: number[] = [];
+  private inFlightBytes = 0;
   /** why requests are not being taken, or null while they are */
-  private stopped: 'output' | 'outstanding' | null = null;
+  private stopped: Stop | null = null;
   private pumping = false;
   private sessionlessTimer: NodeJS.Timeout | null;
   /** running while the socket has refused output (write() returned false) and not drained */
@@ -121,6 +126,11 @@ export class Connection implements Client {
     return this.state === 'open';
   }
 
+  /** Requests handed to the pipeline and not answered yet. */
+  get outstanding(): number {
+    return this.inFlight.length;
+  }
+
   /** Bytes of replies and notifications not yet taken by the kernel. */
   get unsent(): number {
     return this.out.length + this.socket.writableLength;
@@ -130,28 +140,20 @@ export class Connection implements Client {
   private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
-    const wasStopped = this.stopped !== null;
+    const wasThrottled = this.stopped === 'output' || this.stopped === 'outstanding';
     this.stopped = null;
-    const flow = this.host.flow;
     const input = this.input;
     while (this.state === 'new' || this.state === 'open') {
-      const head = input.head();
-      if (head === null) break;
-      if (this.unsent >= flow.pauseAt) {
-        this.stopped = 'output';
-        break;
-      }
-      if (flow.overLimit && this.outstanding > 0) {
-        this.stopped = 'outstanding';
-        break;
-      }
-      if (this.state === 'new' && this.tryFourLetterWord(head)) break;
-      const len = input.length()!;
+      const len = input.length();
+      if (len === null) break;
+      if (this.state === 'new' && this.tryFourLetterWord(input.head()!)) break;
       if (len < 0 || len > this.host.maxBuffer) {
         this.host.log(`closing ${this.describe()}: frame length ${len} outside 0..${this.host.maxBuffer} (jute.maxbuffer)`);
         this.close('bad frame length');
         break;
       }
+      this.stopped = this.mustWait(len);
+      if (this.stopped) break;
       const frame = input.take();
       if (!frame) break;
       this.onFrame(frame);
@@ -162,14 +164,26 @@ export class Connection implements Client {
       return;
     }
     this.flush();
-    if (this.stopped) {
-      if (!wasStopped) flow.throttled++;
-      this.socket.pause();
-      // Output drains on 'drain' (the flush above left the socket refusing more); room comes from other connections' replies.
-      if (this.stopped === 'outstanding') flow.waitForRoom(this.resume);
-    } else {
+    if (!this.stopped) {
       this.socket.resume();
+      return;
     }
+    this.socket.pause();
+    if (this.stopped !== 'own' && !wasThrottled) this.host.flow.throttled++;
+    // 'output' resumes on 'drain' (the flush above left the socket refusing more), 'own' when this connection's last answer goes out.
+    if (this.stopped === 'outstanding') this.host.flow.waitForRoom(this.resume);
+  }
+
+  /** Why the next request (a frame of `len` bytes) must stay in the input for now, or null when it may be taken. */
+  private mustWait(len: number): Stop | null {
+    const flow = this.host.flow;
+    if (this.unsent >= flow.pauseAt) return 'output';
+    if (this.inFlight.length === 0) return null;
+    if (this.inFlightBytes >= flow.pauseAt) return 'own';
+    // A read would only wait in the pipeline behind this session's writes, then answer all at once: it waits here.
+    const type = len >= 8 ? this.input.peekInt(8) : null;
+    if (type !== null && !isWrite(type)) return 'own';
+    return flow.overLimit ? 'outstanding' : null;
   }
 
   private drained(): void {
@@ -203,7 +217,7 @@ export class Connection implements Client {
       return;
     }
     if (!(type in OpName) || type === OpCode.notification || type === OpCode.createSession || type === OpCode.error) {
-      this.issued();
+      this.issued(frame.length);
       this.reply(xid, -1, Err.unimplemented, type);
       this.close(`unknown opcode ${type}`);
       return;
@@ -215,21 +229,31 @@ export class Connection implements Client {
       if (!(e instanceof JuteError)) throw e;
       this.host.log(`${this.describe()}: malformed ${OpName[type]} request: ${e.message}`);
       if (type === OpCode.auth) return this.close('malformed auth packet');
-      this.issued();
+      this.issued(frame.length);
       this.host.processor.malformed(this, xid, type, this.received);
       return;
     }
-    if (CARRIES_DATA.has(type)) ownData(req);
+    ownData(req);
     this.lastOp = LAST_OP[type] ?? 'NA';
     if (xid > 0) this.lastCxid = xid;
-    this.issued();
+    this.issued(frame.length);
     this.host.processor.handle(this, xid, req, this.received);
   }
 
-  /** A request goes to the pipeline; every one comes back as exactly one reply (or the connection closes). */
-  private issued(): void {
-    this.outstanding++;
+  /** A request goes to the pipeline; every one comes back as exactly one answer (or the connection closes). */
+  private issued(size: number): void {
+    this.inFlight.push(size);
+    this.inFlightBytes += size;
     this.host.flow.issued();
+  }
+
+  /** The oldest request in the pipeline was answered. */
+  private settled(): void {
+    const size = this.inFlight.shift();
+    if (size === undefined) return;
+    this.inFlightBytes -= size;
+    this.host.flow.answered();
+    if (this.stopped === 'own') process.nextTick(this.resume);
   }
 
   private onConnect(frame: Buffer): void {
@@ -241,9 +265,11 @@ export class Connection implements Client {
       this.close(`malformed ConnectRequest: ${(e as Error).message}`);
       return;
     }
-    // Requests that follow queue behind the session's creation in the processor.
+    // Requests that follow wait for the session's creation, like those behind a write.
     this.state = 'open';
+    this.issued(frame.length);
     this.host.processor.connect(this, req, (res) => {
+      this.settled();
       if (this.state !== 'open') return;
       if (!res) {
         this.close(`client has seen zxid 0x${req.lastZxidSeen.toString(16)}, beyond this server's`);
@@ -262,10 +288,7 @@ export class Connection implements Client {
   }
 
   reply(xid: number, zxid: number, err: number, type: number, body?: Response): void {
-    if (this.outstanding > 0) {
-      this.outstanding--;
-      this.host.flow.answered();
-    }
+    this.settled();
     if (this.state !== 'open') return;
     const out = this.out;
     const at = out.beginFrame();
@@ -356,8 +379,9 @@ export class Connection implements Client {
     if (this.blockedTimer) clearTimeout(this.blockedTimer);
     this.blockedTimer = null;
     this.host.flow.forget(this.resume);
-    this.host.flow.answered(this.outstanding);
-    this.outstanding = 0;
+    this.host.flow.answered(this.inFlight.length);
+    this.inFlight.length = 0;
+    this.inFlightBytes = 0;
     this.input.release();
     this.host.processor.disconnected(this);
   }
@@ -377,7 +401,7 @@ export class Connection implements Client {
 
 /** Copy the data a request carries out of the socket's chunk, so that the tree never pins a chunk. */
 function ownData(req: Request): void {
-  if (req.type === OpCode.multi || req.type === OpCode.multiRead) {
+  if (req.type === OpCode.multi) {
     for (const op of req.ops) ownData(op);
   } else if ('data' in req && req.data) {
     const copy = Buffer.allocUnsafeSlow(req.data.length);

@@ -67,7 +67,12 @@ export class FrameReader {
 
   /** The next frame's length prefix, or null while fewer than four bytes are here. */
   length(): number | null {
-    return this.buffered >= 4 ? this.buf.readInt32BE(this.start) : null;
+    return this.peekInt(0);
+  }
+
+  /** The int at `offset` bytes into the unread input (e.g. 8: a request's type), or null while it has not arrived. */
+  peekInt(offset: number): number | null {
+    return this.buffered >= offset + 4 ? this.buf.readInt32BE(this.start + offset) : null;
   }
 
   /** The next frame's body (its prefix already checked by the caller), or null while it is incomplete. */

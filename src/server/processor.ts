@@ -87,6 +87,9 @@ const WRITES = new Set<number>([
   OpCode.deleteContainer,
 ]);
 
+/** Requests that go to the log (and closeSession): a session's other requests wait for its earlier ones of these. */
+export const isWrite = (type: number): boolean => WRITES.has(type) || type === OpCode.closeSession;
+
 /** The result type each op of a multi reports; container and TTL creates report create2, with a Stat. */
 const MULTI_RESULT_TYPE: Record<number, number> = {
   [OpCode.create]: OpCode.create,
@@ -210,8 +213,7 @@ export class Processor {
   handle(client: Client, xid: number, req: Request, received: number): void {
     this.stats.packetsReceived++;
     this.touch(client);
-    const write = WRITES.has(req.type) || req.type === OpCode.closeSession;
-    this.enqueue(client, write, () => this.run(client, xid, req, received));
+    this.enqueue(client, isWrite(req.type), () => this.run(client, xid, req, received));
   }
 
   /** A request of a session that has expired or is closing: SessionExpired, in turn after its earlier requests. */
