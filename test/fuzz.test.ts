@@ -17,7 +17,6 @@
 // Seeds are fixed (FUZZ_SEED overrides); fast-check prints seed and path of a failure.
 
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
@@ -44,6 +43,7 @@ import { sessionPassword } from '../src/server/sessions.ts';
 import { CONTAINER_OWNER, kindOf, type DataTree, type ZNode } from '../src/tree/datatree.ts';
 import { childPath, nameOf, parentOf, pathProblem } from '../src/tree/path.ts';
 import { fourLetterWord, startServer, type RunningServer } from './support/servers.ts';
+import { FakeSocket } from './support/fakesocket.ts';
 import { HealthyClient, RawConn, connectPayload, frame, parseReply, requestPayload, sleep } from './support/rawclient.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20240611);
@@ -854,40 +854,6 @@ describe('request pipeline (Processor, fake clients)', () => {
 // ---------------------------------------------------------------------------
 // 2b. bytes through Connection (fake socket) and Processor
 // ---------------------------------------------------------------------------
-
-class FakeSocket extends EventEmitter {
-  readonly remoteAddress = '127.0.0.1';
-  readonly remotePort = 40000;
-  readonly writableLength = 0;
-  readonly out: Buffer[] = [];
-  ended = false;
-  destroyed = false;
-  setNoDelay(): this {
-    return this;
-  }
-  write(b: Buffer | string): boolean {
-    this.out.push(Buffer.from(b));
-    return true;
-  }
-  end(b?: Buffer | string): this {
-    if (b !== undefined) this.out.push(Buffer.from(b));
-    this.ended = true;
-    return this;
-  }
-  destroy(): this {
-    if (!this.destroyed) {
-      this.destroyed = true;
-      this.emit('close');
-    }
-    return this;
-  }
-  pause(): this {
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-}
 
 type Piece = { k: 'req'; req: Request; ms: Mutation[] } | { k: 'junk'; b: Buffer } | { k: 'len'; n: number };
 const piece: fc.Arbitrary<Piece> = fc.oneof(

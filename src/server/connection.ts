@@ -102,7 +102,8 @@ export class Connection implements Client {
   private blockedTimer: NodeJS.Timeout | null = null;
   /** receipt time of the request being handled, for latency */
   private received = 0;
-  private readonly resume = () => this.pump();
+  /** Take requests again, once the current turn's work is done (not from inside the pipeline that made room). */
+  private readonly resume = () => process.nextTick(() => this.pump());
 
   constructor(
     private readonly socket: Socket,
@@ -253,7 +254,7 @@ export class Connection implements Client {
     if (size === undefined) return;
     this.inFlightBytes -= size;
     this.host.flow.answered();
-    if (this.stopped === 'own') process.nextTick(this.resume);
+    if (this.stopped === 'own') this.resume();
   }
 
   private onConnect(frame: Buffer): void {
