@@ -3,12 +3,17 @@
 // ServerCnxn.incr/decrOutstandingAndCheckThrottle, plus a bound on each
 // connection's unsent bytes that ZooKeeper does not have).
 //
-// Two rules, checked by a connection before it takes its next request:
+// Rules checked by a connection before it takes its next request:
 //  - while the server has `outstandingLimit` or more requests in flight, a
-//    connection that has some of them stops being read until the count drops;
+//    connection that has some of them stops being read until the count drops
+//    (counted in `throttled`);
 //  - while a connection has `pauseAt` or more bytes of replies and
 //    notifications not yet taken by the socket, it stops being read until its
-//    socket drains.
+//    socket drains (counted in `throttled`);
+//  - while a connection has requests in flight, it takes only writes, up to
+//    `pauseAt` bytes of them: a read would wait in the pipeline for the
+//    session's writes anyway, and then all such reads would answer at once,
+//    past the output bound (connection.ts, mustWait).
 // Requests not taken stay in the socket (the kernel's buffers, then the peer's),
 // never in the server's memory as replies. Notifications cannot wait: a
 // connection whose unsent bytes would pass `disconnectAt` is dropped (its
@@ -23,7 +28,7 @@ export const WRITE_BATCH = 64 << 10;
 export class FlowControl {
   /** requests handed to the pipeline and not answered yet, over all connections */
   outstanding = 0;
-  /** how many times a connection stopped being read (either rule) */
+  /** how many times a connection stopped being read for the server's limit or its own unsent output */
   throttled = 0;
   /** connections dropped because their unsent output passed the bound or stayed blocked */
   backpressureDisconnects = 0;
