@@ -6,7 +6,8 @@
 // their session's writes, output past the bound stops reading until the socket
 // drains, a connection whose notifications pass the bound or whose output
 // stays blocked for its session timeout is dropped while its session lives on,
-// and the outstanding count is exact throughout.
+// the outstanding count is exact throughout, and data the tree keeps is copied
+// out of the socket's chunk.
 
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
@@ -14,7 +15,9 @@ import { describe, mock, test } from 'node:test';
 import { AddWatchMode, OpCode } from '../src/proto/constants.ts';
 import type { Request } from '../src/proto/records.ts';
 import { FlowControl, PAUSE_AT } from '../src/server/backpressure.ts';
+import type { ServerConfig } from '../src/config/config.ts';
 import { Connection, type ConnectionHost } from '../src/server/connection.ts';
+import { fourLetterWord, type ServerView } from '../src/server/fourletter.ts';
 import { Processor, type TxnSink } from '../src/server/processor.ts';
 import { sessionPassword } from '../src/server/sessions.ts';
 import { FakeSocket } from './support/fakesocket.ts';
@@ -91,7 +94,7 @@ const range = (n: number, from = 1) => Array.from({ length: n }, (_, i) => from 
 describe('back-pressure', () => {
   test('past globalOutstandingLimit a connection stops being read; the rest stays in its input until the writes apply', async () => {
     const log = new HeldLog();
-    const { flow, host } = serve({ outstandingLimit: 10, log });
+    const { processor, flow, host } = serve({ outstandingLimit: 10, log });
     const { sock, conn } = await open(host, log);
     sock.emit('data', requests(range(50).map((i) => create(`/n${i}`))));
     assert.equal(conn.outstanding, 10);
@@ -99,6 +102,12 @@ describe('back-pressure', () => {
     assert.equal(flow.throttled, 1);
     assert.equal(sock.paused, true);
     assert.equal(replies(sock).length, 0);
+    // what srvr and mntr report meanwhile
+    const view: ServerView = { config: { fourLetterWords: 'all' } as ServerConfig, processor, flow, connections: new Set([conn]), startedAt: Date.now(), mode: 'standalone', resetStats: () => undefined };
+    assert.match(fourLetterWord('srvr', view)!, /^Outstanding: 10$/m);
+    assert.match(fourLetterWord('mntr', view)!, /^zk_outstanding_requests\t10$/m);
+    assert.match(fourLetterWord('mntr', view)!, /^zk_read_throttled_count\t1$/m);
+    assert.match(fourLetterWord('cons', view)!, /\(queued=10,/);
     await commitUntil(log, () => {
       assert.ok(flow.outstanding <= 10, `${flow.outstanding} outstanding`);
       return replies(sock).length === 50;
@@ -164,6 +173,16 @@ describe('back-pressure', () => {
     assert.equal(again.conn.sessionId, watcher.conn.sessionId);
     assert.equal(writer.conn.outstanding, 0);
     assert.equal(flow.outstanding, 0);
+  });
+
+  test('a znode\'s data does not keep the socket chunk it arrived in', async () => {
+    const { processor, host } = serve();
+    const { sock } = await open(host);
+    const chunk = requests([create('/small', Buffer.alloc(100, 7)), create('/padding', Buffer.alloc(70_000))]);
+    sock.emit('data', chunk);
+    const data = processor.tree.get('/small')!.data!;
+    assert.ok(data.equals(Buffer.alloc(100, 7)));
+    assert.equal(data.buffer.byteLength, 100, `100 bytes of data hold on to ${data.buffer.byteLength}`);
   });
 
   test('output blocked for the session timeout drops the connection', async () => {
