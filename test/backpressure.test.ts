@@ -6,8 +6,8 @@
 // their session's writes, output past the bound stops reading until the socket
 // drains, a connection whose notifications pass the bound or whose output
 // stays blocked for its session timeout is dropped while its session lives on,
-// the outstanding count is exact throughout, and data the tree keeps is copied
-// out of the socket's chunk.
+// the outstanding count is exact throughout (as srvr, mntr and cons report it),
+// and data the tree keeps is copied out of the socket's chunk.
 
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
