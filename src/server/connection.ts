@@ -335,8 +335,8 @@ export class Connection implements Client {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.out.length === 0 || this.state === 'closed') return;
-    if (this.socket.write(this.out.take()) || this.blockedTimer) return;
+    if (this.out.length === 0 || this.state === 'closed' || this.socket.destroyed) return;
+    if (this.socket.write(this.out.take()) || this.blockedTimer || this.state !== 'open') return;
     // The socket holds the rest until 'drain'; a peer that never takes it is dropped after its session timeout.
     const patience = this.sessionTimeout || SESSIONLESS_TIMEOUT_MS;
     this.blockedTimer = setTimeout(() => this.drop(`output blocked for ${patience} ms`), patience);
