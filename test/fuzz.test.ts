@@ -17,7 +17,6 @@
 // Seeds are fixed (FUZZ_SEED overrides); fast-check prints seed and path of a failure.
 
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
@@ -37,12 +36,14 @@ import {
 } from '../src/proto/records.ts';
 import { readResponse, writeReplyHeader, writeResponse, type MultiResult, type Response } from '../src/proto/responses.ts';
 import { readTxnBody, writeTxnBody, type TxnBody } from '../src/proto/txn.ts';
+import { FlowControl } from '../src/server/backpressure.ts';
 import { Connection, type ConnectionHost } from '../src/server/connection.ts';
 import { Processor, type Client } from '../src/server/processor.ts';
 import { sessionPassword } from '../src/server/sessions.ts';
 import { CONTAINER_OWNER, kindOf, type DataTree, type ZNode } from '../src/tree/datatree.ts';
 import { childPath, nameOf, parentOf, pathProblem } from '../src/tree/path.ts';
 import { fourLetterWord, startServer, type RunningServer } from './support/servers.ts';
+import { FakeSocket } from './support/fakesocket.ts';
 import { HealthyClient, RawConn, connectPayload, frame, parseReply, requestPayload, sleep } from './support/rawclient.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20240611);
@@ -854,39 +855,6 @@ describe('request pipeline (Processor, fake clients)', () => {
 // 2b. bytes through Connection (fake socket) and Processor
 // ---------------------------------------------------------------------------
 
-class FakeSocket extends EventEmitter {
-  readonly remoteAddress = '127.0.0.1';
-  readonly remotePort = 40000;
-  readonly out: Buffer[] = [];
-  ended = false;
-  destroyed = false;
-  setNoDelay(): this {
-    return this;
-  }
-  write(b: Buffer | string): boolean {
-    this.out.push(Buffer.from(b));
-    return true;
-  }
-  end(b?: Buffer | string): this {
-    if (b !== undefined) this.out.push(Buffer.from(b));
-    this.ended = true;
-    return this;
-  }
-  destroy(): this {
-    if (!this.destroyed) {
-      this.destroyed = true;
-      this.emit('close');
-    }
-    return this;
-  }
-  pause(): this {
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-}
-
 type Piece = { k: 'req'; req: Request; ms: Mutation[] } | { k: 'junk'; b: Buffer } | { k: 'len'; n: number };
 const piece: fc.Arbitrary<Piece> = fc.oneof(
   { weight: 10, arbitrary: fc.record({ k: fc.constant('req' as const), req: anyRequest, ms: fc.constant([] as Mutation[]) }) },
@@ -913,7 +881,7 @@ describe('byte streams through Connection and Processor (fake socket)', () => {
         fc.constantFrom('end', 'midframe'),
         async (pieces, chunkSizes, handshake, ending) => {
           const processor = new Processor({ serverId: 1, tickTime: 2000, minSessionTimeout: 4000, maxSessionTimeout: 40_000, extendedTypesEnabled: true, skipACL: false, superDigest: null, containerMaxNeverUsedIntervalMs: 0 });
-          const host: ConnectionHost = { processor, maxBuffer: 0xfffff, fourLetterWord: () => null, closed: (conn) => processor.disconnected(conn), log: () => undefined };
+          const host: ConnectionHost = { processor, maxBuffer: 0xfffff, flow: new FlowControl(1000, 0xfffff), fourLetterWord: () => null, closed: (conn) => processor.disconnected(conn), log: () => undefined };
           const sock = new FakeSocket();
           new Connection(sock as unknown as Socket, host);
           // the stream: ConnectRequest (or not), then frames with distinct increasing xids

@@ -134,7 +134,7 @@ export class JuteWriter {
   private buf: Buffer;
   private pos = 0;
 
-  constructor(initial = 256) {
+  constructor(private readonly initial = 256) {
     this.buf = Buffer.allocUnsafe(initial);
   }
 
@@ -231,10 +231,10 @@ export class JuteWriter {
     return this;
   }
 
-  /** The bytes written so far, without copying; the writer starts over on a new buffer. */
+  /** The bytes written so far, without copying; the writer starts over on a new buffer of its initial size. */
   take(): Buffer {
     const bytes = this.buf.subarray(0, this.pos);
-    this.buf = Buffer.allocUnsafe(this.buf.length);
+    this.buf = Buffer.allocUnsafe(this.initial);
     this.pos = 0;
     return bytes;
   }

@@ -1,18 +1,25 @@
-// One client TCP connection: length-prefixed frames in, replies and watch
-// notifications out. Before the handshake the first four bytes may instead be a
-// four-letter word. Replies produced while handling one burst of input are
-// encoded into one buffer and written with a single socket write.
+// One client TCP connection (ZooKeeper's NIOServerCnxn): length-prefixed
+// frames in, replies and watch notifications out. Before the handshake the
+// first four bytes may instead be a four-letter word. Replies are encoded into
+// one buffer and written in batches (one write per burst of input, or per
+// WRITE_BATCH bytes), so the buffer never holds more than a batch plus one reply.
+// Back-pressure (backpressure.ts): the connection takes its next request only
+// while its unsent output is under the bound and the server is under its
+// outstanding limit; otherwise the request stays unread in the socket.
 
 import type { Socket } from 'node:net';
 import { JuteError, JuteReader, JuteWriter } from '../jute/archive.ts';
 import { Err, KeeperState, OpCode, OpName, Xid } from '../proto/constants.ts';
-import { readConnectRequest, readRequest, writeConnectResponse, type Id } from '../proto/records.ts';
+import { readConnectRequest, readRequest, writeConnectResponse, type Id, type Request } from '../proto/records.ts';
 import { writeReplyHeader, writeResponse, type Response } from '../proto/responses.ts';
-import type { Client, Processor } from './processor.ts';
+import { WRITE_BATCH, type FlowControl } from './backpressure.ts';
+import { FrameReader } from './framing.ts';
+import { isWrite, type Client, type Processor } from './processor.ts';
 
 export interface ConnectionHost {
   readonly processor: Processor;
   readonly maxBuffer: number;
+  readonly flow: FlowControl;
   /** The reply to a four-letter word, or null when `word` is not one. */
   fourLetterWord(word: string, conn: Connection): string | null;
   closed(conn: Connection): void;
@@ -53,6 +60,13 @@ const LAST_OP: Record<number, string> = {
 /** How long a connection may stay without a ConnectRequest (zookeeper.nio.sessionlessCnxnTimeout). */
 const SESSIONLESS_TIMEOUT_MS = 10_000;
 
+/**
+ * Why a connection is not taking requests: its unsent output is over the bound
+ * ('output'), the server is over its outstanding limit ('outstanding'), or its
+ * own requests must be answered first ('own').
+ */
+type Stop = 'output' | 'outstanding' | 'own';
+
 export class Connection implements Client {
   sessionId = 0n;
   readonly authIds: Id[];
@@ -74,12 +88,22 @@ export class Connection implements Client {
   sessionTimeout = 0;
 
   private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
-  private pending: Buffer | null = null;
+  private readonly input = new FrameReader();
   private out = new JuteWriter(4096);
   private flushScheduled = false;
+  /** sizes of the requests handed to the pipeline and not answered yet, oldest first (answers come in request order) */
+  private readonly inFlight: number[] = [];
+  private inFlightBytes = 0;
+  /** why requests are not being taken, or null while they are */
+  private stopped: Stop | null = null;
+  private pumping = false;
   private sessionlessTimer: NodeJS.Timeout | null;
+  /** running while the socket has refused output (write() returned false) and not drained */
+  private blockedTimer: NodeJS.Timeout | null = null;
   /** receipt time of the request being handled, for latency */
   private received = 0;
+  /** Take requests again, once the current turn's work is done (not from inside the pipeline that made room). */
+  private readonly resume = () => process.nextTick(() => this.pump());
 
   constructor(
     private readonly socket: Socket,
@@ -89,8 +113,11 @@ export class Connection implements Client {
     this.remotePort = socket.remotePort ?? 0;
     this.authIds = [{ scheme: 'ip', id: this.remoteAddress }];
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => socket.resume());
+    socket.on('data', (chunk: Buffer) => {
+      this.input.push(chunk);
+      this.pump();
+    });
+    socket.on('drain', () => this.drained());
     socket.on('error', () => this.teardown());
     socket.on('close', () => this.teardown());
     this.sessionlessTimer = setTimeout(() => this.close('no ConnectRequest in time'), SESSIONLESS_TIMEOUT_MS);
@@ -100,26 +127,70 @@ export class Connection implements Client {
     return this.state === 'open';
   }
 
-  private onData(chunk: Buffer): void {
-    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = null;
-    let pos = 0;
+  /** Requests handed to the pipeline and not answered yet. */
+  get outstanding(): number {
+    return this.inFlight.length;
+  }
+
+  /** Bytes of replies and notifications not yet taken by the kernel. */
+  get unsent(): number {
+    return this.out.length + this.socket.writableLength;
+  }
+
+  /** Take complete frames from the input while back-pressure allows; stop reading the socket while it does not. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    const wasThrottled = this.stopped === 'output' || this.stopped === 'outstanding';
+    this.stopped = null;
+    const input = this.input;
     while (this.state === 'new' || this.state === 'open') {
-      if (buf.length - pos < 4) break;
-      if (this.state === 'new' && this.tryFourLetterWord(buf.subarray(pos, pos + 4))) return;
-      const len = buf.readInt32BE(pos);
+      const len = input.length();
+      if (len === null) break;
+      if (this.state === 'new' && this.tryFourLetterWord(input.head()!)) break;
       if (len < 0 || len > this.host.maxBuffer) {
         this.host.log(`closing ${this.describe()}: frame length ${len} outside 0..${this.host.maxBuffer} (jute.maxbuffer)`);
         this.close('bad frame length');
-        return;
+        break;
       }
-      if (buf.length - pos - 4 < len) break;
-      const frame = buf.subarray(pos + 4, pos + 4 + len);
-      pos += 4 + len;
+      this.stopped = this.mustWait(len);
+      if (this.stopped) break;
+      const frame = input.take();
+      if (!frame) break;
       this.onFrame(frame);
     }
-    if (pos < buf.length && (this.state === 'new' || this.state === 'open')) this.pending = buf.subarray(pos);
+    this.pumping = false;
+    if (this.state !== 'new' && this.state !== 'open') {
+      input.release();
+      return;
+    }
     this.flush();
+    if (!this.stopped) {
+      this.socket.resume();
+      return;
+    }
+    this.socket.pause();
+    if (this.stopped !== 'own' && !wasThrottled) this.host.flow.throttled++;
+    // 'output' resumes on 'drain' (the flush above left the socket refusing more), 'own' when this connection's last answer goes out.
+    if (this.stopped === 'outstanding') this.host.flow.waitForRoom(this.resume);
+  }
+
+  /** Why the next request (a frame of `len` bytes) must stay in the input for now, or null when it may be taken. */
+  private mustWait(len: number): Stop | null {
+    const flow = this.host.flow;
+    if (this.unsent >= flow.pauseAt) return 'output';
+    if (this.inFlight.length === 0) return null;
+    if (this.inFlightBytes >= flow.pauseAt) return 'own';
+    // A read would only wait in the pipeline behind this session's writes, then answer all at once: it waits here.
+    const type = len >= 8 ? this.input.peekInt(8) : null;
+    if (type !== null && !isWrite(type)) return 'own';
+    return flow.overLimit ? 'outstanding' : null;
+  }
+
+  private drained(): void {
+    if (this.blockedTimer) clearTimeout(this.blockedTimer);
+    this.blockedTimer = null;
+    if (this.stopped === 'output') this.pump();
   }
 
   private tryFourLetterWord(first4: Buffer): boolean {
@@ -147,6 +218,7 @@ export class Connection implements Client {
       return;
     }
     if (!(type in OpName) || type === OpCode.notification || type === OpCode.createSession || type === OpCode.error) {
+      this.issued(frame.length);
       this.reply(xid, -1, Err.unimplemented, type);
       this.close(`unknown opcode ${type}`);
       return;
@@ -158,12 +230,31 @@ export class Connection implements Client {
       if (!(e instanceof JuteError)) throw e;
       this.host.log(`${this.describe()}: malformed ${OpName[type]} request: ${e.message}`);
       if (type === OpCode.auth) return this.close('malformed auth packet');
+      this.issued(frame.length);
       this.host.processor.malformed(this, xid, type, this.received);
       return;
     }
+    ownData(req);
     this.lastOp = LAST_OP[type] ?? 'NA';
     if (xid > 0) this.lastCxid = xid;
+    this.issued(frame.length);
     this.host.processor.handle(this, xid, req, this.received);
+  }
+
+  /** A request goes to the pipeline; every one comes back as exactly one answer (or the connection closes). */
+  private issued(size: number): void {
+    this.inFlight.push(size);
+    this.inFlightBytes += size;
+    this.host.flow.issued();
+  }
+
+  /** The oldest request in the pipeline was answered. */
+  private settled(): void {
+    const size = this.inFlight.shift();
+    if (size === undefined) return;
+    this.inFlightBytes -= size;
+    this.host.flow.answered();
+    if (this.stopped === 'own') this.resume();
   }
 
   private onConnect(frame: Buffer): void {
@@ -175,9 +266,11 @@ export class Connection implements Client {
       this.close(`malformed ConnectRequest: ${(e as Error).message}`);
       return;
     }
-    // Requests that follow queue behind the session's creation in the processor.
+    // Requests that follow wait for the session's creation, like those behind a write.
     this.state = 'open';
+    this.issued(frame.length);
     this.host.processor.connect(this, req, (res) => {
+      this.settled();
       if (this.state !== 'open') return;
       if (!res) {
         this.close(`client has seen zxid 0x${req.lastZxidSeen.toString(16)}, beyond this server's`);
@@ -191,12 +284,13 @@ export class Connection implements Client {
         return;
       }
       this.sessionTimeout = res.timeOut;
-      this.scheduleFlush();
+      this.queued();
     });
   }
 
   reply(xid: number, zxid: number, err: number, type: number, body?: Response): void {
-    if (this.state === 'closed') return;
+    this.settled();
+    if (this.state !== 'open') return;
     const out = this.out;
     const at = out.beginFrame();
     writeReplyHeader(out, xid, zxid, err);
@@ -211,21 +305,29 @@ export class Connection implements Client {
     if (latency > this.maxLatency) this.maxLatency = latency;
     this.totalLatency += latency;
     this.latencyCount++;
-    this.scheduleFlush();
+    this.queued();
   }
 
   notify(type: number, path: string): void {
     if (this.state !== 'open') return;
+    // header 16 + type 4 + state 4 + path length 4 + path, after the frame's own length 4
+    const size = 32 + Buffer.byteLength(path);
+    if (this.unsent + size > this.host.flow.disconnectAt) {
+      this.drop(`${this.unsent} bytes unsent, a notification would pass the bound of ${this.host.flow.disconnectAt}`);
+      return;
+    }
     const out = this.out;
     const at = out.beginFrame();
     writeReplyHeader(out, Xid.notification, -1, 0);
     out.int(type).int(KeeperState.syncConnected).ustring(path);
     out.endFrame(at);
     this.packetsSent++;
-    this.scheduleFlush();
+    this.queued();
   }
 
-  private scheduleFlush(): void {
+  /** Something was added to the output: write a full batch now, else at the end of this turn. */
+  private queued(): void {
+    if (this.out.length >= WRITE_BATCH) return this.flush();
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     process.nextTick(() => this.flush());
@@ -233,20 +335,33 @@ export class Connection implements Client {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.out.length === 0 || this.state === 'closed') return;
-    const bytes = this.out.take();
-    if (!this.socket.write(bytes)) this.socket.pause(); // resumed on 'drain'
+    if (this.out.length === 0 || this.state === 'closed' || this.socket.destroyed) return;
+    if (this.socket.write(this.out.take()) || this.blockedTimer || this.state !== 'open') return;
+    // The socket holds the rest until 'drain'; a peer that never takes it is dropped after its session timeout.
+    const patience = this.sessionTimeout || SESSIONLESS_TIMEOUT_MS;
+    this.blockedTimer = setTimeout(() => this.drop(`output blocked for ${patience} ms`), patience);
   }
 
+  /** Flush what is queued and close the socket; the session's watches go at once. */
   close(reason: string): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
-    this.clearSessionlessTimer();
     if (this.sessionId !== 0n) this.host.log(`closing ${this.describe()}: ${reason}`);
+    this.detach();
     this.flush();
     this.socket.end();
     // A peer that never reads must not keep the socket forever.
     setTimeout(() => this.socket.destroy(), 5000).unref();
+  }
+
+  /** Drop a connection that does not take its output; its session lives on. */
+  private drop(reason: string): void {
+    if (this.state !== 'new' && this.state !== 'open') return;
+    this.state = 'closing';
+    this.host.flow.backpressureDisconnects++;
+    this.host.log(`dropping ${this.describe()}: ${reason}`);
+    this.detach();
+    this.socket.destroy();
   }
 
   /** Drop the connection at once (server shutdown). */
@@ -259,15 +374,39 @@ export class Connection implements Client {
     this.sessionlessTimer = null;
   }
 
+  /** Leave the pipeline: stop timers, give back outstanding requests, drop watches. Idempotent. */
+  private detach(): void {
+    this.clearSessionlessTimer();
+    if (this.blockedTimer) clearTimeout(this.blockedTimer);
+    this.blockedTimer = null;
+    this.host.flow.forget(this.resume);
+    this.host.flow.answered(this.inFlight.length);
+    this.inFlight.length = 0;
+    this.inFlightBytes = 0;
+    this.input.release();
+    this.host.processor.disconnected(this);
+  }
+
   private teardown(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.clearSessionlessTimer();
+    this.detach();
     this.socket.destroy();
     this.host.closed(this);
   }
 
   describe(): string {
     return `client ${this.remoteAddress}:${this.remotePort}${this.sessionId !== 0n ? ` session 0x${BigInt.asUintN(64, this.sessionId).toString(16)}` : ''}`;
+  }
+}
+
+/** Copy the data a request carries out of the socket's chunk, so that the tree never pins a chunk. */
+function ownData(req: Request): void {
+  if (req.type === OpCode.multi) {
+    for (const op of req.ops) ownData(op);
+  } else if ('data' in req && req.data) {
+    const copy = Buffer.allocUnsafeSlow(req.data.length);
+    req.data.copy(copy);
+    req.data = copy;
   }
 }

@@ -6,6 +6,7 @@ import { hostname, userInfo, freemem, totalmem, arch, release, type } from 'node
 import { join } from 'node:path';
 import type { ServerConfig } from '../config/config.ts';
 import { sessionHex } from './sessions.ts';
+import type { FlowControl } from './backpressure.ts';
 import type { Connection } from './connection.ts';
 import type { Processor } from './processor.ts';
 import { PADDOCK_VERSION, VERSION_LINE } from '../version.ts';
@@ -14,6 +15,7 @@ import { PADDOCK_VERSION, VERSION_LINE } from '../version.ts';
 export interface ServerView {
   readonly config: ServerConfig;
   readonly processor: Processor;
+  readonly flow: FlowControl;
   readonly connections: ReadonlySet<Connection>;
   readonly startedAt: number;
   readonly mode: string;
@@ -87,7 +89,7 @@ function serverStats(view: ServerView, withClients: boolean): string {
     `Received: ${s.packetsReceived}`,
     `Sent: ${s.packetsSent}`,
     `Connections: ${view.connections.size}`,
-    'Outstanding: 0',
+    `Outstanding: ${view.flow.outstanding}`,
     `Zxid: 0x${p.zxid.toString(16)}`,
     `Mode: ${view.mode}`,
     // ZooKeeper files the root twice ("" and "/"), and counts both.
@@ -97,7 +99,7 @@ function serverStats(view: ServerView, withClients: boolean): string {
 }
 
 function consLine(c: Connection, full: boolean): string {
-  let line = ` /${c.remoteAddress}:${c.remotePort}[${c.isOpen ? 1 : 0}](queued=0,recved=${c.packetsReceived},sent=${c.packetsSent}`;
+  let line = ` /${c.remoteAddress}:${c.remotePort}[${c.isOpen ? 1 : 0}](queued=${c.outstanding},recved=${c.packetsReceived},sent=${c.packetsSent}`;
   if (full && c.sessionId !== 0n) {
     const avg = c.latencyCount ? Math.floor(c.totalLatency / c.latencyCount) : 0;
     line +=
@@ -157,6 +159,9 @@ function envi(): string {
   return lines.join('\n') + '\n';
 }
 
+/** mntr keys of Paddock's own: back-pressure (backpressure.ts) has no ZooKeeper metric. */
+export const PADDOCK_MNTR_KEYS: ReadonlySet<string> = new Set(['zk_read_throttled_count', 'zk_backpressure_disconnect_count']);
+
 function mntr(view: ServerView): string {
   const p = view.processor;
   const s = p.stats;
@@ -171,7 +176,7 @@ function mntr(view: ServerView): string {
     ['packets_received', s.packetsReceived],
     ['packets_sent', s.packetsSent],
     ['num_alive_connections', view.connections.size],
-    ['outstanding_requests', 0],
+    ['outstanding_requests', view.flow.outstanding],
     ['znode_count', tree.nodeCount + 1],
     ['watch_count', tree.dataWatches.watchCount + tree.childWatches.watchCount],
     ['ephemerals_count', tree.ephemeralCount()],
@@ -186,6 +191,8 @@ function mntr(view: ServerView): string {
     ['outstanding_tls_handshake', 0],
     ['non_mtls_remote_conn_count', 0],
     ['non_mtls_local_conn_count', 0],
+    ['read_throttled_count', view.flow.throttled],
+    ['backpressure_disconnect_count', view.flow.backpressureDisconnects],
   ];
   return metrics.map(([k, v]) => `zk_${k}\t${v}\n`).join('');
 }

@@ -92,6 +92,9 @@ const WRITES = new Set<number>([
   OpCode.deleteContainer,
 ]);
 
+/** Requests that go to the log (and closeSession): a session's other requests wait for its earlier ones of these. */
+export const isWrite = (type: number): boolean => WRITES.has(type) || type === OpCode.closeSession;
+
 /** The result type each op of a multi reports; container and TTL creates report create2, with a Stat. */
 const MULTI_RESULT_TYPE: Record<number, number> = {
   [OpCode.create]: OpCode.create,
@@ -191,9 +194,13 @@ export class Processor {
     return this.sessions.touch(client.sessionId, this.now());
   }
 
-  /** Close sessions whose time is up; call every tick. */
-  expireSessions(): void {
-    for (const id of this.sessions.expire(this.now())) this.expire(id);
+  /** Close sessions whose time is up; call every tick. Returns them with their timeouts. */
+  expireSessions(): { id: bigint; timeout: number }[] {
+    return this.sessions.expire(this.now()).map((id) => {
+      const timeout = this.sessions.timeoutOf(id) ?? 0;
+      this.expire(id);
+      return { id, timeout };
+    });
   }
 
   /** The closeSession txn of session `id`, its ephemerals listed. */
@@ -203,7 +210,9 @@ export class Processor {
   }
 
   private expire(id: bigint): void {
-    this.order(id, 0, this.closeSessionTxn(id), () => this.owners.get(id)?.close('session expired'));
+    // Applying the closeSession forgets the session's owner: find it first.
+    const owner = this.owners.get(id);
+    this.order(id, 0, this.closeSessionTxn(id), () => owner?.close('session expired'));
   }
 
   // ---- requests ----
@@ -212,8 +221,7 @@ export class Processor {
   handle(client: Client, xid: number, req: Request, received: number): void {
     this.stats.packetsReceived++;
     this.touch(client);
-    const write = WRITES.has(req.type) || req.type === OpCode.closeSession;
-    this.enqueue(client, write, () => this.run(client, xid, req, received));
+    this.enqueue(client, isWrite(req.type), () => this.run(client, xid, req, received));
   }
 
   /** A request of a session that has expired or is closing: SessionExpired, in turn after its earlier requests. */
@@ -325,7 +333,7 @@ export class Processor {
     }
     this.stats.authFailed++;
     client.reply(Xid.auth, 0, Err.authFailed, OpCode.auth);
-    client.close(`authentication failed for scheme ${scheme}`);
+    client.close(`authentication failed for scheme ${JSON.stringify(scheme)}`);
   }
 
   private checkRead(path: string, client: Client): ZNode {

@@ -7,9 +7,11 @@ import type { ServerConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import { DataDir } from '../persistence/datadir.ts';
 import type { DataTree } from '../tree/datatree.ts';
+import { FlowControl } from './backpressure.ts';
 import { Connection, type ConnectionHost } from './connection.ts';
 import { fourLetterWord, type ServerView } from './fourletter.ts';
 import { Processor } from './processor.ts';
+import { sessionHex } from './sessions.ts';
 
 export class PaddockServer implements ServerView, ConnectionHost {
   readonly processor: Processor;
@@ -17,6 +19,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
   readonly startedAt = Date.now();
   readonly mode = 'standalone';
   readonly maxBuffer: number;
+  readonly flow: FlowControl;
   private readonly perIp = new Map<string, number>();
   private readonly listener: net.Server;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -44,6 +47,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
     tree: DataTree,
   ) {
     this.maxBuffer = config.maxBuffer;
+    this.flow = new FlowControl(config.globalOutstandingLimit, config.maxBuffer);
     this.processor = new Processor(
       {
         serverId: config.myid ?? 1,
@@ -86,7 +90,14 @@ export class PaddockServer implements ServerView, ConnectionHost {
       });
     });
     this.listener.on('error', (e) => this.logger.error(`client port: ${e.message}`));
-    this.every(c.tickTime, () => this.processor.expireSessions());
+    // Sessions expire in tickTime buckets: check at each bucket's deadline, as ZooKeeper's ExpiryQueue does.
+    const toNextTick = c.tickTime - (Date.now() % c.tickTime) + 5;
+    this.timers.push(
+      setTimeout(() => {
+        this.expireSessions();
+        this.every(c.tickTime, () => this.expireSessions());
+      }, toNextTick),
+    );
     const reapBatch = Math.max(1, Math.floor((c.containerMaxPerMinute * c.containerCheckIntervalMs) / 60_000));
     this.every(c.containerCheckIntervalMs, () => this.processor.reapContainers(reapBatch));
     this.logger.info(`serving clients on ${c.clientPortAddress}:${this.port}`);
@@ -118,6 +129,12 @@ export class PaddockServer implements ServerView, ConnectionHost {
     }
     this.perIp.set(ip, fromIp + 1);
     this.connections.add(new Connection(socket, this));
+  }
+
+  private expireSessions(): void {
+    for (const { id, timeout } of this.processor.expireSessions()) {
+      this.logger.info(`Expiring session 0x${sessionHex(id)}, timeout of ${timeout}ms exceeded`);
+    }
   }
 
   fourLetterWord(word: string): string | null {
