@@ -10,7 +10,8 @@ import type { Logger } from '../log.ts';
 import type { Txn } from '../proto/txn.ts';
 import { DataTree } from '../tree/datatree.ts';
 import { listSnapshots, readSnapshot, removePartialSnapshots, writeSnapshot } from './snapshot.ts';
-import { listTxnLogs, purgeTxnLogs, scanTxnLogs, TxnLogWriter, zxidFollows } from './txnlog.ts';
+import { listTxnLogs, purgeTxnLogs, scanTxnLogs, TxnLogWriter } from './txnlog.ts';
+import { zxidFollows } from '../zxid.ts';
 
 export interface DataDirOptions {
   dataDir: string;
