@@ -653,6 +653,29 @@ export function readSnapshotBytes(
   return { tree, zxid, digest: d };
 }
 
+/**
+ * Load the snapshot stream a leader sends after a SNAP packet (sessions, ACL
+ * table, nodes, "/": a snapshot file's body without header and seals; see
+ * QuorumPacketDecoder.readSnapStream) as the tree at `zxid`, with every check
+ * a snapshot file gets. Throws SnapshotError naming `source`.
+ */
+export function readSnapStream(stream: Buffer, zxid: number, source = 'SNAP stream'): DataTree {
+  const headerLen = 16;
+  const sealAt = headerLen + stream.length;
+  const image = Buffer.allocUnsafe(sealAt + 8 + END_MARKER.length);
+  image.writeInt32BE(SNAP_MAGIC, 0);
+  image.writeInt32BE(SNAP_VERSION, 4);
+  image.writeBigInt64BE(BigInt(SNAP_DBID), 8);
+  stream.copy(image, headerLen);
+  image.writeUInt32BE(0, sealAt);
+  image.writeUInt32BE(adler32(image, 0, sealAt), sealAt + 4);
+  END_MARKER.copy(image, sealAt + 8);
+  return readSnapshotBytes(image, source, zxid).tree;
+}
+
+/** ustring "/" */
+const END_MARKER = Buffer.from([0, 0, 0, 1, 0x2f]);
+
 // ---------------------------------------------------------------- formatting
 
 const hex64 = (v: bigint | number): string => {
