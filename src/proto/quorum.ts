@@ -98,6 +98,8 @@ function decodePacket(bytes: Buffer): QuorumPacket {
 /** Received chunks, consumed from the front; nothing is copied until a record spanning chunks is taken. */
 class ByteQueue {
   private chunks: Buffer[] = [];
+  /** index of the first unconsumed chunk (consumed ones are dropped in batches, not shifted one by one) */
+  private head = 0;
   private size = 0;
 
   get length(): number {
@@ -112,38 +114,49 @@ class ByteQueue {
 
   /** The int32 at byte `at` (at + 4 ≤ length). */
   int32At(at: number): number {
-    let i = 0;
-    while (at >= this.chunks[i]!.length) at -= this.chunks[i++]!.length;
-    const c = this.chunks[i]!;
-    if (at + 4 <= c.length) return c.readInt32BE(at);
-    const b = Buffer.allocUnsafe(4);
+    let i = this.head;
+    let v = 0;
     for (let k = 0; k < 4; k++, at++) {
       while (at >= this.chunks[i]!.length) at -= this.chunks[i++]!.length;
-      b[k] = this.chunks[i]![at]!;
+      v = v * 256 + this.chunks[i]![at]!;
     }
-    return b.readInt32BE(0);
+    return v | 0;
   }
 
-  /** Remove and return the first n bytes (n ≤ length). */
+  /** Remove and return the first n bytes (n ≤ length): a view when they lie in one chunk, else a copy. */
   take(n: number): Buffer {
-    const first = this.chunks[0]!;
     this.size -= n;
+    const first = this.chunks[this.head]!;
+    let out: Buffer;
     if (n <= first.length) {
-      if (n === first.length) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let at = 0;
-    while (at < n) {
-      const c = this.chunks[0]!;
-      const k = Math.min(c.length, n - at);
-      c.copy(out, at, 0, k);
-      at += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
+      out = first.subarray(0, n);
+      this.consume(first, n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      for (let at = 0; at < n; ) {
+        const c = this.chunks[this.head]!;
+        const k = Math.min(c.length, n - at);
+        c.copy(out, at, 0, k);
+        at += k;
+        this.consume(c, k);
+      }
     }
     return out;
+  }
+
+  private consume(chunk: Buffer, k: number): void {
+    if (k < chunk.length) {
+      this.chunks[this.head] = chunk.subarray(k);
+      return;
+    }
+    this.head++;
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
   }
 }
 
@@ -189,7 +202,11 @@ class Extent {
       this.grow(4);
       top.i++;
       if (f === 'bytes') this.grow(Math.max(n, 0));
-      else if (n > 0) stack.push({ fields: f, i: 0, left: n });
+      else if (n > 0) {
+        // Refuse at once a count whose items cannot all fit, rather than wait for them.
+        if (this.end + n * minSize(f) > this.max) throw new QuorumWireError(`${this.what}: count ${n} at byte ${this.end - 4} cannot fit in the limit of ${this.max} bytes`);
+        stack.push({ fields: f, i: 0, left: n });
+      }
     }
     return q.length >= this.end ? this.end : -1;
   }
@@ -199,6 +216,9 @@ class Extent {
     if (this.end > this.max) throw new QuorumWireError(`${this.what} of at least ${this.end} bytes exceeds the limit of ${this.max} bytes`);
   }
 }
+
+/** The fewest bytes a record of this layout takes (every length or count field present). */
+const minSize = (fields: readonly Field[]): number => fields.reduce<number>((sum, f) => sum + (typeof f === 'number' ? f : 4), 0);
 
 const PACKET_LAYOUT: readonly Field[] = [4 + 8, 'bytes', ['bytes', 'bytes']];
 // The snapshot stream, item by item (SerializeUtils.serializeSnapshot, DataTree.serialize).
