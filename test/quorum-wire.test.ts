@@ -368,6 +368,34 @@ describe('quorum wire against a ZooKeeper 3.8 leader', { timeout: 240_000 }, () 
     assert.equal(await client.exists('/fromfake'), null);
   });
 
+  it('a follower that rejoins: TRUNC when it claims txns the leader never committed, an empty DIFF when it is level', async () => {
+    fake.close();
+    const last = proposals[proposals.length - 1]!.zxid;
+    for (const [claimed, sync, syncZxid] of [
+      [last + 3, PacketType.TRUNC, last],
+      [last, PacketType.DIFF, last],
+    ] as const) {
+      const again = await FakeLearner.connect(leaderQuorumPort);
+      try {
+        again.send({ type: PacketType.FOLLOWERINFO, zxid: makeZxid(epoch, 0), data: encodeLearnerInfo({ serverId: 3, protocolVersion: ZAB_PROTOCOL_VERSION, configVersion: 0 }), authinfo: null });
+        assert.equal((await again.expect(PacketType.LEADERINFO)).zxid, makeZxid(epoch, 0));
+        again.send({ type: PacketType.ACKEPOCH, zxid: claimed, data: encodeAckEpoch(-1), authinfo: null });
+        const p = await again.expect(sync);
+        assert.equal(p.zxid, syncZxid, `${packetName(sync)} to the leader's last committed zxid`);
+        const newLeader = await again.expect(PacketType.NEWLEADER);
+        again.send({ type: PacketType.ACK, zxid: newLeader.zxid, data: null, authinfo: null });
+        await again.expect(PacketType.UPTODATE);
+        again.send({ type: PacketType.ACK, zxid: makeZxid(epoch, 0), data: null, authinfo: null });
+        const order = again.received.filter((q) => q.type !== PacketType.PING).map((q) => packetName(q.type));
+        assert.deepEqual(order, ['LEADERINFO', packetName(sync), 'NEWLEADER', 'UPTODATE']);
+      } finally {
+        if (sync === PacketType.TRUNC) again.close();
+        else fake = again;
+      }
+    }
+    await until('the rejoined follower to count as synced', async () => (await mntr(leader, 'zk_synced_followers')) === '2');
+  });
+
   it('joins as observer claiming an older zxid: DIFF with PROPOSAL/COMMIT pairs, then INFORM for new writes', async () => {
     // The observer pretends to hold everything up to the fake follower's first proposal.
     const claimed = proposals[0]!.zxid;
