@@ -11,7 +11,7 @@ import type { Txn } from '../proto/txn.ts';
 import { DataTree } from '../tree/datatree.ts';
 import { listSnapshots, readSnapshot, removePartialSnapshots, writeSnapshot } from './snapshot.ts';
 import { listTxnLogs, purgeTxnLogs, scanTxnLogs, TxnLogWriter } from './txnlog.ts';
-import { zxidFollows } from '../zxid.ts';
+import { zxidFollows, zxidHex } from '../zxid.ts';
 
 export interface DataDirOptions {
   dataDir: string;
@@ -60,7 +60,7 @@ export class DataDir {
     for (const snap of snapshots.slice(0, MAX_SNAPSHOTS_TRIED)) {
       try {
         tree = readSnapshot(snap.path).tree;
-        logger.info(`loaded snapshot ${snap.path} (zxid 0x${snap.zxid.toString(16)}, ${tree.nodeCount} nodes, ${tree.sessions.size} sessions)`);
+        logger.info(`loaded snapshot ${snap.path} (zxid ${zxidHex(snap.zxid)}, ${tree.nodeCount} nodes, ${tree.sessions.size} sessions)`);
         break;
       } catch (e) {
         logger.warn(`skipping snapshot ${snap.path}: ${(e as Error).message}`);
@@ -77,12 +77,12 @@ export class DataDir {
     if (first && !zxidFollows(fromZxid, first.hdr.zxid)) {
       const logs = listTxnLogs(dir.logDir);
       throw new Error(
-        `the transaction log does not continue the snapshot: snapshot ends at zxid 0x${fromZxid.toString(16)}, ` +
-          `the log resumes at 0x${first.hdr.zxid.toString(16)} (log files: ${logs.map((l) => l.path).join(', ') || 'none'})`,
+        `the transaction log does not continue the snapshot: snapshot ends at zxid ${zxidHex(fromZxid)}, ` +
+          `the log resumes at ${zxidHex(first.hdr.zxid)} (log files: ${logs.map((l) => l.path).join(', ') || 'none'})`,
       );
     }
     for (const txn of scan.txns) tree.apply(txn.hdr, txn.body);
-    if (scan.txns.length > 0) logger.info(`replayed ${scan.txns.length} txns from the log, up to zxid 0x${tree.lastProcessedZxid.toString(16)}`);
+    if (scan.txns.length > 0) logger.info(`replayed ${scan.txns.length} txns from the log, up to zxid ${zxidHex(tree.lastProcessedZxid)}`);
     dir.recoveredBeyondSnapshot = scan.txns.length > 0 || tree.lastProcessedZxid !== snapshots[0]?.zxid;
     return { dataDir: dir, tree };
   }
@@ -129,7 +129,7 @@ export class DataDir {
       const path = await writeSnapshot(tree, zxid, this.snapDir);
       this.logger.info(`wrote snapshot ${path}`);
     } catch (e) {
-      this.logger.error(`snapshot at zxid 0x${zxid.toString(16)} failed: ${(e as Error).message}`);
+      this.logger.error(`snapshot at zxid ${zxidHex(zxid)} failed: ${(e as Error).message}`);
     }
   }
 
@@ -141,7 +141,7 @@ export class DataDir {
     const oldestKept = keep[keep.length - 1]!.zxid;
     for (const s of snaps.slice(keep.length)) unlinkSync(s.path);
     const removed = purgeTxnLogs(this.logDir, oldestKept);
-    this.logger.info(`purged ${snaps.length - keep.length} snapshots and ${removed.length} log files older than zxid 0x${oldestKept.toString(16)}`);
+    this.logger.info(`purged ${snaps.length - keep.length} snapshots and ${removed.length} log files older than zxid ${zxidHex(oldestKept)}`);
   }
 
   async close(): Promise<void> {
