@@ -40,6 +40,7 @@ import {
   QuorumWireError,
   SNAP_SIGNATURE,
   ZAB_PROTOCOL_VERSION,
+  ZXID_NONE_TYPES,
   type QuorumPacket,
 } from '../src/proto/quorum.ts';
 import type { LoggedTxn } from '../src/proto/txn.ts';
@@ -90,12 +91,15 @@ function decodeAll(chunks: Buffer[], max?: number): { packets: QuorumPacket[]; s
 }
 
 const arbId = fc.record({ scheme: fc.string(), id: fc.string() });
-const arbPacket: fc.Arbitrary<QuorumPacket> = fc.record({
-  type: fc.integer({ min: 1, max: 19 }).filter((t) => t !== PacketType.SNAP),
-  zxid: fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
-  data: fc.option(fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)), { nil: null }),
-  authinfo: fc.option(fc.array(arbId, { maxLength: 3 }), { nil: null }),
-});
+const arbPacket: fc.Arbitrary<QuorumPacket> = fc
+  .record({
+    type: fc.integer({ min: 1, max: 19 }).filter((t) => t !== PacketType.SNAP),
+    zxid: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+    none: fc.boolean(),
+    data: fc.option(fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)), { nil: null }),
+    authinfo: fc.option(fc.array(arbId, { maxLength: 3 }), { nil: null }),
+  })
+  .map(({ none, ...p }) => ({ ...p, zxid: none && ZXID_NONE_TYPES.has(p.type) ? -1 : p.zxid }));
 
 /** A snapshot stream as ZooKeeper's serializeSnapshot writes it: one session, one ACL, root + /a, "/". */
 function snapStreamBytes(): Buffer {
@@ -230,11 +234,20 @@ describe('QuorumPacketDecoder', () => {
     assert.deepEqual(d.next(), newLeader);
   });
 
-  it('rejects a wrong signature after the snapshot stream', () => {
-    const d = new QuorumPacketDecoder();
-    d.push(Buffer.concat([encodePacket({ type: PacketType.SNAP, zxid: 1, data: null, authinfo: null }), snapStreamBytes(), new JuteWriter().ustring('BenWasNotHere').toBuffer()]));
-    d.next();
-    assert.throws(() => d.readSnapStream(), /signature "BenWasNotHere", expected "BenWasHere"/);
+  it('rejects a damaged snapshot stream: wrong signature, negative counts, oversized items', () => {
+    const snapThen = (stream: Buffer): (() => unknown) => () => {
+      const d = new QuorumPacketDecoder(4096);
+      d.push(Buffer.concat([encodePacket({ type: PacketType.SNAP, zxid: 1, data: null, authinfo: null }), stream]));
+      d.next();
+      return d.readSnapStream();
+    };
+    const cases: [Buffer, RegExp][] = [
+      [Buffer.concat([snapStreamBytes(), new JuteWriter().ustring('BenWasNotHere').toBuffer()]), /signature "BenWasNotHere", expected "BenWasHere"/],
+      [new JuteWriter().int(-4).toBuffer(), /negative session count -4/],
+      [new JuteWriter().int(0).int(-1).toBuffer(), /negative ACL table size -1/],
+      [new JuteWriter().int(0).int(0).ustring('').int(5000).toBuffer(), /snapshot stream \(node\) of at least 5004 bytes exceeds the limit of 4096 bytes/],
+    ];
+    for (const [stream, msg] of cases) assert.throws(snapThen(stream), (e: Error) => e instanceof QuorumWireError && msg.test(e.message), msg.source);
   });
 
   it('rejects garbage packets with clear errors', () => {
@@ -247,6 +260,8 @@ describe('QuorumPacketDecoder', () => {
       [raw((w) => w.int(20).long(0).int(-1).int(-1)), /unknown quorum packet type 20/],
       [raw((w) => w.int(0).long(0).int(-1).int(-1)), /unknown quorum packet type 0/],
       [raw((w) => w.int(4).long(-2).int(-1).int(-1)), /COMMIT: zxid -2 is negative/],
+      [raw((w) => w.int(4).long(-1).int(-1).int(-1)), /COMMIT: zxid -1 is negative/],
+      [raw((w) => w.int(1).long(-2).int(-1).int(-1)), /REQUEST: zxid -2 is negative/],
       [raw((w) => w.int(4).bigLong(1n << 53n).int(-1).int(-1)), /epoch ≥ 2\^21/],
       [raw((w) => w.int(2).long(1).int(-5)), /negative length -5 at byte 12/],
       [raw((w) => w.int(2).long(1).int(0).int(-3)), /negative count -3 at byte 16/],

@@ -15,8 +15,9 @@
 // The data of each packet type has its own codec below; decoders check every
 // value and the exact length and throw QuorumWireError on anything else.
 //
-// Exports: PacketType, packetName, QuorumPacket, encodePacket,
-// QuorumPacketDecoder, DEFAULT_MAX_PACKET_BYTES, QuorumWireError, and the data
+// Exports: PacketType, packetName, QuorumPacket, ZXID_NONE_TYPES, encodePacket,
+// QuorumPacketDecoder, DEFAULT_MAX_PACKET_BYTES, QuorumWireError,
+// ZAB_PROTOCOL_VERSION, SNAP_SIGNATURE, and the data
 // codecs: LearnerInfo (FOLLOWERINFO/OBSERVERINFO), LEADERINFO, ACKEPOCH,
 // proposal data (PROPOSAL/INFORM/DIFF pairs), REQUEST, learner PING, REVALIDATE
 // (both ways), NEWLEADER, COMMITANDACTIVATE, INFORMANDACTIVATE.
@@ -71,9 +72,12 @@ export class QuorumWireError extends Error {
   override name = 'QuorumWireError';
 }
 
+/** The packets ZooKeeper sends with zxid -1 ("none"); every other packet carries a real zxid. */
+export const ZXID_NONE_TYPES: ReadonlySet<number> = new Set([PacketType.REQUEST, PacketType.REVALIDATE, PacketType.UPTODATE]);
+
 export interface QuorumPacket {
   type: number;
-  /** a zxid, or -1 where the protocol says "none" (REQUEST, UPTODATE, REVALIDATE) */
+  /** a zxid, or -1 in the ZXID_NONE_TYPES */
   zxid: number;
   data: Buffer | null;
   authinfo: Id[] | null;
@@ -89,8 +93,10 @@ function decodePacket(bytes: Buffer): QuorumPacket {
   const r = new JuteReader(bytes);
   const type = r.int();
   if (NAMES[type] === undefined) throw new QuorumWireError(`unknown quorum packet type ${type}`);
-  const zxid = checkedZxid(r.long(), packetName(type), true);
-  return { type, zxid, data: r.buffer(), authinfo: r.vector(readId) };
+  const zxid = checkedZxid(r.long(), packetName(type), ZXID_NONE_TYPES.has(type));
+  const data = r.buffer();
+  // Copied: a view would pin the whole socket chunk for as long as the proposal is kept.
+  return { type, zxid, data: data && Buffer.from(data), authinfo: r.vector(readId) };
 }
 
 // ---------------------------------------------------------------- incremental decoding
@@ -221,16 +227,22 @@ class Extent {
 const minSize = (fields: readonly Field[]): number => fields.reduce<number>((sum, f) => sum + (typeof f === 'number' ? f : 4), 0);
 
 const PACKET_LAYOUT: readonly Field[] = [4 + 8, 'bytes', ['bytes', 'bytes']];
-// The snapshot stream, item by item (SerializeUtils.serializeSnapshot, DataTree.serialize).
-const COUNT: readonly Field[] = [4];
-const SESSION: readonly Field[] = [8 + 4];
-const ACL_ENTRY: readonly Field[] = [8, [4, 'bytes', 'bytes']];
-const USTRING: readonly Field[] = ['bytes'];
-/** after the path: data, ACL ref, StatPersisted (4 longs, 3 ints, 2 longs) */
-const NODE_REST: readonly Field[] = ['bytes', 8 + 60];
-const END_OF_NODES = Buffer.from([0, 0, 0, 1, 0x2f]); // ustring "/"
 
-type SnapPhase = 'sessionCount' | 'sessions' | 'aclCount' | 'acls' | 'path' | 'node' | 'signature';
+/** The snapshot stream, one item at a time (SerializeUtils.serializeSnapshot, DataTree.serialize). */
+const SNAP_ITEM = {
+  sessionCount: [4],
+  sessions: [8 + 4],
+  aclCount: [4],
+  acls: [8, [4, 'bytes', 'bytes']],
+  path: ['bytes'],
+  /** after the path: data, ACL ref, StatPersisted (4 longs, 3 ints, 2 longs) */
+  node: ['bytes', 8 + 60],
+  signature: ['bytes'],
+} satisfies Record<string, readonly Field[]>;
+
+type SnapPhase = keyof typeof SNAP_ITEM;
+
+const END_OF_NODES = Buffer.from([0, 0, 0, 1, 0x2f]); // ustring "/"
 
 /**
  * Feed it socket chunks with push(); next() returns each complete packet in
@@ -281,8 +293,7 @@ export class QuorumPacketDecoder {
     const s = this.snap;
     if (!s) throw new QuorumWireError('no SNAP packet is waiting for its snapshot stream');
     for (;;) {
-      const layout = s.phase === 'sessions' ? SESSION : s.phase === 'acls' ? ACL_ENTRY : s.phase === 'node' ? NODE_REST : s.phase === 'sessionCount' || s.phase === 'aclCount' ? COUNT : USTRING;
-      this.extent ??= new Extent(layout, `snapshot stream (${s.phase})`, this.maxPacketBytes);
+      this.extent ??= new Extent(SNAP_ITEM[s.phase], `snapshot stream (${s.phase})`, this.maxPacketBytes);
       const n = this.extent.scan(this.q);
       if (n < 0) return null;
       this.extent = null;
@@ -308,7 +319,7 @@ export class QuorumPacketDecoder {
           s.phase = 'path';
           break;
         case 'signature': {
-          const sig = item.length >= 4 ? item.toString('utf8', 4) : '';
+          const sig = item.toString('utf8', 4);
           if (sig !== SNAP_SIGNATURE) throw new QuorumWireError(`snapshot stream: signature ${JSON.stringify(sig)}, expected "${SNAP_SIGNATURE}"`);
           this.snap = null;
           return Buffer.concat(s.parts);
