@@ -2,10 +2,11 @@
 // leader. Two ZooKeeper peers of a 3-voter + 1-observer ensemble form a
 // quorum; this test then plays peer 3 (a follower) and peer 4 (an observer)
 // over plain sockets, speaking only through Paddock's codecs, and checks every
-// packet the leader sends: discovery, SNAP and DIFF sync, NEWLEADER, UPTODATE,
-// PROPOSAL/COMMIT with TxnDigests that match a tree rebuilt from the SNAP
-// stream, PINGs, REVALIDATE, INFORM, and requests forwarded by the fake
-// follower that the leader commits and a ZooKeeper client then reads.
+// packet the leader sends: discovery, SNAP, DIFF and TRUNC sync, NEWLEADER,
+// UPTODATE, PROPOSAL/COMMIT with TxnDigests that match a tree rebuilt from the
+// SNAP stream, PINGs (whose replies keep a session alive), REVALIDATE, SYNC,
+// INFORM, and requests forwarded by the fake follower that the leader commits
+// and a ZooKeeper client then reads.
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -320,7 +321,7 @@ describe('quorum wire against a ZooKeeper 3.8 leader', { timeout: 240_000 }, () 
     assert.deepEqual(decodePingSessions(last.data), []);
   });
 
-  it('forwards REQUESTs (createSession, ephemeral create) that the leader commits and clients read', async () => {
+  it('forwards REQUESTs (createSession, ephemeral create, sync) that the leader commits and clients read', async () => {
     const timeout = 6 * TICK_MS;
     fake.send({ type: PacketType.REQUEST, zxid: -1, data: encodeRequest({ sessionId: FAKE_SESSION, cxid: 0, type: OpCode.createSession, request: new JuteWriter(4).int(timeout).toBuffer() }), authinfo: ipAuth });
     const created = await proposalAndCommit(fake);
@@ -339,6 +340,12 @@ describe('quorum wire against a ZooKeeper 3.8 leader', { timeout: 240_000 }, () 
     const got = await client.getData('/fromfake');
     assert.equal(got.data?.toString(), 'forwarded by the fake follower');
     assert.equal(got.stat.ephemeralOwner, FAKE_SESSION);
+
+    // A forwarded sync creates no txn: the leader answers with a SYNC packet once its pipeline is flushed.
+    fake.send({ type: PacketType.REQUEST, zxid: -1, data: encodeRequest({ sessionId: FAKE_SESSION, cxid: 2, type: OpCode.sync, request: requestBytes({ type: OpCode.sync, path: '/' }) }), authinfo: ipAuth });
+    const sync = await fake.expect(PacketType.SYNC);
+    assert.equal(sync.zxid, 0);
+    assert.equal(sync.data, null);
   });
 
   it('REVALIDATE: the leader says which sessions are alive', async () => {
