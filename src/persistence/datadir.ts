@@ -14,8 +14,9 @@ import { join } from 'node:path';
 import type { Logger } from '../log.ts';
 import type { Txn } from '../proto/txn.ts';
 import { DataTree, UNRESOLVED_ACL } from '../tree/datatree.ts';
+import { zxidFollows, zxidHex } from '../zxid.ts';
 import { listSnapshots, readSnapshot, removePartialSnapshots, writeSnapshot, type LoadedSnapshot } from './snapshot.ts';
-import { listTxnLogs, purgeTxnLogs, scanTxnLogs, TxnLogWriter, zxidFollows } from './txnlog.ts';
+import { listTxnLogs, purgeTxnLogs, scanTxnLogs, TxnLogWriter } from './txnlog.ts';
 
 export interface DataDirOptions {
   dataDir: string;
@@ -74,7 +75,7 @@ export class DataDir {
           logger.warn(`skipping snapshot ${snap.path}: ${(e as Error).message}`);
           continue;
         }
-        logger.info(`loaded snapshot ${snap.path} (zxid 0x${snap.zxid.toString(16)}, ${loaded.tree.nodeCount} nodes, ${loaded.tree.sessions.size} sessions)`);
+        logger.info(`loaded snapshot ${snap.path} (zxid ${zxidHex(snap.zxid)}, ${loaded.tree.nodeCount} nodes, ${loaded.tree.sessions.size} sessions)`);
         replayed = dir.replayLog(loaded.tree);
         const unresolved = [...loaded.unresolvedAcls].filter(([path]) => loaded.tree.get(path)?.acl === UNRESOLVED_ACL);
         if (unresolved.length === 0) {
@@ -109,12 +110,12 @@ export class DataDir {
     if (first && !zxidFollows(fromZxid, first.hdr.zxid)) {
       const logs = listTxnLogs(this.logDir);
       throw new Error(
-        `the transaction log does not continue the snapshot: snapshot ends at zxid 0x${fromZxid.toString(16)}, ` +
-          `the log resumes at 0x${first.hdr.zxid.toString(16)} (log files: ${logs.map((l) => l.path).join(', ') || 'none'})`,
+        `the transaction log does not continue the snapshot: snapshot ends at zxid ${zxidHex(fromZxid)}, ` +
+          `the log resumes at ${zxidHex(first.hdr.zxid)} (log files: ${logs.map((l) => l.path).join(', ') || 'none'})`,
       );
     }
     for (const txn of scan.txns) tree.apply(txn.hdr, txn.body);
-    if (scan.txns.length > 0) this.logger.info(`replayed ${scan.txns.length} txns from the log, up to zxid 0x${tree.lastProcessedZxid.toString(16)}`);
+    if (scan.txns.length > 0) this.logger.info(`replayed ${scan.txns.length} txns from the log, up to zxid ${zxidHex(tree.lastProcessedZxid)}`);
     return scan.txns.length;
   }
 
@@ -160,7 +161,7 @@ export class DataDir {
       const path = await writeSnapshot(tree, zxid, this.snapDir);
       this.logger.info(`wrote snapshot ${path}`);
     } catch (e) {
-      this.logger.error(`snapshot at zxid 0x${zxid.toString(16)} failed: ${(e as Error).message}`);
+      this.logger.error(`snapshot at zxid ${zxidHex(zxid)} failed: ${(e as Error).message}`);
     }
   }
 
@@ -172,7 +173,7 @@ export class DataDir {
     const oldestKept = keep[keep.length - 1]!.zxid;
     for (const s of snaps.slice(keep.length)) unlinkSync(s.path);
     const removed = purgeTxnLogs(this.logDir, oldestKept);
-    this.logger.info(`purged ${snaps.length - keep.length} snapshots and ${removed.length} log files older than zxid 0x${oldestKept.toString(16)}`);
+    this.logger.info(`purged ${snaps.length - keep.length} snapshots and ${removed.length} log files older than zxid ${zxidHex(oldestKept)}`);
   }
 
   async close(): Promise<void> {

@@ -951,6 +951,7 @@ export function readSnapshotBytes(bytes: Buffer, file: string, zxid: number): Lo
   return { tree, zxid, digest: d, unresolvedAcls };
 }
 
+
 // ---------------------------------------------------------------- formatting
 
 const hex64 = (v: bigint | number): string => {

@@ -9,9 +9,8 @@
 // that span files (zxid order, gaps, which damage is a torn tail) are applied
 // by txnlog.ts on top of what parseLogFile() reports.
 
-import { JuteError, JuteReader, JuteWriter } from '../jute/archive.ts';
-import { OpCode } from '../proto/constants.ts';
-import { readTxnBody, readTxnHeader, writeTxnBody, writeTxnHeader, type Txn } from '../proto/txn.ts';
+import { JuteReader, JuteWriter } from '../jute/archive.ts';
+import { decodePayload, writePayload, type LoggedTxn } from '../proto/txn.ts';
 import { adler32 } from './adler32.ts';
 
 export const TXNLOG_MAGIC = 0x5a4b4c47; // "ZKLG"
@@ -21,15 +20,7 @@ export const FILE_HEADER_SIZE = 16;
 export const ENTRY_OVERHEAD = 13;
 const EOR = 0x42; // 'B'
 
-/** ZooKeeper 3.6+ appends the tree digest after applying the txn (digest.enabled, the default). */
-export interface TxnDigest {
-  version: number;
-  treeDigest: bigint;
-}
-
-/** A txn as logged: ZooKeeper's record, plus the digest when the entry carries one. */
-export type LoggedTxn = Txn & { digest?: TxnDigest };
-
+export { decodePayload, type LoggedTxn, type TxnDigest } from '../proto/txn.ts';
 
 export function fileHeaderBytes(dbid = 0): Buffer {
   return new JuteWriter(FILE_HEADER_SIZE).int(TXNLOG_MAGIC).int(TXNLOG_VERSION).long(dbid).toBuffer();
@@ -39,9 +30,7 @@ export function fileHeaderBytes(dbid = 0): Buffer {
 export function encodeEntry(txn: LoggedTxn): Buffer {
   const w = new JuteWriter(256);
   w.long(0).int(0);
-  writeTxnHeader(w, txn.hdr);
-  writeTxnBody(w, txn.body);
-  if (txn.digest) w.int(txn.digest.version).bigLong(txn.digest.treeDigest);
+  writePayload(w, txn);
   w.byte(EOR);
   const entry = w.take();
   const len = entry.length - ENTRY_OVERHEAD;
@@ -49,32 +38,6 @@ export function encodeEntry(txn: LoggedTxn): Buffer {
   entry.writeUInt32BE(adler32(entry, 12, 12 + len), 4);
   entry.writeInt32BE(len, 8);
   return entry;
-}
-
-/** Decode an entry's payload (checksum already verified). Throws JuteError on anything it cannot account for. */
-export function decodePayload(payload: Buffer): LoggedTxn {
-  let r = new JuteReader(payload);
-  const hdr = readTxnHeader(r);
-  const recordStart = r.offset;
-  let body;
-  try {
-    body = readTxnBody(hdr.type, r);
-    if (r.remaining !== 0 && r.remaining !== 12) throw new JuteError(`${r.remaining} unexpected bytes after the ${hdr.type} txn record (a TxnDigest is 12)`);
-  } catch (e) {
-    if (hdr.type === OpCode.closeSession && payload.length - recordStart === 12) {
-      // zookeeper.closeSessionTxn.enabled=false: no record, only the digest.
-      r = new JuteReader(payload, recordStart);
-      body = { type: OpCode.closeSession, paths: [] as string[] };
-    } else {
-      if (e instanceof JuteError) throw e;
-      throw new JuteError((e as Error).message);
-    }
-  }
-  const txn: LoggedTxn = { hdr, body };
-  if (r.remaining === 12) {
-    txn.digest = { version: r.int(), treeDigest: r.bigLong() };
-  }
-  return txn;
 }
 
 export interface FileHeader {

@@ -33,20 +33,12 @@ import type { Txn } from '../proto/txn.ts';
 import { renderLogFile } from './txnlog-dump.ts';
 import { encodeEntry, FILE_HEADER_SIZE, fileHeaderBytes, parseLogFile, type LoggedTxn } from './txnlog-format.ts';
 import { filesByZxid, type ZxidFile } from './files.ts';
+import { zxidFollows, zxidHex } from '../zxid.ts';
 
 export { decodePayload, encodeEntry, parseLogFile, TXNLOG_MAGIC, TXNLOG_VERSION, type LoggedTxn, type TxnDigest } from './txnlog-format.ts';
 
-const EPOCH = 0x100000000;
-const epochOf = (zxid: number): number => Math.floor(zxid / EPOCH);
-const hex = (n: number): string => n.toString(16);
-
 /** log.<hex zxid>, as ZooKeeper's Util.makeLogName */
-export const logFileName = (zxid: number): string => `log.${hex(zxid)}`;
-
-/** The gap rule: `zxid` may follow `prev` when it is prev + 1 or the first txn (counter 1) of a newer epoch. */
-export function zxidFollows(prev: number, zxid: number): boolean {
-  return zxid === prev + 1 || (epochOf(zxid) > epochOf(prev) && zxid - epochOf(zxid) * EPOCH === 1);
-}
+export const logFileName = (zxid: number): string => `log.${zxid.toString(16)}`;
 
 /** Damage or inconsistency in a log file, at a byte offset (of the entry, or 0 for the file header). */
 export class TxnLogError extends Error {
@@ -152,7 +144,7 @@ export class TxnLogWriter {
     const refused = this.refuse();
     if (refused) throw refused;
     const { hdr, body } = txn;
-    if (!(hdr.zxid > this._lastZxid)) throw new RangeError(`txn zxid 0x${hex(hdr.zxid)} does not follow the last logged zxid 0x${hex(this._lastZxid)}`);
+    if (!(hdr.zxid > this._lastZxid)) throw new RangeError(`txn zxid ${zxidHex(hdr.zxid)} does not follow the last logged zxid ${zxidHex(this._lastZxid)}`);
     const creates: number[] = [OpCode.create, OpCode.create2];
     if (hdr.type !== body.type && !(creates.includes(hdr.type) && creates.includes(body.type))) {
       throw new TypeError(`txn header type ${hdr.type} does not match its record type ${body.type}`);
@@ -366,13 +358,13 @@ export class LogSequence {
    */
   admit(file: ZxidFile, offset: number, z: number): boolean {
     const { path, zxid: named } = file;
-    if (z <= this.last) throw new TxnLogError(path, offset, `zxid 0x${hex(z)} does not follow 0x${hex(this.last)} (zxids must increase)`);
-    if (offset === FILE_HEADER_SIZE && z < named) throw new TxnLogError(path, offset, `first txn has zxid 0x${hex(z)}, older than the file name says`);
+    if (z <= this.last) throw new TxnLogError(path, offset, `zxid ${zxidHex(z)} does not follow ${zxidHex(this.last)} (zxids must increase)`);
+    if (offset === FILE_HEADER_SIZE && z < named) throw new TxnLogError(path, offset, `first txn has zxid ${zxidHex(z)}, older than the file name says`);
     this.last = z;
     if (z <= this.fromZxid) return false;
     if (!zxidFollows(this.lastAdmitted, z)) {
-      const after = this.admitted === 0 ? `the starting point 0x${hex(this.fromZxid)}` : `0x${hex(this.lastAdmitted)}`;
-      throw new TxnLogError(path, offset, `gap: zxid 0x${hex(z)} after ${after}`);
+      const after = this.admitted === 0 ? `the starting point ${zxidHex(this.fromZxid)}` : `${zxidHex(this.lastAdmitted)}`;
+      throw new TxnLogError(path, offset, `gap: zxid ${zxidHex(z)} after ${after}`);
     }
     this.lastAdmitted = z;
     this.admitted++;

@@ -1,6 +1,10 @@
 // Transactions: what a write becomes once it has been checked and given a zxid.
 // The same records go into the transaction log, into Zab proposals, and into
 // DataTree.apply(), so every replica and every replay applies identical bytes.
+//
+// A txn payload (ZooKeeper's Util.marshallTxnEntry) is TxnHeader + txn record
+// [+ TxnDigest]: the body of a log entry and the data of PROPOSAL, INFORM and
+// the proposals of a DIFF. writePayload/decodePayload are its one codec.
 
 import { JuteError, JuteReader, JuteWriter } from '../jute/archive.ts';
 import { OpCode } from './constants.ts';
@@ -129,4 +133,49 @@ export function readTxnBody(type: number, r: JuteReader): TxnBody {
     default:
       throw new JuteError(`unknown txn type ${type}`);
   }
+}
+
+/** ZooKeeper 3.6+ appends the tree digest after applying the txn (digest.enabled, the default). */
+export interface TxnDigest {
+  version: number;
+  treeDigest: bigint;
+}
+
+/** A txn as logged or proposed: ZooKeeper's record, plus the digest when the payload carries one. */
+export type LoggedTxn = Txn & { digest?: TxnDigest };
+
+/** TxnDigest is int version + long digest. */
+const DIGEST_BYTES = 12;
+
+/** TxnHeader + txn record [+ TxnDigest]. */
+export function writePayload(w: JuteWriter, txn: LoggedTxn): void {
+  writeTxnHeader(w, txn.hdr);
+  writeTxnBody(w, txn.body);
+  if (txn.digest) w.int(txn.digest.version).bigLong(txn.digest.treeDigest);
+}
+
+/** Decode a whole txn payload. Throws JuteError on anything it cannot account for. */
+export function decodePayload(payload: Buffer): LoggedTxn {
+  let r = new JuteReader(payload);
+  const hdr = readTxnHeader(r);
+  const recordStart = r.offset;
+  let body;
+  try {
+    body = readTxnBody(hdr.type, r);
+    if (r.remaining !== 0 && r.remaining !== DIGEST_BYTES) throw new JuteError(`${r.remaining} unexpected bytes after the ${hdr.type} txn record (a TxnDigest is ${DIGEST_BYTES})`);
+  } catch (e) {
+    if (hdr.type === OpCode.closeSession && payload.length - recordStart === DIGEST_BYTES) {
+      // zookeeper.closeSessionTxn.enabled=false: no record, only the digest.
+      r = new JuteReader(payload, recordStart);
+      body = { type: OpCode.closeSession, paths: [] as string[] };
+    } else {
+      if (e instanceof JuteError) throw e;
+      throw new JuteError((e as Error).message);
+    }
+  }
+  const txn: LoggedTxn = { hdr, body };
+  if (r.remaining === DIGEST_BYTES) {
+    txn.digest = { version: r.int(), treeDigest: r.bigLong() };
+  }
+  return txn;
 }

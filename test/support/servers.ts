@@ -1,9 +1,11 @@
 // Start real server processes for tests and benchmarks: Apache ZooKeeper 3.8
-// (Debian's package) and Paddock, both standalone, on loopback, from a zoo.cfg
-// written into a fresh temporary directory.
+// (Debian's package) and Paddock, standalone, on loopback, from a zoo.cfg
+// written into a fresh temporary directory. With `myid` (and server.N lines
+// in `cfg`) a ZooKeeper starts as that peer of an ensemble (QuorumPeerMain);
+// it serves only once it is in a quorum, so start the peers concurrently.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -35,6 +37,8 @@ export interface ServerOptions {
   port?: number;
   /** an existing data directory to use instead of a fresh <dir>/data (stop() leaves it alone) */
   dataDir?: string;
+  /** ZooKeeper only: run as this peer (QuorumPeerMain, <dataDir>/myid); give the server.N lines in cfg */
+  myid?: number;
 }
 
 export async function freePort(): Promise<number> {
@@ -98,12 +102,16 @@ async function launch(kind: RunningServer['kind'], opts: ServerOptions): Promise
     maxClientCnxns: 0,
     ...opts.cfg,
   };
+  if (opts.myid !== undefined) {
+    mkdirSync(lines.dataDir, { recursive: true });
+    writeFileSync(join(lines.dataDir, 'myid'), `${opts.myid}\n`);
+  }
   const cfgPath = join(dir, 'zoo.cfg');
   writeFileSync(cfgPath, Object.entries(lines).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
   const jvmFlags = (opts.jvmFlags ?? []).join(' ');
   const proc =
     kind === 'zookeeper'
-      ? spawn('java', ['-Xmx1g', ...(opts.jvmFlags ?? []), '-cp', ZK_CLASSPATH, 'org.apache.zookeeper.server.ZooKeeperServerMain', cfgPath], {
+      ? spawn('java', ['-Xmx1g', ...(opts.jvmFlags ?? []), '-cp', ZK_CLASSPATH, opts.myid === undefined ? 'org.apache.zookeeper.server.ZooKeeperServerMain' : 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfgPath], {
           cwd: dir,
           stdio: ['ignore', 'pipe', 'pipe'],
         })
