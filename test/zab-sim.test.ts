@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Cluster, type SimOptions } from './sim/cluster.ts';
 
-const SEEDS = Number(process.env.SIM_SEEDS ?? 200);
+const SEEDS = Number(process.env.SIM_SEEDS ?? 2000);
 const FIRST = Number(process.env.SIM_SEED ?? 1);
 
 function runSeed(opts: SimOptions): Cluster {
@@ -24,24 +24,34 @@ function runSeed(opts: SimOptions): Cluster {
   return c;
 }
 
-const faults = { crash: 0.3, partition: 0.3, breakConn: 0.3 };
+const faults = { crash: 0.2, partition: 0.2, breakConn: 0.2, pause: 0.2 };
 
 describe('Zab core in the simulator', () => {
-  test(`${SEEDS} seeds, 3 and 5 peers, crashes, partitions and broken connections`, () => {
+  test(`${SEEDS} seeds, 3 and 5 peers and an observer: crashes, partitions, broken connections, paused peers`, (t) => {
     let writes = 0;
+    let reads = 0;
     for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
-      const c = runSeed({ seed, peers: seed % 2 ? 3 : 5, duration: 20_000, faults });
+      const c = runSeed({ seed, peers: seed % 2 ? 3 : 5, observers: seed % 3 === 0 ? 1 : 0, clients: 4, duration: 15_000, faults });
       writes += c.history.ops.filter((o) => o.kind === 'write' && o.outcome === 'ok').length;
+      reads += c.history.ops.filter((o) => o.kind === 'read' && o.outcome === 'ok').length;
     }
-    assert.ok(writes > SEEDS * 10, `the workload made progress (${writes} acknowledged writes)`);
+    t.diagnostic(`${writes} acknowledged writes and ${reads} synced reads checked`);
+    assert.ok(writes > SEEDS * 50 && reads > SEEDS * 50, `the workload made progress (${writes} writes, ${reads} reads)`);
   });
 
-  for (const sabotage of ['ackBeforeFsync', 'commitShortOfQuorum'] as const) {
+  // Losing an acked txn needs crashes; a stale sync needs a paused leader.
+  const crashy = { crash: 0.6, partition: 0.2, breakConn: 0.2 };
+  const sabotages = [
+    ['ackBeforeFsync', crashy],
+    ['commitShortOfQuorum', crashy],
+    ['unconfirmedSync', faults],
+  ] as const;
+  for (const [sabotage, faultMix] of sabotages) {
     test(`the checkers catch a core that breaks the rules: ${sabotage}`, () => {
       let caught: string | null = null;
       for (let seed = 1; seed <= 400 && !caught; seed++) {
         try {
-          runSeed({ seed, peers: 3, duration: 20_000, faults: { crash: 0.6, partition: 0.2, breakConn: 0.2 }, sabotage });
+          runSeed({ seed, peers: 3, clients: 6, duration: 15_000, faults: faultMix, sabotage });
         } catch (e) {
           caught = (e as Error).message.split('\n')[0]!;
         }

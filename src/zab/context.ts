@@ -2,25 +2,17 @@
 // its log (History), its epochs and the Outbox their effects go to.
 
 import type { History } from './history.ts';
+import type { QuorumVerifier } from './quorum.ts';
 import type { Outbox } from './ready.ts';
-
-/** Which sets of voters make a quorum (majority or hierarchical); observers never count. */
-export interface QuorumRule {
-  readonly voters: ReadonlySet<number>;
-  containsQuorum(ids: ReadonlySet<number>): boolean;
-  isVoter(id: number): boolean;
-  /** a voter or an observer of this configuration */
-  isMember(id: number): boolean;
-}
 
 export interface ZabSettings {
   id: number;
-  quorum: QuorumRule;
+  quorum: QuorumVerifier;
   /** ticks a learner has to connect and sync (initLimit) */
   initLimit: number;
   /** ticks a synced learner may stay silent (syncLimit) */
   syncLimit: number;
-  /** the leader steps down for a new epoch once a zxid counter reaches this (ZooKeeper: 0xffffffff) */
+  /** the leader steps down for a new epoch once a zxid counter reaches this (default MAX_COUNTER, as ZooKeeper) */
   maxCounter?: number;
   /**
    * Test only: break the protocol on purpose so the simulator's checkers can be

@@ -22,11 +22,10 @@
 
 import { OpCode } from '../proto/constants.ts';
 import type { Txn } from '../proto/txn.ts';
-import { counterOf, epochOf, makeZxid, zxidHex } from '../zxid.ts';
-import { setEpochs, type PeerContext, type QuorumRule } from './context.ts';
+import { counterOf, epochOf, makeZxid, MAX_COUNTER, zxidHex } from '../zxid.ts';
+import { setEpochs, type PeerContext } from './context.ts';
 import type { ForwardedRequest, MessageOf, ZabMessage } from './messages.ts';
-
-const DEFAULT_MAX_COUNTER = 0xffffffff;
+import type { QuorumVerifier } from './quorum.ts';
 
 interface LearnerHandle {
   readonly id: number;
@@ -75,7 +74,7 @@ export class Leader {
   constructor(private readonly ctx: PeerContext) {
     this.started = ctx.tick;
     this.lastProposed = ctx.history.lastAppended;
-    this.maxCounter = ctx.settings.maxCounter ?? DEFAULT_MAX_COUNTER;
+    this.maxCounter = ctx.settings.maxCounter ?? MAX_COUNTER;
     this.tryFixEpoch();
   }
 
@@ -155,7 +154,8 @@ export class Leader {
       for (const l of this.learners.values()) if (l.synced && l.voter) synced.add(l.id);
       if (!settings.quorum.containsQuorum(synced)) return this.ctx.stepDown('not enough followers synced');
     }
-    for (const l of this.learners.values()) this.ping(l);
+    // Learners answer pings only once up to date (as ZooKeeper's do), so only those are pinged.
+    for (const l of this.learners.values()) if (l.upToDate) this.ping(l);
   }
 
   persisted(): void {
@@ -244,11 +244,12 @@ export class Leader {
   private learnerInfo(from: number, msg: MessageOf<'learnerInfo'>): void {
     const old = this.learners.get(from);
     if (old) this.forget(old);
-    if (!this.ctx.settings.quorum.isMember(from)) {
+    const { voters, observers } = this.ctx.settings.quorum;
+    if (!voters.has(from) && !observers.has(from)) {
       this.ctx.out.disconnect(from);
       return this.ctx.out.note(`refused learner ${from}: not a member of the ensemble`);
     }
-    const voter = !msg.observer && this.ctx.settings.quorum.isVoter(from);
+    const voter = !msg.observer && voters.has(from);
     const l: LearnerHandle = {
       id: from,
       observer: msg.observer,
@@ -427,6 +428,6 @@ export class Leader {
 }
 
 /** Sabotage only: would one more voter's ack make a quorum? */
-function quorumWithOneMore(quorum: QuorumRule, acks: ReadonlySet<number>): boolean {
+function quorumWithOneMore(quorum: QuorumVerifier, acks: ReadonlySet<number>): boolean {
   return [...quorum.voters].some((v) => !acks.has(v) && quorum.containsQuorum(new Set([...acks, v])));
 }

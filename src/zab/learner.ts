@@ -108,7 +108,8 @@ export class Learner {
       case 'upToDate':
         return this.upToDate();
       case 'ping':
-        out.send(this.leader, { type: 'ping', zxid: msg.zxid });
+        // Not while syncing: a ZooKeeper leader takes anything but the ACK after NEWLEADER as an error.
+        if (this.phase === 'serving') out.send(this.leader, { type: 'ping', zxid: msg.zxid });
         return;
       case 'sync': {
         if (this.syncs.length === 0) return this.fail('SYNC with no sync pending');

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { OpCode } from '../../src/proto/constants.ts';
 import type { Txn } from '../../src/proto/txn.ts';
-import type { QuorumRule } from '../../src/zab/context.ts';
+import { majorityQuorum, type QuorumVerifier } from '../../src/zab/quorum.ts';
 import type { ZabMessage } from '../../src/zab/messages.ts';
 import { Peer } from '../../src/zab/peer.ts';
 import type { Ready } from '../../src/zab/ready.ts';
@@ -54,12 +54,8 @@ export interface SimOptions {
 }
 
 /** Voters 1..n (a majority of them is a quorum), and the given observers. */
-export const majority = (n: number, observers: readonly number[] = []): QuorumRule => ({
-  voters: new Set(Array.from({ length: n }, (_, i) => i + 1)),
-  containsQuorum: (ids) => [...ids].filter((i) => i >= 1 && i <= n).length * 2 > n,
-  isVoter: (id) => id >= 1 && id <= n,
-  isMember: (id) => (id >= 1 && id <= n) || observers.includes(id),
-});
+export const majority = (n: number, observers: readonly number[] = []): QuorumVerifier =>
+  majorityQuorum([...Array.from({ length: n }, (_, i) => i + 1), ...observers].map((id) => ({ id, host: '127.0.0.1', quorumPort: 1, electionPort: 2, observer: id > n })));
 
 class SimPeer {
   alive = true;
@@ -107,7 +103,7 @@ export class Cluster {
   private readonly channels = new Map<string, { queue: { at: number; conn: number; w: Wire }[]; pumping: boolean }>();
   /** partition groups: peer id → group; null when the network is whole */
   private groups: Map<number, number> | null = null;
-  readonly quorum: QuorumRule;
+  readonly quorum: QuorumVerifier;
   readonly history = new History();
   private readonly clients: Client[] = [];
   /** zxid → what was committed there, across all peers */
@@ -362,20 +358,21 @@ export class Cluster {
    */
   private pump(dir: string): void {
     const ch = this.channels.get(dir)!;
+    // Busy: a delivery is scheduled, or this channel is being pumped further up the stack.
     if (ch.pumping) return;
     const [from, to] = dir.split('>').map(Number) as [number, number];
     const target = this.peers[to - 1]!;
+    ch.pumping = true;
     while (ch.queue.length > 0) {
       const head = ch.queue[0]!;
       if ((this.conns.get(this.pair(from, to)) ?? 0) !== head.conn || !target.alive) {
         ch.queue.shift();
         continue;
       }
-      if (!this.reachable(from, to)) return; // heal() pumps again
+      if (!this.reachable(from, to)) break; // heal() pumps again
       // A paused receiver takes it on SIGCONT, in no set order across connections.
       const at = Math.max(head.at, target.pausedUntil > this.now ? target.pausedUntil + this.rng.int(0, 30) : 0);
       if (at > this.now) {
-        ch.pumping = true;
         this.at(at - this.now, () => {
           ch.pumping = false;
           this.pump(dir);
@@ -385,6 +382,7 @@ export class Cluster {
       ch.queue.shift();
       this.deliver(from, target, head.w);
     }
+    ch.pumping = false;
   }
 
   private deliver(from: number, target: SimPeer, w: Wire): void {

@@ -1,16 +1,12 @@
-// A small seeded PRNG (mulberry32) for the simulator: the same seed, the same run.
+// The simulator's choices, from the shared seeded PRNG: the same seed, the same run.
+
+import { rng } from '../support/random.ts';
 
 export class Rng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
   /** uniform in [0, 1) */
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  readonly next: () => number;
+  constructor(seed: number) {
+    this.next = rng(seed);
   }
   /** integer in [lo, hi] */
   int(lo: number, hi: number): number {
