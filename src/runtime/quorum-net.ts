@@ -1,0 +1,397 @@
+// The quorum port: binds a Zab core (src/zab Peer) to sockets and to storage
+// (Replica). It is what ZooKeeper's Leader/LearnerCnxAcceptor/LearnerHandler
+// and Learner's connection code are, without their protocol logic, which is
+// the core's. It listens on this server's quorum address (a learner connection
+// is identified by its FOLLOWERINFO/OBSERVERINFO), dials the leader's when the
+// core first sends to it, maps ZabMessages to QuorumPackets (zab-wire.ts), and
+// carries each Ready in the contract's order (src/zab/ready.ts):
+// truncate → epochs → commit → append → messages → requests, syncs,
+// disconnects, role.
+//
+// Invariants:
+// - Readies are carried one at a time, in order; the one async storage step
+//   (TRUNC) holds the next Ready back until it is done;
+// - per connection, packets leave in the order the core sent them: a SNAP's
+//   snapshot stream (written from the tree as of the SNAP's zxid, fuzzy and
+//   sliced like ZooKeeper's) holds back whatever follows it;
+// - a received SNAP is installed durably (Replica.install) before the core
+//   hears of it, and no later packet of that connection is stepped before;
+// - a connection that breaks is reported to the core (disconnected) unless the
+//   runtime closed it itself (a role change closes every quorum connection of
+//   the old role; the core's `disconnect` list closes one);
+// - bad bytes from a peer close that connection only.
+
+import net from 'node:net';
+import { Readable } from 'node:stream';
+import type { PeerAddress } from '../config/config.ts';
+import { JuteWriter } from '../jute/archive.ts';
+import type { Logger } from '../log.ts';
+import { readSnapStream, SNAP_SIGNATURE, writeSnapStream } from '../persistence/snapshot.ts';
+import { decodeLearnerInfo, encodePacket, packetName, PacketType, QuorumPacketDecoder, QuorumWireError, type QuorumPacket } from '../proto/quorum.ts';
+import type { Txn } from '../proto/txn.ts';
+import type { ApplyResult, DataTree } from '../tree/datatree.ts';
+import type { ForwardedRequest, ZabMessage } from '../zab/messages.ts';
+import type { Peer } from '../zab/peer.ts';
+import type { Ready, Role, RoleChange } from '../zab/ready.ts';
+import { zxidHex } from '../zxid.ts';
+import type { Replica } from './replica.ts';
+import { fromPacket, toPacket, type WireContext } from './zab-wire.ts';
+
+export interface QuorumNetOptions {
+  myId: number;
+  /** every server.N line, ours included: we listen on our own quorum address */
+  servers: readonly PeerAddress[];
+  peer: Peer;
+  replica: Replica;
+  /** the core's tick (tickTime) */
+  tickMs: number;
+  logger: Logger;
+  /** the quorum config as text, for NEWLEADER (ZooKeeper's QuorumVerifier.toString()) */
+  config: string | null;
+  /** a committed txn was applied to the replica's tree */
+  onCommit?: (txn: Txn, result: ApplyResult) => void;
+  /** leader: client requests learners forwarded */
+  onRequests?: (requests: { from: number; request: ForwardedRequest }[]) => void;
+  onRole?: (change: RoleChange) => void;
+}
+
+/** One quorum connection; its peer id is known once dialled or once the learner named itself. */
+class QuorumConn {
+  peerId: number | null;
+  /** closed by this runtime: not reported to the core */
+  closedByUs = false;
+  private readonly decoder = new QuorumPacketDecoder();
+  private pumping = false;
+  /** a SNAP packet whose stream has not fully arrived */
+  private snapPacket: QuorumPacket | null = null;
+  /** packets held back behind a snapshot stream being written */
+  private held: Buffer[] | null = null;
+
+  constructor(
+    readonly sock: net.Socket,
+    peerId: number | null,
+    private readonly receive: (conn: QuorumConn, p: QuorumPacket, snapStream: Buffer | null) => void | Promise<void>,
+    private readonly logger: Logger,
+  ) {
+    this.peerId = peerId;
+    sock.setNoDelay(true);
+    sock.setKeepAlive(true);
+    sock.on('data', (chunk: Buffer) => {
+      this.decoder.push(chunk);
+      void this.pump();
+    });
+    sock.on('error', (e) => this.logger.warn(`quorum connection ${this.describe()}: ${e.message}`));
+  }
+
+  describe(): string {
+    return `${this.peerId === null ? 'unidentified' : `with server ${this.peerId}`} (${this.sock.remoteAddress}:${this.sock.remotePort})`;
+  }
+
+  /** Decode and hand over packets one at a time; an async receive (a SNAP install) holds back the rest. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (!this.sock.destroyed) {
+        if (this.snapPacket) {
+          const stream = this.decoder.readSnapStream();
+          if (stream === null) break;
+          const p = this.snapPacket;
+          this.snapPacket = null;
+          await this.receive(this, p, stream);
+          continue;
+        }
+        const p = this.decoder.next();
+        if (p === null) break;
+        if (p.type === PacketType.SNAP) {
+          this.snapPacket = p;
+          continue;
+        }
+        const r = this.receive(this, p, null);
+        if (r) await r;
+      }
+    } catch (e) {
+      this.logger.warn(`quorum connection ${this.describe()} closed: ${(e as Error).message}`);
+      this.sock.destroy();
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  send(p: QuorumPacket): void {
+    const bytes = encodePacket(p);
+    if (this.held) this.held.push(bytes);
+    else this.sock.write(bytes);
+  }
+
+  /** SNAP, then the tree's snapshot stream; packets sent meanwhile wait for it. */
+  sendSnap(zxid: number, tree: DataTree): void {
+    if (tree.lastProcessedZxid !== zxid) throw new Error(`SNAP at ${zxidHex(zxid)}, but the tree is at ${zxidHex(tree.lastProcessedZxid)}`);
+    if (this.held) throw new Error(`SNAP to ${this.describe()} while another snapshot stream is being written`);
+    this.send({ type: PacketType.SNAP, zxid, data: null, authinfo: null });
+    const held: Buffer[] = (this.held = []);
+    writeSnapStream(tree, this.sock).then(
+      () => {
+        this.held = null;
+        for (const b of held) this.sock.write(b);
+      },
+      (e: Error) => {
+        this.logger.warn(`SNAP to ${this.describe()} failed: ${e.message}`);
+        this.sock.destroy();
+      },
+    );
+  }
+
+  close(): void {
+    this.closedByUs = true;
+    this.sock.destroy();
+  }
+}
+
+/** The SNAP stream as QuorumPacketDecoder hands it out (signature stripped), loaded into a tree. */
+function loadSnapStream(stream: Buffer, zxid: number): Promise<DataTree> {
+  const signature = new JuteWriter().ustring(SNAP_SIGNATURE).toBuffer();
+  return readSnapStream(Readable.from([stream, signature]), zxid);
+}
+
+export class QuorumNet {
+  private server: net.Server | null = null;
+  /** identified connections by peer id */
+  private readonly conns = new Map<number, QuorumConn>();
+  /** accepted connections that have not named their server yet */
+  private readonly unidentified = new Set<QuorumConn>();
+  private carrying = false;
+  private role: Role = 'looking';
+  private roleLeader: number | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly peer: Peer;
+  private readonly replica: Replica;
+  private readonly logger: Logger;
+
+  constructor(private readonly opts: QuorumNetOptions) {
+    this.peer = opts.peer;
+    this.replica = opts.replica;
+    this.logger = opts.logger;
+    this.replica.onDurable = (zxid) => {
+      if (this.closed) return;
+      this.peer.persisted(zxid);
+      this.drive();
+    };
+  }
+
+  private address(id: number): PeerAddress {
+    const a = this.opts.servers.find((s) => s.id === id);
+    if (!a) throw new Error(`no server.${id} line`);
+    return a;
+  }
+
+  private wire(): WireContext {
+    return { myId: this.opts.myId, leading: this.peer.role === 'leading', config: this.opts.config };
+  }
+
+  /** Listen on this server's quorum address (learners connect to it while this peer leads). */
+  listen(): Promise<void> {
+    const me = this.address(this.opts.myId);
+    return new Promise((resolve, reject) => {
+      const server = net.createServer((sock) => this.accepted(sock));
+      server.once('error', reject);
+      server.listen(me.quorumPort, me.host, () => {
+        server.off('error', reject);
+        server.on('error', (e) => this.logger.error(`quorum port: ${e.message}`));
+        this.server = server;
+        resolve();
+      });
+    });
+  }
+
+  /** Start the core's clock and carry whatever it has to do already. */
+  start(): void {
+    this.ticker = setInterval(() => {
+      this.peer.tick();
+      this.drive();
+    }, this.opts.tickMs);
+    this.drive();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.ticker) clearInterval(this.ticker);
+    for (const c of [...this.conns.values(), ...this.unidentified]) c.close();
+    this.conns.clear();
+    this.unidentified.clear();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  // ---- connections ----
+
+  private accepted(sock: net.Socket): void {
+    if (this.closed || this.peer.role !== 'leading') {
+      sock.destroy();
+      return;
+    }
+    const conn = this.track(new QuorumConn(sock, null, (c, p, s) => this.received(c, p, s), this.logger));
+    this.unidentified.add(conn);
+  }
+
+  private dial(id: number): QuorumConn {
+    const a = this.address(id);
+    const sock = net.connect({ host: a.host, port: a.quorumPort });
+    const conn = this.track(new QuorumConn(sock, id, (c, p, s) => this.received(c, p, s), this.logger));
+    this.conns.set(id, conn);
+    return conn;
+  }
+
+  private track(conn: QuorumConn): QuorumConn {
+    conn.sock.on('close', () => {
+      this.unidentified.delete(conn);
+      const id = conn.peerId;
+      if (id === null || this.conns.get(id) !== conn) return;
+      this.conns.delete(id);
+      if (conn.closedByUs || this.closed) return;
+      this.logger.info(`quorum connection with server ${id} lost`);
+      this.peer.disconnected(id);
+      this.drive();
+    });
+    return conn;
+  }
+
+  /** A learner named itself: it replaces any older connection of that server. */
+  private identify(conn: QuorumConn, p: QuorumPacket): void {
+    const info = decodeLearnerInfo(p.data);
+    const id = info.serverId;
+    if (id === this.opts.myId || !this.opts.servers.some((s) => s.id === id)) throw new QuorumWireError(`${packetName(p.type)} from server ${id}, which is not another server of this ensemble`);
+    this.unidentified.delete(conn);
+    conn.peerId = id;
+    const old = this.conns.get(id);
+    this.conns.set(id, conn);
+    if (old) {
+      old.close();
+      this.peer.disconnected(id);
+    }
+  }
+
+  private async received(conn: QuorumConn, p: QuorumPacket, snapStream: Buffer | null): Promise<void> {
+    if (this.closed) return;
+    if (conn.peerId === null) {
+      if (p.type !== PacketType.FOLLOWERINFO && p.type !== PacketType.OBSERVERINFO) throw new QuorumWireError(`${packetName(p.type)} before FOLLOWERINFO/OBSERVERINFO`);
+      this.identify(conn, p);
+    }
+    const from = conn.peerId!;
+    if (this.conns.get(from) !== conn) return; // superseded
+    const msg = fromPacket(p, this.wire());
+    if (msg === null) return;
+    if (msg.type === 'snap') {
+      // Durable before the core hears of it (ZOOKEEPER-3911); only from the leader we follow.
+      if (this.peer.leaderId !== from || this.peer.role === 'leading') throw new QuorumWireError(`SNAP from server ${from}, which is not our leader`);
+      const tree = await loadSnapStream(snapStream!, msg.zxid);
+      await this.whenCarried();
+      await this.replica.install(tree, msg.zxid);
+      if (this.closed || this.conns.get(from) !== conn) return;
+    }
+    this.peer.step(from, msg);
+    this.drive();
+  }
+
+  // ---- carrying Readies ----
+
+  private carriedWaiters: (() => void)[] = [];
+
+  /** Resolves once no Ready is being carried (storage is not being cut under us). */
+  private whenCarried(): Promise<void> {
+    if (!this.carrying) return Promise.resolve();
+    return new Promise((resolve) => this.carriedWaiters.push(resolve));
+  }
+
+  /** Carry every Ready the core has, in order. */
+  drive(): void {
+    if (this.carrying || this.closed) return;
+    this.carrying = true;
+    void this.carryAll();
+  }
+
+  private async carryAll(): Promise<void> {
+    let failed = false;
+    try {
+      for (let r: Ready | null; !this.closed && (r = this.peer.ready()); ) {
+        const pending = this.carry(r);
+        if (pending) await pending;
+      }
+    } catch (e) {
+      // Storage or a socket write failed under the role: give the role up; its connections go with it.
+      this.logger.error(`quorum runtime: ${(e as Error).stack ?? e}`);
+      this.peer.look(`runtime failure: ${(e as Error).message}`);
+      failed = true;
+    } finally {
+      this.carrying = false;
+      for (const w of this.carriedWaiters.splice(0)) w();
+    }
+    if (failed) setImmediate(() => this.drive());
+  }
+
+  private carry(r: Ready): Promise<void> | null {
+    if (r.truncate !== null) {
+      const zxid = r.truncate;
+      return this.replica.truncate(zxid).then(() => {
+        // Everything up to the cut is on disk (the log was flushed and fsynced on close).
+        this.peer.persisted(Math.min(zxid, this.peer.history.lastAppended));
+        this.carryAfterTruncate(r);
+      });
+    }
+    this.carryAfterTruncate(r);
+    return null;
+  }
+
+  private carryAfterTruncate(r: Ready): void {
+    if (r.epochs) this.replica.writeEpochs(r.epochs);
+    for (const txn of r.commit) {
+      const result = this.replica.apply(txn);
+      this.opts.onCommit?.(txn, result);
+    }
+    for (const txn of r.append) this.replica.append(txn);
+    for (const { to, msg } of r.messages) this.sendTo(to, msg);
+    if (r.requests.length > 0) {
+      if (this.opts.onRequests) this.opts.onRequests(r.requests);
+      else this.logger.warn(`dropped ${r.requests.length} forwarded requests: no request pipeline is attached`);
+    }
+    for (const token of r.syncs) if (typeof token === 'function') (token as () => void)();
+    for (const id of r.disconnect) {
+      this.conns.get(id)?.close();
+      this.conns.delete(id);
+    }
+    for (const line of r.notes) this.logger.info(line);
+    if (r.role) this.changeRole(r.role);
+  }
+
+  private sendTo(to: number, msg: ZabMessage): void {
+    let conn = this.conns.get(to);
+    if (!conn) {
+      // A learner dials its leader on its first message; a leader only answers connected learners.
+      if (this.peer.role === 'leading' || this.peer.leaderId !== to) return;
+      conn = this.dial(to);
+    }
+    if (msg.type === 'replay') {
+      for (const txn of this.replica.logged(msg.from, msg.to)) {
+        conn.send(toPacket({ type: 'proposal', txn }, this.wire()));
+        conn.send(toPacket({ type: 'commit', zxid: txn.hdr.zxid }, this.wire()));
+      }
+    } else if (msg.type === 'snap') {
+      conn.sendSnap(msg.zxid, this.replica.tree);
+    } else {
+      conn.send(toPacket(msg, this.wire()));
+    }
+  }
+
+  private changeRole(change: RoleChange): void {
+    if (change.role !== this.role || change.leader !== this.roleLeader) {
+      // A new role: the old one's connections go (the core already forgot them).
+      for (const c of [...this.conns.values(), ...this.unidentified]) c.close();
+      this.conns.clear();
+      this.unidentified.clear();
+      this.role = change.role;
+      this.roleLeader = change.leader;
+    }
+    this.logger.info(`quorum role: ${change.role}${change.leader !== null ? ` (leader ${change.leader})` : ''} epoch ${change.epoch}${change.serving ? ', serving' : ''}${change.reason ? ` — ${change.reason}` : ''}`);
+    this.opts.onRole?.(change);
+  }
+}

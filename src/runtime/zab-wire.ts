@@ -1,0 +1,171 @@
+// ZabMessage (what the pure core speaks, src/zab/messages.ts) ↔ QuorumPacket
+// (what ZooKeeper 3.8 peers put on the quorum port, src/proto/quorum.ts): the
+// packet type, zxid and data of each message exactly as ZooKeeper's Learner,
+// LearnerHandler and Leader encode them. 'snap' maps to the SNAP packet only;
+// its snapshot stream and 'replay' are the runtime's (quorum-net.ts).
+//
+// Fields the core does not model travel as ZooKeeper's own peers expect:
+// LearnerInfo names this server, protocol 0x10000 and config version 0; a
+// learner's PING reply lists no session touches (sessions are not replicated
+// through the core yet); NEWLEADER carries the config text the runtime gives.
+
+import type { Id } from '../proto/records.ts';
+import {
+  decodeAckEpoch,
+  decodeLearnerInfo,
+  decodeLeaderInfo,
+  decodeProposal,
+  decodeRequest,
+  encodeAckEpoch,
+  encodeLearnerInfo,
+  encodeLeaderInfo,
+  encodeNewLeader,
+  encodePingSessions,
+  encodeProposal,
+  encodeRequest,
+  packetName,
+  PacketType,
+  QuorumWireError,
+  ZAB_PROTOCOL_VERSION,
+  type QuorumPacket,
+} from '../proto/quorum.ts';
+import type { ZabMessage } from '../zab/messages.ts';
+import { epochOf, makeZxid } from '../zxid.ts';
+
+/** A forwarded request's payload on the wire: the request record and the client's auth ids. */
+export interface RequestPayload {
+  request: Buffer;
+  authinfo: Id[] | null;
+}
+
+export interface WireContext {
+  myId: number;
+  /** this peer is the leader of the connection (it sends leader-to-learner packets) */
+  leading: boolean;
+  /** NEWLEADER's data: the quorum config as text */
+  config: string | null;
+}
+
+const packet = (type: number, zxid: number, data: Buffer | null = null, authinfo: Id[] | null = null): QuorumPacket => ({ type, zxid, data, authinfo });
+
+/** The packet for a core message ('replay' never goes on the wire). */
+export function toPacket(msg: ZabMessage, ctx: WireContext): QuorumPacket {
+  switch (msg.type) {
+    case 'learnerInfo':
+      return packet(msg.observer ? PacketType.OBSERVERINFO : PacketType.FOLLOWERINFO, makeZxid(msg.acceptedEpoch, 0), encodeLearnerInfo({ serverId: ctx.myId, protocolVersion: ZAB_PROTOCOL_VERSION, configVersion: 0 }));
+    case 'leaderInfo':
+      return packet(PacketType.LEADERINFO, makeZxid(msg.epoch, 0), encodeLeaderInfo());
+    case 'ackEpoch':
+      return packet(PacketType.ACKEPOCH, msg.lastZxid, encodeAckEpoch(msg.currentEpoch));
+    case 'diff':
+      return packet(PacketType.DIFF, msg.zxid);
+    case 'trunc':
+      return packet(PacketType.TRUNC, msg.zxid);
+    case 'snap':
+      return packet(PacketType.SNAP, msg.zxid);
+    case 'newLeader':
+      return packet(PacketType.NEWLEADER, msg.zxid, encodeNewLeader(ctx.config));
+    case 'upToDate':
+      return packet(PacketType.UPTODATE, -1);
+    case 'proposal':
+      return packet(PacketType.PROPOSAL, msg.txn.hdr.zxid, encodeProposal(msg.txn));
+    case 'ack':
+      return packet(PacketType.ACK, msg.zxid);
+    case 'commit':
+      return packet(PacketType.COMMIT, msg.zxid);
+    case 'inform':
+      return packet(PacketType.INFORM, msg.txn.hdr.zxid, encodeProposal(msg.txn));
+    case 'ping':
+      // The leader's PING has no data; a learner's reply carries its session touches (none: see the header).
+      return packet(PacketType.PING, msg.zxid, ctx.leading ? null : encodePingSessions([]));
+    case 'request': {
+      const p = msg.request.payload as RequestPayload;
+      return packet(PacketType.REQUEST, -1, encodeRequest({ sessionId: msg.request.sessionId, cxid: msg.request.cxid, type: msg.request.op, request: p.request }), p.authinfo);
+    }
+    case 'sync':
+      // Leader.sendSync: zxid 0, no data.
+      return packet(PacketType.SYNC, 0);
+    case 'replay':
+      throw new Error('zab-wire: a replay is expanded by the runtime, never sent');
+  }
+}
+
+/**
+ * The core message for a packet received from a peer (from a learner when
+ * `ctx.leading`, else from the leader); null for packets the core does not
+ * model (REVALIDATE). Throws QuorumWireError on a packet that has no place in
+ * this direction or bad data: the connection is then closed.
+ */
+export function fromPacket(p: QuorumPacket, ctx: WireContext): ZabMessage | null {
+  const fromLearner = (): void => {
+    if (!ctx.leading) throw new QuorumWireError(`${packetName(p.type)} from the leader`);
+  };
+  const fromLeader = (): void => {
+    if (ctx.leading) throw new QuorumWireError(`${packetName(p.type)} from a learner`);
+  };
+  switch (p.type) {
+    case PacketType.FOLLOWERINFO:
+    case PacketType.OBSERVERINFO:
+      fromLearner();
+      decodeLearnerInfo(p.data);
+      return { type: 'learnerInfo', acceptedEpoch: epochOf(p.zxid), observer: p.type === PacketType.OBSERVERINFO };
+    case PacketType.ACKEPOCH:
+      fromLearner();
+      return { type: 'ackEpoch', currentEpoch: decodeAckEpoch(p.data), lastZxid: p.zxid };
+    case PacketType.ACK:
+      fromLearner();
+      return { type: 'ack', zxid: p.zxid };
+    case PacketType.REQUEST: {
+      fromLearner();
+      const r = decodeRequest(p.data);
+      const payload: RequestPayload = { request: r.request, authinfo: p.authinfo };
+      return { type: 'request', request: { sessionId: r.sessionId, cxid: r.cxid, op: r.type, payload } };
+    }
+    case PacketType.PING:
+      return { type: 'ping', zxid: p.zxid };
+    case PacketType.REVALIDATE:
+      return null;
+    case PacketType.LEADERINFO: {
+      fromLeader();
+      const version = decodeLeaderInfo(p.data);
+      if (version < ZAB_PROTOCOL_VERSION) throw new QuorumWireError(`LEADERINFO: protocol version 0x${version.toString(16)} is older than 0x10000`);
+      return { type: 'leaderInfo', epoch: epochOf(p.zxid) };
+    }
+    case PacketType.DIFF:
+      fromLeader();
+      return { type: 'diff', zxid: p.zxid };
+    case PacketType.TRUNC:
+      fromLeader();
+      return { type: 'trunc', zxid: p.zxid };
+    case PacketType.SNAP:
+      fromLeader();
+      return { type: 'snap', zxid: p.zxid };
+    case PacketType.NEWLEADER:
+      fromLeader();
+      return { type: 'newLeader', zxid: p.zxid };
+    case PacketType.UPTODATE:
+      fromLeader();
+      return { type: 'upToDate' };
+    case PacketType.PROPOSAL:
+      fromLeader();
+      return { type: 'proposal', txn: checkedTxn(p, 'PROPOSAL') };
+    case PacketType.COMMIT:
+      fromLeader();
+      return { type: 'commit', zxid: p.zxid };
+    case PacketType.INFORM:
+      fromLeader();
+      return { type: 'inform', txn: checkedTxn(p, 'INFORM') };
+    case PacketType.SYNC:
+      fromLeader();
+      return { type: 'sync' };
+    default:
+      // COMMITANDACTIVATE / INFORMANDACTIVATE: reconfiguration, which Paddock does not implement.
+      throw new QuorumWireError(`${packetName(p.type)} is not supported`);
+  }
+}
+
+function checkedTxn(p: QuorumPacket, what: string) {
+  const txn = decodeProposal(p.data, what);
+  if (txn.hdr.zxid !== p.zxid) throw new QuorumWireError(`${what}: packet zxid 0x${p.zxid.toString(16)} but txn zxid 0x${txn.hdr.zxid.toString(16)}`);
+  return txn;
+}
