@@ -20,6 +20,7 @@ import { DataTree, kindOf, ttlOf, type ApplyResult, type ZNode } from '../tree/d
 import type { Watcher } from '../tree/watches.ts';
 import type { Ready } from '../zab/ready.ts';
 import { Solo, type Orderer } from '../zab/solo.ts';
+import { GroupCommit, type AppendLog } from '../persistence/groupcommit.ts';
 import { parseMultiOps, Prep } from './prep.ts';
 import { SessionTracker, sessionPassword } from './sessions.ts';
 
@@ -45,11 +46,8 @@ export interface ProcessorOptions {
   containerMaxNeverUsedIntervalMs: number;
 }
 
-/** Where txns go to become durable: the transaction log. */
-export interface TxnSink {
-  append(txn: Txn): void;
-  /** Make everything appended so far durable (one group commit). */
-  flush(): Promise<void>;
+/** Where txns go to become durable: the transaction log (group commit). */
+export interface TxnSink extends AppendLog {
   /** A txn was applied (snapshot scheduling). */
   committed(tree: DataTree): void;
 }
@@ -116,10 +114,8 @@ export class Processor {
   private readonly awaiting = new Map<bigint, Awaiting[]>();
   private readonly orderer: Orderer;
   private driving = false;
-  /** zxid of the last txn handed to the log, and of the last one known durable */
-  private lastAppended = 0;
-  private lastFlushed = 0;
-  private flushing = false;
+  /** group commit into `log`; null without one */
+  private readonly commits: GroupCommit | null;
   readonly stats: ServerStats = { packetsReceived: 0, packetsSent: 0, minLatency: 0, maxLatency: 0, totalLatency: 0, latencyCount: 0, authFailed: 0 };
 
   /**
@@ -131,7 +127,7 @@ export class Processor {
     private readonly now: () => number = Date.now,
     readonly tree: DataTree = new DataTree(),
     private readonly log: TxnSink | null = null,
-    private readonly onLogFailure: (e: Error) => void = (e) => {
+    onLogFailure: (e: Error) => void = (e) => {
       throw e;
     },
   ) {
@@ -139,8 +135,19 @@ export class Processor {
     // Sessions recovered from disk get a full timeout for their clients to come back.
     for (const [id, timeout] of tree.sessions) this.sessions.add(id, timeout, now());
     tree.skipACL = opts.skipACL;
-    this.orderer = new Solo(tree.lastProcessedZxid);
-    this.lastAppended = this.lastFlushed = tree.lastProcessedZxid;
+    const orderer = new Solo(tree.lastProcessedZxid);
+    this.orderer = orderer;
+    this.commits = log
+      ? new GroupCommit(
+          log,
+          tree.lastProcessedZxid,
+          (zxid) => {
+            orderer.persisted(zxid);
+            this.drive();
+          },
+          onLogFailure, // nothing in the failed batch or after it is applied or acknowledged
+        )
+      : null;
     this.prep = new Prep(this.tree, { extendedTypesEnabled: opts.extendedTypesEnabled, skipACL: opts.skipACL });
   }
 
@@ -500,32 +507,10 @@ export class Processor {
     }
     for (const txn of r.commit) this.applyAndReply(txn);
     for (const txn of r.append) {
-      this.lastAppended = txn.hdr.zxid;
-      if (this.log) this.log.append(txn);
+      if (this.commits) this.commits.append(txn);
       else this.orderer.persisted(txn.hdr.zxid); // in-process tests: durable at once
     }
-    if (this.log && this.lastAppended > this.lastFlushed && !this.flushing) {
-      this.flushing = true;
-      // Let the rest of this I/O turn's requests join the same group commit.
-      setImmediate(() => void this.flushLoop());
-    }
     for (const token of r.syncs) (token as () => void)();
-  }
-
-  private async flushLoop(): Promise<void> {
-    while (this.lastAppended > this.lastFlushed) {
-      const upTo = this.lastAppended;
-      try {
-        await this.log!.flush();
-      } catch (e) {
-        this.onLogFailure(e as Error);
-        return; // nothing in this batch or after it is applied or acknowledged
-      }
-      this.lastFlushed = upTo;
-      this.orderer.persisted(upTo);
-      this.drive();
-    }
-    this.flushing = false;
   }
 
   /** Apply a committed txn to the tree — the one place state changes — and answer whoever waits for it. */
