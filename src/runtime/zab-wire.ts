@@ -9,6 +9,7 @@
 // learner's PING reply lists no session touches (sessions are not replicated
 // through the core yet); NEWLEADER carries the config text the runtime gives.
 
+import type { PeerAddress } from '../config/config.ts';
 import type { Id } from '../proto/records.ts';
 import {
   decodeAckEpoch,
@@ -44,6 +45,20 @@ export interface WireContext {
   leading: boolean;
   /** NEWLEADER's data: the quorum config as text */
   config: string | null;
+}
+
+/**
+ * The quorum config as NEWLEADER carries it and /zookeeper/config shows it
+ * (ZooKeeper's QuorumMaj.toString): one server.N=host:quorumPort:electionPort:
+ * participant|observer[;clientHost:clientPort] line per server, then the
+ * config version in hex.
+ */
+export function quorumConfigText(servers: readonly PeerAddress[], version = 0): string {
+  const lines = servers.map((s) => {
+    const client = s.clientPort === undefined ? '' : `;${s.clientHost ?? '0.0.0.0'}:${s.clientPort}`;
+    return `server.${s.id}=${s.host}:${s.quorumPort}:${s.electionPort}:${s.observer ? 'observer' : 'participant'}${client}\n`;
+  });
+  return `${lines.join('')}version=${version.toString(16)}`;
 }
 
 const packet = (type: number, zxid: number, data: Buffer | null = null, authinfo: Id[] | null = null): QuorumPacket => ({ type, zxid, data, authinfo });

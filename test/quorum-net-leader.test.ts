@@ -1,0 +1,187 @@
+// The quorum-port runtime as LEADER of a real ZooKeeper 3.8 follower. A
+// 3-server ensemble: server 1 is Paddock (Election over ElectionNet, then the
+// Zab core's lead() with QuorumNet and a Replica on a temp dir), server 2 a
+// ZooKeeper QuorumPeerMain, server 3 absent. Paddock's epoch files say it
+// has joined epoch 3, so its vote wins; ZooKeeper follows it, syncs (Zab
+// discovery, DIFF, NEWLEADER with Paddock's config text, UPTODATE) and then
+// applies the txns Paddock proposes. A ZooKeeper client on the ZooKeeper
+// follower reads them; its session is created through the leader: the test
+// plays the leader's request pipeline for createSession/closeSession.
+
+import assert from 'node:assert/strict';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ZooKeeperClient } from '../src/client/index.ts';
+import type { PeerAddress } from '../src/config/config.ts';
+import { JuteReader } from '../src/jute/archive.ts';
+import type { Logger } from '../src/log.ts';
+import { ACCEPTED_EPOCH, CURRENT_EPOCH, writeEpochFile } from '../src/persistence/sync.ts';
+import { OpCode } from '../src/proto/constants.ts';
+import type { Txn, TxnBody } from '../src/proto/txn.ts';
+import { QuorumNet } from '../src/runtime/quorum-net.ts';
+import { ElectionDriver, ElectionNet } from '../src/runtime/election-net.ts';
+import { Replica } from '../src/runtime/replica.ts';
+import { quorumConfigText, type RequestPayload } from '../src/runtime/zab-wire.ts';
+import { Election, PeerState, type Decision } from '../src/zab/election.ts';
+import type { ForwardedRequest } from '../src/zab/messages.ts';
+import { Peer } from '../src/zab/peer.ts';
+import { majorityQuorum } from '../src/zab/quorum.ts';
+import { epochOf } from '../src/zxid.ts';
+import { dataDirOptions, scratchRoot } from './support/datadirs.ts';
+import { fourLetterWord, freePort, startZooKeeper, type RunningServer } from './support/servers.ts';
+import { waitFor } from './support/wait.ts';
+
+const WAIT_MS = 45_000;
+const TICK_MS = 250;
+const OPEN_ACL = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
+const PADDOCK_EPOCH = 3;
+
+const mntr = async (s: RunningServer, key: string): Promise<string | undefined> => new RegExp(`^${key}\\t(.*)$`, 'm').exec(await fourLetterWord(s.host, s.port, 'mntr'))?.[1];
+
+describe('quorum runtime: a Paddock leader with a ZooKeeper 3.8 follower', { timeout: 300_000 }, () => {
+  const scratch = scratchRoot('quorum-net-leader');
+  const lines: string[] = [];
+  const logger: Logger = { info: (m) => lines.push(`INFO ${m}`), warn: (m) => lines.push(`WARN ${m}`), error: (m) => lines.push(`ERROR ${m}`) };
+  let servers: PeerAddress[] = [];
+  let zk: RunningServer | null = null;
+  let replica: Replica;
+  let peer: Peer;
+  let quorumNet: QuorumNet;
+  let electionNet: ElectionNet;
+  let driver: ElectionDriver;
+  let client: ZooKeeperClient | null = null;
+  let cxid = 0;
+
+  /**
+   * Order a txn on the Paddock leader. A forwarded request's txn keeps its session and cxid:
+   * the follower answers its client only for the committed txn that matches its request.
+   */
+  function propose(body: TxnBody, from: { sessionId: bigint; cxid: number } = { sessionId: 0n, cxid: ++cxid }): Txn {
+    const txn = peer.propose((zxid) => ({ hdr: { clientId: from.sessionId, cxid: from.cxid, zxid, time: Date.now(), type: body.type }, body }));
+    assert.ok(txn, `the Paddock leader orders the txn (${peer.describe()})`);
+    quorumNet.drive();
+    return txn;
+  }
+
+  /** Order a txn built from the leader's applied tree, and wait until the leader applied it (committed by the quorum). */
+  async function write(build: () => TxnBody): Promise<Txn> {
+    const txn = propose(build());
+    await waitFor(`the quorum to commit ${txn.hdr.zxid.toString(16)} (log:\n${lines.slice(-20).join('\n')})`, WAIT_MS, () => replica.tree.lastProcessedZxid >= txn.hdr.zxid);
+    return txn;
+  }
+
+  /** A create's txn names the parent's cversion after it (ZooKeeper's CreateTxn.parentCVersion). */
+  const create = (path: string, data: string): TxnBody => {
+    const parent = replica.tree.get(path.slice(0, path.lastIndexOf('/')) || '/')!;
+    return { type: OpCode.create, path, data: Buffer.from(data), acl: OPEN_ACL, ephemeral: false, parentCVersion: parent.cversion + 1 };
+  };
+
+  /** The part of the request pipeline this test needs: sessions of clients on the ZooKeeper follower. */
+  function forwarded(requests: { from: number; request: ForwardedRequest }[]): void {
+    for (const { request } of requests) {
+      const payload = request.payload as RequestPayload;
+      if (request.op === OpCode.createSession) {
+        const timeOut = new JuteReader(payload.request).int();
+        propose({ type: OpCode.createSession, timeOut }, request);
+      } else if (request.op === OpCode.closeSession) {
+        propose({ type: OpCode.closeSession, paths: [] }, request);
+      } else {
+        logger.warn(`test pipeline: ignored forwarded op ${request.op}`);
+      }
+    }
+  }
+
+  before(async () => {
+    const ports = await Promise.all(Array.from({ length: 7 }, () => freePort()));
+    const [c2, q1, e1, q2, e2, q3, e3] = ports as [number, ...number[]];
+    servers = [
+      { id: 1, host: '127.0.0.1', quorumPort: q1, electionPort: e1, observer: false },
+      { id: 2, host: '127.0.0.1', quorumPort: q2, electionPort: e2, observer: false },
+      { id: 3, host: '127.0.0.1', quorumPort: q3, electionPort: e3, observer: false },
+    ];
+    const dir = scratch.freshDir('leader');
+    // A peer that joined epoch 3 (and logged nothing in it): its vote beats a fresh ZooKeeper's.
+    const opts = dataDirOptions(dir, 10_000);
+    const snapDir = join(opts.dataDir, 'version-2');
+    mkdirSync(snapDir, { recursive: true });
+    writeEpochFile(snapDir, ACCEPTED_EPOCH, PADDOCK_EPOCH);
+    writeEpochFile(snapDir, CURRENT_EPOCH, PADDOCK_EPOCH);
+    replica = await Replica.open(opts, logger);
+    const quorum = majorityQuorum(servers);
+    peer = new Peer({ settings: { id: 1, quorum, initLimit: 20, syncLimit: 10 }, epochs: { ...replica.epochs }, history: replica.historyInit() });
+    quorumNet = new QuorumNet({ myId: 1, servers, peer, replica, tickMs: TICK_MS, logger, config: quorumConfigText(servers), onRequests: forwarded });
+    await quorumNet.listen();
+    quorumNet.start();
+
+    const election = new Election({ myId: 1, quorum, lastZxid: peer.lastZxid, currentEpoch: peer.epochs.current, now: performance.now() });
+    electionNet = new ElectionNet({ myId: 1, servers });
+    const decided = new Promise<Decision>((resolve) => (driver = new ElectionDriver(election, electionNet, resolve)));
+    await electionNet.listen();
+    driver.start();
+
+    const cfg: Record<string, string | number> = { initLimit: 20, syncLimit: 10, minSessionTimeout: 4 * TICK_MS, maxSessionTimeout: 40 * TICK_MS };
+    for (const s of servers) cfg[`server.${s.id}`] = `${s.host}:${s.quorumPort}:${s.electionPort}`;
+    // ZooKeeper serves (and startZooKeeper returns) only once it follows the Paddock leader.
+    const starting = startZooKeeper({ port: c2, myid: 2, tickTime: TICK_MS, cfg, jvmFlags: ['-Xmx256m'] });
+    const decision = await Promise.race([decided, starting.then(() => null)]);
+    assert.ok(decision, 'the election decided before ZooKeeper served');
+    assert.equal(decision.state, PeerState.leading, `Paddock leads: ${JSON.stringify(decision)}`);
+    driver.stop();
+    peer.lead();
+    quorumNet.drive();
+    zk = await starting;
+  });
+
+  after(async () => {
+    await client?.close().catch(() => undefined);
+    await zk?.stop();
+    driver?.stop();
+    await electionNet?.close();
+    await quorumNet?.close();
+    await replica?.close();
+    rmSync(scratch.root, { recursive: true, force: true });
+  });
+
+  it('ZooKeeper follows: discovery, sync, NEWLEADER, UPTODATE in the new epoch', async () => {
+    await waitFor(`the Paddock leader to be established (log:\n${lines.join('\n')})`, WAIT_MS, () => peer.serving);
+    assert.equal(peer.role, 'leading');
+    assert.equal(peer.epochs.current, PADDOCK_EPOCH + 1, 'the new epoch is one past the highest accepted epoch');
+    assert.equal(replica.epochs.current, PADDOCK_EPOCH + 1, 'and it is durable in the epoch files');
+    assert.equal(peer.leaderState!.syncedLearners.followers, 1);
+    const srvr = await fourLetterWord(zk!.host, zk!.port, 'srvr');
+    assert.match(srvr, /^Mode: follower$/m);
+  });
+
+  it('txns the Paddock leader proposes are applied by the ZooKeeper follower and read by its clients', async () => {
+    client = await ZooKeeperClient.connect(zk!.connectString, { sessionTimeout: 8000 });
+    assert.ok(replica.tree.sessions.has(client.sessionId), 'the session the ZooKeeper follower forwarded was committed by Paddock');
+    await write(() => create('/paddock', 'led by Paddock'));
+    await write(() => create('/paddock/a', 'a'));
+    // SetDataTxn names the version the node gets.
+    const last = await write(() => ({ type: OpCode.setData, path: '/paddock/a', data: Buffer.from('a2'), version: 1 }));
+    await client.sync('/');
+    const got = await client.getData('/paddock/a');
+    assert.equal(got.data?.toString(), 'a2');
+    assert.equal(got.stat.version, 1);
+    assert.equal(got.stat.czxid, last.hdr.zxid - 1);
+    assert.equal(got.stat.mzxid, last.hdr.zxid);
+    assert.equal(epochOf(got.stat.mzxid), PADDOCK_EPOCH + 1);
+    assert.equal((await client.getData('/paddock')).data?.toString(), 'led by Paddock');
+    assert.deepEqual(await client.getChildren('/paddock'), ['a']);
+    // ZooKeeper checks a proposal's TxnDigest only when it carries one; Paddock's leader sends none yet.
+    assert.equal(await mntr(zk!, 'zk_digest_mismatches_count'), '0');
+  });
+
+  it('the ZooKeeper follower keeps following across many sync limits (PINGs answered both ways)', async () => {
+    const before = replica.tree.lastProcessedZxid;
+    await new Promise((r) => setTimeout(r, 4 * 10 * TICK_MS));
+    assert.equal(peer.role, 'leading', `still leading (log:\n${lines.slice(-20).join('\n')})`);
+    assert.equal(peer.leaderState!.syncedLearners.followers, 1);
+    assert.match(await fourLetterWord(zk!.host, zk!.port, 'srvr'), /^Mode: follower$/m);
+    await write(() => ({ type: OpCode.setData, path: '/paddock', data: Buffer.from('still led'), version: 1 }));
+    await client!.sync('/');
+    assert.equal((await client!.getData('/paddock')).data?.toString(), 'still led');
+    assert.ok(replica.tree.lastProcessedZxid > before);
+  });
+});
