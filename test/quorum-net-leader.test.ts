@@ -1,12 +1,15 @@
-// The quorum-port runtime as LEADER of a real ZooKeeper 3.8 follower. A
+// The quorum-port runtime as LEADER of real ZooKeeper 3.8 followers. A
 // 3-server ensemble: server 1 is Paddock (Election over ElectionNet, then the
-// Zab core's lead() with QuorumNet and a Replica on a temp dir), server 2 a
-// ZooKeeper QuorumPeerMain, server 3 absent. Paddock's epoch files say it
-// has joined epoch 3, so its vote wins; ZooKeeper follows it, syncs (Zab
-// discovery, DIFF, NEWLEADER with Paddock's config text, UPTODATE) and then
-// applies the txns Paddock proposes. A ZooKeeper client on the ZooKeeper
-// follower reads them; its session is created through the leader: the test
-// plays the leader's request pipeline for createSession/closeSession.
+// Zab core's lead() with QuorumNet and a Replica on a temp dir), servers 2
+// and 3 ZooKeeper QuorumPeerMains. Paddock's epoch files say it has joined
+// epoch 3, so its vote wins; the ZooKeeper peers follow it, sync (discovery,
+// DIFF, NEWLEADER with Paddock's config text, UPTODATE) and apply the txns
+// Paddock proposes, which ZooKeeper clients then read. Server 3 is stopped
+// and restarted: a little behind it gets a DIFF with the missed txns replayed
+// from Paddock's log; with its data wiped and Paddock's history window passed
+// it gets a SNAP streamed from Paddock's tree. Client sessions on the
+// ZooKeeper followers are created through the leader: the test plays the
+// leader's request pipeline for createSession/closeSession.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -30,27 +33,31 @@ import { majorityQuorum } from '../src/zab/quorum.ts';
 import { epochOf } from '../src/zxid.ts';
 import { dataDirOptions, scratchRoot } from './support/datadirs.ts';
 import { fourLetterWord, freePort, startZooKeeper, type RunningServer } from './support/servers.ts';
+import { nodesText, treeNodes, zkNodes } from './support/trees.ts';
 import { waitFor } from './support/wait.ts';
 
 const WAIT_MS = 45_000;
 const TICK_MS = 250;
 const OPEN_ACL = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
 const PADDOCK_EPOCH = 3;
+const HISTORY_WINDOW = 8;
 
 const mntr = async (s: RunningServer, key: string): Promise<string | undefined> => new RegExp(`^${key}\\t(.*)$`, 'm').exec(await fourLetterWord(s.host, s.port, 'mntr'))?.[1];
 
-describe('quorum runtime: a Paddock leader with a ZooKeeper 3.8 follower', { timeout: 300_000 }, () => {
+describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { timeout: 300_000 }, () => {
   const scratch = scratchRoot('quorum-net-leader');
   const lines: string[] = [];
   const logger: Logger = { info: (m) => lines.push(`INFO ${m}`), warn: (m) => lines.push(`WARN ${m}`), error: (m) => lines.push(`ERROR ${m}`) };
   let servers: PeerAddress[] = [];
-  let zk: RunningServer | null = null;
+  let zk2: RunningServer | null = null;
+  let zk3: RunningServer | null = null;
+  let clientPorts: Record<2 | 3, number>;
+  let zkDataDirs: Record<2 | 3, string>;
   let replica: Replica;
   let peer: Peer;
   let quorumNet: QuorumNet;
   let electionNet: ElectionNet;
   let driver: ElectionDriver;
-  let client: ZooKeeperClient | null = null;
   let cxid = 0;
 
   /**
@@ -92,9 +99,33 @@ describe('quorum runtime: a Paddock leader with a ZooKeeper 3.8 follower', { tim
     }
   }
 
+  /** ZooKeeper peer `id` of the ensemble, on its own data directory (kept across restarts). */
+  function startPeer(id: 2 | 3): Promise<RunningServer> {
+    const cfg: Record<string, string | number> = { initLimit: 20, syncLimit: 10, minSessionTimeout: 4 * TICK_MS, maxSessionTimeout: 40 * TICK_MS };
+    for (const s of servers) cfg[`server.${s.id}`] = `${s.host}:${s.quorumPort}:${s.electionPort}`;
+    return startZooKeeper({ port: clientPorts[id], myid: id, dataDir: zkDataDirs[id], tickTime: TICK_MS, cfg, jvmFlags: ['-Xmx256m'] });
+  }
+
+  /** The sync the Paddock leader chose for server `id` most recently, from its log. */
+  const syncOf = (id: number): string | undefined => lines.map((l) => new RegExp(`syncing server ${id} by (\\w+)`).exec(l)?.[1]).filter(Boolean).at(-1);
+
+  /** A client on ZooKeeper peer `zk` reads exactly Paddock's tree. */
+  async function assertServes(zk: RunningServer, what: string): Promise<void> {
+    const c = await ZooKeeperClient.connect(zk.connectString, { sessionTimeout: 8000 });
+    try {
+      await c.sync('/');
+      assert.equal(nodesText(await zkNodes(c)), nodesText(treeNodes(replica.tree)), `${what}: ZooKeeper serves Paddock's tree`);
+    } finally {
+      await c.close();
+    }
+    assert.equal(await mntr(zk, 'zk_digest_mismatches_count'), '0');
+  }
+
   before(async () => {
-    const ports = await Promise.all(Array.from({ length: 7 }, () => freePort()));
-    const [c2, q1, e1, q2, e2, q3, e3] = ports as [number, ...number[]];
+    const ports = await Promise.all(Array.from({ length: 8 }, () => freePort()));
+    const [c2, c3, q1, e1, q2, e2, q3, e3] = ports as [number, ...number[]];
+    clientPorts = { 2: c2, 3: c3 };
+    zkDataDirs = { 2: scratch.freshDir('zk2'), 3: scratch.freshDir('zk3') };
     servers = [
       { id: 1, host: '127.0.0.1', quorumPort: q1, electionPort: e1, observer: false },
       { id: 2, host: '127.0.0.1', quorumPort: q2, electionPort: e2, observer: false },
@@ -108,34 +139,43 @@ describe('quorum runtime: a Paddock leader with a ZooKeeper 3.8 follower', { tim
     writeEpochFile(snapDir, ACCEPTED_EPOCH, PADDOCK_EPOCH);
     writeEpochFile(snapDir, CURRENT_EPOCH, PADDOCK_EPOCH);
     replica = await Replica.open(opts, logger);
+    replica.showQuorumConfig(quorumConfigText(servers));
     const quorum = majorityQuorum(servers);
-    peer = new Peer({ settings: { id: 1, quorum, initLimit: 20, syncLimit: 10 }, epochs: { ...replica.epochs }, history: replica.historyInit() });
-    quorumNet = new QuorumNet({ myId: 1, servers, peer, replica, tickMs: TICK_MS, logger, config: quorumConfigText(servers), onRequests: forwarded });
+    // A short history window: a learner more than HISTORY_WINDOW txns behind gets a SNAP.
+    peer = new Peer({ settings: { id: 1, quorum, initLimit: 20, syncLimit: 10 }, epochs: { ...replica.epochs }, history: { ...replica.historyInit(), maxWindow: HISTORY_WINDOW } });
+    const election = new Election({ myId: 1, quorum, lastZxid: peer.lastZxid, currentEpoch: peer.epochs.current, now: performance.now() });
+    quorumNet = new QuorumNet({
+      myId: 1,
+      servers,
+      peer,
+      replica,
+      tickMs: TICK_MS,
+      logger,
+      config: quorumConfigText(servers),
+      onRequests: forwarded,
+      // Peers that look later learn the leader from the election's answers, which carry the new epoch.
+      onRole: (change) => change.role === 'leading' && change.serving && election.updateElectionVote(change.epoch),
+    });
     await quorumNet.listen();
     quorumNet.start();
-
-    const election = new Election({ myId: 1, quorum, lastZxid: peer.lastZxid, currentEpoch: peer.epochs.current, now: performance.now() });
     electionNet = new ElectionNet({ myId: 1, servers });
     const decided = new Promise<Decision>((resolve) => (driver = new ElectionDriver(election, electionNet, resolve)));
     await electionNet.listen();
     driver.start();
 
-    const cfg: Record<string, string | number> = { initLimit: 20, syncLimit: 10, minSessionTimeout: 4 * TICK_MS, maxSessionTimeout: 40 * TICK_MS };
-    for (const s of servers) cfg[`server.${s.id}`] = `${s.host}:${s.quorumPort}:${s.electionPort}`;
     // ZooKeeper serves (and startZooKeeper returns) only once it follows the Paddock leader.
-    const starting = startZooKeeper({ port: c2, myid: 2, tickTime: TICK_MS, cfg, jvmFlags: ['-Xmx256m'] });
+    const starting = Promise.all([startPeer(2), startPeer(3)]);
+    starting.catch(() => undefined);
     const decision = await Promise.race([decided, starting.then(() => null)]);
     assert.ok(decision, 'the election decided before ZooKeeper served');
     assert.equal(decision.state, PeerState.leading, `Paddock leads: ${JSON.stringify(decision)}`);
-    driver.stop();
     peer.lead();
     quorumNet.drive();
-    zk = await starting;
+    [zk2, zk3] = await starting;
   });
 
   after(async () => {
-    await client?.close().catch(() => undefined);
-    await zk?.stop();
+    await Promise.all([zk2?.stop(), zk3?.stop()]);
     driver?.stop();
     await electionNet?.close();
     await quorumNet?.close();
@@ -143,45 +183,69 @@ describe('quorum runtime: a Paddock leader with a ZooKeeper 3.8 follower', { tim
     rmSync(scratch.root, { recursive: true, force: true });
   });
 
-  it('ZooKeeper follows: discovery, sync, NEWLEADER, UPTODATE in the new epoch', async () => {
+  it('ZooKeeper peers follow: discovery, sync, NEWLEADER, UPTODATE in the new epoch', async () => {
     await waitFor(`the Paddock leader to be established (log:\n${lines.join('\n')})`, WAIT_MS, () => peer.serving);
     assert.equal(peer.role, 'leading');
     assert.equal(peer.epochs.current, PADDOCK_EPOCH + 1, 'the new epoch is one past the highest accepted epoch');
     assert.equal(replica.epochs.current, PADDOCK_EPOCH + 1, 'and it is durable in the epoch files');
-    assert.equal(peer.leaderState!.syncedLearners.followers, 1);
-    const srvr = await fourLetterWord(zk!.host, zk!.port, 'srvr');
-    assert.match(srvr, /^Mode: follower$/m);
+    await waitFor('both ZooKeeper peers synced', WAIT_MS, () => peer.leaderState!.syncedLearners.followers === 2);
+    assert.equal(syncOf(2), 'DIFF');
+    assert.equal(syncOf(3), 'DIFF');
+    for (const zk of [zk2!, zk3!]) assert.match(await fourLetterWord(zk.host, zk.port, 'srvr'), /^Mode: follower$/m);
   });
 
-  it('txns the Paddock leader proposes are applied by the ZooKeeper follower and read by its clients', async () => {
-    client = await ZooKeeperClient.connect(zk!.connectString, { sessionTimeout: 8000 });
-    assert.ok(replica.tree.sessions.has(client.sessionId), 'the session the ZooKeeper follower forwarded was committed by Paddock');
-    await write(() => create('/paddock', 'led by Paddock'));
-    await write(() => create('/paddock/a', 'a'));
-    // SetDataTxn names the version the node gets.
-    const last = await write(() => ({ type: OpCode.setData, path: '/paddock/a', data: Buffer.from('a2'), version: 1 }));
-    await client.sync('/');
-    const got = await client.getData('/paddock/a');
-    assert.equal(got.data?.toString(), 'a2');
-    assert.equal(got.stat.version, 1);
-    assert.equal(got.stat.czxid, last.hdr.zxid - 1);
-    assert.equal(got.stat.mzxid, last.hdr.zxid);
-    assert.equal(epochOf(got.stat.mzxid), PADDOCK_EPOCH + 1);
-    assert.equal((await client.getData('/paddock')).data?.toString(), 'led by Paddock');
-    assert.deepEqual(await client.getChildren('/paddock'), ['a']);
+  it('txns the Paddock leader proposes are applied by the ZooKeeper followers and read by their clients', async () => {
+    const client = await ZooKeeperClient.connect(zk2!.connectString, { sessionTimeout: 8000 });
+    try {
+      assert.ok(replica.tree.sessions.has(client.sessionId), 'the session the ZooKeeper follower forwarded was committed by Paddock');
+      await write(() => create('/paddock', 'led by Paddock'));
+      await write(() => create('/paddock/a', 'a'));
+      // SetDataTxn names the version the node gets.
+      const last = await write(() => ({ type: OpCode.setData, path: '/paddock/a', data: Buffer.from('a2'), version: 1 }));
+      await client.sync('/');
+      const got = await client.getData('/paddock/a');
+      assert.equal(got.data?.toString(), 'a2');
+      assert.equal(got.stat.version, 1);
+      assert.equal(got.stat.czxid, last.hdr.zxid - 1);
+      assert.equal(got.stat.mzxid, last.hdr.zxid);
+      assert.equal(epochOf(got.stat.mzxid), PADDOCK_EPOCH + 1);
+      assert.deepEqual(await client.getChildren('/paddock'), ['a']);
+    } finally {
+      await client.close();
+    }
     // ZooKeeper checks a proposal's TxnDigest only when it carries one; Paddock's leader sends none yet.
-    assert.equal(await mntr(zk!, 'zk_digest_mismatches_count'), '0');
+    await assertServes(zk2!, 'server 2');
+    await assertServes(zk3!, 'server 3');
   });
 
-  it('the ZooKeeper follower keeps following across many sync limits (PINGs answered both ways)', async () => {
-    const before = replica.tree.lastProcessedZxid;
+  it('the followers keep following across many sync limits (PINGs answered both ways)', async () => {
     await new Promise((r) => setTimeout(r, 4 * 10 * TICK_MS));
     assert.equal(peer.role, 'leading', `still leading (log:\n${lines.slice(-20).join('\n')})`);
-    assert.equal(peer.leaderState!.syncedLearners.followers, 1);
-    assert.match(await fourLetterWord(zk!.host, zk!.port, 'srvr'), /^Mode: follower$/m);
+    assert.equal(peer.leaderState!.syncedLearners.followers, 2);
     await write(() => ({ type: OpCode.setData, path: '/paddock', data: Buffer.from('still led'), version: 1 }));
-    await client!.sync('/');
-    assert.equal((await client!.getData('/paddock')).data?.toString(), 'still led');
-    assert.ok(replica.tree.lastProcessedZxid > before);
+    await assertServes(zk2!, 'server 2 after idling');
+  });
+
+  it('a ZooKeeper follower restarted a little behind gets a DIFF replayed from the log', async () => {
+    await zk3!.stop();
+    zk3 = null;
+    for (let i = 0; i < 3; i++) await write(() => create(`/paddock/while-3-was-down-${i}`, `${i}`));
+    zk3 = await startPeer(3);
+    await waitFor('server 3 synced again', WAIT_MS, () => peer.leaderState!.syncedLearners.followers === 2);
+    assert.equal(syncOf(3), 'DIFF');
+    await assertServes(zk3, 'server 3 after DIFF');
+  });
+
+  it('a ZooKeeper follower with its data wiped, behind the history window, gets a SNAP of the tree', async () => {
+    await zk3!.stop();
+    zk3 = null;
+    rmSync(zkDataDirs[3], { recursive: true, force: true });
+    for (let i = 0; i <= HISTORY_WINDOW; i++) await write(() => create(`/paddock/window-${i}`, 'x'.repeat(100 * i)));
+    zk3 = await startPeer(3);
+    await waitFor('server 3 synced again', WAIT_MS, () => peer.leaderState!.syncedLearners.followers === 2);
+    assert.equal(syncOf(3), 'SNAP');
+    await assertServes(zk3, 'server 3 after SNAP');
+    await write(() => ({ type: OpCode.delete, path: '/paddock/window-0' }));
+    await assertServes(zk3, 'server 3 following after SNAP');
   });
 });

@@ -19,13 +19,13 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ZooKeeperClient } from '../src/client/index.ts';
 import type { PeerAddress } from '../src/config/config.ts';
-import type { Stat } from '../src/proto/records.ts';
 import type { Logger } from '../src/log.ts';
 import { treeDigest } from '../src/persistence/digest.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import type { LoggedTxn, Txn } from '../src/proto/txn.ts';
 import { QuorumNet } from '../src/runtime/quorum-net.ts';
 import { Replica } from '../src/runtime/replica.ts';
+import { quorumConfigText } from '../src/runtime/zab-wire.ts';
 import type { DataTree } from '../src/tree/datatree.ts';
 import { Peer } from '../src/zab/peer.ts';
 import { majorityQuorum } from '../src/zab/quorum.ts';
@@ -33,6 +33,7 @@ import type { RoleChange } from '../src/zab/ready.ts';
 import { epochOf, zxidHex } from '../src/zxid.ts';
 import { dataDirOptions, scratchRoot } from './support/datadirs.ts';
 import { fourLetterWord, freePort, startZooKeeper, ZK_CLASSPATH, type RunningServer } from './support/servers.ts';
+import { nodesText, treeNodes, zkNodes } from './support/trees.ts';
 import { waitFor } from './support/wait.ts';
 
 const WAIT_MS = 30_000;
@@ -108,44 +109,13 @@ const srvr = async (s: RunningServer, field: string): Promise<string | undefined
 
 const mntr = async (s: RunningServer, key: string): Promise<string | undefined> => new RegExp(`^${key}\\t(.*)$`, 'm').exec(await fourLetterWord(s.host, s.port, 'mntr'))?.[1];
 
-/**
- * Each ZooKeeper server stamps /zookeeper/config with its own start time (mtime), so the
- * follower a client reads from and the leader whose snapshot Paddock holds differ there.
- */
-const comparable = (path: string, stat: Stat): object => (path === '/zookeeper/config' ? { ...stat, mtime: 'per server' } : stat);
-
-/** Every node ZooKeeper serves, through a client: path → data and Stat. */
-async function zkNodes(client: ZooKeeperClient): Promise<Map<string, { data: string; stat: object }>> {
-  const out = new Map<string, { data: string; stat: object }>();
-  const walk = async (path: string): Promise<void> => {
-    const { data, stat } = await client.getData(path);
-    out.set(path, { data: (data ?? Buffer.alloc(0)).toString('hex'), stat: comparable(path, stat) });
-    for (const child of (await client.getChildren(path)).sort()) await walk(path === '/' ? `/${child}` : `${path}/${child}`);
-  };
-  await walk('/');
-  return out;
-}
-
-function paddockNodes(tree: DataTree): Map<string, { data: string; stat: object }> {
-  const out = new Map<string, { data: string; stat: object }>();
-  const walk = (path: string): void => {
-    const node = tree.get(path)!;
-    out.set(path, { data: (node.data ?? Buffer.alloc(0)).toString('hex'), stat: comparable(path, node.stat()) });
-    for (const child of [...node.children].sort()) walk(path === '/' ? `/${child}` : `${path}/${child}`);
-  };
-  walk('/');
-  return out;
-}
-
 /** The Paddock replica holds what ZooKeeper serves, and its digest is the one ZooKeeper's leader computed. */
 async function assertSameAsZooKeeper(p: PaddockPeer, client: ZooKeeperClient, what: string): Promise<void> {
   await client.sync('/');
   await waitFor(`${what}: Paddock to apply everything ZooKeeper has`, WAIT_MS, async () => {
-    const zk = await zkNodes(client);
-    const ours = paddockNodes(p.tree);
-    return JSON.stringify([...zk].map(([k, v]) => [k, v.data, v.stat]), bigintJson) === JSON.stringify([...ours].map(([k, v]) => [k, v.data, v.stat]), bigintJson);
+    return nodesText(await zkNodes(client)) === nodesText(treeNodes(p.tree));
   }).catch(async (e) => {
-    assert.deepEqual(paddockNodes(p.tree), await zkNodes(client), `${what}: trees differ`);
+    assert.deepEqual(treeNodes(p.tree), await zkNodes(client), `${what}: trees differ`);
     throw e;
   });
   const last = p.lastDigested;
@@ -155,8 +125,6 @@ async function assertSameAsZooKeeper(p: PaddockPeer, client: ZooKeeperClient, wh
     assert.fail(`${what}: the phase should end on a txn ZooKeeper digested (last digested ${last ? zxidHex(last.hdr.zxid) : 'none'}, tree at ${zxidHex(p.tree.lastProcessedZxid)})`);
   }
 }
-
-const bigintJson = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v);
 
 async function java(mainClass: string, args: string[]): Promise<string> {
   const { stdout, stderr } = await run('java', ['-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', '-cp', ZK_CLASSPATH, mainClass, ...args], { timeout: 60_000, maxBuffer: 64 << 20 });
@@ -232,6 +200,7 @@ describe('quorum runtime: a Paddock learner in a ZooKeeper 3.8 ensemble', { time
     paddock = await PaddockPeer.start(3, learnerDir, servers, leaderId);
     await paddock.serving();
     assert.equal(paddock.syncKind(), 'SNAP');
+    assert.equal((await client.getData('/zookeeper/config')).data?.toString(), quorumConfigText(servers), 'quorumConfigText (what a Paddock leader sends in NEWLEADER) prints the config as ZooKeeper does');
     await waitFor('the ZooKeeper leader to count Paddock as a synced follower', WAIT_MS, async () => (await mntr(leader, 'zk_synced_followers')) === '2');
     // Writes of every kind, by a ZooKeeper client on the ZooKeeper follower.
     await client.setData('/app/n0', 'changed');
@@ -297,8 +266,7 @@ describe('quorum runtime: a Paddock learner in a ZooKeeper 3.8 ensemble', { time
     const reopened = await Replica.open(dataDirOptions(learnerDir, 10_000), logger);
     try {
       assert.equal(reopened.tree.get('/phantom1'), undefined, 'the truncated tail stays gone');
-      const zk = await zkNodes(client);
-      assert.equal(JSON.stringify([...paddockNodes(reopened.tree)], bigintJson), JSON.stringify([...zk], bigintJson), 'recovered tree equals what ZooKeeper serves');
+      assert.equal(nodesText(treeNodes(reopened.tree)), nodesText(await zkNodes(client)), 'recovered tree equals what ZooKeeper serves');
     } finally {
       await reopened.close();
     }

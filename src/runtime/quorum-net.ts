@@ -370,6 +370,7 @@ export class QuorumNet {
       if (this.peer.role === 'leading' || this.peer.leaderId !== to) return;
       conn = this.dial(to);
     }
+    if (msg.type === 'diff' || msg.type === 'trunc' || msg.type === 'snap') this.logger.info(`syncing server ${to} by ${msg.type.toUpperCase()} at ${zxidHex(msg.zxid)}`);
     if (msg.type === 'replay') {
       for (const txn of this.replica.logged(msg.from, msg.to)) {
         conn.send(toPacket({ type: 'proposal', txn }, this.wire()));

@@ -80,6 +80,19 @@ export class Replica {
     return { logStart: last, logged: [] };
   }
 
+  /**
+   * Show the quorum config in /zookeeper/config as ZooKeeper does
+   * (ZKDatabase.initConfigInZKDatabase): its text, version -1, mzxid the
+   * config version, mtime now. Not a txn: each server sets it for itself.
+   */
+  showQuorumConfig(text: string, configVersion = 0, now = Date.now()): void {
+    const node = this.tree.get('/zookeeper/config')!;
+    node.data = Buffer.from(text, 'utf8');
+    node.version = -1;
+    node.mzxid = configVersion;
+    node.mtime = now;
+  }
+
   /** Ready step 2: write the epochs durably. */
   writeEpochs(e: { accepted?: number; current?: number }): void {
     if (e.accepted !== undefined) {
