@@ -19,13 +19,14 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ZooKeeperClient } from '../src/client/index.ts';
 import type { PeerAddress } from '../src/config/config.ts';
+import { JuteWriter } from '../src/jute/archive.ts';
 import type { Logger } from '../src/log.ts';
 import { treeDigest } from '../src/persistence/digest.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import type { LoggedTxn, Txn } from '../src/proto/txn.ts';
 import { QuorumNet } from '../src/runtime/quorum-net.ts';
 import { Replica } from '../src/runtime/replica.ts';
-import { quorumConfigText } from '../src/runtime/zab-wire.ts';
+import { quorumConfigText, type RequestPayload } from '../src/runtime/zab-wire.ts';
 import type { DataTree } from '../src/tree/datatree.ts';
 import { Peer } from '../src/zab/peer.ts';
 import { majorityQuorum } from '../src/zab/quorum.ts';
@@ -214,6 +215,32 @@ describe('quorum runtime: a Paddock learner in a ZooKeeper 3.8 ensemble', { time
     await assertSameAsZooKeeper(paddock, client, 'after SNAP and writes');
     assert.equal(epochOf(paddock.tree.lastProcessedZxid), paddock.replica.epochs.current, 'currentEpoch is the leader epoch');
     assert.equal(paddock.replica.epochs.accepted, paddock.replica.epochs.current);
+  });
+
+  it("forwards requests and syncs to the ZooKeeper leader and answers its PINGs", async () => {
+    const p = paddock!;
+    // A follower mints session ids with its server id in the top byte.
+    const sessionId = (3n << 56n) | 0x5eedn;
+    const forward = (cxid: number, op: number, request: Buffer): void => {
+      const payload: RequestPayload = { request, authinfo: [{ scheme: 'ip', id: '127.0.0.1' }] };
+      assert.ok(p.peer.forward({ sessionId, cxid, op, payload }), 'a serving follower forwards');
+      p.net.drive();
+    };
+    forward(0, OpCode.createSession, new JuteWriter(4).int(10 * TICK_MS).toBuffer());
+    await waitFor('the forwarded createSession to come back committed', WAIT_MS, () => p.tree.sessions.get(sessionId) === 10 * TICK_MS);
+    let synced = false;
+    const syncRequest = new JuteWriter().ustring('/').toBuffer();
+    assert.ok(p.peer.sync(() => (synced = true), { sessionId, cxid: 1, op: OpCode.sync, payload: { request: syncRequest, authinfo: null } }));
+    p.net.drive();
+    await waitFor("the leader's SYNC answer", WAIT_MS, () => synced);
+    forward(2, OpCode.closeSession, Buffer.alloc(0));
+    await waitFor('the forwarded closeSession to come back committed', WAIT_MS, () => !p.tree.sessions.has(sessionId));
+    // Idle for more than syncLimit: only PING replies keep the leader from dropping us.
+    await new Promise((r) => setTimeout(r, 2 * 10 * TICK_MS));
+    assert.ok(p.peer.serving, 'still following');
+    assert.equal(await mntr(leader, 'zk_synced_followers'), '2');
+    await client.create('/app/after-idle', 'x');
+    await assertSameAsZooKeeper(p, client, 'after forwarding and idling');
   });
 
   it('restarted from its own directories a little behind, it syncs by DIFF', async () => {
