@@ -13,6 +13,7 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZooKeeperClient } from '../src/client/index.ts';
@@ -21,6 +22,7 @@ import { JuteReader } from '../src/jute/archive.ts';
 import type { Logger } from '../src/log.ts';
 import { ACCEPTED_EPOCH, CURRENT_EPOCH, writeEpochFile } from '../src/persistence/sync.ts';
 import { OpCode } from '../src/proto/constants.ts';
+import { encodeLearnerInfo, encodePacket, PacketType, ZAB_PROTOCOL_VERSION } from '../src/proto/quorum.ts';
 import type { Txn, TxnBody } from '../src/proto/txn.ts';
 import { QuorumNet } from '../src/runtime/quorum-net.ts';
 import { ElectionDriver, ElectionNet } from '../src/runtime/election-net.ts';
@@ -247,5 +249,30 @@ describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { time
     await assertServes(zk3, 'server 3 after SNAP');
     await write(() => ({ type: OpCode.delete, path: '/paddock/window-0' }));
     await assertServes(zk3, 'server 3 following after SNAP');
+  });
+
+  it('bad bytes on the quorum port close that connection only', async () => {
+    const closedAfter = (bytes: Buffer): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const sock = net.connect({ host: '127.0.0.1', port: servers[0]!.quorumPort }, () => sock.write(bytes));
+        const timer = setTimeout(() => {
+          sock.destroy();
+          reject(new Error(`the leader kept a connection that sent ${bytes.toString('hex')}`));
+        }, WAIT_MS);
+        sock.on('error', () => undefined);
+        sock.on('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    const info = (sid: number): Buffer => encodePacket({ type: PacketType.FOLLOWERINFO, zxid: 0, data: encodeLearnerInfo({ serverId: sid, protocolVersion: ZAB_PROTOCOL_VERSION, configVersion: 0 }), authinfo: null });
+    await closedAfter(Buffer.alloc(32, 0xff)); // unknown packet type
+    await closedAfter(encodePacket({ type: PacketType.ACK, zxid: 0, data: null, authinfo: null })); // not introduced
+    await closedAfter(info(9)); // not a server of the ensemble
+    await closedAfter(info(1)); // ourselves
+    assert.equal(peer.role, 'leading');
+    assert.equal(peer.leaderState!.syncedLearners.followers, 2);
+    await write(() => create('/paddock/after-garbage', 'still fine'));
+    await assertServes(zk2!, 'server 2 after garbage on the quorum port');
   });
 });
