@@ -69,6 +69,8 @@ class QuorumConn {
 
   constructor(
     readonly sock: net.Socket,
+    /** we accepted it: we lead on it (else we dialled our leader) */
+    readonly accepted: boolean,
     peerId: number | null,
     private readonly receive: (conn: QuorumConn, p: QuorumPacket, snapStream: Buffer | null) => void | Promise<void>,
     private readonly logger: Logger,
@@ -160,7 +162,9 @@ export class QuorumNet {
   private readonly conns = new Map<number, QuorumConn>();
   /** accepted connections that have not named their server yet */
   private readonly unidentified = new Set<QuorumConn>();
+  /** a Ready (or an exclusive storage step) is being carried */
   private carrying = false;
+  private readonly carriedWaiters: (() => void)[] = [];
   private role: Role = 'looking';
   private roleLeader: number | null = null;
   private ticker: NodeJS.Timeout | null = null;
@@ -186,8 +190,8 @@ export class QuorumNet {
     return a;
   }
 
-  private wire(): WireContext {
-    return { myId: this.opts.myId, leading: this.peer.role === 'leading', config: this.opts.config };
+  private wire(conn: QuorumConn): WireContext {
+    return { myId: this.opts.myId, leading: conn.accepted, config: this.opts.config };
   }
 
   /** Listen on this server's quorum address (learners connect to it while this peer leads). */
@@ -214,6 +218,7 @@ export class QuorumNet {
     this.drive();
   }
 
+  /** Stop: close every connection and the port; resolves once no storage step is under way. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
@@ -221,6 +226,7 @@ export class QuorumNet {
     this.conns.clear();
     this.unidentified.clear();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.whenCarried();
   }
 
   // ---- connections ----
@@ -230,14 +236,14 @@ export class QuorumNet {
       sock.destroy();
       return;
     }
-    const conn = this.track(new QuorumConn(sock, null, (c, p, s) => this.received(c, p, s), this.logger));
+    const conn = this.track(new QuorumConn(sock, true, null, (c, p, s) => this.received(c, p, s), this.logger));
     this.unidentified.add(conn);
   }
 
   private dial(id: number): QuorumConn {
     const a = this.address(id);
     const sock = net.connect({ host: a.host, port: a.quorumPort });
-    const conn = this.track(new QuorumConn(sock, id, (c, p, s) => this.received(c, p, s), this.logger));
+    const conn = this.track(new QuorumConn(sock, false, id, (c, p, s) => this.received(c, p, s), this.logger));
     this.conns.set(id, conn);
     return conn;
   }
@@ -279,15 +285,20 @@ export class QuorumNet {
     }
     const from = conn.peerId!;
     if (this.conns.get(from) !== conn) return; // superseded
-    const msg = fromPacket(p, this.wire());
+    const msg = fromPacket(p, this.wire(conn));
     if (msg === null) return;
     if (msg.type === 'snap') {
       // Durable before the core hears of it (ZOOKEEPER-3911); only from the leader we follow.
       if (this.peer.leaderId !== from || this.peer.role === 'leading') throw new QuorumWireError(`SNAP from server ${from}, which is not our leader`);
       const tree = await loadSnapStream(snapStream!, msg.zxid);
-      await this.whenCarried();
-      await this.replica.install(tree, msg.zxid);
-      if (this.closed || this.conns.get(from) !== conn) return;
+      await this.exclusively(() => this.replica.install(tree, msg.zxid));
+      if (this.closed) return;
+      if (this.conns.get(from) !== conn) {
+        // The role ended while the snapshot was installed: the disk now holds the
+        // leader's state at msg.zxid, and the core's view of the log must say so.
+        this.peer.history.restore(msg.zxid);
+        return;
+      }
     }
     this.peer.step(from, msg);
     this.drive();
@@ -295,12 +306,23 @@ export class QuorumNet {
 
   // ---- carrying Readies ----
 
-  private carriedWaiters: (() => void)[] = [];
-
-  /** Resolves once no Ready is being carried (storage is not being cut under us). */
+  /** Resolves once no Ready (nor exclusive step) is being carried. */
   private whenCarried(): Promise<void> {
     if (!this.carrying) return Promise.resolve();
     return new Promise((resolve) => this.carriedWaiters.push(resolve));
+  }
+
+  /** Run a storage step no Ready may interleave with (a SNAP install). */
+  private async exclusively(step: () => Promise<void>): Promise<void> {
+    while (this.carrying) await this.whenCarried();
+    this.carrying = true;
+    try {
+      await step();
+    } finally {
+      this.carrying = false;
+      for (const w of this.carriedWaiters.splice(0)) w();
+      this.drive(); // what the core produced meanwhile
+    }
   }
 
   /** Carry every Ready the core has, in order. */
@@ -373,13 +395,13 @@ export class QuorumNet {
     if (msg.type === 'diff' || msg.type === 'trunc' || msg.type === 'snap') this.logger.info(`syncing server ${to} by ${msg.type.toUpperCase()} at ${zxidHex(msg.zxid)}`);
     if (msg.type === 'replay') {
       for (const txn of this.replica.logged(msg.from, msg.to)) {
-        conn.send(toPacket({ type: 'proposal', txn }, this.wire()));
-        conn.send(toPacket({ type: 'commit', zxid: txn.hdr.zxid }, this.wire()));
+        conn.send(toPacket({ type: 'proposal', txn }, this.wire(conn)));
+        conn.send(toPacket({ type: 'commit', zxid: txn.hdr.zxid }, this.wire(conn)));
       }
     } else if (msg.type === 'snap') {
       conn.sendSnap(msg.zxid, this.replica.tree);
     } else {
-      conn.send(toPacket(msg, this.wire()));
+      conn.send(toPacket(msg, this.wire(conn)));
     }
   }
 
