@@ -9,7 +9,8 @@
 // from Paddock's log; with its data wiped and Paddock's history window passed
 // it gets a SNAP streamed from Paddock's tree. Client sessions on the
 // ZooKeeper followers are created through the leader: the test plays the
-// leader's request pipeline for createSession/closeSession.
+// leader's request pipeline for createSession/closeSession. Server 4, a
+// ZooKeeper observer, joins last: SNAP, then INFORMs.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -44,6 +45,8 @@ const OPEN_ACL = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
 const PADDOCK_EPOCH = 3;
 const HISTORY_WINDOW = 8;
 
+type ZkId = 2 | 3 | 4;
+
 const mntr = async (s: RunningServer, key: string): Promise<string | undefined> => new RegExp(`^${key}\\t(.*)$`, 'm').exec(await fourLetterWord(s.host, s.port, 'mntr'))?.[1];
 
 describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { timeout: 300_000 }, () => {
@@ -53,8 +56,9 @@ describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { time
   let servers: PeerAddress[] = [];
   let zk2: RunningServer | null = null;
   let zk3: RunningServer | null = null;
-  let clientPorts: Record<2 | 3, number>;
-  let zkDataDirs: Record<2 | 3, string>;
+  let zk4: RunningServer | null = null;
+  let clientPorts: Record<ZkId, number>;
+  let zkDataDirs: Record<ZkId, string>;
   let replica: Replica;
   let peer: Peer;
   let quorumNet: QuorumNet;
@@ -102,9 +106,9 @@ describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { time
   }
 
   /** ZooKeeper peer `id` of the ensemble, on its own data directory (kept across restarts). */
-  function startPeer(id: 2 | 3): Promise<RunningServer> {
+  function startPeer(id: ZkId): Promise<RunningServer> {
     const cfg: Record<string, string | number> = { initLimit: 20, syncLimit: 10, minSessionTimeout: 4 * TICK_MS, maxSessionTimeout: 40 * TICK_MS };
-    for (const s of servers) cfg[`server.${s.id}`] = `${s.host}:${s.quorumPort}:${s.electionPort}`;
+    for (const s of servers) cfg[`server.${s.id}`] = `${s.host}:${s.quorumPort}:${s.electionPort}${s.observer ? ':observer' : ''}`;
     return startZooKeeper({ port: clientPorts[id], myid: id, dataDir: zkDataDirs[id], tickTime: TICK_MS, cfg, jvmFlags: ['-Xmx256m'] });
   }
 
@@ -124,14 +128,15 @@ describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { time
   }
 
   before(async () => {
-    const ports = await Promise.all(Array.from({ length: 8 }, () => freePort()));
-    const [c2, c3, q1, e1, q2, e2, q3, e3] = ports as [number, ...number[]];
-    clientPorts = { 2: c2, 3: c3 };
-    zkDataDirs = { 2: scratch.freshDir('zk2'), 3: scratch.freshDir('zk3') };
+    const ports = await Promise.all(Array.from({ length: 11 }, () => freePort()));
+    const [c2, c3, c4, q1, e1, q2, e2, q3, e3, q4, e4] = ports as [number, ...number[]];
+    clientPorts = { 2: c2, 3: c3, 4: c4 };
+    zkDataDirs = { 2: scratch.freshDir('zk2'), 3: scratch.freshDir('zk3'), 4: scratch.freshDir('zk4') };
     servers = [
       { id: 1, host: '127.0.0.1', quorumPort: q1, electionPort: e1, observer: false },
       { id: 2, host: '127.0.0.1', quorumPort: q2, electionPort: e2, observer: false },
       { id: 3, host: '127.0.0.1', quorumPort: q3, electionPort: e3, observer: false },
+      { id: 4, host: '127.0.0.1', quorumPort: q4, electionPort: e4, observer: true },
     ];
     const dir = scratch.freshDir('leader');
     // A peer that joined epoch 3 (and logged nothing in it): its vote beats a fresh ZooKeeper's.
@@ -177,7 +182,7 @@ describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { time
   });
 
   after(async () => {
-    await Promise.all([zk2?.stop(), zk3?.stop()]);
+    await Promise.all([zk2?.stop(), zk3?.stop(), zk4?.stop()]);
     driver?.stop();
     await electionNet?.close();
     await quorumNet?.close();
@@ -274,5 +279,17 @@ describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { time
     assert.equal(peer.leaderState!.syncedLearners.followers, 2);
     await write(() => create('/paddock/after-garbage', 'still fine'));
     await assertServes(zk2!, 'server 2 after garbage on the quorum port');
+  });
+
+  it('a ZooKeeper observer syncs from the Paddock leader and applies its INFORMs', async () => {
+    zk4 = await startPeer(4);
+    await waitFor('the observer synced', WAIT_MS, () => peer.leaderState!.syncedLearners.observers === 1);
+    assert.match(await fourLetterWord(zk4.host, zk4.port, 'srvr'), /^Mode: observer$/m);
+    // It is past the history window: a SNAP.
+    assert.equal(syncOf(4), 'SNAP');
+    await assertServes(zk4, 'observer after SNAP');
+    await write(() => create('/paddock/for-the-observer', 'informed'));
+    await write(() => ({ type: OpCode.setData, path: '/paddock/for-the-observer', data: Buffer.from('informed again'), version: 1 }));
+    await assertServes(zk4, 'observer after INFORMs');
   });
 });
