@@ -60,6 +60,8 @@ class QuorumConn {
   peerId: number | null;
   /** closed by this runtime: not reported to the core */
   closedByUs = false;
+  /** dialled: the bytes sent until the leader's first packet, for a redial to send again */
+  unanswered: Buffer[] | null;
   private readonly decoder = new QuorumPacketDecoder();
   private pumping = false;
   /** a SNAP packet whose stream has not fully arrived */
@@ -76,6 +78,7 @@ class QuorumConn {
     private readonly logger: Logger,
   ) {
     this.peerId = peerId;
+    this.unanswered = accepted ? null : [];
     sock.setNoDelay(true);
     sock.setKeepAlive(true);
     sock.on('data', (chunk: Buffer) => {
@@ -105,6 +108,7 @@ class QuorumConn {
         }
         const p = this.decoder.next();
         if (p === null) break;
+        this.unanswered = null;
         if (p.type === PacketType.SNAP) {
           this.snapPacket = p;
           continue;
@@ -122,6 +126,7 @@ class QuorumConn {
 
   send(p: QuorumPacket): void {
     const bytes = encodePacket(p);
+    this.unanswered?.push(bytes);
     if (this.held) this.held.push(bytes);
     else this.sock.write(bytes);
   }
@@ -149,6 +154,9 @@ class QuorumConn {
     this.sock.destroy();
   }
 }
+
+/** Connections to a leader that say nothing before closing are tried this often (ZooKeeper: 5). */
+const DIAL_ATTEMPTS = 5;
 
 /** The SNAP stream as QuorumPacketDecoder hands it out (signature stripped), loaded into a tree. */
 function loadSnapStream(stream: Buffer, zxid: number): Promise<DataTree> {
@@ -240,21 +248,43 @@ export class QuorumNet {
     this.unidentified.add(conn);
   }
 
-  private dial(id: number): QuorumConn {
+  /**
+   * Connect to our leader. The election may name it before it leads (it then
+   * refuses us): as ZooKeeper's Learner.connectToLeader, a connection lost
+   * before the leader said anything is tried again, a tick later, up to
+   * DIAL_ATTEMPTS times, with what we had sent on it; only then is the loss
+   * reported.
+   */
+  private dial(id: number, attempt = 1, resend: Buffer[] = []): QuorumConn {
     const a = this.address(id);
     const sock = net.connect({ host: a.host, port: a.quorumPort });
-    const conn = this.track(new QuorumConn(sock, false, id, (c, p, s) => this.received(c, p, s), this.logger));
+    const conn = this.track(new QuorumConn(sock, false, id, (c, p, s) => this.received(c, p, s), this.logger), attempt);
     this.conns.set(id, conn);
+    for (const bytes of resend) {
+      conn.unanswered!.push(bytes);
+      sock.write(bytes);
+    }
     return conn;
   }
 
-  private track(conn: QuorumConn): QuorumConn {
+  private redial(id: number, attempt: number, resend: Buffer[]): void {
+    setTimeout(() => {
+      if (this.closed || this.conns.has(id) || this.peer.leaderId !== id || this.peer.role === 'leading') return;
+      this.dial(id, attempt, resend);
+    }, this.opts.tickMs);
+  }
+
+  private track(conn: QuorumConn, attempt = 1): QuorumConn {
     conn.sock.on('close', () => {
       this.unidentified.delete(conn);
       const id = conn.peerId;
       if (id === null || this.conns.get(id) !== conn) return;
       this.conns.delete(id);
       if (conn.closedByUs || this.closed) return;
+      if (conn.unanswered && attempt < DIAL_ATTEMPTS) {
+        this.logger.info(`leader ${id} did not answer (attempt ${attempt} of ${DIAL_ATTEMPTS}); connecting again`);
+        return this.redial(id, attempt + 1, conn.unanswered);
+      }
       this.logger.info(`quorum connection with server ${id} lost`);
       this.peer.disconnected(id);
       this.drive();

@@ -1,0 +1,132 @@
+// An ensemble of three Paddock members (src/runtime/member.ts: Replica + Zab
+// core + quorum port + fast leader election over real sockets, each on its
+// own data directories) in this process. They elect a leader, replicate the
+// writes it proposes to every tree (same nodes, same digest), bring back a
+// restarted follower (DIFF), elect a new leader in a new epoch when the
+// leader stops, and take the old leader back as a follower.
+
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { PeerAddress } from '../src/config/config.ts';
+import type { Logger } from '../src/log.ts';
+import { treeDigest } from '../src/persistence/digest.ts';
+import { OpCode } from '../src/proto/constants.ts';
+import type { Txn, TxnBody } from '../src/proto/txn.ts';
+import { Member } from '../src/runtime/member.ts';
+import { epochOf } from '../src/zxid.ts';
+import { dataDirOptions, scratchRoot } from './support/datadirs.ts';
+import { freePort } from './support/servers.ts';
+import { nodesText, treeNodes } from './support/trees.ts';
+import { waitFor } from './support/wait.ts';
+
+const WAIT_MS = 30_000;
+const TICK_MS = 100;
+const OPEN_ACL = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
+
+describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_000 }, () => {
+  const scratch = scratchRoot('quorum-net-paddock');
+  const dirs = new Map<number, string>();
+  const members = new Map<number, Member>();
+  const lines: string[] = [];
+  let servers: PeerAddress[] = [];
+
+  async function start(id: number): Promise<Member> {
+    const logger: Logger = { info: (m) => lines.push(`${id} INFO ${m}`), warn: (m) => lines.push(`${id} WARN ${m}`), error: (m) => lines.push(`${id} ERROR ${m}`) };
+    const m = await Member.start({ myId: id, servers, dataDir: dataDirOptions(dirs.get(id)!, 10_000), tickMs: TICK_MS, initLimit: 50, syncLimit: 20, logger });
+    members.set(id, m);
+    return m;
+  }
+
+  async function stop(id: number): Promise<void> {
+    await members.get(id)!.close();
+    members.delete(id);
+  }
+
+  /** The established leader, once every running member serves under it. */
+  async function settled(): Promise<Member> {
+    return waitFor(`every running member to serve under one leader (log:\n${lines.slice(-30).join('\n')})`, WAIT_MS, () => {
+      const all = [...members.values()];
+      const leaders = all.filter((m) => m.peer.role === 'leading' && m.peer.serving);
+      if (leaders.length !== 1 || !all.every((m) => m.peer.serving && m.peer.leaderId === leaders[0]!.peer.id)) return null;
+      return leaders[0]!;
+    });
+  }
+
+  /** Propose on the leader and wait until every running member applied it. */
+  async function write(leader: Member, build: () => TxnBody): Promise<Txn> {
+    const body = build();
+    const txn = leader.peer.propose((zxid) => ({ hdr: { clientId: 0n, cxid: 0, zxid, time: Date.now(), type: body.type }, body }));
+    assert.ok(txn, 'the leader orders the txn');
+    leader.quorumNet.drive();
+    await waitFor(`every member to apply ${txn.hdr.zxid.toString(16)}`, WAIT_MS, () => [...members.values()].every((m) => m.replica.tree.lastProcessedZxid >= txn.hdr.zxid));
+    return txn;
+  }
+
+  const create = (leader: Member, path: string, data: string): (() => TxnBody) => () => {
+    const parent = leader.replica.tree.get(path.slice(0, path.lastIndexOf('/')) || '/')!;
+    return { type: OpCode.create, path, data: Buffer.from(data), acl: OPEN_ACL, ephemeral: false, parentCVersion: parent.cversion + 1 };
+  };
+
+  function assertSameTrees(what: string): void {
+    const all = [...members.values()];
+    const [first, ...rest] = all;
+    for (const m of rest) {
+      assert.equal(nodesText(treeNodes(m.replica.tree)), nodesText(treeNodes(first!.replica.tree)), `${what}: member ${m.peer.id} holds member ${first!.peer.id}'s tree`);
+      assert.equal(treeDigest(m.replica.tree), treeDigest(first!.replica.tree), `${what}: same digest`);
+    }
+  }
+
+  before(async () => {
+    servers = [];
+    for (const id of [1, 2, 3]) {
+      servers.push({ id, host: '127.0.0.1', quorumPort: await freePort(), electionPort: await freePort(), observer: false });
+      dirs.set(id, scratch.freshDir(`member${id}`));
+    }
+    for (const id of [1, 2, 3]) await start(id);
+  });
+
+  after(async () => {
+    for (const id of [...members.keys()]) await stop(id).catch(() => undefined);
+    rmSync(scratch.root, { recursive: true, force: true });
+  });
+
+  it('elects a leader and replicates its writes to every tree', async () => {
+    const leader = await settled();
+    assert.equal(leader.peer.epochs.current, 1, 'the first epoch');
+    await write(leader, create(leader, '/app', 'x'));
+    for (let i = 0; i < 20; i++) await write(leader, create(leader, `/app/n${i}`, `value ${i}`));
+    await write(leader, () => ({ type: OpCode.setData, path: '/app/n0', data: Buffer.from('changed'), version: 1 }));
+    assertSameTrees('after 22 writes');
+  });
+
+  it('a restarted follower catches up (DIFF) from its own directories', async () => {
+    let leader = await settled();
+    const follower = [...members.values()].find((m) => m !== leader)!.peer.id;
+    await stop(follower);
+    for (let i = 0; i < 5; i++) await write(leader, create(leader, `/app/while-${follower}-was-down-${i}`, 'x'));
+    await start(follower);
+    leader = await settled();
+    assert.ok(lines.some((l) => l.startsWith(`${leader.peer.id} INFO syncing server ${follower} by DIFF`)), 'synced by DIFF');
+    await write(leader, create(leader, '/app/after-rejoin', 'x'));
+    assertSameTrees('after the follower rejoined');
+  });
+
+  it('when the leader stops, the others elect a new one in a new epoch; the old leader comes back as a follower', async () => {
+    const old = await settled();
+    const oldId = old.peer.id;
+    const oldEpoch = old.peer.epochs.current;
+    await stop(oldId);
+    const leader = await settled();
+    assert.notEqual(leader.peer.id, oldId);
+    assert.equal(leader.peer.epochs.current, oldEpoch + 1);
+    const txn = await write(leader, create(leader, '/app/new-epoch', 'x'));
+    assert.equal(epochOf(txn.hdr.zxid), oldEpoch + 1);
+    await start(oldId);
+    const again = await settled();
+    assert.equal(again.peer.id, leader.peer.id, 'the new leader keeps leading');
+    assert.equal(members.get(oldId)!.peer.role, 'following');
+    await write(again, create(again, '/app/all-three', 'x'));
+    assertSameTrees('after the old leader rejoined');
+  });
+});
