@@ -8,6 +8,8 @@ import type { Outbox } from './ready.ts';
 export interface ZabSettings {
   id: number;
   quorum: QuorumVerifier;
+  /** milliseconds per tick (tickTime) */
+  tickTime: number;
   /** ticks a learner has to connect and sync (initLimit) */
   initLimit: number;
   /** ticks a synced learner may stay silent (syncLimit) */

@@ -1,16 +1,20 @@
 // One member of an ensemble as a deterministic state machine (ZooKeeper's
-// QuorumPeer without its threads): inputs are peer messages, ticks, "persisted
+// QuorumPeer without its threads): inputs are election notifications, peer
+// messages, the time (a monotonic millisecond clock the caller reads), "persisted
 // up to zxid" and client writes; outputs are Readies (see ready.ts). No
 // sockets, files, timers, clock or randomness in here or below: the runtime and
 // the simulator drive the very same code.
 //
-// Roles: looking → leading | following | observing → looking … The election
-// decides the first step (the caller calls lead() / follow()); a role ends by
-// itself (silence, lost quorum, a protocol error) and the peer is looking again.
+// Roles: looking → leading | following | observing → looking … While looking,
+// fast leader election (election.ts) runs; its decision starts the role. A role
+// ends by itself (silence, lost quorum, a protocol error) and the peer is
+// looking again, in a new election round. Ticks of tickTime drive Zab's limits;
+// the election's own timers (finalizeWait, resends) run on the same clock.
 
 import type { Txn } from '../proto/txn.ts';
 import { epochOf, zxidHex } from '../zxid.ts';
 import type { PeerContext, ZabSettings } from './context.ts';
+import { Election, PeerState, type Notification } from './election.ts';
 import { History, type HistoryInit } from './history.ts';
 import { Leader } from './leader.ts';
 import { Learner } from './learner.ts';
@@ -22,6 +26,11 @@ export interface PeerInit {
   /** durable epochs as read from acceptedEpoch / currentEpoch */
   epochs: { accepted: number; current: number };
   history: HistoryInit;
+  /** the clock's reading at start */
+  now: number;
+  /** election timing (ZooKeeper: 200 ms, 60 s) */
+  finalizeWaitMs?: number;
+  maxNotificationIntervalMs?: number;
 }
 
 export class Peer {
@@ -32,6 +41,10 @@ export class Peer {
   private learner: Learner | null = null;
   private ticks = 0;
   private lookingSince = 0;
+  private readonly election: Election;
+  private now: number;
+  private nextTickAt: number;
+  private announcedEpoch = -1;
 
   constructor(init: PeerInit) {
     this.history = new History(init.history);
@@ -48,6 +61,18 @@ export class Peer {
       },
       stepDown: (reason) => this.look(reason),
     };
+    this.now = init.now;
+    this.nextTickAt = init.now + init.settings.tickTime;
+    this.election = new Election({
+      myId: init.settings.id,
+      quorum: init.settings.quorum,
+      lastZxid: this.history.lastAppended,
+      currentEpoch: epochs.current,
+      now: init.now,
+      finalizeWaitMs: init.finalizeWaitMs,
+      maxNotificationIntervalMs: init.maxNotificationIntervalMs,
+    });
+    this.afterElection();
   }
 
   get id(): number {
@@ -79,9 +104,15 @@ export class Peer {
     return this.learner?.leader ?? null;
   }
 
-  /** Ticks spent looking so far (for the election's timeouts and logs). */
+  /** Ticks spent looking so far (0 while in a role). */
   get ticksLooking(): number {
     return this.leader || this.learner ? 0 : this.ticks - this.lookingSince;
+  }
+
+  /** The election round, and the vote this peer proposes or answers with. */
+  get vote(): { round: number; leader: number; zxid: number; peerEpoch: number } {
+    const d = this.election.decision;
+    return { round: this.election.electionRound, ...(d ? d.vote : this.election.proposedVote) };
   }
 
   get leaderState(): Leader | null {
@@ -120,6 +151,7 @@ export class Peer {
     this.leader = null;
     this.learner = null;
     this.lookingSince = this.ticks;
+    this.election.restart({ lastZxid: this.history.lastAppended, currentEpoch: this.ctx.epochs.current, now: this.now });
     this.out.role({ role: 'looking', leader: null, epoch: this.ctx.epochs.current, serving: false, reason: `${was}: ${reason}` });
   }
 
@@ -137,11 +169,34 @@ export class Peer {
     this.afterStep();
   }
 
-  tick(): void {
-    this.ticks++;
-    this.leader?.tick();
-    this.learner?.tick();
+  /** An election notification from peer n.from. */
+  receiveVote(n: Notification): void {
+    this.election.receive(n, this.now);
+    this.afterElection();
+  }
+
+  /** The clock moved on to `now` (ms, monotonic): election timers, and a Zab tick per tickTime. */
+  clock(now: number): void {
+    if (now < this.now) throw new Error(`zab: the clock went back from ${this.now} to ${now}`);
+    this.now = now;
+    this.election.tick(now);
+    this.afterElection();
+    while (now >= this.nextTickAt) {
+      this.nextTickAt += this.ctx.settings.tickTime;
+      this.ticks++;
+      this.leader?.tick();
+      this.learner?.tick();
+    }
     this.afterStep();
+  }
+
+  /** Send what the election wants sent; act on its decision while looking. */
+  private afterElection(): void {
+    this.out.votes(this.election.takeOutbox());
+    const d = this.election.decision;
+    if (!d || this.leader || this.learner) return;
+    if (d.state === PeerState.leading) this.lead();
+    else this.follow(d.vote.leader, d.state === PeerState.observing);
   }
 
   /** The log is durable up to `zxid`. */
@@ -153,8 +208,13 @@ export class Peer {
   }
 
   private afterStep(): void {
-    // A role that changed on its own wakes the leader's round of pings only if still leading.
     this.leader?.flush();
+    // Once an epoch is established, LOOKING peers are answered with it (QuorumPeer.updateElectionVote).
+    if (this.serving && this.announcedEpoch !== this.ctx.epochs.current) {
+      this.announcedEpoch = this.ctx.epochs.current;
+      this.election.updateElectionVote(this.announcedEpoch);
+    }
+    this.out.votes(this.election.takeOutbox());
   }
 
   // ---- client requests ----
