@@ -36,6 +36,8 @@ export interface PeerContext {
   readonly tick: number;
   /** the role ends: the peer goes back to looking */
   stepDown(reason: string): void;
+  /** learner: sessions to report in the next PING reply */
+  touches(): Iterable<[bigint, number]>;
 }
 
 export function setEpochs(ctx: PeerContext, e: { accepted?: number; current?: number }): void {

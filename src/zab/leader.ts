@@ -123,7 +123,9 @@ export class Leader {
         if (l) this.ack(l, msg.zxid);
         return;
       case 'ping':
-        if (l) this.pingAnswered(l);
+        if (!l) return;
+        if (msg.sessions && msg.sessions.length > 0) this.ctx.out.touch(msg.sessions);
+        this.pingAnswered(l);
         return;
       case 'request':
         if (l && l.synced) this.request(l, msg.request);

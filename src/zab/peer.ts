@@ -20,6 +20,7 @@ import { Leader } from './leader.ts';
 import { Learner } from './learner.ts';
 import type { ForwardedRequest, ZabMessage } from './messages.ts';
 import { Outbox, type Ready, type Role } from './ready.ts';
+import type { Orderer } from './solo.ts';
 
 export interface PeerInit {
   settings: ZabSettings;
@@ -28,12 +29,14 @@ export interface PeerInit {
   history: HistoryInit;
   /** the clock's reading at start */
   now: number;
+  /** learner: the sessions its clients kept alive since the last call, for the leader (PING replies) */
+  touches?: () => Iterable<[bigint, number]>;
   /** election timing (ZooKeeper: 200 ms, 60 s) */
   finalizeWaitMs?: number;
   maxNotificationIntervalMs?: number;
 }
 
-export class Peer {
+export class Peer implements Orderer {
   readonly history: History;
   private readonly out = new Outbox();
   private readonly ctx: PeerContext;
@@ -60,6 +63,7 @@ export class Peer {
         return peer.ticks;
       },
       stepDown: (reason) => this.look(reason),
+      touches: init.touches ?? (() => []),
     };
     this.now = init.now;
     this.nextTickAt = init.now + init.settings.tickTime;
@@ -83,6 +87,11 @@ export class Peer {
     if (this.leader) return 'leading';
     if (this.learner) return this.learner.observer ? 'observing' : 'following';
     return 'looking';
+  }
+
+  /** Does this peer order writes itself (an established leader)? */
+  get leads(): boolean {
+    return this.leader?.established ?? false;
   }
 
   /** May this peer serve clients now (established leader, or learner past UPTODATE)? */

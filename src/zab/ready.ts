@@ -11,8 +11,9 @@
 //      leaves before the epoch it announces is durable;
 //   6. send `votes` on the election port (a vote promises nothing: it names
 //      the last zxid appended, and a peer that loses it to a crash votes anew);
-//   7. hand `requests` to the leader's request pipeline, report `syncs` done,
-//      close the connections in `disconnect`, and act on `role`.
+//   7. hand `requests` to the leader's request pipeline and `touches` to its
+//      session tracker, report `syncs` done, close the connections in
+//      `disconnect`, and act on `role`.
 
 import type { Txn } from '../proto/txn.ts';
 import type { Outgoing } from './election.ts';
@@ -40,6 +41,8 @@ export interface Ready {
   /** election notifications to send */
   votes: Outgoing[];
   requests: { from: number; request: ForwardedRequest }[];
+  /** sessions a learner's clients kept alive: the leader's session tracker touches them */
+  touches: [bigint, number][];
   /** tokens of this peer's own syncs that are now done */
   syncs: unknown[];
   disconnect: number[];
@@ -48,7 +51,7 @@ export interface Ready {
   notes: string[];
 }
 
-const emptyReady = (): Ready => ({ truncate: null, epochs: null, commit: [], append: [], messages: [], votes: [], requests: [], syncs: [], disconnect: [], role: null, notes: [] });
+const emptyReady = (): Ready => ({ truncate: null, epochs: null, commit: [], append: [], messages: [], votes: [], requests: [], touches: [], syncs: [], disconnect: [], role: null, notes: [] });
 
 /** Effects gathered while stepping; `seal` ends a Ready early (after a SNAP). */
 export class Outbox {
@@ -86,6 +89,10 @@ export class Outbox {
     this.current.requests.push({ from, request });
   }
 
+  touch(sessions: [bigint, number][]): void {
+    for (const t of sessions) this.current.touches.push(t);
+  }
+
   syncDone(token: unknown): void {
     this.current.syncs.push(token);
   }
@@ -106,7 +113,7 @@ export class Outbox {
 
   seal(): void {
     const r = this.current;
-    if (r.truncate === null && r.epochs === null && r.commit.length + r.append.length + r.messages.length + r.votes.length + r.requests.length + r.syncs.length + r.disconnect.length + r.notes.length === 0 && r.role === null) return;
+    if (r.truncate === null && r.epochs === null && r.commit.length + r.append.length + r.messages.length + r.votes.length + r.requests.length + r.touches.length + r.syncs.length + r.disconnect.length + r.notes.length === 0 && r.role === null) return;
     this.sealed.push(r);
     this.current = emptyReady();
   }
