@@ -41,6 +41,7 @@ export interface ProcessorOptions {
   minSessionTimeout: number;
   maxSessionTimeout: number;
   extendedTypesEnabled: boolean;
+  reconfigEnabled?: boolean;
   skipACL: boolean;
   superDigest: string | null;
   containerMaxNeverUsedIntervalMs: number;
@@ -170,7 +171,7 @@ export class Processor {
     tree.skipACL = opts.skipACL;
     this.orderer = orderer ?? new Solo(tree.lastProcessedZxid);
     this.lastAppended = this.lastFlushed = tree.lastProcessedZxid;
-    this.prep = new Prep(this.tree, { extendedTypesEnabled: opts.extendedTypesEnabled, skipACL: opts.skipACL });
+    this.prep = new Prep(this.tree, { extendedTypesEnabled: opts.extendedTypesEnabled, reconfigEnabled: opts.reconfigEnabled ?? false, skipACL: opts.skipACL });
   }
 
   get zxid(): number {
