@@ -42,6 +42,14 @@ describe('Zab core in the simulator', () => {
     assert.ok(writes > SEEDS * 50 && reads > SEEDS * 50, `the workload made progress (${writes} writes, ${reads} reads)`);
   });
 
+  // Schedules that once failed (the simulator's own FIFO and replay bookkeeping, while it was written) stay in the suite.
+  test('schedules that once failed', () => {
+    for (const seed of [19, 26, 38]) runSeed({ seed, peers: 3, duration: 20_000, faults: { crash: 0.3, partition: 0.3, breakConn: 0.3 } });
+    runSeed({ seed: 32, peers: 3, observers: 1, duration: 20_000, faults: { crash: 0.2, partition: 0.2, breakConn: 0.2, pause: 0.2 } });
+    runSeed({ seed: 448, peers: 5, duration: 15_000, ...pauses });
+    runSeed({ seed: 501, peers: 3, duration: 15_000, ...pauses });
+  });
+
   // Losing an acked txn needs crashes; a stale sync needs a paused leader.
   const crashy = { crash: 0.6, partition: 0.2, breakConn: 0.2 };
   const sabotages = [
