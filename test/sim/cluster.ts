@@ -16,7 +16,7 @@ import { Peer } from '../../src/zab/peer.ts';
 import type { Ready } from '../../src/zab/ready.ts';
 import { epochOf, zxidHex } from '../../src/zxid.ts';
 import { History, type Op } from './history.ts';
-import { Rng } from './random.ts';
+import { Rand } from '../support/random.ts';
 
 /** The replicated state: registers, and the zxids applied to reach it. */
 export interface AppState {
@@ -75,7 +75,7 @@ class SimPeer {
   constructor(
     readonly id: number,
     readonly observer: boolean,
-    rng: Rng,
+    rng: Rand,
   ) {
     this.rate = 0.9 + rng.next() * 0.2;
   }
@@ -95,7 +95,7 @@ interface Client {
 }
 
 export class Cluster {
-  readonly rng: Rng;
+  readonly rng: Rand;
   now = 0;
   private seq = 0;
   private readonly queue: { at: number; seq: number; run: () => void }[] = [];
@@ -115,7 +115,7 @@ export class Cluster {
   private readonly tickMs: number;
 
   constructor(readonly opts: SimOptions) {
-    this.rng = new Rng(opts.seed);
+    this.rng = new Rand(opts.seed);
     this.tickMs = opts.tickMs ?? 100;
     const observers = Array.from({ length: opts.observers ?? 0 }, (_, i) => opts.peers + 1 + i);
     this.quorum = majority(opts.peers, observers);
