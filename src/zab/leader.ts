@@ -86,18 +86,6 @@ export class Leader {
     return this.ctx.history.lastApplied;
   }
 
-  /** Learners that are synced, for the four-letter words. */
-  get syncedLearners(): { followers: number; observers: number } {
-    let followers = 0;
-    let observers = 0;
-    for (const l of this.learners.values()) if (l.synced) l.observer ? observers++ : followers++;
-    return { followers, observers };
-  }
-
-  get learnerCount(): number {
-    return this.learners.size;
-  }
-
   private send(l: LearnerHandle, msg: ZabMessage): void {
     this.ctx.out.send(l.id, msg);
   }

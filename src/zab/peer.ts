@@ -12,7 +12,7 @@
 // the election's own timers (finalizeWait, resends) run on the same clock.
 
 import type { Txn } from '../proto/txn.ts';
-import { epochOf, zxidHex } from '../zxid.ts';
+import { zxidHex } from '../zxid.ts';
 import type { PeerContext, ZabSettings } from './context.ts';
 import { Election, PeerState, type Notification } from './election.ts';
 import { History, type HistoryInit } from './history.ts';
@@ -43,7 +43,6 @@ export class Peer implements Orderer {
   private leader: Leader | null = null;
   private learner: Learner | null = null;
   private ticks = 0;
-  private lookingSince = 0;
   private readonly election: Election;
   private now: number;
   private nextTickAt: number;
@@ -108,25 +107,6 @@ export class Peer implements Orderer {
     return this.history.lastAppended;
   }
 
-  get leaderId(): number | null {
-    if (this.leader) return this.id;
-    return this.learner?.leader ?? null;
-  }
-
-  /** Ticks spent looking so far (0 while in a role). */
-  get ticksLooking(): number {
-    return this.leader || this.learner ? 0 : this.ticks - this.lookingSince;
-  }
-
-  /** The election round, and the vote this peer proposes or answers with. */
-  get vote(): { round: number; leader: number; zxid: number; peerEpoch: number } {
-    const d = this.election.decision;
-    return { round: this.election.electionRound, ...(d ? d.vote : this.election.proposedVote) };
-  }
-
-  get leaderState(): Leader | null {
-    return this.leader;
-  }
 
   // ---- role changes ----
 
@@ -159,7 +139,6 @@ export class Peer implements Orderer {
     this.learner?.stop();
     this.leader = null;
     this.learner = null;
-    this.lookingSince = this.ticks;
     this.election.restart({ lastZxid: this.history.lastAppended, currentEpoch: this.ctx.epochs.current, now: this.now });
     this.out.role({ role: 'looking', leader: null, epoch: this.ctx.epochs.current, serving: false, reason: `${was}: ${reason}` });
   }
@@ -256,6 +235,6 @@ export class Peer implements Orderer {
   }
 
   describe(): string {
-    return `peer ${this.id} ${this.role} epoch ${this.ctx.epochs.current}/${this.ctx.epochs.accepted} zxid ${zxidHex(this.lastZxid)} applied ${zxidHex(this.history.lastApplied)} (epoch of last zxid ${epochOf(this.lastZxid)})`;
+    return `peer ${this.id} ${this.role}${this.serving ? ' serving' : ''}, epochs ${this.ctx.epochs.current}/${this.ctx.epochs.accepted} (current/accepted), last zxid ${zxidHex(this.lastZxid)}, applied ${zxidHex(this.history.lastApplied)}`;
   }
 }
