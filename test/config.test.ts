@@ -99,6 +99,7 @@ describe('defaults', () => {
         globalOutstandingLimit: 1000,
         maxBuffer: 0xfffff,
         extendedTypesEnabled: false,
+        reconfigEnabled: false,
         superDigest: null,
         readOnlyModeEnabled: false,
         skipACL: false,

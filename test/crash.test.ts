@@ -35,6 +35,7 @@ import { CreateMode, Err, OpCode, ZooKeeperClient, createRequest, op, type Reque
 import { listSnapshots } from '../src/persistence/snapshot.ts';
 import { parseLogFile, purgeTxnLogs } from '../src/persistence/txnlog.ts';
 import { fourLetterWord, freePort, ROOT, waitForServing } from './support/servers.ts';
+import { Rand } from './support/random.ts';
 
 const SEED = process.env.CRASH_SEED !== undefined ? Number(process.env.CRASH_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0;
 const ROUNDS = Math.max(8, Number(process.env.CRASH_ROUNDS ?? 20));
@@ -49,35 +50,6 @@ const HOST = '127.0.0.1';
 const say = (s: string): void => void process.stdout.write(`[crash] ${s}\n`);
 const hex = (z: number): string => `0x${z.toString(16)}`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-// ---------------------------------------------------------------- seeded randomness
-
-class Rand {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 0x9e3779b9;
-  }
-  /** mulberry32 */
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(a: readonly T[]): T {
-    return a[Math.floor(this.next() * a.length)]!;
-  }
-  /** a child generator, independent of how much of this one is used later */
-  fork(tag: number): Rand {
-    return new Rand(Math.imul(this.s ^ Math.imul(tag + 1, 0x85ebca6b), 0xc2b2ae35) ^ (tag * 0x27d4eb2f));
-  }
-}
 
 // ---------------------------------------------------------------- the server process
 

@@ -1,6 +1,7 @@
-// An ensemble of three Paddock members (src/runtime/member.ts: Replica + Zab
-// core + quorum port + fast leader election over real sockets, each on its
-// own data directories) in this process. They elect a leader, replicate the
+// An ensemble of three Paddock members in this process, each a Replica on
+// its own data directories, a Zab core (Peer, which runs fast leader
+// election), and the quorum and election ports (QuorumNet, ElectionNet) over
+// real sockets. They elect a leader, replicate the
 // writes it proposes to every tree (same nodes, same digest), bring back a
 // restarted follower (DIFF), elect a new leader in a new epoch when the
 // leader stops, and take the old leader back as a follower.
@@ -13,7 +14,12 @@ import type { Logger } from '../src/log.ts';
 import { treeDigest } from '../src/persistence/digest.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import type { Txn, TxnBody } from '../src/proto/txn.ts';
-import { Member } from '../src/runtime/member.ts';
+import { ElectionNet } from '../src/runtime/election-net.ts';
+import { QuorumNet } from '../src/runtime/quorum-net.ts';
+import { Replica } from '../src/runtime/replica.ts';
+import { quorumConfigText } from '../src/runtime/zab-wire.ts';
+import { Peer } from '../src/zab/peer.ts';
+import { majorityQuorum } from '../src/zab/quorum.ts';
 import { epochOf } from '../src/zxid.ts';
 import { dataDirOptions, scratchRoot } from './support/datadirs.ts';
 import { freePort } from './support/servers.ts';
@@ -24,6 +30,13 @@ const WAIT_MS = 30_000;
 const TICK_MS = 100;
 const OPEN_ACL = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
 
+interface Member {
+  peer: Peer;
+  replica: Replica;
+  quorumNet: QuorumNet;
+  close(): Promise<void>;
+}
+
 describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_000 }, () => {
   const scratch = scratchRoot('quorum-net-paddock');
   const dirs = new Map<number, string>();
@@ -33,7 +46,30 @@ describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_
 
   async function start(id: number): Promise<Member> {
     const logger: Logger = { info: (m) => lines.push(`${id} INFO ${m}`), warn: (m) => lines.push(`${id} WARN ${m}`), error: (m) => lines.push(`${id} ERROR ${m}`) };
-    const m = await Member.start({ myId: id, servers, dataDir: dataDirOptions(dirs.get(id)!, 10_000), tickMs: TICK_MS, initLimit: 50, syncLimit: 20, logger });
+    const replica = await Replica.open(dataDirOptions(dirs.get(id)!, 10_000), logger);
+    const config = quorumConfigText(servers);
+    replica.showQuorumConfig(config);
+    const peer = new Peer({
+      settings: { id, quorum: majorityQuorum(servers), tickTime: TICK_MS, initLimit: 50, syncLimit: 20 },
+      epochs: { ...replica.epochs },
+      history: replica.historyInit(),
+      now: performance.now(),
+    });
+    const electionNet = new ElectionNet({ myId: id, servers });
+    const quorumNet = new QuorumNet({ myId: id, servers, peer, replica, tickMs: TICK_MS, logger, config, electionNet });
+    await quorumNet.listen();
+    await electionNet.listen();
+    quorumNet.start();
+    const m: Member = {
+      peer,
+      replica,
+      quorumNet,
+      async close() {
+        await electionNet.close();
+        await quorumNet.close();
+        await replica.close();
+      },
+    };
     members.set(id, m);
     return m;
   }
@@ -48,7 +84,7 @@ describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_
     return waitFor(`every running member to serve under one leader (log:\n${lines.slice(-30).join('\n')})`, WAIT_MS, () => {
       const all = [...members.values()];
       const leaders = all.filter((m) => m.peer.role === 'leading' && m.peer.serving);
-      if (leaders.length !== 1 || !all.every((m) => m.peer.serving && m.peer.leaderId === leaders[0]!.peer.id)) return null;
+      if (leaders.length !== 1 || !all.every((m) => m.peer.serving && m.quorumNet.leaderId === leaders[0]!.peer.id)) return null;
       return leaders[0]!;
     });
   }

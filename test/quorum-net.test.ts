@@ -61,9 +61,10 @@ class PaddockPeer {
     const logger: Logger = { info: (m) => lines.push(`INFO ${m}`), warn: (m) => lines.push(`WARN ${m}`), error: (m) => lines.push(`ERROR ${m}`) };
     const replica = await Replica.open(dataDirOptions(dir, 10_000), logger);
     const peer = new Peer({
-      settings: { id, quorum: majorityQuorum(servers), initLimit: 20, syncLimit: 10 },
+      settings: { id, quorum: majorityQuorum(servers), tickTime: TICK_MS, initLimit: 20, syncLimit: 10 },
       epochs: { ...replica.epochs },
       history: replica.historyInit(),
+      now: performance.now(),
     });
     let self: PaddockPeer | null = null;
     const net = new QuorumNet({

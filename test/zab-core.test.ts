@@ -14,6 +14,9 @@ import { Solo } from '../src/zab/solo.ts';
 import { makeZxid } from '../src/zxid.ts';
 import { majority } from './sim/cluster.ts';
 
+/** tickTime of the peers here (ms) */
+const TICK = 100;
+
 const setTxn = (zxid: number, value: string): Txn => ({
   hdr: { clientId: 1n, cxid: zxid, zxid, time: 0, type: OpCode.setData },
   body: { type: OpCode.setData, path: '/x', data: Buffer.from(value), version: 0 },
@@ -31,6 +34,7 @@ class Node {
   readies: Ready[] = [];
   autoPersist = true;
   syncsDone: unknown[] = [];
+  now = 0;
 
   constructor(id: number, n: number, opts: { log?: number[]; logStart?: number; epochs?: { accepted: number; current: number }; observers?: number[] } = {}) {
     this.log = [...(opts.log ?? [])];
@@ -38,7 +42,8 @@ class Node {
     this.epochs = opts.epochs ?? { accepted: 0, current: 0 };
     this.applied = [...this.log];
     this.peer = new Peer({
-      settings: { id, quorum: majority(n, opts.observers), initLimit: 5, syncLimit: 2 },
+      settings: { id, quorum: majority(n, opts.observers), tickTime: TICK, initLimit: 5, syncLimit: 2 },
+      now: 0,
       epochs: this.epochs,
       history: { logStart: opts.logStart ?? 0, logged: this.log },
     });
@@ -63,6 +68,13 @@ class Node {
       for (const s of r.syncs) this.syncsDone.push(s);
       if (r.append.length > 0 && this.autoPersist) this.persist();
     }
+  }
+
+  /** One tickTime passes. */
+  tick(): void {
+    this.now += TICK;
+    this.peer.clock(this.now);
+    this.carry();
   }
 
   persist(): void {
@@ -321,7 +333,7 @@ describe('Zab core: failures', () => {
     establish(ens, 1, [2, 3]);
     ens.cut.add('1-2').add('1-3');
     for (let i = 0; i < 4; i++) {
-      for (const n of ens.nodes.values()) n.peer.tick();
+      for (const n of ens.nodes.values()) n.tick();
       ens.deliver();
     }
     for (const id of [1, 2, 3]) assert.equal(ens.get(id).peer.role, 'looking', `peer ${id} looking`);
@@ -369,7 +381,7 @@ describe('Zab core: failures', () => {
   test('the leader gives way to a new epoch before the zxid counter runs out (ZOOKEEPER-1277)', () => {
     const ens = new Ensemble();
     const n1 = ens.add(new Node(1, 1));
-    const peer = new Peer({ settings: { id: 1, quorum: majority(1), initLimit: 5, syncLimit: 2, maxCounter: 3 }, epochs: { accepted: 0, current: 0 }, history: { logStart: 0, logged: [] } });
+    const peer = new Peer({ settings: { id: 1, quorum: majority(1), tickTime: TICK, initLimit: 5, syncLimit: 2, maxCounter: 3 }, epochs: { accepted: 0, current: 0 }, history: { logStart: 0, logged: [] }, now: 0 });
     void n1;
     peer.lead();
     for (let r; (r = peer.ready()); ) if (r.append.length) peer.persisted(r.append[r.append.length - 1]!.hdr.zxid);

@@ -37,7 +37,8 @@ describe('zab-wire', () => {
       [{ type: 'learnerInfo', acceptedEpoch: 5, observer: true }, PacketType.OBSERVERINFO, makeZxid(5, 0)],
       [{ type: 'ackEpoch', currentEpoch: -1, lastZxid: makeZxid(4, 9) }, PacketType.ACKEPOCH, makeZxid(4, 9)],
       [{ type: 'ack', zxid: makeZxid(4, 2) }, PacketType.ACK, makeZxid(4, 2)],
-      [{ type: 'ping', zxid: makeZxid(4, 2) }, PacketType.PING, makeZxid(4, 2)],
+      [{ type: 'ping', zxid: makeZxid(4, 2), sessions: [] }, PacketType.PING, makeZxid(4, 2)],
+      [{ type: 'ping', zxid: makeZxid(4, 2), sessions: [[0x300000000005eedn, 4000], [0x100000000000001n, 30000]] }, PacketType.PING, makeZxid(4, 2)],
     ];
     for (const [msg, type, zxid] of cases) {
       const { packet, back } = wire(msg, learner, leader);
@@ -46,9 +47,12 @@ describe('zab-wire', () => {
       assert.deepEqual(back, msg);
     }
     assert.deepEqual(decodeLearnerInfo(toPacket(cases[0]![0], learner).data), { serverId: 3, protocolVersion: 0x10000, configVersion: 0 });
-    // A learner's PING reply lists its session touches: none.
-    assert.deepEqual(decodePingSessions(toPacket({ type: 'ping', zxid: 1 }, learner).data), []);
-    assert.equal(toPacket({ type: 'ping', zxid: 1 }, learner).data?.length, 0);
+    // A learner's PING reply lists the sessions its clients kept alive: (long id, int timeout) each.
+    assert.deepEqual(decodePingSessions(toPacket(cases[5]![0], learner).data), [
+      { sessionId: 0x300000000005eedn, timeout: 4000 },
+      { sessionId: 0x100000000000001n, timeout: 30000 },
+    ]);
+    assert.equal(toPacket({ type: 'ping', zxid: 1 }, learner).data?.length, 0, 'none: no bytes');
   });
 
   it('a forwarded request keeps its session, cxid, op, record and auth ids', () => {

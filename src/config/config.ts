@@ -60,6 +60,8 @@ export interface ServerConfig {
   globalOutstandingLimit: number;
   maxBuffer: number;
   extendedTypesEnabled: boolean;
+  /** reconfig requests are accepted (ZooKeeper 3.8 standalone then answers Unimplemented; Paddock too, until it has dynamic reconfig) */
+  reconfigEnabled: boolean;
   superDigest: string | null;
   readOnlyModeEnabled: boolean;
   skipACL: boolean;
@@ -78,6 +80,7 @@ const HONOURED: Record<string, Kind> = {
   tickTime: 'int', maxClientCnxns: 'int', minSessionTimeout: 'int', maxSessionTimeout: 'int',
   initLimit: 'int', syncLimit: 'int', standaloneEnabled: 'bool', dynamicConfigFile: 'text',
   'autopurge.snapRetainCount': 'int', 'autopurge.purgeInterval': 'int', electionAlg: 'int', peerType: 'text',
+  reconfigEnabled: 'bool',
 };
 
 // Keys QuorumPeerConfig parses and checks that Paddock does not implement, with ZooKeeper's
@@ -86,7 +89,7 @@ const UNSUPPORTED: Record<string, [Kind, string?]> = {
   localSessionsEnabled: ['bool', 'false'], localSessionsUpgradingEnabled: ['bool', 'false'],
   secureClientPort: ['port'], secureClientPortAddress: ['text'], observerMasterPort: ['int'],
   clientPortListenBacklog: ['int', '-1'], connectToLearnerMasterLimit: ['int', '0'],
-  quorumListenOnAllIPs: ['bool', 'false'], syncEnabled: ['bool', 'true'], reconfigEnabled: ['bool', 'false'],
+  quorumListenOnAllIPs: ['bool', 'false'], syncEnabled: ['bool', 'true'],
   sslQuorum: ['bool', 'false'], portUnification: ['bool', 'false'], sslQuorumReloadCertFiles: ['bool', 'false'],
   'quorum.auth.enableSasl': ['bool', 'false'], 'quorum.auth.serverRequireSasl': ['bool', 'false'],
   'quorum.auth.learnerRequireSasl': ['bool', 'false'], 'quorum.auth.learner.saslLoginContext': ['text'],
@@ -420,6 +423,7 @@ export function parseConfig(
     globalOutstandingLimit: propInt('zookeeper.globalOutstandingLimit', 1000),
     maxBuffer: propInt('jute.maxbuffer', 0xfffff),
     extendedTypesEnabled,
+    reconfigEnabled: flag('reconfigEnabled', false),
     superDigest: prop('zookeeper.DigestAuthenticationProvider.superDigest') ?? null,
     readOnlyModeEnabled,
     skipACL: prop('zookeeper.skipACL') === 'yes',

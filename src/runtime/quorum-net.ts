@@ -5,8 +5,9 @@
 // is identified by its FOLLOWERINFO/OBSERVERINFO), dials the leader's when the
 // core first sends to it, maps ZabMessages to QuorumPackets (zab-wire.ts), and
 // carries each Ready in the contract's order (src/zab/ready.ts):
-// truncate → epochs → commit → append → messages → requests, syncs,
-// disconnects, role.
+// truncate → epochs → commit → append → messages → votes (on the election
+// port, ElectionNet) → requests, touches, syncs, disconnects, role. It also
+// runs the core's clock (election timers and Zab ticks).
 //
 // Invariants:
 // - Readies are carried one at a time, in order; the one async storage step
@@ -34,6 +35,7 @@ import type { ForwardedRequest, ZabMessage } from '../zab/messages.ts';
 import type { Peer } from '../zab/peer.ts';
 import type { Ready, Role, RoleChange } from '../zab/ready.ts';
 import { zxidHex } from '../zxid.ts';
+import type { ElectionNet } from './election-net.ts';
 import type { Replica } from './replica.ts';
 import { fromPacket, toPacket, type WireContext } from './zab-wire.ts';
 
@@ -52,8 +54,15 @@ export interface QuorumNetOptions {
   onCommit?: (txn: Txn, result: ApplyResult) => void;
   /** leader: client requests learners forwarded */
   onRequests?: (requests: { from: number; request: ForwardedRequest }[]) => void;
+  /** leader: sessions the learners' clients kept alive (their PING replies) */
+  onTouches?: (touches: [bigint, number][]) => void;
   onRole?: (change: RoleChange) => void;
+  /** the election port: the core's votes go out on it and what it hears goes to the core */
+  electionNet?: ElectionNet;
 }
+
+/** How often the core's clock is advanced: its election timers want finer steps than a tick. */
+const CLOCK_MS = 20;
 
 /** One quorum connection; its peer id is known once dialled or once the learner named itself. */
 class QuorumConn {
@@ -190,6 +199,23 @@ export class QuorumNet {
       this.peer.persisted(zxid);
       this.drive();
     };
+    if (opts.electionNet) {
+      opts.electionNet.onNotification = (n) => {
+        if (this.closed) return;
+        this.peer.receiveVote(n);
+        this.drive();
+      };
+    }
+  }
+
+  /** The leader of the role being carried out (ourselves when leading), or null while looking. */
+  get leaderId(): number | null {
+    return this.roleLeader;
+  }
+
+  /** Our leader, when we are a learner. */
+  private learnerOf(): number | null {
+    return this.role === 'following' || this.role === 'observing' ? this.roleLeader : null;
   }
 
   private address(id: number): PeerAddress {
@@ -217,12 +243,12 @@ export class QuorumNet {
     });
   }
 
-  /** Start the core's clock and carry whatever it has to do already. */
+  /** Start the core's clock (election timers, Zab ticks) and carry whatever it has to do already. */
   start(): void {
     this.ticker = setInterval(() => {
-      this.peer.tick();
+      this.peer.clock(performance.now());
       this.drive();
-    }, this.opts.tickMs);
+    }, Math.min(CLOCK_MS, this.opts.tickMs));
     this.drive();
   }
 
@@ -269,7 +295,7 @@ export class QuorumNet {
 
   private redial(id: number, attempt: number, resend: Buffer[]): void {
     setTimeout(() => {
-      if (this.closed || this.conns.has(id) || this.peer.leaderId !== id || this.peer.role === 'leading') return;
+      if (this.closed || this.conns.has(id) || this.learnerOf() !== id) return;
       this.dial(id, attempt, resend);
     }, this.opts.tickMs);
   }
@@ -319,7 +345,7 @@ export class QuorumNet {
     if (msg === null) return;
     if (msg.type === 'snap') {
       // Durable before the core hears of it (ZOOKEEPER-3911); only from the leader we follow.
-      if (this.peer.leaderId !== from || this.peer.role === 'leading') throw new QuorumWireError(`SNAP from server ${from}, which is not our leader`);
+      if (this.learnerOf() !== from) throw new QuorumWireError(`SNAP from server ${from}, which is not our leader`);
       const tree = await loadSnapStream(snapStream!, msg.zxid);
       await this.exclusively(() => this.replica.install(tree, msg.zxid));
       if (this.closed) return;
@@ -402,6 +428,8 @@ export class QuorumNet {
     }
     for (const txn of r.append) this.replica.append(txn);
     for (const { to, msg } of r.messages) this.sendTo(to, msg);
+    for (const { to, n } of r.votes) this.opts.electionNet?.send(to, n);
+    if (r.touches.length > 0) this.opts.onTouches?.(r.touches);
     if (r.requests.length > 0) {
       if (this.opts.onRequests) this.opts.onRequests(r.requests);
       else this.logger.warn(`dropped ${r.requests.length} forwarded requests: no request pipeline is attached`);
@@ -419,7 +447,7 @@ export class QuorumNet {
     let conn = this.conns.get(to);
     if (!conn) {
       // A learner dials its leader on its first message; a leader only answers connected learners.
-      if (this.peer.role === 'leading' || this.peer.leaderId !== to) return;
+      if (this.learnerOf() !== to) return;
       conn = this.dial(to);
     }
     if (msg.type === 'diff' || msg.type === 'trunc' || msg.type === 'snap') this.logger.info(`syncing server ${to} by ${msg.type.toUpperCase()} at ${zxidHex(msg.zxid)}`);

@@ -5,9 +5,9 @@
 // its snapshot stream and 'replay' are the runtime's (quorum-net.ts).
 //
 // Fields the core does not model travel as ZooKeeper's own peers expect:
-// LearnerInfo names this server, protocol 0x10000 and config version 0; a
-// learner's PING reply lists no session touches (sessions are not replicated
-// through the core yet); NEWLEADER carries the config text the runtime gives.
+// LearnerInfo names this server, protocol 0x10000 and config version 0;
+// NEWLEADER carries the config text the runtime gives. A learner's PING reply
+// lists the sessions its clients kept alive (the leader's PING has no data).
 
 import type { PeerAddress } from '../config/config.ts';
 import type { Id } from '../proto/records.ts';
@@ -15,6 +15,7 @@ import {
   decodeAckEpoch,
   decodeLearnerInfo,
   decodeLeaderInfo,
+  decodePingSessions,
   decodeProposal,
   decodeRequest,
   encodeAckEpoch,
@@ -91,8 +92,8 @@ export function toPacket(msg: ZabMessage, ctx: WireContext): QuorumPacket {
     case 'inform':
       return packet(PacketType.INFORM, msg.txn.hdr.zxid, encodeProposal(msg.txn));
     case 'ping':
-      // The leader's PING has no data; a learner's reply carries its session touches (none: see the header).
-      return packet(PacketType.PING, msg.zxid, ctx.leading ? null : encodePingSessions([]));
+      if (ctx.leading) return packet(PacketType.PING, msg.zxid);
+      return packet(PacketType.PING, msg.zxid, encodePingSessions((msg.sessions ?? []).map(([sessionId, timeout]) => ({ sessionId, timeout }))));
     case 'request': {
       const p = msg.request.payload as RequestPayload;
       return packet(PacketType.REQUEST, -1, encodeRequest({ sessionId: msg.request.sessionId, cxid: msg.request.cxid, type: msg.request.op, request: p.request }), p.authinfo);
@@ -137,7 +138,8 @@ export function fromPacket(p: QuorumPacket, ctx: WireContext): ZabMessage | null
       return { type: 'request', request: { sessionId: r.sessionId, cxid: r.cxid, op: r.type, payload } };
     }
     case PacketType.PING:
-      return { type: 'ping', zxid: p.zxid };
+      if (!ctx.leading) return { type: 'ping', zxid: p.zxid };
+      return { type: 'ping', zxid: p.zxid, sessions: decodePingSessions(p.data).map((t): [bigint, number] => [t.sessionId, t.timeout]) };
     case PacketType.REVALIDATE:
       return null;
     case PacketType.LEADERINFO: {

@@ -37,6 +37,7 @@ export interface PrepContext {
 
 export interface PrepOptions {
   extendedTypesEnabled: boolean;
+  reconfigEnabled: boolean;
   skipACL: boolean;
 }
 
@@ -260,7 +261,8 @@ export class Prep {
         return { type: OpCode.check, path, version: nextVersion(node.version, req.version) };
       }
       case OpCode.reconfig:
-        throw new ZkError(Err.reconfigDisabled);
+        // Enabled, it is still not implemented: ZooKeeper 3.8's standalone answer, one every client knows.
+        throw new ZkError(this.opts.reconfigEnabled ? Err.unimplemented : Err.reconfigDisabled);
       case OpCode.deleteContainer:
         return this.deleteContainer(req.path, ctx);
       default:

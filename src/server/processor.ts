@@ -18,6 +18,7 @@ import type { Txn, TxnBody } from '../proto/txn.ts';
 import { checkACL, digestOf, maskDigests, SUPER } from '../tree/acl.ts';
 import { DataTree, kindOf, ttlOf, type ApplyResult, type ZNode } from '../tree/datatree.ts';
 import type { Watcher } from '../tree/watches.ts';
+import type { ForwardedRequest } from '../zab/messages.ts';
 import type { Ready } from '../zab/ready.ts';
 import { Solo, type Orderer } from '../zab/solo.ts';
 import { GroupCommit, type AppendLog } from '../persistence/groupcommit.ts';
@@ -41,6 +42,7 @@ export interface ProcessorOptions {
   minSessionTimeout: number;
   maxSessionTimeout: number;
   extendedTypesEnabled: boolean;
+  reconfigEnabled?: boolean;
   skipACL: boolean;
   superDigest: string | null;
   containerMaxNeverUsedIntervalMs: number;
@@ -51,6 +53,28 @@ export interface TxnSink extends AppendLog {
   /** A txn was applied (snapshot scheduling). */
   committed(tree: DataTree): void;
 }
+
+/**
+ * What a learner hands the leader with a client's write (a REQUEST): the
+ * decoded request (null: it did not decode), the session's auth ids, and for
+ * createSession the negotiated timeout.
+ */
+export interface ForwardedWrite {
+  request: Request | null;
+  authIds: Id[];
+  timeOut?: number;
+}
+
+/** The quorum side of a Ready, carried out by the runtime around the pipeline's part (see src/zab/ready.ts). */
+export interface QuorumLink {
+  /** steps 1–2: truncate the log, write the epochs durably */
+  prepare(r: Ready): void;
+  /** steps 5–7: send messages and votes, close connections, act on a role change */
+  dispatch(r: Ready): void;
+}
+
+/** How a learner forwards a request it cannot order itself. */
+type Forward = Pick<ForwardedRequest, 'op' | 'payload'>;
 
 /** A request waiting for its txn to be applied. */
 interface Awaiting {
@@ -116,11 +140,15 @@ export class Processor {
   private driving = false;
   /** group commit into `log`; null without one */
   private readonly commits: GroupCommit | null;
+  /** learner: sessions its clients kept alive since the last report to the leader */
+  private touched = new Map<bigint, number>();
   readonly stats: ServerStats = { packetsReceived: 0, packetsSent: 0, minLatency: 0, maxLatency: 0, totalLatency: 0, latencyCount: 0, authFailed: 0 };
 
   /**
    * @param log where txns become durable; without one, txns apply at once (in-process tests)
    * @param onLogFailure the log could not be written: no later write may be acknowledged
+   * @param orderer who gives writes their zxids: Solo standalone, a Zab Peer in an ensemble
+   * @param quorum the runtime's part of the orderer's Readies (ensemble only)
    */
   constructor(
     private readonly opts: ProcessorOptions,
@@ -130,25 +158,26 @@ export class Processor {
     onLogFailure: (e: Error) => void = (e) => {
       throw e;
     },
+    orderer?: Orderer,
+    private readonly quorum: QuorumLink | null = null,
   ) {
     this.sessions = new SessionTracker(opts.tickTime, opts.serverId, now());
     // Sessions recovered from disk get a full timeout for their clients to come back.
     for (const [id, timeout] of tree.sessions) this.sessions.add(id, timeout, now());
     tree.skipACL = opts.skipACL;
-    const orderer = new Solo(tree.lastProcessedZxid);
-    this.orderer = orderer;
+    this.orderer = orderer ?? new Solo(tree.lastProcessedZxid);
     this.commits = log
       ? new GroupCommit(
           log,
           tree.lastProcessedZxid,
           (zxid) => {
-            orderer.persisted(zxid);
+            this.orderer.persisted(zxid);
             this.drive();
           },
           onLogFailure, // nothing in the failed batch or after it is applied or acknowledged
         )
       : null;
-    this.prep = new Prep(this.tree, { extendedTypesEnabled: opts.extendedTypesEnabled, skipACL: opts.skipACL });
+    this.prep = new Prep(this.tree, { extendedTypesEnabled: opts.extendedTypesEnabled, reconfigEnabled: opts.reconfigEnabled ?? false, skipACL: opts.skipACL });
   }
 
   get zxid(): number {
@@ -172,8 +201,12 @@ export class Processor {
       this.owners.set(id, client);
       // The session's requests queue behind its createSession.
       this.enqueue(client, true, () =>
-        this.submitFor(client, 0, () => ({ type: OpCode.createSession, timeOut }), () =>
-          respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly }),
+        this.submitFor(
+          client,
+          0,
+          () => ({ type: OpCode.createSession, timeOut }),
+          () => respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly }),
+          { op: OpCode.createSession, payload: { request: null, authIds: [], timeOut } satisfies ForwardedWrite },
         ),
       );
       return;
@@ -196,13 +229,27 @@ export class Processor {
     if (this.owners.get(client.sessionId) === client) this.owners.delete(client.sessionId);
   }
 
-  /** Every packet keeps the session alive. */
+  /** Every packet keeps the session alive (a learner also reports it to the leader, which owns expiry). */
   touch(client: Client): boolean {
-    return this.sessions.touch(client.sessionId, this.now());
+    const alive = this.sessions.touch(client.sessionId, this.now());
+    if (alive && !this.orderer.leads) this.touched.set(client.sessionId, this.sessions.timeoutOf(client.sessionId)!);
+    return alive;
   }
 
-  /** Close sessions whose time is up; call every tick. Returns them with their timeouts. */
+  /** Learner: the sessions to report in the next PING reply (ZooKeeper's touch table, swapped out each time). */
+  takeTouches(): Map<bigint, number> {
+    const t = this.touched;
+    this.touched = new Map();
+    return t;
+  }
+
+  /**
+   * Close sessions whose time is up; call every tick. Returns them with their
+   * timeouts. Only the server that owns expiry (standalone, or the leader)
+   * expires sessions; a learner hears of it through the closeSession txn.
+   */
   expireSessions(): { id: bigint; timeout: number }[] {
+    if (!this.orderer.leads) return [];
     return this.sessions.expire(this.now()).map((id) => {
       const timeout = this.sessions.timeoutOf(id) ?? 0;
       this.expire(id);
@@ -228,7 +275,8 @@ export class Processor {
   handle(client: Client, xid: number, req: Request, received: number): void {
     this.stats.packetsReceived++;
     this.touch(client);
-    this.enqueue(client, isWrite(req.type), () => this.run(client, xid, req, received));
+    // A sync, like a write, goes ahead at once and holds back the session's later reads until it is answered.
+    this.enqueue(client, isWrite(req.type) || req.type === OpCode.sync, () => this.run(client, xid, req, received));
   }
 
   /** A request of a session that has expired or is closing: SessionExpired, in turn after its earlier requests. */
@@ -247,10 +295,15 @@ export class Processor {
    * once, a read waits until the session's earlier writes are applied.
    */
   private enqueue(client: Client, write: boolean, run: () => void): void {
-    let q = this.queues.get(client);
-    if (!q) this.queues.set(client, (q = { issued: 0, applied: 0, waiting: [] }));
+    const q = this.queueOf(client);
     q.waiting.push({ write, run });
     this.drain(q);
+  }
+
+  private queueOf(client: Client): ClientQueue {
+    let q = this.queues.get(client);
+    if (!q) this.queues.set(client, (q = { issued: 0, applied: 0, waiting: [] }));
+    return q;
   }
 
   private drain(q: ClientQueue): void {
@@ -262,17 +315,25 @@ export class Processor {
     }
   }
 
-  /** Order a txn of the client's session; `done` runs once it is applied. */
-  private submitFor(client: Client, cxid: number, build: (zxid: number, time: number) => TxnBody, done: (result: ApplyResult) => void): void {
-    let q = this.queues.get(client);
-    if (!q) this.queues.set(client, (q = { issued: 0, applied: 0, waiting: [] }));
-    const queue = q;
+  /**
+   * Order a txn of the client's session (or, on a learner, hand `forward` to
+   * the leader); `done` runs once the txn is applied.
+   */
+  private submitFor(client: Client, cxid: number, build: (zxid: number, time: number) => TxnBody, done: (result: ApplyResult) => void, forward: Forward): void {
+    const queue = this.queueOf(client);
     queue.issued++;
-    this.order(client.sessionId, cxid, build, (result) => {
-      done(result);
-      queue.applied++;
-      this.drain(queue);
-    });
+    const ordered = this.order(
+      client.sessionId,
+      cxid,
+      build,
+      (result) => {
+        done(result);
+        queue.applied++;
+        this.drain(queue);
+      },
+      forward,
+    );
+    if (!ordered) client.close('this server is not serving (no leader)');
   }
 
   private run(client: Client, xid: number, req: Request, received: number): void {
@@ -282,14 +343,28 @@ export class Processor {
       case OpCode.ping:
         return this.send(client, Xid.ping, Err.ok, req.type, undefined, received);
       case OpCode.closeSession:
-        return this.submitFor(client, xid, this.closeSessionTxn(client.sessionId), () => {
-          this.send(client, xid, Err.ok, req.type, undefined, received);
-          client.close('client closed the session');
-        });
-      case OpCode.sync:
-        // Answered once every write ordered before it is applied.
-        this.orderer.sync(() => this.send(client, xid, Err.ok, req.type, { path: req.path }, received), { sessionId: client.sessionId, cxid: xid, op: req.type, payload: req });
+        return this.submitFor(
+          client,
+          xid,
+          this.closeSessionTxn(client.sessionId),
+          () => {
+            this.send(client, xid, Err.ok, req.type, undefined, received);
+            client.close('client closed the session');
+          },
+          { op: OpCode.closeSession, payload: { request: null, authIds: [] } satisfies ForwardedWrite },
+        );
+      case OpCode.sync: {
+        // Answered once every write ordered before it is applied (in an ensemble, once the leader confirms it).
+        const queue = this.queueOf(client);
+        queue.issued++;
+        const done = () => {
+          this.send(client, xid, Err.ok, req.type, { path: req.path }, received);
+          queue.applied++;
+          this.drain(queue);
+        };
+        if (!this.orderer.sync(done, { sessionId: client.sessionId, cxid: xid, op: req.type, payload: req })) client.close('this server is not serving (no leader)');
         return this.drive();
+      }
       case OpCode.auth:
         return this.auth(client, req.scheme, req.auth);
       case OpCode.sasl:
@@ -445,6 +520,7 @@ export class Processor {
       xid,
       (zxid, time) => this.prep.prepare(req, { sessionId: client.sessionId, authIds: client.authIds, zxid, time }),
       (result) => this.answerWrite(client, xid, type, result, received),
+      { op: type, payload: { request: req, authIds: client.authIds } satisfies ForwardedWrite },
     );
   }
 
@@ -456,7 +532,13 @@ export class Processor {
   malformed(client: Client, xid: number, type: number, received: number): void {
     if (WRITES.has(type) && type !== OpCode.reconfig) {
       this.enqueue(client, true, () =>
-        this.submitFor(client, xid, () => ({ type: OpCode.error, err: Err.marshallingError }), (result) => this.answerWrite(client, xid, type, result, received)),
+        this.submitFor(
+          client,
+          xid,
+          () => ({ type: OpCode.error, err: Err.marshallingError }),
+          (result) => this.answerWrite(client, xid, type, result, received),
+          { op: type, payload: { request: null, authIds: client.authIds } satisfies ForwardedWrite },
+        ),
       );
     } else {
       this.enqueue(client, false, () => this.send(client, xid, Err.marshallingError, type, undefined, received));
@@ -473,25 +555,48 @@ export class Processor {
   /**
    * Order a txn for session `clientId`: the orderer gives it its zxid, `build`
    * makes its body (prep sees the tree as every earlier txn will leave it), and
-   * `done` runs once it is applied.
+   * `done` runs once it is applied. A learner orders nothing: it forwards the
+   * request to the leader, and `done` runs when the leader's txn for
+   * (clientId, cxid) is applied here. False when neither can be done now.
    */
-  private order(clientId: bigint, cxid: number, build: (zxid: number, time: number) => TxnBody, done: ((result: ApplyResult) => void) | null): void {
+  private order(clientId: bigint, cxid: number, build: (zxid: number, time: number) => TxnBody, done: ((result: ApplyResult) => void) | null, forward?: Forward): boolean {
     const txn = this.orderer.propose((zxid) => {
       const time = this.now();
       const body = build(zxid, time);
       return { hdr: { clientId, cxid, zxid, time, type: body.type }, body };
     });
-    if (!txn) throw new Error('the orderer refused a write'); // Solo never does; ensemble roles forward instead
+    if (!txn && !(forward && this.orderer.forward({ sessionId: clientId, cxid, ...forward }))) return false;
     if (done) {
       let waiting = this.awaiting.get(clientId);
       if (!waiting) this.awaiting.set(clientId, (waiting = []));
       waiting.push({ cxid, done });
     }
     this.drive();
+    return true;
   }
 
-  /** Carry out the orderer's Readies (see src/zab/ready.ts for the order of the steps). */
-  private drive(): void {
+  /**
+   * Leader: order a learner's client request as if its client were ours
+   * (ZooKeeper's PrepRequestProcessor on a forwarded request); the learner
+   * answers the client when the txn is applied there.
+   */
+  private orderForwarded({ sessionId, cxid, op, payload }: ForwardedRequest): void {
+    const { request, authIds, timeOut } = payload as ForwardedWrite;
+    let build: (zxid: number, time: number) => TxnBody;
+    if (op === OpCode.createSession) build = () => ({ type: OpCode.createSession, timeOut: timeOut! });
+    else if (!this.sessions.isAlive(sessionId)) build = () => ({ type: OpCode.error, err: Err.sessionExpired });
+    else if (op === OpCode.closeSession) build = this.closeSessionTxn(sessionId);
+    else if (request) build = (zxid, time) => this.prep.prepare(request, { sessionId, authIds, zxid, time });
+    else build = () => ({ type: OpCode.error, err: Err.marshallingError });
+    this.order(sessionId, cxid, build, null);
+  }
+
+  /**
+   * Carry out the orderer's Readies (see src/zab/ready.ts for the order of the
+   * steps). The pipeline calls it after its own requests; the runtime calls it
+   * after it steps the orderer from outside (messages, votes, the clock).
+   */
+  drive(): void {
     if (this.driving) return;
     this.driving = true;
     try {
@@ -502,7 +607,8 @@ export class Processor {
   }
 
   private carry(r: Ready): void {
-    if (r.truncate !== null || r.epochs || r.messages.length > 0 || r.requests.length > 0 || r.disconnect.length > 0 || r.role) {
+    if (this.quorum) this.quorum.prepare(r);
+    else if (r.truncate !== null || r.epochs || r.messages.length + r.votes.length + r.requests.length + r.disconnect.length > 0 || r.role) {
       throw new Error('a standalone pipeline was handed quorum work');
     }
     for (const txn of r.commit) this.applyAndReply(txn);
@@ -510,7 +616,12 @@ export class Processor {
       if (this.commits) this.commits.append(txn);
       else this.orderer.persisted(txn.hdr.zxid); // in-process tests: durable at once
     }
+    this.quorum?.dispatch(r);
+    for (const { request } of r.requests) this.orderForwarded(request);
+    for (const [id, timeout] of r.touches) this.sessions.touch(id, this.now(), timeout);
     for (const token of r.syncs) (token as () => void)();
+    // A new leader gives every session a full timeout from now, as ZooKeeper's does.
+    if (r.role?.role === 'leading' && r.role.serving) for (const [id] of this.sessions.entries()) this.sessions.touch(id, this.now());
   }
 
   /** Apply a committed txn to the tree — the one place state changes — and answer whoever waits for it. */
@@ -518,9 +629,14 @@ export class Processor {
     const { hdr, body } = txn;
     const result = this.tree.apply(hdr, body);
     this.prep.applied(hdr.zxid);
+    let owner: Client | undefined;
     if (body.type === OpCode.closeSession) {
+      owner = this.owners.get(hdr.clientId);
       this.sessions.remove(hdr.clientId);
       this.owners.delete(hdr.clientId);
+    } else if (body.type === OpCode.createSession && this.sessions.timeoutOf(hdr.clientId) === undefined) {
+      // A session another server created: tracked here too (for expiry, should this server lead).
+      this.sessions.add(hdr.clientId, body.timeOut, this.now());
     }
     this.log?.committed(this.tree);
     const waiting = this.awaiting.get(hdr.clientId);
@@ -529,6 +645,9 @@ export class Processor {
       waiting!.shift();
       if (waiting!.length === 0) this.awaiting.delete(hdr.clientId);
       next.done(result);
+    } else if (owner) {
+      // The session ended elsewhere (the leader expired it, or the client closed it through another server).
+      owner.close('session expired');
     }
   }
 
@@ -549,6 +668,7 @@ export class Processor {
 
   /** Delete empty containers and expired TTL nodes, at most `limit` of them. */
   reapContainers(limit: number): number {
+    if (!this.orderer.leads) return 0; // the leader's duty
     const now = this.now();
     const candidates: string[] = [];
     for (const path of this.tree.containers) {

@@ -55,6 +55,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
         minSessionTimeout: config.minSessionTimeout,
         maxSessionTimeout: config.maxSessionTimeout,
         extendedTypesEnabled: config.extendedTypesEnabled,
+        reconfigEnabled: config.reconfigEnabled,
         skipACL: config.skipACL,
         superDigest: config.superDigest,
         containerMaxNeverUsedIntervalMs: config.containerMaxNeverUsedIntervalMs,

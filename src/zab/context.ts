@@ -8,6 +8,8 @@ import type { Outbox } from './ready.ts';
 export interface ZabSettings {
   id: number;
   quorum: QuorumVerifier;
+  /** milliseconds per tick (tickTime) */
+  tickTime: number;
   /** ticks a learner has to connect and sync (initLimit) */
   initLimit: number;
   /** ticks a synced learner may stay silent (syncLimit) */
@@ -34,6 +36,8 @@ export interface PeerContext {
   readonly tick: number;
   /** the role ends: the peer goes back to looking */
   stepDown(reason: string): void;
+  /** learner: sessions to report in the next PING reply */
+  touches(): Iterable<[bigint, number]>;
 }
 
 export function setEpochs(ctx: PeerContext, e: { accepted?: number; current?: number }): void {

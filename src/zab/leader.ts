@@ -86,18 +86,6 @@ export class Leader {
     return this.ctx.history.lastApplied;
   }
 
-  /** Learners that are synced, for the four-letter words. */
-  get syncedLearners(): { followers: number; observers: number } {
-    let followers = 0;
-    let observers = 0;
-    for (const l of this.learners.values()) if (l.synced) l.observer ? observers++ : followers++;
-    return { followers, observers };
-  }
-
-  get learnerCount(): number {
-    return this.learners.size;
-  }
-
   private send(l: LearnerHandle, msg: ZabMessage): void {
     this.ctx.out.send(l.id, msg);
   }
@@ -123,7 +111,9 @@ export class Leader {
         if (l) this.ack(l, msg.zxid);
         return;
       case 'ping':
-        if (l) this.pingAnswered(l);
+        if (!l) return;
+        if (msg.sessions && msg.sessions.length > 0) this.ctx.out.touch(msg.sessions);
+        this.pingAnswered(l);
         return;
       case 'request':
         if (l && l.synced) this.request(l, msg.request);

@@ -109,7 +109,7 @@ export class Learner {
         return this.upToDate();
       case 'ping':
         // Not while syncing: a ZooKeeper leader takes anything but the ACK after NEWLEADER as an error.
-        if (this.phase === 'serving') out.send(this.leader, { type: 'ping', zxid: msg.zxid });
+        if (this.phase === 'serving') out.send(this.leader, { type: 'ping', zxid: msg.zxid, sessions: [...this.ctx.touches()] });
         return;
       case 'sync': {
         if (this.syncs.length === 0) return this.fail('SYNC with no sync pending');

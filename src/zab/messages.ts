@@ -45,8 +45,8 @@ export type ZabMessage =
   | { type: 'commit'; zxid: number }
   /** a committed txn, for observers */
   | { type: 'inform'; txn: Txn }
-  /** leader → learner: liveness; the learner echoes it back */
-  | { type: 'ping'; zxid: number }
+  /** leader → learner: liveness; the learner echoes it back with the sessions its clients kept alive */
+  | { type: 'ping'; zxid: number; sessions?: [bigint, number][] }
   | { type: 'request'; request: ForwardedRequest }
   /** leader → learner: the learner's oldest pending sync is done */
   | { type: 'sync' };

@@ -1,37 +1,52 @@
 // One member of an ensemble as a deterministic state machine (ZooKeeper's
-// QuorumPeer without its threads): inputs are peer messages, ticks, "persisted
+// QuorumPeer without its threads): inputs are election notifications, peer
+// messages, the time (a monotonic millisecond clock the caller reads), "persisted
 // up to zxid" and client writes; outputs are Readies (see ready.ts). No
 // sockets, files, timers, clock or randomness in here or below: the runtime and
 // the simulator drive the very same code.
 //
-// Roles: looking → leading | following | observing → looking … The election
-// decides the first step (the caller calls lead() / follow()); a role ends by
-// itself (silence, lost quorum, a protocol error) and the peer is looking again.
+// Roles: looking → leading | following | observing → looking … While looking,
+// fast leader election (election.ts) runs; its decision starts the role. A role
+// ends by itself (silence, lost quorum, a protocol error) and the peer is
+// looking again, in a new election round. Ticks of tickTime drive Zab's limits;
+// the election's own timers (finalizeWait, resends) run on the same clock.
 
 import type { Txn } from '../proto/txn.ts';
-import { epochOf, zxidHex } from '../zxid.ts';
+import { zxidHex } from '../zxid.ts';
 import type { PeerContext, ZabSettings } from './context.ts';
+import { Election, PeerState, type Notification } from './election.ts';
 import { History, type HistoryInit } from './history.ts';
 import { Leader } from './leader.ts';
 import { Learner } from './learner.ts';
 import type { ForwardedRequest, ZabMessage } from './messages.ts';
 import { Outbox, type Ready, type Role } from './ready.ts';
+import type { Orderer } from './solo.ts';
 
 export interface PeerInit {
   settings: ZabSettings;
   /** durable epochs as read from acceptedEpoch / currentEpoch */
   epochs: { accepted: number; current: number };
   history: HistoryInit;
+  /** the clock's reading at start */
+  now: number;
+  /** learner: the sessions its clients kept alive since the last call, for the leader (PING replies) */
+  touches?: () => Iterable<[bigint, number]>;
+  /** election timing (ZooKeeper: 200 ms, 60 s) */
+  finalizeWaitMs?: number;
+  maxNotificationIntervalMs?: number;
 }
 
-export class Peer {
+export class Peer implements Orderer {
   readonly history: History;
   private readonly out = new Outbox();
   private readonly ctx: PeerContext;
   private leader: Leader | null = null;
   private learner: Learner | null = null;
   private ticks = 0;
-  private lookingSince = 0;
+  private readonly election: Election;
+  private now: number;
+  private nextTickAt: number;
+  private announcedEpoch = -1;
 
   constructor(init: PeerInit) {
     this.history = new History(init.history);
@@ -47,7 +62,20 @@ export class Peer {
         return peer.ticks;
       },
       stepDown: (reason) => this.look(reason),
+      touches: init.touches ?? (() => []),
     };
+    this.now = init.now;
+    this.nextTickAt = init.now + init.settings.tickTime;
+    this.election = new Election({
+      myId: init.settings.id,
+      quorum: init.settings.quorum,
+      lastZxid: this.history.lastAppended,
+      currentEpoch: epochs.current,
+      now: init.now,
+      finalizeWaitMs: init.finalizeWaitMs,
+      maxNotificationIntervalMs: init.maxNotificationIntervalMs,
+    });
+    this.afterElection();
   }
 
   get id(): number {
@@ -58,6 +86,11 @@ export class Peer {
     if (this.leader) return 'leading';
     if (this.learner) return this.learner.observer ? 'observing' : 'following';
     return 'looking';
+  }
+
+  /** Does this peer order writes itself (an established leader)? */
+  get leads(): boolean {
+    return this.leader?.established ?? false;
   }
 
   /** May this peer serve clients now (established leader, or learner past UPTODATE)? */
@@ -74,19 +107,6 @@ export class Peer {
     return this.history.lastAppended;
   }
 
-  get leaderId(): number | null {
-    if (this.leader) return this.id;
-    return this.learner?.leader ?? null;
-  }
-
-  /** Ticks spent looking so far (for the election's timeouts and logs). */
-  get ticksLooking(): number {
-    return this.leader || this.learner ? 0 : this.ticks - this.lookingSince;
-  }
-
-  get leaderState(): Leader | null {
-    return this.leader;
-  }
 
   // ---- role changes ----
 
@@ -119,7 +139,7 @@ export class Peer {
     this.learner?.stop();
     this.leader = null;
     this.learner = null;
-    this.lookingSince = this.ticks;
+    this.election.restart({ lastZxid: this.history.lastAppended, currentEpoch: this.ctx.epochs.current, now: this.now });
     this.out.role({ role: 'looking', leader: null, epoch: this.ctx.epochs.current, serving: false, reason: `${was}: ${reason}` });
   }
 
@@ -137,11 +157,34 @@ export class Peer {
     this.afterStep();
   }
 
-  tick(): void {
-    this.ticks++;
-    this.leader?.tick();
-    this.learner?.tick();
+  /** An election notification from peer n.from. */
+  receiveVote(n: Notification): void {
+    this.election.receive(n, this.now);
+    this.afterElection();
+  }
+
+  /** The clock moved on to `now` (ms, monotonic): election timers, and a Zab tick per tickTime. */
+  clock(now: number): void {
+    if (now < this.now) throw new Error(`zab: the clock went back from ${this.now} to ${now}`);
+    this.now = now;
+    this.election.tick(now);
+    this.afterElection();
+    while (now >= this.nextTickAt) {
+      this.nextTickAt += this.ctx.settings.tickTime;
+      this.ticks++;
+      this.leader?.tick();
+      this.learner?.tick();
+    }
     this.afterStep();
+  }
+
+  /** Send what the election wants sent; act on its decision while looking. */
+  private afterElection(): void {
+    this.out.votes(this.election.takeOutbox());
+    const d = this.election.decision;
+    if (!d || this.leader || this.learner) return;
+    if (d.state === PeerState.leading) this.lead();
+    else this.follow(d.vote.leader, d.state === PeerState.observing);
   }
 
   /** The log is durable up to `zxid`. */
@@ -153,8 +196,13 @@ export class Peer {
   }
 
   private afterStep(): void {
-    // A role that changed on its own wakes the leader's round of pings only if still leading.
     this.leader?.flush();
+    // Once an epoch is established, LOOKING peers are answered with it (QuorumPeer.updateElectionVote).
+    if (this.serving && this.announcedEpoch !== this.ctx.epochs.current) {
+      this.announcedEpoch = this.ctx.epochs.current;
+      this.election.updateElectionVote(this.announcedEpoch);
+    }
+    this.out.votes(this.election.takeOutbox());
   }
 
   // ---- client requests ----
@@ -187,6 +235,6 @@ export class Peer {
   }
 
   describe(): string {
-    return `peer ${this.id} ${this.role} epoch ${this.ctx.epochs.current}/${this.ctx.epochs.accepted} zxid ${zxidHex(this.lastZxid)} applied ${zxidHex(this.history.lastApplied)} (epoch of last zxid ${epochOf(this.lastZxid)})`;
+    return `peer ${this.id} ${this.role}${this.serving ? ' serving' : ''}, epochs ${this.ctx.epochs.current}/${this.ctx.epochs.accepted} (current/accepted), last zxid ${zxidHex(this.lastZxid)}, applied ${zxidHex(this.history.lastApplied)}`;
   }
 }

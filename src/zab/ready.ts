@@ -9,10 +9,14 @@
 //   5. messages: send, in order per peer — after 1–3, so a SNAP carries the state
 //      as of its zxid (the core ends a Ready right after a SNAP) and no message
 //      leaves before the epoch it announces is durable;
-//   6. hand `requests` to the leader's request pipeline, report `syncs` done,
-//      close the connections in `disconnect`, and act on `role`.
+//   6. send `votes` on the election port (a vote promises nothing: it names
+//      the last zxid appended, and a peer that loses it to a crash votes anew);
+//   7. hand `requests` to the leader's request pipeline and `touches` to its
+//      session tracker, report `syncs` done, close the connections in
+//      `disconnect`, and act on `role`.
 
 import type { Txn } from '../proto/txn.ts';
+import type { Outgoing } from './election.ts';
 import type { ForwardedRequest, ZabMessage } from './messages.ts';
 
 export type Role = 'looking' | 'leading' | 'following' | 'observing';
@@ -34,7 +38,11 @@ export interface Ready {
   commit: Txn[];
   append: Txn[];
   messages: { to: number; msg: ZabMessage }[];
+  /** election notifications to send */
+  votes: Outgoing[];
   requests: { from: number; request: ForwardedRequest }[];
+  /** sessions a learner's clients kept alive: the leader's session tracker touches them */
+  touches: [bigint, number][];
   /** tokens of this peer's own syncs that are now done */
   syncs: unknown[];
   disconnect: number[];
@@ -43,7 +51,7 @@ export interface Ready {
   notes: string[];
 }
 
-const emptyReady = (): Ready => ({ truncate: null, epochs: null, commit: [], append: [], messages: [], requests: [], syncs: [], disconnect: [], role: null, notes: [] });
+const emptyReady = (): Ready => ({ truncate: null, epochs: null, commit: [], append: [], messages: [], votes: [], requests: [], touches: [], syncs: [], disconnect: [], role: null, notes: [] });
 
 /** Effects gathered while stepping; `seal` ends a Ready early (after a SNAP). */
 export class Outbox {
@@ -53,6 +61,10 @@ export class Outbox {
   send(to: number, msg: ZabMessage): void {
     this.current.messages.push({ to, msg });
     if (msg.type === 'snap') this.seal();
+  }
+
+  votes(out: Outgoing[]): void {
+    for (const v of out) this.current.votes.push(v);
   }
 
   truncate(zxid: number): void {
@@ -77,6 +89,10 @@ export class Outbox {
     this.current.requests.push({ from, request });
   }
 
+  touch(sessions: [bigint, number][]): void {
+    for (const t of sessions) this.current.touches.push(t);
+  }
+
   syncDone(token: unknown): void {
     this.current.syncs.push(token);
   }
@@ -97,7 +113,7 @@ export class Outbox {
 
   seal(): void {
     const r = this.current;
-    if (r.truncate === null && r.epochs === null && r.commit.length + r.append.length + r.messages.length + r.requests.length + r.syncs.length + r.disconnect.length + r.notes.length === 0 && r.role === null) return;
+    if (r.truncate === null && r.epochs === null && r.commit.length + r.append.length + r.messages.length + r.votes.length + r.requests.length + r.touches.length + r.syncs.length + r.disconnect.length + r.notes.length === 0 && r.role === null) return;
     this.sealed.push(r);
     this.current = emptyReady();
   }

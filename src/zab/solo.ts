@@ -17,11 +17,16 @@ export interface Orderer {
   persisted(zxid: number): void;
   /** A client's sync; `token` comes back in Ready.syncs once every write ordered before it is applied. */
   sync(token: unknown, request: ForwardedRequest): boolean;
+  /** Learner: hand a client's request to the leader; false when this server cannot. */
+  forward(request: ForwardedRequest): boolean;
+  /** Does this server order writes itself (standalone, or an established leader)? It then owns session expiry and container reaping. */
+  readonly leads: boolean;
   /** The next Ready to carry out, or null. */
   ready(): Ready | null;
 }
 
 export class Solo implements Orderer {
+  readonly leads = true;
   private readonly out = new Outbox();
   private lastProposed: number;
   /** proposed, not yet durable; syncs wait behind the last of them */
@@ -56,6 +61,10 @@ export class Solo implements Orderer {
     if (last) last.syncs.push(token);
     else this.out.syncDone(token);
     return true;
+  }
+
+  forward(): boolean {
+    return false;
   }
 
   ready(): Ready | null {

@@ -10,12 +10,13 @@ import assert from 'node:assert/strict';
 import { OpCode } from '../../src/proto/constants.ts';
 import type { Txn } from '../../src/proto/txn.ts';
 import { majorityQuorum, type QuorumVerifier } from '../../src/zab/quorum.ts';
+import type { Notification } from '../../src/zab/election.ts';
 import type { ZabMessage } from '../../src/zab/messages.ts';
 import { Peer } from '../../src/zab/peer.ts';
 import type { Ready } from '../../src/zab/ready.ts';
 import { epochOf, zxidHex } from '../../src/zxid.ts';
 import { History, type Op } from './history.ts';
-import { Rng } from './random.ts';
+import { Rand } from '../support/random.ts';
 
 /** The replicated state: registers, and the zxids applied to reach it. */
 export interface AppState {
@@ -44,6 +45,8 @@ export interface SimOptions {
   initLimit?: number;
   syncLimit?: number;
   clients?: number;
+  /** ms a client waits for an answer before it gives up and moves on */
+  clientTimeout?: number;
   keys?: number;
   /** chance per nemesis step of each fault; pause is SIGSTOP/SIGCONT of a peer (often the leader) */
   faults?: { crash?: number; partition?: number; breakConn?: number; pause?: number };
@@ -67,15 +70,14 @@ class SimPeer {
   fsyncScheduled = false;
   /** SIGSTOP: nothing of this peer runs before this time */
   pausedUntil = 0;
-  /** tick period, skewed per peer */
-  tickEvery: number;
+  /** how fast this peer's clock runs against real time (skew) */
+  readonly rate: number;
   constructor(
     readonly id: number,
     readonly observer: boolean,
-    tickMs: number,
-    rng: Rng,
+    rng: Rand,
   ) {
-    this.tickEvery = Math.round(tickMs * (0.9 + rng.next() * 0.2));
+    this.rate = 0.9 + rng.next() * 0.2;
   }
 }
 
@@ -93,7 +95,7 @@ interface Client {
 }
 
 export class Cluster {
-  readonly rng: Rng;
+  readonly rng: Rand;
   now = 0;
   private seq = 0;
   private readonly queue: { at: number; seq: number; run: () => void }[] = [];
@@ -113,11 +115,11 @@ export class Cluster {
   private readonly tickMs: number;
 
   constructor(readonly opts: SimOptions) {
-    this.rng = new Rng(opts.seed);
+    this.rng = new Rand(opts.seed);
     this.tickMs = opts.tickMs ?? 100;
     const observers = Array.from({ length: opts.observers ?? 0 }, (_, i) => opts.peers + 1 + i);
     this.quorum = majority(opts.peers, observers);
-    for (let id = 1; id <= opts.peers + observers.length; id++) this.peers.push(new SimPeer(id, id > opts.peers, this.tickMs, this.rng));
+    for (let id = 1; id <= opts.peers + observers.length; id++) this.peers.push(new SimPeer(id, id > opts.peers, this.rng));
     for (const p of this.peers) this.boot(p);
     for (let c = 0; c < (opts.clients ?? 3); c++) this.clients.push({ id: c + 1, server: null, op: null, seq: 0, deadline: 0 });
   }
@@ -196,28 +198,38 @@ export class Cluster {
     const inc = p.incarnation;
     p.alive = true;
     p.state = cloneState(p.disk.snapshot);
-    for (const t of p.disk.log) if (t.hdr.zxid > p.state.applied) this.apply(p, t);
+    // As ZooKeeper, a restart applies the whole log; its uncommitted tail is truncated by the next sync if need be.
+    for (const t of p.disk.log) if (t.hdr.zxid > p.state.applied) this.apply(p, t, 'replay');
     p.peer = new Peer({
       settings: {
         id: p.id,
         quorum: this.quorum,
+        tickTime: this.tickMs,
         initLimit: this.opts.initLimit ?? 10,
         syncLimit: this.opts.syncLimit ?? 5,
         sabotage: this.opts.sabotage,
       },
       epochs: { ...p.disk.epochs },
       history: { logStart: p.disk.snapshot.applied, logged: p.disk.log.map((t) => t.hdr.zxid) },
+      now: this.clockOf(p),
     });
+    this.carry(p);
+    // The runtime's timer: the peer reads its (skewed) clock every 20 ms.
     const tick = () => {
       if (p.incarnation !== inc) return;
-      this.onPeer(p, inc, () => {
-        p.peer.tick();
-        this.carry(p);
-        if (p.peer.role === 'looking') this.elect(p);
-      });
-      this.at(p.tickEvery, tick);
+      if (this.now < p.pausedUntil) {
+        // A stopped process's timer fires once when it resumes, in no set order with its sockets.
+        this.at(p.pausedUntil - this.now + this.rng.int(0, 30), tick);
+        return;
+      }
+      this.onPeer(p, inc, () => p.peer.clock(this.clockOf(p)));
+      this.at(20, tick);
     };
-    this.at(p.tickEvery, tick);
+    this.at(20, tick);
+  }
+
+  private clockOf(p: SimPeer): number {
+    return Math.floor(this.now * p.rate);
   }
 
   private crash(p: SimPeer): void {
@@ -239,16 +251,27 @@ export class Cluster {
     });
   }
 
-  private apply(p: SimPeer, t: Txn): void {
+  /** Apply a committed txn — or, with 'replay', a logged one being reloaded, which proves nothing committed. */
+  private apply(p: SimPeer, t: Txn, how: 'commit' | 'replay' = 'commit'): void {
     const z = t.hdr.zxid;
     assert.ok(z > p.state.applied, `peer ${p.id} applies ${zxidHex(z)} after ${zxidHex(p.state.applied)}: commits out of zxid order`);
-    const what = describeTxn(t);
-    const seen = this.committed.get(z);
-    assert.ok(seen === undefined || seen === what, `two txns committed at ${zxidHex(z)}: ${seen} and ${what} (peer ${p.id})`);
-    this.committed.set(z, what);
+    if (how === 'commit') this.registerCommit(p, t);
+    else this.checkAgainstCommitted(p, t);
     p.state.applied = z;
     p.state.chain.push(z);
     if (t.body.type === OpCode.setData) p.state.kv.set(t.body.path, { value: t.body.data!.toString(), zxid: z });
+  }
+
+  /** Invariant: no two peers commit different txns at one zxid. */
+  private checkAgainstCommitted(p: SimPeer, t: Txn): string {
+    const what = describeTxn(t);
+    const seen = this.committed.get(t.hdr.zxid);
+    assert.ok(seen === undefined || seen === what, `two txns at ${zxidHex(t.hdr.zxid)}: ${seen} committed, ${what} at peer ${p.id}`);
+    return what;
+  }
+
+  private registerCommit(p: SimPeer, t: Txn): void {
+    this.committed.set(t.hdr.zxid, this.checkAgainstCommitted(p, t));
   }
 
   /** Carry out every Ready of peer p, as the runtime would. */
@@ -265,7 +288,7 @@ export class Cluster {
       disk.durable = Math.min(disk.durable, disk.log.length);
       if (p.state.applied > t) {
         p.state = cloneState(disk.snapshot);
-        for (const x of disk.log) this.apply(p, x);
+        for (const x of disk.log) this.apply(p, x, 'replay');
       }
     }
     if (r.epochs) disk.epochs = { ...disk.epochs, ...r.epochs };
@@ -278,12 +301,17 @@ export class Cluster {
       this.scheduleFsync(p);
     }
     for (const { to, msg } of r.messages) this.send(p, to, msg);
+    for (const { to, n } of r.votes) this.sendVote(p, to, n);
     for (const { request } of r.requests) this.leaderWrite(p, request.payload as PendingWrite);
     for (const token of r.syncs) this.completeRead(p, token as Op);
     for (const other of r.disconnect) this.breakConn(p.id, other);
     for (const n of r.notes) this.trace(`peer ${p.id}: ${n}`);
     if (r.role) {
       this.trace(`peer ${p.id} → ${r.role.role}${r.role.serving ? ' serving' : ''} leader ${r.role.leader} epoch ${r.role.epoch}${r.role.reason ? ` (${r.role.reason})` : ''}`);
+      if (r.role.serving) {
+        // A peer serves only what is committed: so is everything it has applied, replayed at start-up or not.
+        for (const t of disk.log) if (t.hdr.zxid <= p.state.applied) this.registerCommit(p, t);
+      }
       if (r.role.role === 'leading' && r.role.serving) this.leaderEstablished(p, r.role.epoch);
       if (!r.role.serving) {
         this.failClientsOf(p.id);
@@ -420,37 +448,22 @@ export class Cluster {
     for (const dir of this.channels.keys()) this.pump(dir);
   }
 
-  // ---- election (a stand-in until fast leader election is wired in) ----
+  // ---- election port ----
 
   /**
-   * A looking peer joins the established leader it can reach, or, with a
-   * quorum of looking peers it can reach, they choose the best (currentEpoch,
-   * lastZxid, id) as ZooKeeper's election would.
+   * Notifications travel on their own connections, with ZooKeeper's one-slot
+   * send queues: they may be lost (a partition, a full queue), duplicated and
+   * reordered, and the election copes.
    */
-  private elect(p: SimPeer): void {
-    if (p.peer.ticksLooking < 2) return;
-    const reach = this.peers.filter((q) => q.alive && this.now >= q.pausedUntil && this.reachable(p.id, q.id));
-    const leader = reach.find((q) => q.peer.role === 'leading' && q.peer.serving);
-    if (leader) {
-      p.peer.follow(leader.id, p.observer);
-      return this.carry(p);
-    }
-    if (p.observer) return;
-    const looking = reach.filter((q) => !q.observer && q.peer.role === 'looking' && q.peer.ticksLooking >= 2);
-    if (!this.quorum.containsQuorum(new Set(looking.map((q) => q.id)))) return;
-    const rank = (q: SimPeer) => [q.peer.epochs.current, q.peer.lastZxid, q.id] as const;
-    let best = looking[0]!;
-    for (const q of looking) {
-      const [e, z, i] = rank(q);
-      const [be, bz, bi] = rank(best);
-      if (e > be || (e === be && (z > bz || (z === bz && i > bi)))) best = q;
-    }
-    best.peer.lead();
-    this.carry(best);
-    for (const q of looking) {
-      if (q === best) continue;
-      q.peer.follow(best.id);
-      this.carry(q);
+  private sendVote(from: SimPeer, to: number, n: Notification): void {
+    const target = this.peers[to - 1];
+    if (!target || !this.reachable(from.id, to) || this.rng.chance(0.02)) return;
+    const copies = this.rng.chance(0.02) ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      const inc = target.incarnation;
+      this.at(this.rng.int(1, 20), () => {
+        if (this.reachable(from.id, to)) this.onPeer(target, inc, () => target.peer.receiveVote(n));
+      });
     }
   }
 
@@ -520,7 +533,7 @@ export class Cluster {
     const server = this.peers[c.server - 1]!;
     const key = `/k${this.rng.int(0, (this.opts.keys ?? 3) - 1)}`;
     c.seq++;
-    c.deadline = this.now + 4000;
+    c.deadline = this.now + (this.opts.clientTimeout ?? 4000);
     const write = this.rng.chance(0.5);
     const op = (c.op = this.history.invoke(c.id, write ? 'write' : 'read', key, write ? `c${c.id}-${c.seq}` : null, this.now, server.id));
     const cxid = c.seq;
