@@ -26,11 +26,18 @@ import {
   txnsAfter,
   writeEpochFile,
 } from '../src/persistence/sync.ts';
-import { encodeEntry, listTxnLogs, scanTxnLogs, TxnLogError, TxnLogWriter } from '../src/persistence/txnlog.ts';
+import { encodeEntry, listTxnLogs, replayTxnLogs, TxnLogError, TxnLogWriter, type LoggedTxn, type TornTail } from '../src/persistence/txnlog.ts';
 import { OPEN_ACL_UNSAFE } from '../src/tree/acl.ts';
 import { DataTree } from '../src/tree/datatree.ts';
 import { fourLetterWord, freePort, startZooKeeper, waitForServing, ZK_CLASSPATH } from './support/servers.ts';
 import { dataDirOptions, scratchRoot } from './support/datadirs.ts';
+
+/** Recovery's read of the log, collected: the txns after fromZxid and the torn tail. */
+function scanTxnLogs(dir: string, fromZxid: number, opts: { repair?: boolean } = {}): { txns: LoggedTxn[]; tornTail: TornTail | null } {
+  const txns: LoggedTxn[] = [];
+  const { tornTail } = replayTxnLogs(dir, fromZxid, (t) => txns.push(t), opts);
+  return { txns, tornTail };
+}
 
 const run = promisify(execFile);
 const scratch = scratchRoot('syncstore');
