@@ -138,6 +138,12 @@ describe('txn log from a zxid, as a stream', () => {
     assert.deepEqual(got, zxidsOf(range(1, 1, 3).map((z) => create(z))), 'the intact entries before the damage come out first');
     // a stop before the damage never reads it
     assert.deepEqual(zxidsOf(txnsAfter(dir, 0, zx(1, 3))), [hex(zx(1, 1)), hex(zx(1, 2)), hex(zx(1, 3))]);
+    // measuring past it, or truncating to a zxid beyond it, is the same error, and changes nothing
+    const damaged = readFileSync(file);
+    const atFourth = (e: unknown) => e instanceof TxnLogError && e.file === file && e.offset === fourth.off;
+    assert.throws(() => measureLogAfter(dir, zx(1, 0)), atFourth);
+    assert.throws(() => truncateLogTo(dir, scratch.freshDir('damage-snaps'), zx(1, 5)), atFourth);
+    assert.deepEqual(readFileSync(file), damaged, 'the damaged file is untouched');
 
     const gap = scratch.freshDir('gap');
     await writeLogs(gap, [range(1, 1, 3), range(1, 5, 6)]);

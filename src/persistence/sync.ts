@@ -32,7 +32,7 @@ import { closeSync, fsyncSync, ftruncateSync, openSync, unlinkSync } from 'node:
 import type { ZxidFile } from './files.ts';
 import { listSnapshots } from './snapshot.ts';
 import { FILE_HEADER_SIZE, type LoggedTxn } from './txnlog-format.ts';
-import { decodeEntry, fileEntries, listTxnLogs, logEntries, logsFrom } from './txnlog.ts';
+import { decodeEntry, intactEntries, listTxnLogs, logEntries, logsFrom } from './txnlog.ts';
 
 export { readSnapStream, writeSnapStream, SNAP_SIGNATURE } from './snapshot.ts';
 export { ACCEPTED_EPOCH, CURRENT_EPOCH, EpochFileError, loadEpochs, readEpochFile, writeEpochFile, type Epochs } from './epoch.ts';
@@ -75,7 +75,7 @@ export interface LogAfter {
 
 /** The zxid of the first entry in the files, or null when they hold none. */
 function firstLoggedZxid(files: ZxidFile[]): number | null {
-  for (const file of files) for (const e of fileEntries(file.path)) return e.zxid;
+  for (const file of files) for (const e of intactEntries(file.path)) return e.zxid;
   return null;
 }
 
@@ -160,7 +160,7 @@ export function truncateLogTo(logDir: string, snapDir: string, zxid: number): Tr
   let cutAt: number | null = null;
   let logged = false;
   if (holding && holding.zxid <= zxid) {
-    for (const e of fileEntries(holding.path)) {
+    for (const e of intactEntries(holding.path)) {
       if (e.zxid > zxid) {
         cutAt = e.offset;
         break;

@@ -559,6 +559,12 @@ export function* fileEntries(path: string, opts: FileReadOptions = {}): Generato
   }
 }
 
+/** The entries of one file, where no torn tail is tolerated: damage throws TxnLogError. */
+export function* intactEntries(path: string, opts: FileReadOptions = {}): Generator<FileEntry> {
+  const { end } = yield* fileEntries(path, opts);
+  if (end.kind === 'bad') throw new TxnLogError(path, end.offset, end.reason);
+}
+
 /**
  * Every entry of the log files a reader from fromZxid needs, in order, with
  * the ordering and gap rules (LogSequence) applied; damage throws
@@ -571,10 +577,14 @@ export function* logEntries(dir: string, fromZxid: number, recovering = false): 
   const seq = new LogSequence(fromZxid);
   const files = logsFrom(listTxnLogs(dir), fromZxid);
   for (const [i, file] of files.entries()) {
-    const newest = recovering && i === files.length - 1;
-    const { end } = yield* fileEntries(file.path, { toEof: newest, decode: recovering, admit: (offset, zxid) => seq.admit(file, offset, zxid) });
+    const opts: FileReadOptions = { decode: recovering, admit: (offset, zxid) => seq.admit(file, offset, zxid) };
+    if (!(recovering && i === files.length - 1)) {
+      yield* intactEntries(file.path, opts);
+      continue;
+    }
+    const { end } = yield* fileEntries(file.path, { ...opts, toEof: true });
     if (end.kind === 'clean') continue;
-    if (!(newest && end.torn)) throw new TxnLogError(file.path, end.offset, end.reason);
+    if (!end.torn) throw new TxnLogError(file.path, end.offset, end.reason);
     return { file: file.path, offset: end.offset };
   }
   return null;
