@@ -400,6 +400,13 @@ describe('txn log: torn tails and damage', () => {
     truncateSync(older, olderBytes.length - 3);
     expectLogError(() => scanTxnLogs(dir, 0, { repair: true }), older, lastOfOlder, /past the end/);
     writeFileSync(older, olderBytes);
+    // An older file is read only up to its end marker (its preallocated zeros are not read), so a
+    // zeroed stretch there hides the entries after it: the next file then shows the gap.
+    const olderOffsets = readLogFile(older).records.map((r) => r.offset);
+    patch(older, olderOffsets[1]!, Buffer.alloc(olderOffsets[2]! - olderOffsets[1]!));
+    expectLogError(() => scanTxnLogs(dir, 0, { repair: true }), newer, 16, /gap: zxid 0x4 after 0x1/);
+    assert.deepEqual(zxids(scanTxnLogs(dir, 3).txns), [4, 5, 6], 'a hidden stretch the starting point covers is not needed');
+    writeFileSync(older, olderBytes);
     patch(newer, 0, Buffer.from('ZKSN'));
     expectLogError(() => scanTxnLogs(dir, 0), newer, 0, /bad magic/);
     patch(newer, 0, Buffer.from('ZKLG'));
