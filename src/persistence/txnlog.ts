@@ -365,9 +365,9 @@ export function logsFrom(logs: ZxidFile[], zxid: number): ZxidFile[] {
  * The ordering and gap rules at the top of this file, checked txn by txn as a
  * reader goes through the files in order.
  */
-export class LogSequence {
+class LogSequence {
   /** last zxid read (ordering rule), 0 before the first */
-  last = 0;
+  private last = 0;
   /** last zxid admitted after fromZxid (gap rule) */
   private lastAdmitted: number;
   private admitted = 0;
