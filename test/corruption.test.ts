@@ -17,7 +17,7 @@ import { cpSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSyn
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Err, ZkError, ZooKeeperClient, digestId, type ACL, type Stat } from '../src/client/index.ts';
-import { parseLogFile } from '../src/persistence/txnlog.ts';
+import { readLogFile } from '../src/persistence/txnlog.ts';
 import { ROOT, freePort, startServer, type RunningServer } from './support/servers.ts';
 import { logDirOf, scratchRoot, snapDirOf, type Dirs } from './support/datadirs.ts';
 
@@ -235,7 +235,7 @@ describe('corruption: torn tail of the newest log', () => {
     withLast.set('/torn/last', { ...before.get('/torn/last')!, data: Buffer.from('after').toString('base64'), stat: lastStat });
 
     const [log] = logFiles(dirs).slice(-1);
-    const parsed = parseLogFile(readFileSync(log!.path));
+    const parsed = readLogFile(log!.path);
     const last = parsed.records.at(-1)!;
     assert.equal(last.txn.hdr.zxid, lastStat.mzxid, 'the setData is the last record');
     const end = parsed.end.offset;
@@ -330,7 +330,7 @@ describe('corruption: damage inside the log is an error, not a repair', () => {
     w.disconnect();
     await stop(a);
     const [log] = logFiles(dirs).slice(-1);
-    const records = parseLogFile(readFileSync(log!.path)).records;
+    const records = readLogFile(log!.path).records;
     assert.ok(records.length > 20);
     const victim = records[Math.floor(records.length / 2)]!;
     const lastRecord = records.at(-1)!;

@@ -27,13 +27,13 @@
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CreateMode, Err, OpCode, ZooKeeperClient, createRequest, op, type Request, type Stat } from '../src/client/index.ts';
 import { listSnapshots } from '../src/persistence/snapshot.ts';
-import { parseLogFile, purgeTxnLogs } from '../src/persistence/txnlog.ts';
+import { readLogFile, purgeTxnLogs } from '../src/persistence/txnlog.ts';
 import { fourLetterWord, freePort, ROOT, waitForServing } from './support/servers.ts';
 import { Rand } from './support/random.ts';
 
@@ -892,7 +892,7 @@ test('crash: kill -9 at random moments; acknowledged writes survive in order, no
           const path = join(server.v2, ev.file);
           const newest = logFiles(server.v2).sort((a, b) => parseInt(b.slice(4), 16) - parseInt(a.slice(4), 16))[0];
           const lat = killedAt - ev.seenAt;
-          const parsed = existsSync(path) ? parseLogFile(readFileSync(path)) : null;
+          const parsed = existsSync(path) ? readLogFile(path) : null;
           const desc = parsed ? `${statSync(path).size} bytes, ${parsed.header ? 'header' : 'no complete header'}, ${parsed.records.length} complete entries, ends ${parsed.end.kind}` : 'gone';
           if (parsed && newest === ev.file && lat < 100) {
             sp.hits++;

@@ -26,11 +26,18 @@ import {
   txnsAfter,
   writeEpochFile,
 } from '../src/persistence/sync.ts';
-import { encodeEntry, listTxnLogs, scanTxnLogs, TxnLogError, TxnLogWriter } from '../src/persistence/txnlog.ts';
+import { encodeEntry, listTxnLogs, replayTxnLogs, TxnLogError, TxnLogWriter, type LoggedTxn, type TornTail } from '../src/persistence/txnlog.ts';
 import { OPEN_ACL_UNSAFE } from '../src/tree/acl.ts';
 import { DataTree } from '../src/tree/datatree.ts';
 import { fourLetterWord, freePort, startZooKeeper, waitForServing, ZK_CLASSPATH } from './support/servers.ts';
 import { dataDirOptions, scratchRoot } from './support/datadirs.ts';
+
+/** Recovery's read of the log, collected: the txns after fromZxid and the torn tail. */
+function scanTxnLogs(dir: string, fromZxid: number, opts: { repair?: boolean } = {}): { txns: LoggedTxn[]; tornTail: TornTail | null } {
+  const txns: LoggedTxn[] = [];
+  const { tornTail } = replayTxnLogs(dir, fromZxid, (t) => txns.push(t), opts);
+  return { txns, tornTail };
+}
 
 const run = promisify(execFile);
 const scratch = scratchRoot('syncstore');
@@ -131,6 +138,12 @@ describe('txn log from a zxid, as a stream', () => {
     assert.deepEqual(got, zxidsOf(range(1, 1, 3).map((z) => create(z))), 'the intact entries before the damage come out first');
     // a stop before the damage never reads it
     assert.deepEqual(zxidsOf(txnsAfter(dir, 0, zx(1, 3))), [hex(zx(1, 1)), hex(zx(1, 2)), hex(zx(1, 3))]);
+    // measuring past it, or truncating to a zxid beyond it, is the same error, and changes nothing
+    const damaged = readFileSync(file);
+    const atFourth = (e: unknown) => e instanceof TxnLogError && e.file === file && e.offset === fourth.off;
+    assert.throws(() => measureLogAfter(dir, zx(1, 0)), atFourth);
+    assert.throws(() => truncateLogTo(dir, scratch.freshDir('damage-snaps'), zx(1, 5)), atFourth);
+    assert.deepEqual(readFileSync(file), damaged, 'the damaged file is untouched');
 
     const gap = scratch.freshDir('gap');
     await writeLogs(gap, [range(1, 1, 3), range(1, 5, 6)]);

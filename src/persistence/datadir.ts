@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import type { Logger } from '../log.ts';
 import type { Txn } from '../proto/txn.ts';
 import { DataTree, UNRESOLVED_ACL } from '../tree/datatree.ts';
-import { zxidFollows, zxidHex } from '../zxid.ts';
+import { zxidHex } from '../zxid.ts';
 import { listSnapshots, readSnapshot, removePartialSnapshots, writeSnapshot, type LoadedSnapshot } from './snapshot.ts';
-import { listTxnLogs, purgeTxnLogs, scanTxnLogs, TxnLogWriter } from './txnlog.ts';
+import { purgeTxnLogs, replayTxnLogs, TxnLogWriter } from './txnlog.ts';
 
 export interface DataDirOptions {
   dataDir: string;
@@ -101,22 +101,15 @@ export class DataDir {
     return { dataDir: dir, tree };
   }
 
-  /** Apply every logged txn after the tree's zxid; returns how many. */
+  /**
+   * Apply every logged txn after the tree's zxid, as it is read; returns how
+   * many. The log must continue the tree's zxid (the gap rule of txnlog.ts).
+   */
   private replayLog(tree: DataTree): number {
-    const fromZxid = tree.lastProcessedZxid;
-    const scan = scanTxnLogs(this.logDir, fromZxid, { repair: true });
-    if (scan.tornTail) this.logger.warn(`cut off a torn last record in ${scan.tornTail.file} at offset ${scan.tornTail.offset}`);
-    const first = scan.txns[0];
-    if (first && !zxidFollows(fromZxid, first.hdr.zxid)) {
-      const logs = listTxnLogs(this.logDir);
-      throw new Error(
-        `the transaction log does not continue the snapshot: snapshot ends at zxid ${zxidHex(fromZxid)}, ` +
-          `the log resumes at ${zxidHex(first.hdr.zxid)} (log files: ${logs.map((l) => l.path).join(', ') || 'none'})`,
-      );
-    }
-    for (const txn of scan.txns) tree.apply(txn.hdr, txn.body);
-    if (scan.txns.length > 0) this.logger.info(`replayed ${scan.txns.length} txns from the log, up to zxid ${zxidHex(tree.lastProcessedZxid)}`);
-    return scan.txns.length;
+    const { txns, tornTail } = replayTxnLogs(this.logDir, tree.lastProcessedZxid, (txn) => tree.apply(txn.hdr, txn.body), { repair: true });
+    if (tornTail) this.logger.warn(`cut off a torn last record in ${tornTail.file} at offset ${tornTail.offset}`);
+    if (txns > 0) this.logger.info(`replayed ${txns} txns from the log, up to zxid ${zxidHex(tree.lastProcessedZxid)}`);
+    return txns;
   }
 
   /**

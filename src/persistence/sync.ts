@@ -9,9 +9,9 @@
 //       first), and the bytes and count of the txns after it;
 //   diffFromDiskAllowed(measure, newestSnapshotBytes, factor)   ZooKeeper's
 //       snapshotSizeFactor rule;
-//   txnsAfter(logDir, peerZxid, through?)   the txns themselves, a file at a
-//       time in bounded chunks, checksums, order and gaps checked as
-//       scanTxnLogs does, stopping after `through` (give the last durable
+//   txnsAfter(logDir, peerZxid, through?)   the txns themselves, read with
+//       txnlog.ts's reader (bounded chunks; checksums, order and gaps checked
+//       as in recovery), stopping after `through` (give the last durable
 //       zxid when the log is being appended to meanwhile).
 // TRUNC (learner; FileTxnLog.truncate, ZKDatabase.truncateLog):
 //   truncateLogTo(logDir, snapDir, zxid)   removes every logged txn after zxid
@@ -28,126 +28,28 @@
 // that recovers to a prefix of the history it held, so a crash in the middle
 // of it loses nothing the leader will not resend.
 
-import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, unlinkSync } from 'node:fs';
+import { closeSync, fsyncSync, ftruncateSync, openSync, unlinkSync } from 'node:fs';
 import type { ZxidFile } from './files.ts';
 import { listSnapshots } from './snapshot.ts';
-import { JuteError, JuteReader } from '../jute/archive.ts';
-import { decodePayload, entryAt, FILE_HEADER_SIZE, parseHeader, type LoggedTxn } from './txnlog-format.ts';
-import { listTxnLogs, LogSequence, logsFrom, TxnLogError } from './txnlog.ts';
+import { FILE_HEADER_SIZE, type LoggedTxn } from './txnlog-format.ts';
+import { decodeEntry, intactEntries, listTxnLogs, logEntries, logsFrom } from './txnlog.ts';
 
 export { readSnapStream, writeSnapStream, SNAP_SIGNATURE } from './snapshot.ts';
 export { ACCEPTED_EPOCH, CURRENT_EPOCH, EpochFileError, loadEpochs, readEpochFile, writeEpochFile, type Epochs } from './epoch.ts';
 
-/** Bytes read from a log file at a time. */
-const CHUNK = 64 * 1024;
-
 const hex = (n: number): string => `0x${n.toString(16)}`;
-
-interface FileEntry {
-  /** byte offset of the entry in its file */
-  offset: number;
-  /** offset just after its 'B' */
-  end: number;
-  /** the TxnHeader's zxid */
-  zxid: number;
-  /** checksummed, not decoded; valid until the next entry is read */
-  payload: Buffer;
-}
-
-/** ZooKeeper's TxnHeader: long clientId, int cxid, long zxid, ... */
-const ZXID_IN_PAYLOAD = 12;
-
-/**
- * The entries of one log file in order, read `CHUNK` bytes at a time (more
- * only for an entry larger than that), each checksummed. Ends at EOF or the
- * preallocated zeros; any damage throws TxnLogError.
- */
-function* fileEntries(path: string): Generator<FileEntry> {
-  const fd = openSync(path, 'r');
-  try {
-    let window = Buffer.alloc(0);
-    /** file offset of window[0] */
-    let base = 0;
-    let pos = 0;
-    let atEof = false;
-    /** Keep window[pos..] and read at least `want` more bytes (fewer at EOF). */
-    const readMore = (want: number): void => {
-      const kept = window.length - pos;
-      const next = Buffer.allocUnsafe(kept + Math.max(CHUNK, want));
-      window.copy(next, 0, pos);
-      let got = kept;
-      while (got < next.length) {
-        const n = readSync(fd, next, got, next.length - got, base + window.length + (got - kept));
-        if (n === 0) {
-          atEof = true;
-          break;
-        }
-        got += n;
-      }
-      base += pos;
-      pos = 0;
-      window = next.subarray(0, got);
-    };
-    readMore(FILE_HEADER_SIZE);
-    const h = parseHeader(window.subarray(0, FILE_HEADER_SIZE));
-    if ('bad' in h) throw new TxnLogError(path, 0, h.bad.reason);
-    pos = FILE_HEADER_SIZE;
-    for (;;) {
-      const e = entryAt(window, pos);
-      if (e.kind === 'entry') {
-        if (e.payload.length < ZXID_IN_PAYLOAD + 8) throw new TxnLogError(path, base + pos, `undecodable txn: ${e.payload.length} bytes, shorter than a TxnHeader`);
-        const zxid = new JuteReader(e.payload, ZXID_IN_PAYLOAD).long();
-        yield { offset: base + pos, end: base + e.next, zxid, payload: e.payload };
-        pos = e.next;
-      } else if ((e.kind === 'eof' || e.kind === 'short') && !atEof) {
-        readMore(e.kind === 'short' ? (e.need ?? 12) - (window.length - pos) : CHUNK);
-      } else if (e.kind === 'eof' || e.kind === 'zeros') {
-        return;
-      } else if (e.kind === 'short') {
-        if (window.subarray(pos).every((b) => b === 0)) return;
-        throw new TxnLogError(path, base + pos, 'the last entry runs past the end of the file');
-      } else {
-        throw new TxnLogError(path, base + pos, e.reason);
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-interface SequencedEntry extends FileEntry {
-  file: ZxidFile;
-  /** zxid > fromZxid */
-  after: boolean;
-}
-
-/** Every entry of the files a reader from fromZxid needs, with the order and gap rules applied. */
-function* entriesFrom(logDir: string, fromZxid: number): Generator<SequencedEntry> {
-  const seq = new LogSequence(fromZxid);
-  for (const file of logsFrom(listTxnLogs(logDir), fromZxid)) {
-    for (const entry of fileEntries(file.path)) {
-      yield { ...entry, file, after: seq.admit(file, entry.offset, entry.zxid) };
-    }
-  }
-}
 
 /**
  * The logged txns with zxid > fromZxid, in order, read lazily a chunk at a
  * time; with `through`, none after that zxid is read. Throws TxnLogError on
- * damage, disorder or a gap (as scanTxnLogs; a torn tail is damage here: the
+ * damage, disorder or a gap (as recovery; a torn tail is damage here: the
  * log a leader serves from was repaired when it started).
  */
 export function* txnsAfter(logDir: string, fromZxid: number, through = Number.MAX_SAFE_INTEGER): Generator<LoggedTxn> {
-  for (const e of entriesFrom(logDir, fromZxid)) {
+  for (const e of logEntries(logDir, fromZxid)) {
     if (!e.after) continue;
     if (e.zxid > through) return;
-    try {
-      // copied: the payload is a view of the read buffer
-      yield decodePayload(Buffer.from(e.payload));
-    } catch (err) {
-      if (!(err instanceof JuteError)) throw err;
-      throw new TxnLogError(e.file.path, e.offset, `undecodable txn: ${err.message}`);
-    }
+    yield decodeEntry(e);
     if (e.zxid === through) return;
   }
 }
@@ -173,7 +75,7 @@ export interface LogAfter {
 
 /** The zxid of the first entry in the files, or null when they hold none. */
 function firstLoggedZxid(files: ZxidFile[]): number | null {
-  for (const file of files) for (const e of fileEntries(file.path)) return e.zxid;
+  for (const file of files) for (const e of intactEntries(file.path)) return e.zxid;
   return null;
 }
 
@@ -184,7 +86,7 @@ export function measureLogAfter(logDir: string, zxid: number): LogAfter {
   if (first === null) return out;
   out.reachable = first <= zxid + 1;
   if (!out.reachable) return out;
-  for (const e of entriesFrom(logDir, zxid)) {
+  for (const e of logEntries(logDir, zxid)) {
     if (e.after) {
       out.txnCount++;
       out.txnBytes += e.end - e.offset;
@@ -258,7 +160,7 @@ export function truncateLogTo(logDir: string, snapDir: string, zxid: number): Tr
   let cutAt: number | null = null;
   let logged = false;
   if (holding && holding.zxid <= zxid) {
-    for (const e of fileEntries(holding.path)) {
+    for (const e of intactEntries(holding.path)) {
       if (e.zxid > zxid) {
         cutAt = e.offset;
         break;

@@ -5,12 +5,13 @@
 //                payload = TxnHeader + txn record [+ TxnDigest: int version, long treeDigest]
 //   end          EOF, or a zero checksum + zero length (the file is preallocated with zeros)
 //
-// This module only encodes entries and takes a file's bytes apart; the rules
-// that span files (zxid order, gaps, which damage is a torn tail) are applied
-// by txnlog.ts on top of what parseLogFile() reports.
+// This module only encodes entries and checks the bytes of one header or entry
+// at a time; txnlog.ts reads files with it, a chunk at a time, and applies the
+// rules that need more (zeros to the end, which damage is a torn tail, zxid
+// order and gaps).
 
 import { JuteReader, JuteWriter } from '../jute/archive.ts';
-import { decodePayload, writePayload, type LoggedTxn } from '../proto/txn.ts';
+import { writePayload, type LoggedTxn } from '../proto/txn.ts';
 import { adler32 } from './adler32.ts';
 
 export const TXNLOG_MAGIC = 0x5a4b4c47; // "ZKLG"
@@ -58,9 +59,9 @@ export type LogEnd =
   | { kind: 'clean'; offset: number }
   /**
    * Damage at `offset`. `torn` is true when it has the shape a crash in the
-   * middle of the last write leaves behind (see isTornAt), so that cutting the
-   * file at `offset` loses only a write that was never acknowledged, provided
-   * this is the newest file.
+   * middle of the last write leaves behind (see txnlog.ts), so that cutting
+   * the file at `offset` loses only a write that was never acknowledged,
+   * provided this is the newest file.
    */
   | { kind: 'bad'; offset: number; reason: string; torn: boolean };
 
@@ -70,10 +71,13 @@ export interface ParsedLogFile {
   end: LogEnd;
 }
 
-/** Index of the last non-zero byte, or -1. Compares 64 KiB blocks at a time. */
-function lastNonZero(buf: Buffer, from: number): number {
-  const BLOCK = 65536;
-  const zeros = Buffer.alloc(BLOCK);
+const BLOCK = 65536;
+/** compared against, never written */
+const ZEROS = Buffer.alloc(BLOCK);
+
+/** Index of the last non-zero byte of buf[from..], or -1. Compares 64 KiB blocks at a time. */
+export function lastNonZero(buf: Buffer, from: number): number {
+  const zeros = ZEROS;
   let end = buf.length;
   while (end > from) {
     const start = Math.max(from, end - BLOCK);
@@ -96,91 +100,38 @@ function validEntryAt(buf: Buffer, at: number, limit: number): boolean {
 }
 
 /**
- * Whether damage at `offset` looks like a torn last write rather than
- * corruption of data that was already durable:
- *  - the entry shows a sign of an interrupted write: it runs past EOF, lacks
- *    its 'B', or has a zero checksum or length field (`interrupted`);
- *  - everything after the entry's extent is zero (`extentEnd`, null when the
- *    extent is unknown: then nothing at all may follow the 12-byte prefix);
- *  - and no intact entry starts anywhere after `offset` (so a damaged length
- *    field in the middle of a file, which can make the rest of the file look
- *    like one long entry, is never mistaken for a torn tail).
+ * Whether an intact entry starts anywhere in buf at or after `from`. Part of
+ * the torn-tail test (txnlog.ts): a damaged length field in the middle of a
+ * file can make the rest of it look like one long entry, and an intact entry
+ * inside that extent shows it is not a torn last write.
  */
-function isTornAt(buf: Buffer, offset: number, interrupted: boolean, extentEnd: number | null): boolean {
-  if (!interrupted) return false;
-  const last = lastNonZero(buf, offset + 1);
-  if (last < 0) return true;
-  const after = extentEnd ?? Math.min(buf.length, offset + 12);
-  if (last >= after) return false;
-  for (let at = offset + 1; at + ENTRY_OVERHEAD <= last + 1; at++) {
-    if (validEntryAt(buf, at, last + 1)) return false;
-  }
-  return true;
+export function holdsIntactEntry(buf: Buffer, from: number): boolean {
+  for (let at = from; at + ENTRY_OVERHEAD <= buf.length; at++) if (validEntryAt(buf, at, buf.length)) return true;
+  return false;
 }
 
-/** Check a file's FileHeader (the first bytes of `buf`); a short or zeroed header is 'bad' with `torn` set. */
+/**
+ * Check a file's FileHeader (the first FILE_HEADER_SIZE bytes, or all of a
+ * shorter file). A short header that is a prefix of a valid one (or zeros),
+ * and an all-zero one, are 'bad' with `torn` set: a crash right after the
+ * file was created, if nothing non-zero follows (for the caller to check).
+ */
 export function parseHeader(buf: Buffer): { header: FileHeader } | { bad: Extract<LogEnd, { kind: 'bad' }> } {
   const expected = fileHeaderBytes();
   if (buf.length < FILE_HEADER_SIZE) {
-    // A crash right after creating the file: a prefix of a header (or zeros) and nothing else.
     const prefixOk = buf.every((b) => b === 0) || (buf.length <= 8 ? expected.subarray(0, buf.length).equals(buf) : expected.subarray(0, 8).equals(buf.subarray(0, 8)));
     return { bad: { kind: 'bad', offset: 0, reason: `file is ${buf.length} bytes, shorter than a file header`, torn: prefixOk } };
   }
   const r = new JuteReader(buf, 0, FILE_HEADER_SIZE);
   const header: FileHeader = { magic: r.int(), version: r.int(), dbid: r.long() };
   if (header.magic !== TXNLOG_MAGIC) {
-    const allZero = lastNonZero(buf, 0) < 0;
+    const allZero = lastNonZero(buf.subarray(0, FILE_HEADER_SIZE), 0) < 0;
     return { bad: { kind: 'bad', offset: 0, reason: `bad magic 0x${(header.magic >>> 0).toString(16)} (expected 0x${TXNLOG_MAGIC.toString(16)} "ZKLG")`, torn: allZero } };
   }
   if (header.version !== TXNLOG_VERSION) {
     return { bad: { kind: 'bad', offset: 0, reason: `unsupported txnlog format version ${header.version} (expected ${TXNLOG_VERSION})`, torn: false } };
   }
   return { header };
-}
-
-/** Take a whole log file apart: header, every intact entry, and how it ended. */
-export function parseLogFile(buf: Buffer): ParsedLogFile {
-  const h = parseHeader(buf);
-  if ('bad' in h) return { header: null, records: [], end: h.bad };
-  const records: LogRecord[] = [];
-  let at = FILE_HEADER_SIZE;
-  const bad = (reason: string, interrupted: boolean, extentEnd: number | null): ParsedLogFile => ({
-    header: h.header,
-    records,
-    end: { kind: 'bad', offset: at, reason, torn: isTornAt(buf, at, interrupted, extentEnd) },
-  });
-  for (;;) {
-    const e = entryAt(buf, at);
-    switch (e.kind) {
-      case 'entry': {
-        let txn: LoggedTxn;
-        try {
-          // Copied, so the txn's data buffers do not pin the whole file's bytes in memory.
-          txn = decodePayload(Buffer.from(e.payload));
-        } catch (err) {
-          // An intact entry that does not decode was written that way: never a torn write.
-          return bad(`undecodable txn: ${(err as Error).message}`, false, e.next);
-        }
-        records.push({ offset: at, txn });
-        at = e.next;
-        continue;
-      }
-      case 'eof':
-        return { header: h.header, records, end: { kind: 'clean', offset: at } };
-      case 'zeros':
-        // The end marker ZooKeeper relies on: preallocated zeros. Anything non-zero after it is suspicious.
-        if (lastNonZero(buf, at) < 0) return { header: h.header, records, end: { kind: 'clean', offset: at } };
-        return bad('zero checksum and length followed by non-zero data', true, null);
-      case 'short':
-        if (buf.length - at < 12) {
-          if (lastNonZero(buf, at) < 0) return { header: h.header, records, end: { kind: 'clean', offset: at } };
-          return bad(`${buf.length - at} bytes at the end of the file, too few for an entry`, true, buf.length);
-        }
-        return bad(`entry of ${buf.readInt32BE(at + 8)} bytes runs past the end of the file (${buf.length} bytes)`, true, buf.length);
-      case 'bad':
-        return bad(e.reason, e.interrupted, e.extentEnd);
-    }
-  }
 }
 
 /** What entryAt found at an offset. */
@@ -193,7 +144,11 @@ export type EntryAt =
   | { kind: 'zeros' }
   /** fewer than 12 bytes, or the entry runs past the end of `buf`: more bytes are needed to tell */
   | { kind: 'short'; /** bytes from `at` to the end of the entry, when its length is known */ need: number | null }
-  /** damage; `interrupted` and `extentEnd` as isTornAt takes them */
+  /**
+   * damage; `interrupted`: it shows a sign of an interrupted write (no 'B',
+   * zero checksum or length); `extentEnd`: where the entry would end, when its
+   * length is believable (offsets in `buf`)
+   */
   | { kind: 'bad'; reason: string; interrupted: boolean; extentEnd: number | null };
 
 /** Check the framing and checksum of the entry starting at `at` in `buf` (a whole file, or a window of one starting at an entry). */

@@ -8,8 +8,10 @@
 // failed write or sync poisons the writer: nothing after it can be appended or
 // acknowledged.
 //
-// Reading (scanTxnLogs), the rules, all checked; anything else throws
-// TxnLogError naming the file and byte offset:
+// Reading (fileEntries, one file a chunk at a time; logEntries, the files a
+// reader from a zxid needs; replayTxnLogs for recovery, txnsAfter in sync.ts
+// for Zab), the rules, all checked; anything else throws TxnLogError naming
+// the file and byte offset:
 //  - every file starts with a FileHeader (magic "ZKLG", version 2);
 //  - every entry's checksum, length and 'B' agree, and its payload decodes
 //    (an optional trailing TxnDigest is accepted and kept);
@@ -20,22 +22,44 @@
 //    32 bits) at counter 1. Txns at or below fromZxid are read and verified
 //    but not checked for gaps (ZooKeeper's own logs may skip zxids a snapshot
 //    covers, e.g. after a SNAP sync);
-//  - damage is tolerated only as a torn tail: at the end of the newest file,
-//    an entry with the marks of an interrupted write (runs past EOF, 'B'
-//    missing, zero checksum or length) followed only by zeros, with no intact
-//    entry anywhere after it. It is reported, and cut off with repair.
+//  - damage is tolerated only in recovery, as a torn tail: at the end of the
+//    newest file, an entry with the marks of an interrupted write (runs past
+//    EOF, 'B' missing, zero checksum or length) followed only by zeros, with
+//    no intact entry anywhere after it. It is reported, and cut off with
+//    repair;
+//  - a file's entries end at EOF or at a zero checksum and length (the
+//    preallocated zeros). Only the newest file is read past that, to check
+//    that nothing but zeros follows (a zeroed stretch followed by intact
+//    entries is damage); in older files a lost stretch shows as a gap before
+//    the next file, and their zeros (64 MiB each by default) are not read.
 
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { OpCode } from '../proto/constants.ts';
 import type { Txn } from '../proto/txn.ts';
 import { renderLogFile } from './txnlog-dump.ts';
-import { encodeEntry, FILE_HEADER_SIZE, fileHeaderBytes, parseLogFile, type LoggedTxn } from './txnlog-format.ts';
+import { JuteReader } from '../jute/archive.ts';
+import {
+  decodePayload,
+  encodeEntry,
+  ENTRY_OVERHEAD,
+  entryAt,
+  FILE_HEADER_SIZE,
+  fileHeaderBytes,
+  holdsIntactEntry,
+  lastNonZero,
+  parseHeader,
+  type FileHeader,
+  type LogEnd,
+  type LoggedTxn,
+  type LogRecord,
+  type ParsedLogFile,
+} from './txnlog-format.ts';
 import { filesByZxid, type ZxidFile } from './files.ts';
 import { zxidFollows, zxidHex } from '../zxid.ts';
 
-export { decodePayload, encodeEntry, parseLogFile, TXNLOG_MAGIC, TXNLOG_VERSION, type LoggedTxn, type TxnDigest } from './txnlog-format.ts';
+export { decodePayload, encodeEntry, TXNLOG_MAGIC, TXNLOG_VERSION, type LoggedTxn, type TxnDigest } from './txnlog-format.ts';
 
 /** log.<hex zxid>, as ZooKeeper's Util.makeLogName */
 export const logFileName = (zxid: number): string => `log.${zxid.toString(16)}`;
@@ -341,9 +365,9 @@ export function logsFrom(logs: ZxidFile[], zxid: number): ZxidFile[] {
  * The ordering and gap rules at the top of this file, checked txn by txn as a
  * reader goes through the files in order.
  */
-export class LogSequence {
+class LogSequence {
   /** last zxid read (ordering rule), 0 before the first */
-  last = 0;
+  private last = 0;
   /** last zxid admitted after fromZxid (gap rule) */
   private lastAdmitted: number;
   private admitted = 0;
@@ -372,40 +396,237 @@ export class LogSequence {
   }
 }
 
-export interface LogScan {
-  /** in zxid order, zxid > fromZxid; digests kept where the log has them */
-  txns: LoggedTxn[];
-  tornTail: { file: string; offset: number } | null;
-  /** highest zxid in the files read (including those at or below fromZxid), 0 if none */
-  lastZxid: number;
+/** Bytes read from a log file at a time. */
+const CHUNK = 64 * 1024;
+
+/** ZooKeeper's TxnHeader: long clientId, int cxid, long zxid, ... */
+const ZXID_IN_PAYLOAD = 12;
+
+/** One entry of a log file, checksummed. */
+export interface FileEntry {
+  file: string;
+  /** byte offset of the entry in its file */
+  offset: number;
+  /** offset just after its 'B' */
+  end: number;
+  /** the TxnHeader's zxid */
+  zxid: number;
+  /** a view of the read buffer: valid until the next entry is read */
+  payload: Buffer;
+  /** decoded (copied), when the reader was asked to decode */
+  txn: LoggedTxn | null;
+  /** zxid > the reader's starting point (always true without one) */
+  after: boolean;
+}
+
+/** How reading a file ended: its header (null when that is damaged) and where and how its entries stop. */
+export interface FileEnd {
+  header: FileHeader | null;
+  end: LogEnd;
+}
+
+export interface FileReadOptions {
+  /** read past the end of the entries to EOF: see fileEntries */
+  toEof?: boolean;
+  /** decode each entry; an intact entry that does not decode ends the file as damage */
+  decode?: boolean;
+  /** called with each entry's offset and zxid before it is yielded; returns FileEntry.after */
+  admit?: (offset: number, zxid: number) => boolean;
+}
+
+/** Fill buf from the file at `position`; returns the bytes read (fewer only at EOF). */
+function readFully(fd: number, buf: Buffer, position: number): number {
+  let got = 0;
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
 }
 
 /**
- * Read every txn with zxid > fromZxid from the log files in dir, checking the
- * rules at the top of this file. A torn tail of the newest file is reported
- * and, with repair, cut off: the file is truncated at the damaged entry (or
- * deleted, when that leaves no entries).
+ * The entries of one log file in order, read CHUNK bytes at a time (more only
+ * for an entry larger than that), each checksummed; returns how the file
+ * ends: at EOF, at the zero checksum and length of the preallocated end, or
+ * at damage. Reading stops there, so the zeros of a preallocated file are not
+ * read — unless `toEof` (the newest file in recovery, and the dump): then the
+ * rest of the file is read too, a chunk at a time, because
+ *  - non-zero data after the end marker is damage (zeros where entries were,
+ *    followed by intact ones), not an end;
+ *  - damage is called torn (a crash in the middle of the last write) only if
+ *    the entry shows a sign of an interrupted write (it runs past EOF, lacks
+ *    its 'B', or has a zero checksum or length field), nothing non-zero
+ *    follows its extent (or its 12-byte prefix, when its length is not to be
+ *    believed), and no intact entry starts inside that extent (which would
+ *    show a damaged length field in the middle of the file).
+ * Without `toEof`, no damage is called torn. Memory: one chunk, plus the
+ * damaged entry's extent when that is judged.
  */
-export function scanTxnLogs(dir: string, fromZxid: number, opts: { repair?: boolean } = {}): LogScan {
-  const files = logsFrom(listTxnLogs(dir), fromZxid);
-  const txns: LoggedTxn[] = [];
-  let tornTail: LogScan['tornTail'] = null;
-  const seq = new LogSequence(fromZxid);
-  for (let i = 0; i < files.length; i++) {
-    const file = files[i]!;
-    const newest = i === files.length - 1;
-    const parsed = parseLogFile(readFileSync(file.path));
-    for (const { offset, txn } of parsed.records) {
-      if (seq.admit(file, offset, txn.hdr.zxid)) txns.push(txn);
+export function* fileEntries(path: string, opts: FileReadOptions = {}): Generator<FileEntry, FileEnd> {
+  const fd = openSync(path, 'r');
+  try {
+    let size = fstatSync(fd).size;
+    let window = Buffer.alloc(0);
+    /** file offset of window[0] */
+    let base = 0;
+    /** where the next entry starts in window */
+    let pos = 0;
+    const unread = (): number => size - (base + window.length);
+    /** Keep window[pos..] and read `want` more bytes (at least a chunk, at most to EOF). */
+    const readMore = (want: number): void => {
+      const kept = window.length - pos;
+      const next = Buffer.allocUnsafe(kept + Math.min(unread(), Math.max(CHUNK, want)));
+      window.copy(next, 0, pos);
+      const got = readFully(fd, next.subarray(kept), base + window.length);
+      base += pos;
+      pos = 0;
+      window = next.subarray(0, kept + got);
+      if (kept + got < next.length) size = base + window.length; // the file shrank meanwhile
+    };
+    /** File offset of the last non-zero byte at or after `from`, or -1; read a chunk at a time. */
+    const lastNonZeroFrom = (from: number): number => {
+      const chunk = Buffer.allocUnsafe(CHUNK);
+      let last = -1;
+      for (let at = from; at < size; ) {
+        const n = readFully(fd, chunk.subarray(0, Math.min(CHUNK, size - at)), at);
+        if (n === 0) break;
+        const i = lastNonZero(chunk.subarray(0, n), 0);
+        if (i >= 0) last = at + i;
+        at += n;
+      }
+      return last;
+    };
+    const tornAt = (at: number, extentEnd: number | null): boolean => {
+      const last = lastNonZeroFrom(at + 1);
+      if (last < 0) return true;
+      if (last >= (extentEnd ?? Math.min(size, at + 12))) return false;
+      const extent = Buffer.allocUnsafe(last + 1 - at);
+      readFully(fd, extent, at);
+      return !holdsIntactEntry(extent, 1);
+    };
+
+    readMore(FILE_HEADER_SIZE);
+    const h = parseHeader(window.subarray(0, FILE_HEADER_SIZE));
+    if ('bad' in h) return { header: null, end: { ...h.bad, torn: !!opts.toEof && h.bad.torn && lastNonZeroFrom(FILE_HEADER_SIZE) < 0 } };
+    const clean = (offset: number): FileEnd => ({ header: h.header, end: { kind: 'clean', offset } });
+    const damage = (offset: number, reason: string, interrupted: boolean, extentEnd: number | null): FileEnd => ({
+      header: h.header,
+      end: { kind: 'bad', offset, reason, torn: !!opts.toEof && interrupted && tornAt(offset, extentEnd) },
+    });
+    pos = FILE_HEADER_SIZE;
+    for (;;) {
+      const at = base + pos;
+      const e = entryAt(window, pos);
+      if (e.kind === 'entry') {
+        if (e.payload.length < ZXID_IN_PAYLOAD + 8) return damage(at, `undecodable txn: ${e.payload.length} bytes, shorter than a TxnHeader`, false, null);
+        let txn: LoggedTxn | null = null;
+        if (opts.decode) {
+          try {
+            txn = decodePayload(Buffer.from(e.payload));
+          } catch (err) {
+            // an intact entry that does not decode was written that way: never a torn write
+            return damage(at, `undecodable txn: ${(err as Error).message}`, false, null);
+          }
+        }
+        const zxid = new JuteReader(e.payload, ZXID_IN_PAYLOAD).long();
+        const after = opts.admit?.(at, zxid) ?? true;
+        yield { file: path, offset: at, end: base + e.next, zxid, payload: e.payload, txn, after };
+        pos = e.next;
+      } else if (e.kind === 'eof' || e.kind === 'short') {
+        const need = e.kind === 'short' ? e.need : null;
+        if (unread() > 0 && (need === null || at + need <= size)) {
+          readMore(need === null ? CHUNK : need - (window.length - pos));
+        } else if (e.kind === 'eof') {
+          return clean(at);
+        } else if (need === null) {
+          // fewer than 12 bytes left, all in window
+          if (lastNonZero(window, pos) < 0) return clean(at);
+          return damage(at, `${size - at} bytes at the end of the file, too few for an entry`, true, size);
+        } else {
+          return damage(at, `entry of ${need - ENTRY_OVERHEAD} bytes runs past the end of the file (${size} bytes)`, true, size);
+        }
+      } else if (e.kind === 'zeros') {
+        // the end marker ZooKeeper relies on: preallocated zeros
+        if (!opts.toEof || lastNonZeroFrom(at) < 0) return clean(at);
+        return damage(at, 'zero checksum and length followed by non-zero data', true, null);
+      } else {
+        return damage(at, e.reason, e.interrupted, e.extentEnd === null ? null : base + e.extentEnd);
+      }
     }
-    const end = parsed.end;
-    if (end.kind === 'bad') {
-      if (!(newest && end.torn)) throw new TxnLogError(file.path, end.offset, end.reason);
-      tornTail = { file: file.path, offset: end.offset };
-      if (opts.repair) cutTail(file.path, end.offset);
-    }
+  } finally {
+    closeSync(fd);
   }
-  return { txns, tornTail, lastZxid: seq.last };
+}
+
+/** The entries of one file, where no torn tail is tolerated: damage throws TxnLogError. */
+export function* intactEntries(path: string, opts: FileReadOptions = {}): Generator<FileEntry> {
+  const { end } = yield* fileEntries(path, opts);
+  if (end.kind === 'bad') throw new TxnLogError(path, end.offset, end.reason);
+}
+
+/**
+ * Every entry of the log files a reader from fromZxid needs, in order, with
+ * the ordering and gap rules (LogSequence) applied; damage throws
+ * TxnLogError. With `recovering`, the newest file is read to its end
+ * (fileEntries' toEof), entries are decoded, and damage there that is a torn
+ * tail ends the entries instead: the generator returns where it starts (null
+ * when the log ends cleanly).
+ */
+export function* logEntries(dir: string, fromZxid: number, recovering = false): Generator<FileEntry, TornTail | null> {
+  const seq = new LogSequence(fromZxid);
+  const files = logsFrom(listTxnLogs(dir), fromZxid);
+  for (const [i, file] of files.entries()) {
+    const opts: FileReadOptions = { decode: recovering, admit: (offset, zxid) => seq.admit(file, offset, zxid) };
+    if (!(recovering && i === files.length - 1)) {
+      yield* intactEntries(file.path, opts);
+      continue;
+    }
+    const { end } = yield* fileEntries(file.path, { ...opts, toEof: true });
+    if (end.kind === 'clean') continue;
+    if (!end.torn) throw new TxnLogError(file.path, end.offset, end.reason);
+    return { file: file.path, offset: end.offset };
+  }
+  return null;
+}
+
+/** An entry's txn: decoded by the reader, or now (copied out of the read buffer); one that does not decode is a TxnLogError at its offset. */
+export function decodeEntry(e: FileEntry): LoggedTxn {
+  if (e.txn) return e.txn;
+  try {
+    return decodePayload(Buffer.from(e.payload));
+  } catch (err) {
+    throw new TxnLogError(e.file, e.offset, `undecodable txn: ${(err as Error).message}`);
+  }
+}
+
+/** Where a torn last record starts. */
+export interface TornTail {
+  file: string;
+  offset: number;
+}
+
+/**
+ * Recovery's read of the log: `apply` gets every txn with zxid > fromZxid, in
+ * order, as it is read (a chunk at a time; in memory are one chunk and one
+ * entry), with the rules at the top of this file checked. A torn tail of the
+ * newest file is returned and, with repair, cut off once everything before
+ * it was applied: the file is truncated at the damaged entry (or deleted,
+ * when that leaves no entries).
+ */
+export function replayTxnLogs(dir: string, fromZxid: number, apply: (txn: LoggedTxn) => void, opts: { repair?: boolean } = {}): { txns: number; tornTail: TornTail | null } {
+  const entries = logEntries(dir, fromZxid, true);
+  let txns = 0;
+  for (;;) {
+    const r = entries.next();
+    if (r.done) {
+      if (r.value && opts.repair) cutTail(r.value.file, r.value.offset);
+      return { txns, tornTail: r.value };
+    }
+    if (!r.value.after) continue;
+    apply(r.value.txn!);
+    txns++;
+  }
 }
 
 function cutTail(path: string, offset: number): void {
@@ -446,7 +667,21 @@ export function purgeTxnLogs(dir: string, snapZxid: number): string[] {
   return removed;
 }
 
+/**
+ * One file taken apart, a chunk at a time, read to EOF: its header, every txn
+ * (decoded) and how it ends, with `torn` judged as if it were the newest file.
+ */
+export function readLogFile(path: string): ParsedLogFile {
+  const records: LogRecord[] = [];
+  const entries = fileEntries(path, { toEof: true, decode: true });
+  for (;;) {
+    const r = entries.next();
+    if (r.done) return { ...r.value, records };
+    records.push({ offset: r.value.offset, txn: r.value.txn! });
+  }
+}
+
 /** `paddock txnlog FILE [--json]`: every txn of one file, then how the file ends (EOF, torn tail, or damage). */
 export function formatTxnLog(file: string, json: boolean): string {
-  return renderLogFile(parseLogFile(readFileSync(file)), json);
+  return renderLogFile(readLogFile(file), json);
 }
