@@ -19,7 +19,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZooKeeperClient } from '../src/client/index.ts';
 import type { PeerAddress } from '../src/config/config.ts';
-import { JuteReader } from '../src/jute/archive.ts';
 import type { Logger } from '../src/log.ts';
 import { ACCEPTED_EPOCH, CURRENT_EPOCH, writeEpochFile } from '../src/persistence/sync.ts';
 import { OpCode } from '../src/proto/constants.ts';
@@ -28,7 +27,8 @@ import type { Txn, TxnBody } from '../src/proto/txn.ts';
 import { QuorumNet } from '../src/runtime/quorum-net.ts';
 import { ElectionNet } from '../src/runtime/election-net.ts';
 import { Replica } from '../src/runtime/replica.ts';
-import { quorumConfigText, type RequestPayload } from '../src/runtime/zab-wire.ts';
+import { quorumConfigText } from '../src/runtime/zab-wire.ts';
+import type { ForwardedWrite } from '../src/server/processor.ts';
 import type { ForwardedRequest } from '../src/zab/messages.ts';
 import { Peer } from '../src/zab/peer.ts';
 import { majorityQuorum } from '../src/zab/quorum.ts';
@@ -91,10 +91,9 @@ describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { time
   /** The part of the request pipeline this test needs: sessions of clients on the ZooKeeper follower. */
   function forwarded(requests: { from: number; request: ForwardedRequest }[]): void {
     for (const { request } of requests) {
-      const payload = request.payload as RequestPayload;
+      const payload = request.payload as ForwardedWrite;
       if (request.op === OpCode.createSession) {
-        const timeOut = new JuteReader(payload.request).int();
-        propose({ type: OpCode.createSession, timeOut }, request);
+        propose({ type: OpCode.createSession, timeOut: payload.timeOut! }, request);
       } else if (request.op === OpCode.closeSession) {
         propose({ type: OpCode.closeSession, paths: [] }, request);
       } else {

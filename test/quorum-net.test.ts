@@ -19,14 +19,14 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ZooKeeperClient } from '../src/client/index.ts';
 import type { PeerAddress } from '../src/config/config.ts';
-import { JuteWriter } from '../src/jute/archive.ts';
 import type { Logger } from '../src/log.ts';
 import { treeDigest } from '../src/persistence/digest.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import type { LoggedTxn, Txn } from '../src/proto/txn.ts';
 import { QuorumNet } from '../src/runtime/quorum-net.ts';
 import { Replica } from '../src/runtime/replica.ts';
-import { quorumConfigText, type RequestPayload } from '../src/runtime/zab-wire.ts';
+import { quorumConfigText } from '../src/runtime/zab-wire.ts';
+import type { ForwardedWrite } from '../src/server/processor.ts';
 import type { DataTree } from '../src/tree/datatree.ts';
 import { Peer } from '../src/zab/peer.ts';
 import { majorityQuorum } from '../src/zab/quorum.ts';
@@ -40,6 +40,7 @@ import { waitFor } from './support/wait.ts';
 const WAIT_MS = 30_000;
 const TICK_MS = 250;
 const run = promisify(execFile);
+const OPEN_ACL = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
 
 /** A Paddock peer: Zab core + quorum runtime + replica on its own directories. */
 class PaddockPeer {
@@ -222,20 +223,22 @@ describe('quorum runtime: a Paddock learner in a ZooKeeper 3.8 ensemble', { time
     const p = paddock!;
     // A follower mints session ids with its server id in the top byte.
     const sessionId = (3n << 56n) | 0x5eedn;
-    const forward = (cxid: number, op: number, request: Buffer): void => {
-      const payload: RequestPayload = { request, authinfo: [{ scheme: 'ip', id: '127.0.0.1' }] };
+    const authIds = [{ scheme: 'ip', id: '127.0.0.1' }];
+    const forward = (cxid: number, op: number, payload: ForwardedWrite): void => {
       assert.ok(p.peer.forward({ sessionId, cxid, op, payload }), 'a serving follower forwards');
       p.net.drive();
     };
-    forward(0, OpCode.createSession, new JuteWriter(4).int(10 * TICK_MS).toBuffer());
+    forward(0, OpCode.createSession, { request: null, authIds, timeOut: 10 * TICK_MS });
     await waitFor('the forwarded createSession to come back committed', WAIT_MS, () => p.tree.sessions.get(sessionId) === 10 * TICK_MS);
+    forward(1, OpCode.create, { request: { type: OpCode.create, path: '/app/forwarded', data: Buffer.from('by Paddock'), acl: OPEN_ACL, flags: 1 }, authIds });
+    await waitFor('the forwarded create to come back committed', WAIT_MS, () => p.tree.get('/app/forwarded')?.ephemeralOwner === sessionId);
     let synced = false;
-    const syncRequest = new JuteWriter().ustring('/').toBuffer();
-    assert.ok(p.peer.sync(() => (synced = true), { sessionId, cxid: 1, op: OpCode.sync, payload: { request: syncRequest, authinfo: null } }));
+    assert.ok(p.peer.sync(() => (synced = true), { sessionId, cxid: 2, op: OpCode.sync, payload: { type: OpCode.sync, path: '/' } }));
     p.net.drive();
     await waitFor("the leader's SYNC answer", WAIT_MS, () => synced);
-    forward(2, OpCode.closeSession, Buffer.alloc(0));
+    forward(3, OpCode.closeSession, { request: null, authIds });
     await waitFor('the forwarded closeSession to come back committed', WAIT_MS, () => !p.tree.sessions.has(sessionId));
+    assert.equal(p.tree.get('/app/forwarded'), undefined, 'its ephemeral went with it');
     // Idle for more than syncLimit: only PING replies keep the leader from dropping us.
     await new Promise((r) => setTimeout(r, 2 * 10 * TICK_MS));
     assert.ok(p.peer.serving, 'still following');

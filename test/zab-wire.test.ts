@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OpCode } from '../src/proto/constants.ts';
-import { decodeLearnerInfo, decodePingSessions, encodePacket, PacketType, QuorumPacketDecoder, QuorumWireError, type QuorumPacket } from '../src/proto/quorum.ts';
+import { decodeLearnerInfo, decodePingSessions, decodeRequest, encodePacket, encodeRequest, PacketType, QuorumPacketDecoder, QuorumWireError, type QuorumPacket } from '../src/proto/quorum.ts';
 import type { Txn } from '../src/proto/txn.ts';
 import { fromPacket, quorumConfigText, toPacket, type WireContext } from '../src/runtime/zab-wire.ts';
-import type { ZabMessage } from '../src/zab/messages.ts';
+import type { ForwardedRequest, ZabMessage } from '../src/zab/messages.ts';
 import { makeZxid } from '../src/zxid.ts';
 
 const leader: WireContext = { myId: 1, leading: true, config: 'server.1=127.0.0.1:2888:3888:participant\nversion=0' };
@@ -55,14 +55,32 @@ describe('zab-wire', () => {
     assert.equal(toPacket({ type: 'ping', zxid: 1 }, learner).data?.length, 0, 'none: no bytes');
   });
 
-  it('a forwarded request keeps its session, cxid, op, record and auth ids', () => {
-    const payload = { request: Buffer.from([0, 0, 0, 1, 0x2f]), authinfo: [{ scheme: 'ip', id: '127.0.0.1' }] };
-    const msg: ZabMessage = { type: 'request', request: { sessionId: 0x300000000005eedn, cxid: 4, op: OpCode.sync, payload } };
-    const { packet, back } = wire(msg, learner, leader);
-    assert.equal(packet.type, PacketType.REQUEST);
-    assert.equal(packet.zxid, -1);
-    assert.deepEqual(packet.authinfo, payload.authinfo);
-    assert.deepEqual(back, msg);
+  it("a forwarded request keeps its session, cxid, op, record and auth ids (the pipeline's ForwardedWrite)", () => {
+    const authIds = [{ scheme: 'ip', id: '127.0.0.1' }];
+    const sessionId = 0x300000000005eedn;
+    const cases: ForwardedRequest[] = [
+      { sessionId, cxid: 0, op: OpCode.createSession, payload: { request: null, authIds, timeOut: 4000 } },
+      { sessionId, cxid: 1, op: OpCode.setData, payload: { request: { type: OpCode.setData, path: '/a', data: Buffer.from('x'), version: -1 }, authIds } },
+      { sessionId, cxid: 2, op: OpCode.closeSession, payload: { request: null, authIds } },
+      // a sync's payload is the request itself
+      { sessionId, cxid: 3, op: OpCode.sync, payload: { type: OpCode.sync, path: '/a' } },
+    ];
+    for (const request of cases) {
+      const { packet, back } = wire({ type: 'request', request }, learner, leader);
+      assert.equal(packet.type, PacketType.REQUEST);
+      assert.equal(packet.zxid, -1);
+      assert.deepEqual(packet.authinfo, request.op === OpCode.sync ? null : authIds);
+      assert.deepEqual(back, { type: 'request', request });
+    }
+    // ZooKeeper's layouts: createSession carries the timeout, closeSession nothing.
+    assert.deepEqual(decodeRequest(toPacket({ type: 'request', request: cases[0]! }, learner).data).request, Buffer.from([0, 0, 0x0f, 0xa0]));
+    assert.equal(decodeRequest(toPacket({ type: 'request', request: cases[2]! }, learner).data).request.length, 0);
+    // A record that does not decode reaches the pipeline as null (it answers the client with an error).
+    const garbled = encodeRequest({ sessionId, cxid: 4, type: OpCode.setData, request: Buffer.from([0xff]) });
+    assert.deepEqual(fromPacket({ type: PacketType.REQUEST, zxid: -1, data: garbled, authinfo: authIds }, leader), {
+      type: 'request',
+      request: { sessionId, cxid: 4, op: OpCode.setData, payload: { request: null, authIds } },
+    });
   });
 
   it('leader → learner messages', () => {

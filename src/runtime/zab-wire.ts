@@ -10,7 +10,9 @@
 // lists the sessions its clients kept alive (the leader's PING has no data).
 
 import type { PeerAddress } from '../config/config.ts';
-import type { Id } from '../proto/records.ts';
+import { JuteError, JuteReader, JuteWriter } from '../jute/archive.ts';
+import { OpCode } from '../proto/constants.ts';
+import { readRequest, writeRequest, type Id, type Request } from '../proto/records.ts';
 import {
   decodeAckEpoch,
   decodeLearnerInfo,
@@ -31,13 +33,44 @@ import {
   ZAB_PROTOCOL_VERSION,
   type QuorumPacket,
 } from '../proto/quorum.ts';
+import type { ForwardedWrite } from '../server/processor.ts';
 import type { ZabMessage } from '../zab/messages.ts';
 import { epochOf, makeZxid } from '../zxid.ts';
 
-/** A forwarded request's payload on the wire: the request record and the client's auth ids. */
-export interface RequestPayload {
-  request: Buffer;
-  authinfo: Id[] | null;
+/**
+ * A forwarded request's payload, as the request pipeline hands it over
+ * (src/server/processor.ts): a ForwardedWrite, except a sync, whose payload
+ * is the decoded request itself. On the wire (Learner.request) the REQUEST
+ * data is the session, cxid and op, then the request record as the client
+ * sent it — for createSession the negotiated timeout, for closeSession
+ * nothing — and the packet's authinfo carries the session's auth ids.
+ */
+function requestRecord(op: number, payload: unknown): { record: Buffer; authinfo: Id[] | null } {
+  if (op === OpCode.sync) return { record: recordBytes(payload as Request), authinfo: null };
+  const f = payload as ForwardedWrite;
+  const record = op === OpCode.createSession ? new JuteWriter(4).int(f.timeOut ?? 0).toBuffer() : f.request ? recordBytes(f.request) : Buffer.alloc(0);
+  return { record, authinfo: f.authIds };
+}
+
+function recordBytes(req: Request): Buffer {
+  const w = new JuteWriter();
+  writeRequest(w, req);
+  return w.toBuffer();
+}
+
+/** The payload the request pipeline expects for a REQUEST received by the leader; a record that does not decode is null. */
+function requestPayload(op: number, record: Buffer, authinfo: Id[] | null): ForwardedWrite | Request {
+  const r = new JuteReader(record);
+  if (op === OpCode.sync) return readRequest(op, r);
+  const authIds = authinfo ?? [];
+  if (op === OpCode.createSession) return { request: null, authIds, timeOut: r.int() };
+  if (op === OpCode.closeSession) return { request: null, authIds };
+  try {
+    return { request: readRequest(op, r), authIds };
+  } catch (e) {
+    if (e instanceof JuteError) return { request: null, authIds };
+    throw e;
+  }
 }
 
 export interface WireContext {
@@ -95,8 +128,9 @@ export function toPacket(msg: ZabMessage, ctx: WireContext): QuorumPacket {
       if (ctx.leading) return packet(PacketType.PING, msg.zxid);
       return packet(PacketType.PING, msg.zxid, encodePingSessions((msg.sessions ?? []).map(([sessionId, timeout]) => ({ sessionId, timeout }))));
     case 'request': {
-      const p = msg.request.payload as RequestPayload;
-      return packet(PacketType.REQUEST, -1, encodeRequest({ sessionId: msg.request.sessionId, cxid: msg.request.cxid, type: msg.request.op, request: p.request }), p.authinfo);
+      const { sessionId, cxid, op, payload } = msg.request;
+      const { record, authinfo } = requestRecord(op, payload);
+      return packet(PacketType.REQUEST, -1, encodeRequest({ sessionId, cxid, type: op, request: record }), authinfo);
     }
     case 'sync':
       // Leader.sendSync: zxid 0, no data.
@@ -134,7 +168,13 @@ export function fromPacket(p: QuorumPacket, ctx: WireContext): ZabMessage | null
     case PacketType.REQUEST: {
       fromLearner();
       const r = decodeRequest(p.data);
-      const payload: RequestPayload = { request: r.request, authinfo: p.authinfo };
+      let payload: ForwardedWrite | Request;
+      try {
+        payload = requestPayload(r.type, r.request, p.authinfo);
+      } catch (e) {
+        if (e instanceof JuteError) throw new QuorumWireError(`REQUEST ${r.type}: ${e.message}`);
+        throw e;
+      }
       return { type: 'request', request: { sessionId: r.sessionId, cxid: r.cxid, op: r.type, payload } };
     }
     case PacketType.PING:
