@@ -47,11 +47,8 @@ async function runServer(cfgPath: string | null): Promise<void> {
   log.info(`Paddock ${VERSION_LINE}`);
   log.info(`config: ${config.configPath ?? 'built-in default'}`);
   for (const note of config.ignored) log.warn(note);
-  if (!config.standalone) {
-    process.stderr.write('paddock: quorum mode (server.N lines) is not implemented yet; remove the server lines to run standalone\n');
-    process.exit(2);
-  }
-  log.info(`mode: standalone; dataDir ${config.dataDir}; dataLogDir ${config.dataLogDir}; tickTime ${config.tickTime} ms; session timeout ${config.minSessionTimeout}..${config.maxSessionTimeout} ms`);
+  const mode = config.standalone ? 'standalone' : `server ${config.myid} of an ensemble of ${config.servers.length}`;
+  log.info(`mode: ${mode}; dataDir ${config.dataDir}; dataLogDir ${config.dataLogDir}; tickTime ${config.tickTime} ms; session timeout ${config.minSessionTimeout}..${config.maxSessionTimeout} ms`);
   let server: PaddockServer;
   try {
     server = await PaddockServer.open(config, log);

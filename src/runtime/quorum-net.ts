@@ -9,6 +9,12 @@
 // port, ElectionNet) → requests, touches, syncs, disconnects, role. It also
 // runs the core's clock (election timers and Zab ticks).
 //
+// In a serving Paddock server the request pipeline (src/server/processor.ts)
+// carries the Readies instead (carryWith): the pipeline does commit, append,
+// requests, touches and syncs, and this runtime is its QuorumLink (truncate
+// and epochs before, messages, votes, disconnects and role after) and hands
+// it the state TRUNC and SNAP rebuild (Pipeline.replaceState).
+//
 // Invariants:
 // - Readies are carried one at a time, in order; the one async storage step
 //   (TRUNC) holds the next Ready back until it is done;
@@ -35,6 +41,7 @@ import type { ForwardedRequest, ZabMessage } from '../zab/messages.ts';
 import type { Peer } from '../zab/peer.ts';
 import type { Ready, Role, RoleChange } from '../zab/ready.ts';
 import { zxidHex } from '../zxid.ts';
+import type { QuorumLink } from '../server/processor.ts';
 import type { ElectionNet } from './election-net.ts';
 import type { Replica } from './replica.ts';
 import { fromPacket, toPacket, type WireContext } from './zab-wire.ts';
@@ -59,6 +66,16 @@ export interface QuorumNetOptions {
   onRole?: (change: RoleChange) => void;
   /** the election port: the core's votes go out on it and what it hears goes to the core */
   electionNet?: ElectionNet;
+}
+
+/** The request pipeline when it carries the core's Readies (Processor). */
+export interface Pipeline {
+  /** carry every Ready the core has */
+  drive(): void;
+  /** run a storage step no Ready may interleave with */
+  hold(step: () => Promise<void>): Promise<void>;
+  /** continue on the state TRUNC or SNAP left, the log durable up to `logAt` */
+  replaceState(tree: DataTree, logAt: number): void;
 }
 
 /** How often the core's clock is advanced: its election timers want finer steps than a tick. */
@@ -189,6 +206,10 @@ export class QuorumNet {
   private readonly peer: Peer;
   private readonly replica: Replica;
   private readonly logger: Logger;
+  /** carries the Readies when set (carryWith); else this runtime carries them */
+  private pipeline: Pipeline | null = null;
+  /** the quorum part of a Ready, for a pipeline that carries them */
+  readonly link: QuorumLink = { prepare: (r) => this.prepare(r) ?? undefined, dispatch: (r) => this.dispatch(r) };
 
   constructor(private readonly opts: QuorumNetOptions) {
     this.peer = opts.peer;
@@ -226,6 +247,11 @@ export class QuorumNet {
 
   private wire(conn: QuorumConn): WireContext {
     return { myId: this.opts.myId, leading: conn.accepted, config: this.opts.config };
+  }
+
+  /** From now on `pipeline` carries the core's Readies, with `link` as its QuorumLink. */
+  carryWith(pipeline: Pipeline): void {
+    this.pipeline = pipeline;
   }
 
   /** Listen on this server's quorum address (learners connect to it while this peer leads). */
@@ -347,7 +373,10 @@ export class QuorumNet {
       // Durable before the core hears of it (ZOOKEEPER-3911); only from the leader we follow.
       if (this.learnerOf() !== from) throw new QuorumWireError(`SNAP from server ${from}, which is not our leader`);
       const tree = await loadSnapStream(snapStream!, msg.zxid);
-      await this.exclusively(() => this.replica.install(tree, msg.zxid));
+      await this.exclusively(async () => {
+        await this.replica.install(tree, msg.zxid);
+        this.pipeline?.replaceState(tree, msg.zxid);
+      });
       if (this.closed) return;
       if (this.conns.get(from) !== conn) {
         // The role ended while the snapshot was installed: the disk now holds the
@@ -370,6 +399,7 @@ export class QuorumNet {
 
   /** Run a storage step no Ready may interleave with (a SNAP install). */
   private async exclusively(step: () => Promise<void>): Promise<void> {
+    if (this.pipeline) return this.pipeline.hold(step);
     while (this.carrying) await this.whenCarried();
     this.carrying = true;
     try {
@@ -383,6 +413,10 @@ export class QuorumNet {
 
   /** Carry every Ready the core has, in order. */
   drive(): void {
+    if (this.pipeline) {
+      if (!this.closed) this.pipeline.drive();
+      return;
+    }
     if (this.carrying || this.closed) return;
     this.carrying = true;
     void this.carryAll();
@@ -408,33 +442,46 @@ export class QuorumNet {
   }
 
   private carry(r: Ready): Promise<void> | null {
-    if (r.truncate !== null) {
-      const zxid = r.truncate;
-      return this.replica.truncate(zxid).then(() => {
-        // Everything up to the cut is on disk (the log was flushed and fsynced on close).
-        this.peer.persisted(Math.min(zxid, this.peer.history.lastAppended));
-        this.carryAfterTruncate(r);
-      });
-    }
-    this.carryAfterTruncate(r);
+    const prepared = this.prepare(r);
+    if (prepared) return prepared.then(() => this.carryPrepared(r));
+    this.carryPrepared(r);
     return null;
   }
 
-  private carryAfterTruncate(r: Ready): void {
-    if (r.epochs) this.replica.writeEpochs(r.epochs);
+  /** Steps 1–2: truncate (async: the log is reopened), then the epochs. */
+  private prepare(r: Ready): Promise<void> | null {
+    if (r.truncate === null) {
+      if (r.epochs) this.replica.writeEpochs(r.epochs);
+      return null;
+    }
+    const zxid = r.truncate;
+    return this.replica.truncate(zxid).then(() => {
+      // Everything up to the cut is on disk (the log was flushed and fsynced on close).
+      this.peer.persisted(Math.min(zxid, this.peer.history.lastAppended));
+      this.pipeline?.replaceState(this.replica.tree, zxid);
+      if (r.epochs) this.replica.writeEpochs(r.epochs);
+    });
+  }
+
+  private carryPrepared(r: Ready): void {
     for (const txn of r.commit) {
       const result = this.replica.apply(txn);
       this.opts.onCommit?.(txn, result);
     }
     for (const txn of r.append) this.replica.append(txn);
-    for (const { to, msg } of r.messages) this.sendTo(to, msg);
-    for (const { to, n } of r.votes) this.opts.electionNet?.send(to, n);
+    this.dispatch(r);
     if (r.touches.length > 0) this.opts.onTouches?.(r.touches);
     if (r.requests.length > 0) {
       if (this.opts.onRequests) this.opts.onRequests(r.requests);
       else this.logger.warn(`dropped ${r.requests.length} forwarded requests: no request pipeline is attached`);
     }
     for (const token of r.syncs) if (typeof token === 'function') (token as () => void)();
+  }
+
+  /** Steps 5–7, the quorum's part: messages, votes, disconnects, role. */
+  private dispatch(r: Ready): void {
+    for (const { to, msg } of r.messages) this.sendTo(to, msg);
+    for (const { to, n } of r.votes) this.opts.electionNet?.send(to, n);
     for (const id of r.disconnect) {
       this.conns.get(id)?.close();
       this.conns.delete(id);

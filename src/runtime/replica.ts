@@ -7,6 +7,9 @@
 // Invariants:
 // - `tree` is the applied state; truncate() and install() replace the tree
 //   object (read `replica.tree` again after them);
+// - txns go to the log either through append() (its own group commit, when
+//   the quorum runtime carries the Readies) or through `log` (a request
+//   pipeline's group commit, when it carries them), never both;
 // - a txn is reported durable (onDurable) only after its fsync, and never for
 //   a log that a truncation or snapshot install replaced;
 // - install() makes a SNAP's state durable (a snapshot at its zxid, nothing
@@ -19,6 +22,7 @@ import { GroupCommit } from '../persistence/groupcommit.ts';
 import { listSnapshots, writeSnapshot } from '../persistence/snapshot.ts';
 import { ACCEPTED_EPOCH, CURRENT_EPOCH, loadEpochs, truncateLogTo, txnsAfter, writeEpochFile } from '../persistence/sync.ts';
 import type { LoggedTxn, Txn } from '../proto/txn.ts';
+import type { TxnSink } from '../server/processor.ts';
 import type { ApplyResult, DataTree } from '../tree/datatree.ts';
 import type { HistoryInit } from '../zab/history.ts';
 import { zxidHex } from '../zxid.ts';
@@ -92,6 +96,13 @@ export class Replica {
     node.mzxid = configVersion;
     node.mtime = now;
   }
+
+  /** The current log (it changes across truncate() and install()), for a request pipeline's own group commit. */
+  readonly log: TxnSink = {
+    append: (txn) => this.dir.append(txn),
+    flush: () => this.dir.flush(),
+    committed: (tree) => this.dir.committed(tree),
+  };
 
   /** Ready step 2: write the epochs durably. */
   writeEpochs(e: { accepted?: number; current?: number }): void {

@@ -20,6 +20,8 @@ export interface ConnectionHost {
   readonly processor: Processor;
   readonly maxBuffer: number;
   readonly flow: FlowControl;
+  /** false: new sessions are refused (an ensemble member not in a serving role); absent: always serving */
+  readonly serving?: boolean;
   /** The reply to a four-letter word, or null when `word` is not one. */
   fourLetterWord(word: string, conn: Connection): string | null;
   closed(conn: Connection): void;
@@ -264,6 +266,11 @@ export class Connection implements Client {
       req = readConnectRequest(new JuteReader(frame, 0, frame.length, this.host.maxBuffer));
     } catch (e) {
       this.close(`malformed ConnectRequest: ${(e as Error).message}`);
+      return;
+    }
+    // As ZooKeeper when its ZooKeeperServer is not running: no session, the client tries another server.
+    if (this.host.serving === false) {
+      this.close('this server is not serving clients (no established leader, or still syncing)');
       return;
     }
     // Requests that follow wait for the session's creation, like those behind a write.

@@ -18,18 +18,24 @@ export interface ServerView {
   readonly flow: FlowControl;
   readonly connections: ReadonlySet<Connection>;
   readonly startedAt: number;
-  readonly mode: string;
+  /** standalone, leader, follower or observer; null while an ensemble member is not serving */
+  readonly mode: string | null;
   resetStats(): void;
 }
 
 export const FOUR_LETTER_WORDS = ['ruok', 'srvr', 'stat', 'mntr', 'conf', 'cons', 'envi', 'wchs', 'wchc', 'wchp', 'isro', 'dirs', 'dump', 'srst', 'crst', 'gtmk'] as const;
 const KNOWN = new Set<string>([...FOUR_LETTER_WORDS, 'stmk', 'hash', 'orst']);
 
+/** ZooKeeper's answer (FourLetterCommands.ZK_NOT_SERVING) to the words that read the server while it is not running. */
+const NOT_SERVING = 'This ZooKeeper instance is not currently serving requests';
+const NEED_SERVER = new Set(['srvr', 'stat', 'cons', 'mntr', 'wchs', 'wchc', 'wchp', 'dump', 'srst', 'crst']);
+
 /** The reply to `word`, or null when it is not a four-letter word at all. */
 export function fourLetterWord(word: string, view: ServerView): string | null {
   if (!KNOWN.has(word)) return null;
   const allowed = view.config.fourLetterWords;
   if (allowed !== 'all' && !allowed.has(word)) return `${word} is not executed because it is not in the whitelist.\n`;
+  if (view.mode === null && NEED_SERVER.has(word)) return `${NOT_SERVING}\n`;
   switch (word) {
     case 'ruok':
       return 'imok';
@@ -169,7 +175,7 @@ function mntr(view: ServerView): string {
   const avg = s.latencyCount ? s.totalLatency / s.latencyCount : 0;
   const metrics: [string, string | number][] = [
     ['version', VERSION_LINE],
-    ['server_state', view.mode],
+    ['server_state', view.mode ?? 'looking'],
     ['avg_latency', avg.toFixed(1)],
     ['max_latency', s.maxLatency],
     ['min_latency', s.minLatency],

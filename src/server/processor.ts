@@ -67,8 +67,12 @@ export interface ForwardedWrite {
 
 /** The quorum side of a Ready, carried out by the runtime around the pipeline's part (see src/zab/ready.ts). */
 export interface QuorumLink {
-  /** steps 1–2: truncate the log, write the epochs durably */
-  prepare(r: Ready): void;
+  /**
+   * steps 1–2: truncate the log, write the epochs durably. A promise (TRUNC,
+   * which reopens the log) holds every later step and Ready back until it
+   * settles; the runtime then hands over the rebuilt state (replaceState).
+   */
+  prepare(r: Ready): void | Promise<void>;
   /** steps 5–7: send messages and votes, close connections, act on a role change */
   dispatch(r: Ready): void;
 }
@@ -130,13 +134,15 @@ const MULTI_RESULT_TYPE: Record<number, number> = {
 
 export class Processor {
   readonly sessions: SessionTracker;
-  private readonly prep: Prep;
+  private prep: Prep;
+  private current: DataTree;
   /** connection that currently owns each session */
   private readonly owners = new Map<bigint, Client>();
   private readonly queues = new Map<Client, ClientQueue>();
   /** per session, the requests waiting for their txns to be applied, in order */
   private readonly awaiting = new Map<bigint, Awaiting[]>();
   private readonly orderer: Orderer;
+  /** a Ready (or a storage step of the runtime, hold()) is being carried */
   private driving = false;
   /** group commit into `log`; null without one */
   private readonly commits: GroupCommit | null;
@@ -153,9 +159,9 @@ export class Processor {
   constructor(
     private readonly opts: ProcessorOptions,
     private readonly now: () => number = Date.now,
-    readonly tree: DataTree = new DataTree(),
+    tree: DataTree = new DataTree(),
     private readonly log: TxnSink | null = null,
-    onLogFailure: (e: Error) => void = (e) => {
+    private readonly onLogFailure: (e: Error) => void = (e) => {
       throw e;
     },
     orderer?: Orderer,
@@ -165,6 +171,7 @@ export class Processor {
     // Sessions recovered from disk get a full timeout for their clients to come back.
     for (const [id, timeout] of tree.sessions) this.sessions.add(id, timeout, now());
     tree.skipACL = opts.skipACL;
+    this.current = tree;
     this.orderer = orderer ?? new Solo(tree.lastProcessedZxid);
     this.commits = log
       ? new GroupCommit(
@@ -177,7 +184,45 @@ export class Processor {
           onLogFailure, // nothing in the failed batch or after it is applied or acknowledged
         )
       : null;
-    this.prep = new Prep(this.tree, { extendedTypesEnabled: opts.extendedTypesEnabled, reconfigEnabled: opts.reconfigEnabled ?? false, skipACL: opts.skipACL });
+    this.prep = this.prepFor(tree);
+  }
+
+  /** The applied state. One object for the pipeline's life, except across replaceState(). */
+  get tree(): DataTree {
+    return this.current;
+  }
+
+  private prepFor(tree: DataTree): Prep {
+    return new Prep(tree, { extendedTypesEnabled: this.opts.extendedTypesEnabled, reconfigEnabled: this.opts.reconfigEnabled ?? false, skipACL: this.opts.skipACL });
+  }
+
+  /**
+   * Ensemble member, while not serving: the runtime rebuilt the state from
+   * disk (TRUNC) or installed the leader's (SNAP). Continue on `tree`, with
+   * the log durable up to `logAt`; sessions follow the new tree's.
+   */
+  replaceState(tree: DataTree, logAt: number): void {
+    tree.skipACL = this.opts.skipACL;
+    this.current = tree;
+    this.prep = this.prepFor(tree);
+    if (this.log) this.commits?.reset(this.log, logAt);
+    for (const [id] of [...this.sessions.entries()]) if (!tree.sessions.has(id)) this.sessions.remove(id);
+    for (const [id, timeout] of tree.sessions) if (this.sessions.timeoutOf(id) === undefined) this.sessions.add(id, timeout, this.now());
+  }
+
+  /**
+   * Run a storage step of the runtime (a SNAP install) that no Ready may
+   * interleave with: Readies wait until it is done.
+   */
+  async hold(step: () => Promise<void>): Promise<void> {
+    while (this.driving) await new Promise((r) => setImmediate(r));
+    this.driving = true;
+    try {
+      await step();
+    } finally {
+      this.driving = false;
+    }
+    this.drive();
   }
 
   get zxid(): number {
@@ -599,16 +644,28 @@ export class Processor {
   drive(): void {
     if (this.driving) return;
     this.driving = true;
+    let pending: Promise<void> | null = null;
     try {
-      for (let r: Ready | null; (r = this.orderer.ready()); ) this.carry(r);
+      for (let r: Ready | null; !pending && (r = this.orderer.ready()); ) {
+        const prepared = this.quorum?.prepare(r);
+        if (prepared) pending = prepared.then(() => this.carry(r!));
+        else this.carry(r);
+      }
     } finally {
-      this.driving = false;
+      if (!pending) this.driving = false;
     }
+    pending?.then(
+      () => {
+        this.driving = false;
+        this.drive();
+      },
+      (e: Error) => this.onLogFailure(e),
+    );
   }
 
+  /** Steps 3–7 of a prepared Ready. */
   private carry(r: Ready): void {
-    if (this.quorum) this.quorum.prepare(r);
-    else if (r.truncate !== null || r.epochs || r.messages.length + r.votes.length + r.requests.length + r.disconnect.length > 0 || r.role) {
+    if (!this.quorum && (r.truncate !== null || r.epochs || r.messages.length + r.votes.length + r.requests.length + r.disconnect.length > 0 || r.role)) {
       throw new Error('a standalone pipeline was handed quorum work');
     }
     for (const txn of r.commit) this.applyAndReply(txn);

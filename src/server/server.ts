@@ -1,23 +1,28 @@
-// A standalone Paddock server: its data directories, the client port, the
-// timers that expire sessions, reap containers and purge old files, and a clean
-// shutdown that frees the port at once.
+// A Paddock server: its data directories, the client port, the timers that
+// expire sessions, reap containers and purge old files, and a clean shutdown
+// that frees the port at once. Standalone, or one member of an ensemble
+// (member.ts): the same request pipeline then orders through the member's Zab
+// core; clients are served only while the member's role allows it, and every
+// client connection is closed when a serving role ends (as ZooKeeper's
+// QuorumPeer shuts its ZooKeeperServer down).
 
 import net from 'node:net';
 import type { ServerConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import { DataDir } from '../persistence/datadir.ts';
+import type { RoleChange } from '../zab/ready.ts';
 import type { DataTree } from '../tree/datatree.ts';
 import { FlowControl } from './backpressure.ts';
 import { Connection, type ConnectionHost } from './connection.ts';
 import { fourLetterWord, type ServerView } from './fourletter.ts';
-import { Processor } from './processor.ts';
+import { EnsembleMember } from './member.ts';
+import { Processor, type TxnSink } from './processor.ts';
 import { sessionHex } from './sessions.ts';
 
 export class PaddockServer implements ServerView, ConnectionHost {
   readonly processor: Processor;
   readonly connections = new Set<Connection>();
   readonly startedAt = Date.now();
-  readonly mode = 'standalone';
   readonly maxBuffer: number;
   readonly flow: FlowControl;
   private readonly perIp = new Map<string, number>();
@@ -26,6 +31,10 @@ export class PaddockServer implements ServerView, ConnectionHost {
 
   /** Recover the data directories, then build the server (not yet listening). */
   static async open(config: ServerConfig, logger: Logger): Promise<PaddockServer> {
+    if (!config.standalone) {
+      const member = await EnsembleMember.open(config, logger);
+      return new PaddockServer(config, logger, member.replica.tree, member.replica.log, null, member);
+    }
     const { dataDir, tree } = await DataDir.open(
       {
         dataDir: config.dataDir,
@@ -37,14 +46,18 @@ export class PaddockServer implements ServerView, ConnectionHost {
       },
       logger,
     );
-    return new PaddockServer(config, logger, dataDir, tree);
+    return new PaddockServer(config, logger, tree, dataDir, dataDir, null);
   }
 
   private constructor(
     readonly config: ServerConfig,
     private readonly logger: Logger,
-    private readonly dataDir: DataDir,
     tree: DataTree,
+    log: TxnSink,
+    /** standalone: the data directories (start-up snapshot, purge) */
+    private readonly dataDir: DataDir | null,
+    /** ensemble: this server's member */
+    private readonly member: EnsembleMember | null,
   ) {
     this.maxBuffer = config.maxBuffer;
     this.flow = new FlowControl(config.globalOutstandingLimit, config.maxBuffer);
@@ -62,8 +75,10 @@ export class PaddockServer implements ServerView, ConnectionHost {
       },
       Date.now,
       tree,
-      dataDir,
+      log,
       (e) => this.logFailed(e),
+      member?.peer,
+      member?.quorumNet.link,
     );
     this.listener = net.createServer((socket) => this.accept(socket));
   }
@@ -78,6 +93,22 @@ export class PaddockServer implements ServerView, ConnectionHost {
     for (const c of this.connections) c.abort();
     this.listener.close();
     process.exit(3);
+  }
+
+  /** standalone, or the member's serving role (leader, follower, observer); null while it is not serving */
+  get mode(): string | null {
+    return this.member ? this.member.mode : 'standalone';
+  }
+
+  /** New client sessions are taken (an ensemble member only while its role serves). */
+  get serving(): boolean {
+    return this.member?.serving ?? true;
+  }
+
+  /** A serving role ended: its clients must find a serving server (ZooKeeper closes every connection then). */
+  private roleChanged(change: RoleChange): void {
+    if (change.serving) return;
+    for (const c of this.connections) if (c.sessionId !== 0n) c.close(`this server stopped serving (${change.role})`);
   }
 
   /** Listen on the client port, then snapshot the recovered state in the background. */
@@ -101,12 +132,19 @@ export class PaddockServer implements ServerView, ConnectionHost {
     );
     const reapBatch = Math.max(1, Math.floor((c.containerMaxPerMinute * c.containerCheckIntervalMs) / 60_000));
     this.every(c.containerCheckIntervalMs, () => this.processor.reapContainers(reapBatch));
+    if (this.member) {
+      this.logger.info(`client port ${c.clientPortAddress}:${this.port} open; clients are served once this member is in a serving role`);
+      this.member.onRole = (change) => this.roleChanged(change);
+      await this.member.start(this.processor);
+      return;
+    }
     this.logger.info(`serving clients on ${c.clientPortAddress}:${this.port}`);
-    const recovered = this.dataDir.snapshotRecovered(this.processor.tree);
+    const dataDir = this.dataDir!;
+    const recovered = dataDir.snapshotRecovered(this.processor.tree);
     if (c.autopurgePurgeIntervalHours > 0) {
       // As ZooKeeper's purge task: once at start-up (here, after the start-up snapshot), then every interval.
-      void recovered.then(() => this.dataDir.purge());
-      this.every(c.autopurgePurgeIntervalHours * 3_600_000, () => this.dataDir.purge());
+      void recovered.then(() => dataDir.purge());
+      this.every(c.autopurgePurgeIntervalHours * 3_600_000, () => dataDir.purge());
     }
   }
 
@@ -165,6 +203,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     for (const c of this.connections) c.abort();
     await closed;
-    await this.dataDir.close();
+    await this.dataDir?.close();
+    await this.member?.close();
   }
 }

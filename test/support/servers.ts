@@ -1,8 +1,9 @@
 // Start real server processes for tests and benchmarks: Apache ZooKeeper 3.8
 // (Debian's package) and Paddock, standalone, on loopback, from a zoo.cfg
 // written into a fresh temporary directory. With `myid` (and server.N lines
-// in `cfg`) a ZooKeeper starts as that peer of an ensemble (QuorumPeerMain);
-// it serves only once it is in a quorum, so start the peers concurrently.
+// in `cfg`) either starts as that peer of an ensemble (ZooKeeper's
+// QuorumPeerMain); it serves only once it is in a quorum, so start the peers
+// concurrently.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,8 +38,10 @@ export interface ServerOptions {
   port?: number;
   /** an existing data directory to use instead of a fresh <dir>/data (stop() leaves it alone) */
   dataDir?: string;
-  /** ZooKeeper only: run as this peer (QuorumPeerMain, <dataDir>/myid); give the server.N lines in cfg */
+  /** run as this peer of an ensemble (<dataDir>/myid; ZooKeeper: QuorumPeerMain); give the server.N lines in cfg */
   myid?: number;
+  /** resolve once the process runs, without waiting for it to serve (default: wait) */
+  noWait?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -142,6 +145,7 @@ async function launch(kind: RunningServer['kind'], opts: ServerOptions): Promise
       if (!keepDir) rmSync(dir, { recursive: true, force: true });
     },
   };
+  if (opts.noWait) return server;
   try {
     await Promise.race([
       waitForServing(host, port),

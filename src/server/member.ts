@@ -1,0 +1,120 @@
+// One server of an ensemble, as the client-facing server sees it: its durable
+// state (Replica), its Zab core (Peer, which runs fast leader election) and the
+// quorum and election ports (QuorumNet, ElectionNet). It is what ZooKeeper's
+// QuorumPeer is around its Leader/Follower/ObserverZooKeeperServer.
+//
+// Invariants:
+// - the request pipeline (Processor) carries every Ready of the core; this
+//   member's QuorumNet is its QuorumLink and does TRUNC and SNAP installs
+//   while the member is not serving, handing the pipeline the rebuilt state;
+// - the member serves clients only while its role says so (leader
+//   established, learner synced); `onRole` hears of every role change.
+
+import type { ServerConfig } from '../config/config.ts';
+import type { Logger } from '../log.ts';
+import { ElectionNet } from '../runtime/election-net.ts';
+import { QuorumNet } from '../runtime/quorum-net.ts';
+import { Replica } from '../runtime/replica.ts';
+import { quorumConfigText } from '../runtime/zab-wire.ts';
+import { Peer } from '../zab/peer.ts';
+import { quorumVerifier } from '../zab/quorum.ts';
+import type { RoleChange } from '../zab/ready.ts';
+import type { Processor } from './processor.ts';
+
+/** ZooKeeper's defaults when zoo.cfg leaves them out (QuorumPeerConfig requires them; its sample has these). */
+const DEFAULT_INIT_LIMIT = 10;
+const DEFAULT_SYNC_LIMIT = 5;
+
+/** What srvr/stat/mntr call each serving role. */
+const MODE: Record<RoleChange['role'], string | null> = { leading: 'leader', following: 'follower', observing: 'observer', looking: null };
+
+export class EnsembleMember {
+  readonly peer: Peer;
+  readonly quorumNet: QuorumNet;
+  private readonly electionNet: ElectionNet;
+  private role: RoleChange = { role: 'looking', leader: null, epoch: 0, serving: false };
+  /** the pipeline's learner touches, reported to the leader in PING replies */
+  private touches: () => Iterable<[bigint, number]> = () => [];
+
+  /** Recover the data directories and epochs; nothing listens yet. */
+  static async open(config: ServerConfig, logger: Logger): Promise<EnsembleMember> {
+    const replica = await Replica.open(
+      {
+        dataDir: config.dataDir,
+        dataLogDir: config.dataLogDir,
+        snapCount: config.snapCount,
+        preAllocSizeKb: config.preAllocSizeKb,
+        forceSync: config.forceSync,
+        snapRetainCount: config.autopurgeSnapRetainCount,
+      },
+      logger,
+    );
+    return new EnsembleMember(config, logger, replica);
+  }
+
+  private constructor(
+    config: ServerConfig,
+    logger: Logger,
+    readonly replica: Replica,
+  ) {
+    const id = config.myid!;
+    const quorumText = quorumConfigText(config.servers);
+    replica.showQuorumConfig(quorumText);
+    this.peer = new Peer({
+      settings: {
+        id,
+        quorum: quorumVerifier({ servers: config.servers, groups: config.groups, weights: config.weights }),
+        tickTime: config.tickTime,
+        initLimit: config.initLimit ?? DEFAULT_INIT_LIMIT,
+        syncLimit: config.syncLimit ?? DEFAULT_SYNC_LIMIT,
+      },
+      epochs: { ...replica.epochs },
+      history: replica.historyInit(),
+      now: performance.now(),
+      touches: () => this.touches(),
+    });
+    this.electionNet = new ElectionNet({ myId: id, servers: config.servers, log: logger });
+    this.quorumNet = new QuorumNet({
+      myId: id,
+      servers: config.servers,
+      peer: this.peer,
+      replica,
+      tickMs: config.tickTime,
+      logger,
+      config: quorumText,
+      electionNet: this.electionNet,
+      onRole: (change) => {
+        this.role = change;
+        this.onRole(change);
+      },
+    });
+  }
+
+  /** Told of every role change (set before start). */
+  onRole: (change: RoleChange) => void = () => {};
+
+  /** Does this member serve clients now? */
+  get serving(): boolean {
+    return this.role.serving;
+  }
+
+  /** leader, follower or observer while serving; null otherwise. */
+  get mode(): string | null {
+    return this.role.serving ? MODE[this.role.role] : null;
+  }
+
+  /** Listen on the quorum and election ports and start the core, its Readies carried by `pipeline`. */
+  async start(pipeline: Processor): Promise<void> {
+    this.touches = () => pipeline.takeTouches();
+    this.quorumNet.carryWith(pipeline);
+    await this.quorumNet.listen();
+    await this.electionNet.listen();
+    this.quorumNet.start();
+  }
+
+  async close(): Promise<void> {
+    await this.electionNet.close();
+    await this.quorumNet.close();
+    await this.replica.close();
+  }
+}

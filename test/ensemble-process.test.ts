@@ -1,0 +1,155 @@
+// Three `paddock server` processes on loopback, one ensemble (zoo.cfg with
+// server.1..3, a myid file each): a member alone does not serve (srvr says so,
+// client sessions are refused); together they elect one leader and two
+// followers; a client writes through a follower and reads the value on every
+// member after sync; when the leader is killed (SIGKILL) the other two elect a
+// new one and keep taking writes; the killed one, restarted on its own
+// directories, catches up.
+
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { ZooKeeperClient } from '../src/client/index.ts';
+import { scratchRoot } from './support/datadirs.ts';
+import { fourLetterWord, freePort, startPaddock, waitForServing, type RunningServer } from './support/servers.ts';
+import { waitFor } from './support/wait.ts';
+
+const TICK_MS = 300;
+const WAIT_MS = 60_000;
+const NOT_SERVING = 'This ZooKeeper instance is not currently serving requests\n';
+
+/** A promise, or a failure naming `what` once `ms` have passed. */
+async function bounded<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('paddock server as a member of a three-server ensemble', { timeout: 300_000 }, () => {
+  const scratch = scratchRoot('ensemble-process');
+  const ids = [1, 2, 3];
+  const clientPorts = new Map<number, number>();
+  const dataDirs = new Map<number, string>();
+  const running = new Map<number, RunningServer>();
+  const clients: ZooKeeperClient[] = [];
+  const cfg: Record<string, string | number> = { initLimit: 20, syncLimit: 10 };
+
+  const start = async (id: number, noWait = false): Promise<RunningServer> => {
+    const s = await startPaddock({ myid: id, dataDir: dataDirs.get(id)!, port: clientPorts.get(id)!, tickTime: TICK_MS, cfg, noWait });
+    running.set(id, s);
+    return s;
+  };
+
+  const srvr = (id: number) => fourLetterWord('127.0.0.1', clientPorts.get(id)!, 'srvr').catch((e: Error) => `unreachable: ${e.message}`);
+
+  /** Every running member's Mode line (null: not serving), once one leads and the rest follow it. */
+  async function settled(): Promise<{ leader: number; followers: number[] }> {
+    let last = '';
+    const found = waitFor('one leader and the rest followers', WAIT_MS, async () => {
+      const modes = new Map<number, string | null>();
+      for (const id of running.keys()) {
+        const reply = await srvr(id);
+        modes.set(id, /^Mode: (\w+)$/m.exec(reply)?.[1] ?? null);
+      }
+      last = [...modes].map(([id, m]) => `${id}: ${m}`).join(', ');
+      const leaders = [...modes].filter(([, m]) => m === 'leader').map(([id]) => id);
+      const followers = [...modes].filter(([, m]) => m === 'follower').map(([id]) => id);
+      return leaders.length === 1 && followers.length === modes.size - 1 ? { leader: leaders[0]!, followers } : null;
+    });
+    return found.catch((e: Error) => {
+      throw new Error(`${e.message}; last modes: ${last}`);
+    });
+  }
+
+  async function connect(id: number): Promise<ZooKeeperClient> {
+    const c = await ZooKeeperClient.connect(`127.0.0.1:${clientPorts.get(id)}`, { sessionTimeout: 6000, connectTimeout: 10_000 });
+    clients.push(c);
+    return c;
+  }
+
+  /** What member `id` holds at `path` after a sync (its reads then see every write committed before). */
+  async function readAfterSync(id: number, path: string): Promise<string | null> {
+    const c = await connect(id);
+    await bounded(`sync on member ${id}`, WAIT_MS, c.sync(path));
+    const exists = await bounded(`exists on member ${id}`, WAIT_MS, c.exists(path));
+    const value = exists ? (await bounded(`getData on member ${id}`, WAIT_MS, c.getData(path))).data?.toString() ?? null : null;
+    await c.close();
+    return value;
+  }
+
+  before(async () => {
+    const lines: string[] = [];
+    for (const id of ids) {
+      clientPorts.set(id, await freePort());
+      dataDirs.set(id, scratch.freshDir(`member${id}`));
+      lines.push(`server.${id}=127.0.0.1:${await freePort()}:${await freePort()}`);
+    }
+    for (const line of lines) {
+      const [key, value] = line.split('=') as [string, string];
+      cfg[key] = value;
+    }
+  });
+
+  after(async () => {
+    for (const c of clients) c.disconnect();
+    for (const s of running.values()) await s.stop().catch(() => undefined);
+    rmSync(scratch.root, { recursive: true, force: true });
+  });
+
+  it('a member alone does not serve: srvr says so and a client gets no session', async () => {
+    const alone = await start(1, true);
+    const reply = await waitFor(`member 1 to answer srvr (output:\n${alone.output()})`, WAIT_MS, async () => {
+      const r = await srvr(1);
+      return r.startsWith('unreachable') ? null : r;
+    });
+    assert.equal(reply, NOT_SERVING);
+    await assert.rejects(ZooKeeperClient.connect(`127.0.0.1:${clientPorts.get(1)}`, { connectTimeout: 5000 }), /closed by server/, 'the session is refused');
+  });
+
+  it('three members elect one leader and two followers, and all serve', async () => {
+    await Promise.all([start(2), start(3)]);
+    await waitForServing('127.0.0.1', clientPorts.get(1)!, WAIT_MS);
+    const { leader, followers } = await settled();
+    assert.equal(followers.length, 2);
+    assert.ok(!followers.includes(leader));
+  });
+
+  it('a write through a follower is read on every member after sync', async () => {
+    const { followers } = await settled();
+    const c = await connect(followers[0]!);
+    assert.equal(await bounded('create through a follower', WAIT_MS, c.create('/ens', 'v1')), '/ens');
+    await bounded('setData through a follower', WAIT_MS, c.setData('/ens', 'v2', 0));
+    await c.close();
+    for (const id of ids) assert.equal(await readAfterSync(id, '/ens'), 'v2', `member ${id} reads the write`);
+  });
+
+  it('when the leader is killed the other two elect a new one and keep taking writes; the restarted one catches up', async () => {
+    const old = (await settled()).leader;
+    const killed = running.get(old)!;
+    const exited = new Promise((resolve) => killed.proc.once('exit', resolve));
+    killed.proc.kill('SIGKILL');
+    await bounded(`member ${old} to exit`, WAIT_MS, exited);
+    running.delete(old);
+    await killed.stop();
+
+    const { leader, followers } = await settled();
+    assert.notEqual(leader, old, 'a new leader');
+    assert.equal(followers.length, 1);
+    const c = await connect(followers[0]!);
+    await bounded('setData after the failover', WAIT_MS, c.setData('/ens', 'v3'));
+    assert.equal(await bounded('create after the failover', WAIT_MS, c.create('/after-failover', 'x')), '/after-failover');
+    await c.close();
+    for (const id of running.keys()) assert.equal(await readAfterSync(id, '/ens'), 'v3', `member ${id} reads the write made after the failover`);
+
+    await start(old);
+    const again = await settled();
+    assert.equal(again.leader, leader, 'the new leader keeps leading');
+    assert.ok(again.followers.includes(old), 'the restarted member follows');
+    assert.equal(await readAfterSync(old, '/ens'), 'v3', 'the restarted member caught up');
+    assert.equal(await readAfterSync(old, '/after-failover'), 'x');
+  });
+});
