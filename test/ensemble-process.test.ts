@@ -128,13 +128,17 @@ describe('paddock server as a member of a three-server ensemble', { timeout: 300
   });
 
   it('when the leader is killed the other two elect a new one and keep taking writes; the restarted one catches up', async () => {
-    const old = (await settled()).leader;
+    const before = await settled();
+    const old = before.leader;
+    // A client of a follower: its connection ends with its member's serving role.
+    const bystander = await connect(before.followers[0]!);
     const killed = running.get(old)!;
     const exited = new Promise((resolve) => killed.proc.once('exit', resolve));
     killed.proc.kill('SIGKILL');
     await bounded(`member ${old} to exit`, WAIT_MS, exited);
     running.delete(old);
     await killed.stop();
+    await waitFor('the follower to close its client connection when its leader went away', WAIT_MS, () => !bystander.connected);
 
     const { leader, followers } = await settled();
     assert.notEqual(leader, old, 'a new leader');
@@ -149,6 +153,7 @@ describe('paddock server as a member of a three-server ensemble', { timeout: 300
     const again = await settled();
     assert.equal(again.leader, leader, 'the new leader keeps leading');
     assert.ok(again.followers.includes(old), 'the restarted member follows');
+    assert.match(running.get(leader)!.output(), new RegExp(`syncing server ${old} by (DIFF|TRUNC|SNAP)`), 'the leader synced it');
     assert.equal(await readAfterSync(old, '/ens'), 'v3', 'the restarted member caught up');
     assert.equal(await readAfterSync(old, '/after-failover'), 'x');
   });

@@ -209,7 +209,16 @@ export class QuorumNet {
   /** carries the Readies when set (carryWith); else this runtime carries them */
   private pipeline: Pipeline | null = null;
   /** the quorum part of a Ready, for a pipeline that carries them */
-  readonly link: QuorumLink = { prepare: (r) => this.prepare(r) ?? undefined, dispatch: (r) => this.dispatch(r) };
+  readonly link: QuorumLink = {
+    prepare: (r) => this.prepare(r) ?? undefined,
+    dispatch: (r) => {
+      try {
+        this.dispatch(r);
+      } catch (e) {
+        this.failed(e as Error);
+      }
+    },
+  };
 
   constructor(private readonly opts: QuorumNetOptions) {
     this.peer = opts.peer;
@@ -414,7 +423,13 @@ export class QuorumNet {
   /** Carry every Ready the core has, in order. */
   drive(): void {
     if (this.pipeline) {
-      if (!this.closed) this.pipeline.drive();
+      if (this.closed) return;
+      try {
+        this.pipeline.drive();
+      } catch (e) {
+        this.failed(e as Error);
+        setImmediate(() => this.drive());
+      }
       return;
     }
     if (this.carrying || this.closed) return;
@@ -430,15 +445,19 @@ export class QuorumNet {
         if (pending) await pending;
       }
     } catch (e) {
-      // Storage or a socket write failed under the role: give the role up; its connections go with it.
-      this.logger.error(`quorum runtime: ${(e as Error).stack ?? e}`);
-      this.peer.look(`runtime failure: ${(e as Error).message}`);
+      this.failed(e as Error);
       failed = true;
     } finally {
       this.carrying = false;
       for (const w of this.carriedWaiters.splice(0)) w();
     }
     if (failed) setImmediate(() => this.drive());
+  }
+
+  /** Storage or a socket write failed under the role: give the role up; its connections go with it. */
+  private failed(e: Error): void {
+    this.logger.error(`quorum runtime: ${e.stack ?? e}`);
+    this.peer.look(`runtime failure: ${e.message}`);
   }
 
   private carry(r: Ready): Promise<void> | null {
