@@ -4,19 +4,23 @@
 // followers; a client writes through a follower and reads the value on every
 // member after sync; when the leader is killed (SIGKILL) the other two elect a
 // new one and keep taking writes; the killed one, restarted on its own
-// directories, catches up.
+// directories, catches up; a member that is behind a leader whose log starts
+// after it is brought back by SNAP (its pipeline continues on the installed
+// tree).
 
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ZooKeeperClient } from '../src/client/index.ts';
 import { scratchRoot } from './support/datadirs.ts';
-import { fourLetterWord, freePort, startPaddock, waitForServing, type RunningServer } from './support/servers.ts';
+import { fourLetterWord, freePort, startPaddock, startZooKeeper, waitForServing, type RunningServer } from './support/servers.ts';
 import { waitFor } from './support/wait.ts';
 
 const TICK_MS = 300;
 const WAIT_MS = 60_000;
 const NOT_SERVING = 'This ZooKeeper instance is not currently serving requests\n';
+/** Four-letter words whose replies a member that is not serving gives alike on ZooKeeper 3.8 and Paddock. */
+const WORDS_NOT_SERVING = ['srvr', 'stat', 'mntr', 'cons', 'conf', 'dirs', 'dump', 'wchs', 'isro', 'ruok'];
 
 /** A promise, or a failure naming `what` once `ms` have passed. */
 async function bounded<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
@@ -36,7 +40,8 @@ describe('paddock server as a member of a three-server ensemble', { timeout: 300
   const dataDirs = new Map<number, string>();
   const running = new Map<number, RunningServer>();
   const clients: ZooKeeperClient[] = [];
-  const cfg: Record<string, string | number> = { initLimit: 20, syncLimit: 10 };
+  // Snapshots every 5–10 txns: a restarted member's history starts at its newest one.
+  const cfg: Record<string, string | number> = { initLimit: 20, syncLimit: 10, snapCount: 10 };
 
   const start = async (id: number, noWait = false): Promise<RunningServer> => {
     const s = await startPaddock({ myid: id, dataDir: dataDirs.get(id)!, port: clientPorts.get(id)!, tickTime: TICK_MS, cfg, noWait });
@@ -63,6 +68,12 @@ describe('paddock server as a member of a three-server ensemble', { timeout: 300
     return found.catch((e: Error) => {
       throw new Error(`${e.message}; last modes: ${last}`);
     });
+  }
+
+  /** SIGTERM member `id`, its directories kept. */
+  async function stop(id: number): Promise<void> {
+    await running.get(id)!.stop();
+    running.delete(id);
   }
 
   async function connect(id: number): Promise<ZooKeeperClient> {
@@ -100,13 +111,25 @@ describe('paddock server as a member of a three-server ensemble', { timeout: 300
     rmSync(scratch.root, { recursive: true, force: true });
   });
 
-  it('a member alone does not serve: srvr says so and a client gets no session', async () => {
+  it('a member alone does not serve: four-letter words answer as ZooKeeper\'s do then, and a client gets no session', async () => {
     const alone = await start(1, true);
     const reply = await waitFor(`member 1 to answer srvr (output:\n${alone.output()})`, WAIT_MS, async () => {
       const r = await srvr(1);
       return r.startsWith('unreachable') ? null : r;
     });
     assert.equal(reply, NOT_SERVING);
+    // ZooKeeper 3.8 as a peer alone, for the control.
+    const zkCfg: Record<string, string | number> = { initLimit: 10, syncLimit: 5 };
+    for (const id of ids) zkCfg[`server.${id}`] = `127.0.0.1:${await freePort()}:${await freePort()}`;
+    const zk = await startZooKeeper({ myid: 1, cfg: zkCfg, noWait: true });
+    try {
+      await waitFor(`ZooKeeper to answer srvr (output:\n${zk.output()})`, WAIT_MS, () => fourLetterWord('127.0.0.1', zk.port, 'srvr').then((r) => r.length > 0, () => false));
+      for (const word of WORDS_NOT_SERVING) {
+        assert.equal(await fourLetterWord('127.0.0.1', clientPorts.get(1)!, word), await fourLetterWord('127.0.0.1', zk.port, word), `${word} while not serving`);
+      }
+    } finally {
+      await zk.stop();
+    }
     await assert.rejects(ZooKeeperClient.connect(`127.0.0.1:${clientPorts.get(1)}`, { connectTimeout: 5000 }), /closed by server/, 'the session is refused');
   });
 
@@ -156,5 +179,32 @@ describe('paddock server as a member of a three-server ensemble', { timeout: 300
     assert.match(running.get(leader)!.output(), new RegExp(`syncing server ${old} by (DIFF|TRUNC|SNAP)`), 'the leader synced it');
     assert.equal(await readAfterSync(old, '/ens'), 'v3', 'the restarted member caught up');
     assert.equal(await readAfterSync(old, '/after-failover'), 'x');
+  });
+
+  it('a member behind the leader\'s log is brought back by SNAP and serves the installed state', async () => {
+    const { leader, followers } = await settled();
+    const [behind, other] = followers as [number, number];
+    await stop(behind);
+    const c = await connect(leader);
+    await bounded('create /snap', WAIT_MS, c.create('/snap', 'x'));
+    for (let i = 0; i < 40; i++) await bounded(`create /snap/n${i}`, WAIT_MS, c.create(`/snap/n${i}`, `value ${i}`));
+    await c.close();
+    // `other` restarts: its history now starts at a snapshot taken after `behind` stopped.
+    await stop(other);
+    await start(other);
+    await settled();
+    // Without the old leader, `other` (the longer log) leads `behind`, which it can only SNAP.
+    await stop(leader);
+    await start(behind);
+    const now = await settled();
+    assert.equal(now.leader, other);
+    assert.match(running.get(other)!.output(), new RegExp(`syncing server ${behind} by SNAP`), 'synced by SNAP');
+    assert.equal(await readAfterSync(behind, '/snap/n39'), 'value 39', 'the installed state is served');
+    const w = await connect(behind);
+    await bounded('setData through the member that installed a SNAP', WAIT_MS, w.setData('/snap', 'after snap'));
+    await w.close();
+    await start(leader);
+    await settled();
+    for (const id of ids) assert.equal(await readAfterSync(id, '/snap'), 'after snap', `member ${id} reads the write made after the SNAP`);
   });
 });

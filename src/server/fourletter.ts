@@ -28,7 +28,7 @@ const KNOWN = new Set<string>([...FOUR_LETTER_WORDS, 'stmk', 'hash', 'orst']);
 
 /** ZooKeeper's answer (FourLetterCommands.ZK_NOT_SERVING) to the words that read the server while it is not running. */
 const NOT_SERVING = 'This ZooKeeper instance is not currently serving requests';
-const NEED_SERVER = new Set(['srvr', 'stat', 'cons', 'mntr', 'wchs', 'wchc', 'wchp', 'dump', 'srst', 'crst']);
+const NEED_SERVER = new Set(['srvr', 'stat', 'cons', 'conf', 'mntr', 'wchs', 'wchc', 'wchp', 'dirs', 'dump', 'srst', 'crst']);
 
 /** The reply to `word`, or null when it is not a four-letter word at all. */
 export function fourLetterWord(word: string, view: ServerView): string | null {
@@ -58,7 +58,7 @@ export function fourLetterWord(word: string, view: ServerView): string | null {
     case 'wchp':
       return watchesBy(view, 'path');
     case 'isro':
-      return 'rw';
+      return view.mode === null ? 'null' : 'rw'; // ZooKeeper has no server to ask while not serving
     case 'dirs': {
       const { dataDir, dataLogDir } = dirSizes(view.config);
       return `datadir_size: ${dataDir}\nlogdir_size: ${dataLogDir}\n`;
