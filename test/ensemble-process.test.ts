@@ -139,6 +139,22 @@ describe('paddock server as a member of a three-server ensemble', { timeout: 300
     const { leader, followers } = await settled();
     assert.equal(followers.length, 2);
     assert.ok(!followers.includes(leader));
+    // mntr's quorum keys, with the values a ZooKeeper 3.8 ensemble of three shows.
+    const mntr = async (id: number) => new Map((await fourLetterWord('127.0.0.1', clientPorts.get(id)!, 'mntr')).trim().split('\n').map((l) => l.split('\t') as [string, string]));
+    const lead = await mntr(leader);
+    assert.equal(lead.get('zk_server_state'), 'leader');
+    assert.equal(lead.get('zk_peer_state'), 'leading - broadcast');
+    assert.equal(lead.get('zk_quorum_size'), '3');
+    assert.equal(lead.get('zk_learners'), '2');
+    assert.equal(lead.get('zk_synced_followers'), '2');
+    assert.equal(lead.get('zk_synced_observers'), '0');
+    assert.equal(lead.get('zk_pending_syncs'), '0');
+    assert.ok(Number(lead.get('zk_leader_uptime')) >= 0);
+    const follow = await mntr(followers[0]!);
+    assert.equal(follow.get('zk_server_state'), 'follower');
+    assert.equal(follow.get('zk_peer_state'), 'following - broadcast');
+    assert.equal(follow.get('zk_quorum_size'), '3');
+    assert.equal(follow.has('zk_synced_followers'), false, 'leader keys only on the leader');
   });
 
   it('a write through a follower is read on every member after sync', async () => {

@@ -20,6 +20,8 @@ export interface ServerView {
   readonly startedAt: number;
   /** standalone, leader, follower or observer; null while an ensemble member is not serving */
   readonly mode: string | null;
+  /** an ensemble member's mntr keys (peer state, quorum size, the leader's learner counts); empty standalone */
+  quorumMetrics?(): [string, number | string][];
   resetStats(): void;
 }
 
@@ -199,6 +201,7 @@ function mntr(view: ServerView): string {
     ['non_mtls_local_conn_count', 0],
     ['read_throttled_count', view.flow.throttled],
     ['backpressure_disconnect_count', view.flow.backpressureDisconnects],
+    ...(view.quorumMetrics?.() ?? []),
   ];
   return metrics.map(([k, v]) => `zk_${k}\t${v}\n`).join('');
 }

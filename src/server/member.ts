@@ -33,6 +33,8 @@ export class EnsembleMember {
   readonly quorumNet: QuorumNet;
   private readonly electionNet: ElectionNet;
   private role: RoleChange = { role: 'looking', leader: null, epoch: 0, serving: false };
+  /** when the current role (or its serving) began */
+  private roleSince = Date.now();
   /** the pipeline's learner touches, reported to the leader in PING replies */
   private touches: () => Iterable<[bigint, number]> = () => [];
 
@@ -85,6 +87,7 @@ export class EnsembleMember {
       electionNet: this.electionNet,
       onRole: (change) => {
         this.role = change;
+        this.roleSince = Date.now();
         this.onRole(change);
       },
     });
@@ -101,6 +104,27 @@ export class EnsembleMember {
   /** leader, follower or observer while serving; null otherwise. */
   get mode(): string | null {
     return this.role.serving ? MODE[this.role.role] : null;
+  }
+
+  /** mntr's quorum keys, as ZooKeeper 3.8 prints them for a serving member (checked against a 3.8 ensemble). */
+  quorumMetrics(): [string, number | string][] {
+    const metrics: [string, number | string][] = [
+      ['peer_state', `${this.role.role} - broadcast`],
+      ['quorum_size', this.peer.quorumSize],
+    ];
+    const counts = this.peer.learnerCounts;
+    if (counts) {
+      metrics.push(
+        ['learners', counts.learners],
+        ['synced_followers', counts.syncedFollowers],
+        ['synced_non_voting_followers', 0],
+        ['synced_observers', counts.syncedObservers],
+        ['pending_syncs', counts.pendingSyncs],
+        ['leader_uptime', Date.now() - this.roleSince],
+      );
+    }
+    if (this.role.role === 'observing' && this.role.leader !== null) metrics.push(['observer_master_id', this.role.leader]);
+    return metrics;
   }
 
   /** Listen on the quorum and election ports and start the core, its Readies carried by `pipeline`. */

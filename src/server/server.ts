@@ -100,6 +100,10 @@ export class PaddockServer implements ServerView, ConnectionHost {
     return this.member ? this.member.mode : 'standalone';
   }
 
+  quorumMetrics(): [string, number | string][] {
+    return this.member?.quorumMetrics() ?? [];
+  }
+
   /** New client sessions are taken (an ensemble member only while its role serves). */
   get serving(): boolean {
     return this.member?.serving ?? true;

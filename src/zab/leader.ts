@@ -86,6 +86,14 @@ export class Leader {
     return this.ctx.history.lastApplied;
   }
 
+  /** Learners connected now, those synced (followers, observers), and syncs waiting for a quorum's confirmation: mntr's leader keys. */
+  get learnerCounts(): { learners: number; syncedFollowers: number; syncedObservers: number; pendingSyncs: number } {
+    let syncedFollowers = 0;
+    let syncedObservers = 0;
+    for (const l of this.learners.values()) if (l.synced) l.observer ? syncedObservers++ : syncedFollowers++;
+    return { learners: this.learners.size, syncedFollowers, syncedObservers, pendingSyncs: this.syncs.length };
+  }
+
   private send(l: LearnerHandle, msg: ZabMessage): void {
     this.ctx.out.send(l.id, msg);
   }

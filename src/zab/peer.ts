@@ -93,6 +93,16 @@ export class Peer implements Orderer {
     return this.leader?.established ?? false;
   }
 
+  /** The leader's learner counts (null unless leading). */
+  get learnerCounts(): Leader['learnerCounts'] | null {
+    return this.leader?.learnerCounts ?? null;
+  }
+
+  /** The voters of the configuration (mntr's zk_quorum_size). */
+  get quorumSize(): number {
+    return this.ctx.settings.quorum.voters.size;
+  }
+
   /** May this peer serve clients now (established leader, or learner past UPTODATE)? */
   get serving(): boolean {
     return (this.leader?.established ?? false) || (this.learner?.serving ?? false);
