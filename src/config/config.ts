@@ -8,6 +8,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { DataDirOptions } from '../persistence/datadir.ts';
 import { jvmSystemProperties, type SystemProperty } from './jvmflags.ts';
 
 export class ConfigError extends Error {
@@ -591,4 +592,16 @@ export function loadConfig(path: string | null, env: NodeJS.ProcessEnv = process
     throw new ConfigError(`${path}: cannot read: ${(err as Error).message}`);
   }
   return parseConfig(text, { path, env });
+}
+
+/** The data directories' settings, as the server and an ensemble member open them. */
+export function dataDirOptions(config: ServerConfig): DataDirOptions {
+  return {
+    dataDir: config.dataDir,
+    dataLogDir: config.dataLogDir,
+    snapCount: config.snapCount,
+    preAllocSizeKb: config.preAllocSizeKb,
+    forceSync: config.forceSync,
+    snapRetainCount: config.autopurgeSnapRetainCount,
+  };
 }

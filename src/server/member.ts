@@ -10,7 +10,7 @@
 // - the member serves clients only while its role says so (leader
 //   established, learner synced); `onRole` hears of every role change.
 
-import type { ServerConfig } from '../config/config.ts';
+import { dataDirOptions, type ServerConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import { ElectionNet } from '../runtime/election-net.ts';
 import { QuorumNet } from '../runtime/quorum-net.ts';
@@ -40,17 +40,7 @@ export class EnsembleMember {
 
   /** Recover the data directories and epochs; nothing listens yet. */
   static async open(config: ServerConfig, logger: Logger): Promise<EnsembleMember> {
-    const replica = await Replica.open(
-      {
-        dataDir: config.dataDir,
-        dataLogDir: config.dataLogDir,
-        snapCount: config.snapCount,
-        preAllocSizeKb: config.preAllocSizeKb,
-        forceSync: config.forceSync,
-        snapRetainCount: config.autopurgeSnapRetainCount,
-      },
-      logger,
-    );
+    const replica = await Replica.open(dataDirOptions(config), logger);
     return new EnsembleMember(config, logger, replica);
   }
 

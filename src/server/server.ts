@@ -7,7 +7,7 @@
 // QuorumPeer shuts its ZooKeeperServer down).
 
 import net from 'node:net';
-import type { ServerConfig } from '../config/config.ts';
+import { dataDirOptions, type ServerConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import { DataDir } from '../persistence/datadir.ts';
 import type { RoleChange } from '../zab/ready.ts';
@@ -35,17 +35,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
       const member = await EnsembleMember.open(config, logger);
       return new PaddockServer(config, logger, member.replica.tree, member.replica.log, null, member);
     }
-    const { dataDir, tree } = await DataDir.open(
-      {
-        dataDir: config.dataDir,
-        dataLogDir: config.dataLogDir,
-        snapCount: config.snapCount,
-        preAllocSizeKb: config.preAllocSizeKb,
-        forceSync: config.forceSync,
-        snapRetainCount: config.autopurgeSnapRetainCount,
-      },
-      logger,
-    );
+    const { dataDir, tree } = await DataDir.open(dataDirOptions(config), logger);
     return new PaddockServer(config, logger, tree, dataDir, dataDir, null);
   }
 
