@@ -1,0 +1,231 @@
+// An ensemble of real server processes on loopback for tests and benchmarks:
+// each member is a `paddock server` or an Apache ZooKeeper 3.8 QuorumPeerMain,
+// a participant or an observer, with its own data directory (kept across
+// restarts) and one zoo.cfg that lists every member's server line. Members
+// are started, stopped (SIGTERM), killed (SIGKILL), paused (SIGSTOP) and
+// resumed by id; `settled` waits until exactly one member leads and every
+// other running member follows or observes it.
+
+import { rmSync } from 'node:fs';
+import { ZooKeeperClient, type ConnectOptions } from '../../src/client/index.ts';
+import { scratchRoot } from './datadirs.ts';
+import { fourLetterWord, freePort, startServer, type RunningServer } from './servers.ts';
+import { waitFor } from './wait.ts';
+
+export type ServerKind = RunningServer['kind'];
+
+export interface MemberSpec {
+  id: number;
+  /** default: paddock */
+  kind?: ServerKind;
+  observer?: boolean;
+}
+
+export interface EnsembleOptions {
+  tickTime?: number;
+  /** zoo.cfg lines every member gets (initLimit, syncLimit, snapCount, …) */
+  cfg?: Record<string, string | number>;
+  /** how long `settled` and the client helpers wait */
+  waitMs?: number;
+}
+
+/** A promise, or a failure naming `what` once `ms` have passed. */
+export async function bounded<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface Member extends Required<MemberSpec> {
+  clientPort: number;
+  dataDir: string;
+}
+
+export interface Settled {
+  leader: number;
+  followers: number[];
+  observers: number[];
+}
+
+export class TestEnsemble {
+  readonly waitMs: number;
+  private readonly members = new Map<number, Member>();
+  private readonly running = new Map<number, RunningServer>();
+  private readonly clients = new Set<ZooKeeperClient>();
+  private readonly cfg: Record<string, string | number>;
+
+  /** Allocate ports and directories for `specs`; nothing runs yet. */
+  static async create(name: string, specs: MemberSpec[], opts: EnsembleOptions = {}): Promise<TestEnsemble> {
+    const scratch = scratchRoot(name);
+    const cfg: Record<string, string | number> = { initLimit: 20, syncLimit: 10, ...opts.cfg };
+    const members: Member[] = [];
+    for (const s of specs) {
+      const member = { id: s.id, kind: s.kind ?? 'paddock', observer: s.observer ?? false, clientPort: await freePort(), dataDir: scratch.freshDir(`member${s.id}`) };
+      members.push(member);
+      cfg[`server.${s.id}`] = `127.0.0.1:${await freePort()}:${await freePort()}${member.observer ? ':observer' : ''}`;
+    }
+    return new TestEnsemble(scratch.root, members, cfg, opts);
+  }
+
+  private constructor(
+    readonly root: string,
+    members: Member[],
+    cfg: Record<string, string | number>,
+    private readonly opts: EnsembleOptions,
+  ) {
+    for (const m of members) this.members.set(m.id, m);
+    this.cfg = cfg;
+    this.waitMs = opts.waitMs ?? 60_000;
+  }
+
+  get ids(): number[] {
+    return [...this.members.keys()];
+  }
+
+  get runningIds(): number[] {
+    return [...this.running.keys()];
+  }
+
+  kind(id: number): ServerKind {
+    return this.member(id).kind;
+  }
+
+  clientPort(id: number): number {
+    return this.member(id).clientPort;
+  }
+
+  dataDir(id: number): string {
+    return this.member(id).dataDir;
+  }
+
+  /** "127.0.0.1:p1,127.0.0.1:p2,…" for `ids` (default: every member). */
+  connectString(ids: number[] = this.ids): string {
+    return ids.map((id) => `127.0.0.1:${this.clientPort(id)}`).join(',');
+  }
+
+  /** The process of member `id` (it must be running). */
+  server(id: number): RunningServer {
+    const s = this.running.get(id);
+    if (!s) throw new Error(`member ${id} is not running`);
+    return s;
+  }
+
+  /** Start member `id` on its directories; wait until it serves unless `noWait`. */
+  async start(id: number, { noWait = false, cfg = {} }: { noWait?: boolean; cfg?: Record<string, string | number> } = {}): Promise<RunningServer> {
+    const m = this.member(id);
+    if (this.running.has(id)) throw new Error(`member ${id} is already running`);
+    const own: Record<string, string> = m.observer ? { peerType: 'observer' } : {};
+    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, noWait });
+    this.running.set(id, s);
+    return s;
+  }
+
+  /** Start every member not running, then wait for the ensemble to settle. */
+  async startAll(): Promise<Settled> {
+    await Promise.all(this.ids.filter((id) => !this.running.has(id)).map((id) => this.start(id, { noWait: true })));
+    return this.settled();
+  }
+
+  /** SIGTERM member `id`; its directories stay. */
+  async stop(id: number): Promise<void> {
+    const s = this.server(id);
+    this.running.delete(id);
+    await s.stop();
+  }
+
+  /** SIGKILL member `id` and wait for it to exit; its directories stay. */
+  async kill(id: number): Promise<void> {
+    const s = this.server(id);
+    this.running.delete(id);
+    if (s.proc.exitCode === null && s.proc.signalCode === null) {
+      const exited = new Promise((resolve) => s.proc.once('exit', resolve));
+      s.proc.kill('SIGKILL');
+      await bounded(`member ${id} to exit`, this.waitMs, exited);
+    }
+    await s.stop();
+  }
+
+  /** SIGSTOP / SIGCONT member `id`: it keeps its sockets but does nothing meanwhile. */
+  pause(id: number): void {
+    this.server(id).proc.kill('SIGSTOP');
+  }
+
+  resume(id: number): void {
+    this.server(id).proc.kill('SIGCONT');
+  }
+
+  /** A four-letter word's reply from member `id` ("unreachable: …" when it does not answer). */
+  fourLetter(id: number, word: string): Promise<string> {
+    return fourLetterWord('127.0.0.1', this.clientPort(id), word).catch((e: Error) => `unreachable: ${e.message}`);
+  }
+
+  async mntr(id: number): Promise<Map<string, string>> {
+    const reply = await this.fourLetter(id, 'mntr');
+    return new Map(reply.trim().split('\n').map((l) => l.split('\t') as [string, string]));
+  }
+
+  /** srvr's Mode (leader, follower, observer, read-only, standalone), or null when member `id` does not serve. */
+  async mode(id: number): Promise<string | null> {
+    return /^Mode: ([\w-]+)$/m.exec(await this.fourLetter(id, 'srvr'))?.[1] ?? null;
+  }
+
+  /** Wait until one running member leads and every other running one follows (participants) or observes (observers). */
+  async settled(): Promise<Settled> {
+    let last = '';
+    const found = waitFor('one leader, the rest following or observing', this.waitMs, async () => {
+      const modes = new Map<number, string | null>();
+      for (const id of this.running.keys()) modes.set(id, await this.mode(id));
+      last = [...modes].map(([id, m]) => `${id}: ${m}`).join(', ');
+      const with_ = (mode: string) => [...modes].filter(([, m]) => m === mode).map(([id]) => id);
+      const [leaders, followers, observers] = [with_('leader'), with_('follower'), with_('observer')];
+      const expected = (id: number) => (this.member(id).observer ? observers : followers).includes(id);
+      const ok = leaders.length === 1 && [...modes.keys()].every((id) => id === leaders[0] || expected(id));
+      return ok ? { leader: leaders[0]!, followers, observers } : null;
+    });
+    return found.catch((e: Error) => {
+      throw new Error(`${e.message}; last modes: ${last}`);
+    });
+  }
+
+  /** A Paddock client session on member `id` (or a connect string), closed by `close` if still open. */
+  async connect(target: number | string, opts: ConnectOptions = {}): Promise<ZooKeeperClient> {
+    const where = typeof target === 'number' ? this.connectString([target]) : target;
+    const c = await ZooKeeperClient.connect(where, { sessionTimeout: 6000, connectTimeout: 10_000, ...opts });
+    this.clients.add(c);
+    return c;
+  }
+
+  /** What member `id` holds at `path` after a sync (its reads then see every write committed before); null if absent. */
+  async readAfterSync(id: number, path: string): Promise<string | null> {
+    const c = await this.connect(id);
+    try {
+      await bounded(`sync on member ${id}`, this.waitMs, c.sync(path));
+      const exists = await bounded(`exists on member ${id}`, this.waitMs, c.exists(path));
+      return exists ? ((await bounded(`getData on member ${id}`, this.waitMs, c.getData(path))).data?.toString() ?? null) : null;
+    } finally {
+      await c.close().catch(() => undefined);
+      this.clients.delete(c);
+    }
+  }
+
+  /** Drop every client, stop every member, remove the directories. */
+  async close(): Promise<void> {
+    for (const c of this.clients) c.disconnect();
+    for (const [id, s] of this.running) {
+      if (s.proc.signalCode === null && s.proc.exitCode === null) s.proc.kill('SIGCONT');
+      this.running.delete(id);
+      await s.stop().catch(() => undefined);
+    }
+    rmSync(this.root, { recursive: true, force: true });
+  }
+
+  private member(id: number): Member {
+    const m = this.members.get(id);
+    if (!m) throw new Error(`no member ${id}`);
+    return m;
+  }
+}
