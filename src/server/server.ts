@@ -4,7 +4,9 @@
 // (member.ts): the same request pipeline then orders through the member's Zab
 // core; clients are served only while the member's role allows it, and every
 // client connection is closed when a serving role ends (as ZooKeeper's
-// QuorumPeer shuts its ZooKeeperServer down).
+// QuorumPeer shuts its ZooKeeperServer down). With readonlymode.enabled, a
+// member looking for its quorum serves read-only clients meanwhile
+// (readonly.ts); its connections close when the mode ends.
 
 import net from 'node:net';
 import { dataDirOptions, type ServerConfig } from '../config/config.ts';
@@ -17,6 +19,7 @@ import { Connection, type ConnectionHost } from './connection.ts';
 import { fourLetterWord, type ServerView } from './fourletter.ts';
 import { EnsembleMember } from './member.ts';
 import { Processor, type TxnSink } from './processor.ts';
+import { readOnlyDelay, ReadOnlySwitch } from './readonly.ts';
 import { sessionHex } from './sessions.ts';
 
 export class PaddockServer implements ServerView, ConnectionHost {
@@ -28,6 +31,8 @@ export class PaddockServer implements ServerView, ConnectionHost {
   private readonly perIp = new Map<string, number>();
   private readonly listener: net.Server;
   private readonly timers: NodeJS.Timeout[] = [];
+  /** ensemble member with readonlymode.enabled: serves read-only while it looks for a quorum */
+  private readonly readOnlySwitch: ReadOnlySwitch | null;
 
   /** Recover the data directories, then build the server (not yet listening). */
   static async open(config: ServerConfig, logger: Logger): Promise<PaddockServer> {
@@ -71,6 +76,14 @@ export class PaddockServer implements ServerView, ConnectionHost {
       member?.quorumNet.link,
     );
     this.listener = net.createServer((socket) => this.accept(socket));
+    this.readOnlySwitch =
+      member && config.readOnlyModeEnabled
+        ? new ReadOnlySwitch(
+            readOnlyDelay(config.tickTime),
+            () => this.enterReadOnly(),
+            () => this.leaveReadOnly(),
+          )
+        : null;
   }
 
   /**
@@ -85,24 +98,49 @@ export class PaddockServer implements ServerView, ConnectionHost {
     process.exit(3);
   }
 
-  /** standalone, or the member's serving role (leader, follower, observer); null while it is not serving */
+  /** standalone, read-only, or the member's serving role (leader, follower, observer); null while it is not serving */
   get mode(): string | null {
-    return this.member ? this.member.mode : 'standalone';
+    if (!this.member) return 'standalone';
+    return this.readOnly ? 'read-only' : this.member.mode;
   }
 
+  /** Serving read-only: only clients that ask for read-only are taken, and only reads are answered. */
+  get readOnly(): boolean {
+    return this.processor.readOnly;
+  }
+
+  /** mntr's quorum keys; none while read-only (ZooKeeper's read-only server has no quorum to report) */
   quorumMetrics(): [string, number | string][] {
-    return this.member?.quorumMetrics() ?? [];
+    if (!this.member || this.readOnly) return [];
+    return this.member.quorumMetrics();
   }
 
   /** New client sessions are taken (an ensemble member only while its role serves). */
   get serving(): boolean {
-    return this.member?.serving ?? true;
+    return this.member ? this.member.serving || this.readOnly : true;
   }
 
   /** A serving role ended: its clients must find a serving server (ZooKeeper closes every connection then). */
   private roleChanged(change: RoleChange): void {
+    this.readOnlySwitch?.roleIs(change.role);
     if (change.serving) return;
-    for (const c of this.connections) if (c.sessionId !== 0n) c.close(`this server stopped serving (${change.role})`);
+    this.closeSessions(`this server stopped serving (${change.role})`);
+  }
+
+  private closeSessions(reason: string): void {
+    for (const c of this.connections) if (c.sessionId !== 0n) c.close(reason);
+  }
+
+  private enterReadOnly(): void {
+    this.processor.enterReadOnly();
+    this.logger.info(`read-only mode: no quorum for ${readOnlyDelay(this.config.tickTime)} ms; serving read-only clients`);
+  }
+
+  /** The election ended: the read-only sessions end with the mode (ZooKeeper's read-only server closes every connection). */
+  private leaveReadOnly(): void {
+    this.processor.leaveReadOnly();
+    this.closeSessions('read-only mode ended');
+    this.logger.info('read-only mode ended: this member rejoins its quorum');
   }
 
   /** Listen on the client port, then snapshot the recovered state in the background. */
@@ -130,6 +168,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
       this.logger.info(`client port ${c.clientPortAddress}:${this.port} open; clients are served once this member is in a serving role`);
       this.member.onRole = (change) => this.roleChanged(change);
       await this.member.start(this.processor);
+      this.readOnlySwitch?.roleIs(this.member.peer.role);
       return;
     }
     this.logger.info(`serving clients on ${c.clientPortAddress}:${this.port}`);
@@ -194,6 +233,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
   /** Stop listening and drop every connection; sessions are not closed (as when ZooKeeper stops). */
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.readOnlySwitch?.dispose();
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     for (const c of this.connections) c.abort();
     await closed;

@@ -19,6 +19,8 @@ export interface MemberSpec {
   /** default: paddock */
   kind?: ServerKind;
   observer?: boolean;
+  /** JVM-style -D flags (ZooKeeper: java arguments; Paddock: SERVER_JVMFLAGS), e.g. ['-Dreadonlymode.enabled=true'] */
+  jvmFlags?: string[];
 }
 
 export interface EnsembleOptions {
@@ -64,7 +66,7 @@ export class TestEnsemble {
     const cfg: Record<string, string | number> = { initLimit: 20, syncLimit: 10, ...opts.cfg };
     const members: Member[] = [];
     for (const s of specs) {
-      const member = { id: s.id, kind: s.kind ?? 'paddock', observer: s.observer ?? false, clientPort: await freePort(), dataDir: scratch.freshDir(`member${s.id}`) };
+      const member = { id: s.id, kind: s.kind ?? 'paddock', observer: s.observer ?? false, jvmFlags: s.jvmFlags ?? [], clientPort: await freePort(), dataDir: scratch.freshDir(`member${s.id}`) };
       members.push(member);
       cfg[`server.${s.id}`] = `127.0.0.1:${await freePort()}:${await freePort()}${member.observer ? ':observer' : ''}`;
     }
@@ -119,7 +121,7 @@ export class TestEnsemble {
     const m = this.member(id);
     if (this.running.has(id)) throw new Error(`member ${id} is already running`);
     const own: Record<string, string> = m.observer ? { peerType: 'observer' } : {};
-    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, noWait });
+    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, jvmFlags: m.jvmFlags, noWait });
     this.running.set(id, s);
     return s;
   }
