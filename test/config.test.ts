@@ -281,6 +281,13 @@ describe('system properties: -D flags and zoo.cfg keys', () => {
     ]);
   });
 
+  test('readonlymode.enabled, as in ZooKeeper, is a JVM flag: zoo.cfg does not turn read-only mode on', () => {
+    const cfg = parse(minimal + 'readonlymode.enabled=true\n');
+    assert.equal(cfg.readOnlyModeEnabled, false);
+    assert.deepEqual(cfg.ignored, ['zoo.cfg line 4: readonlymode.enabled has no effect in zoo.cfg (ZooKeeper reads it only as a JVM flag); use -Dreadonlymode.enabled=true in SERVER_JVMFLAGS']);
+    assert.equal(parse(minimal, { SERVER_JVMFLAGS: '-Dreadonlymode.enabled=true' }).readOnlyModeEnabled, true);
+  });
+
   test('an unterminated quote in a flags variable is a ConfigError', () => {
     rejects(() => parse(minimal, { SERVER_JVMFLAGS: "-Da='x" }), /^SERVER_JVMFLAGS: unterminated ' quote$/);
   });
