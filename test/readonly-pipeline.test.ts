@@ -1,8 +1,8 @@
 // The request pipeline in read-only mode, in process with a clock the test
 // moves: sessions made read-only are local (no txn, not in the tree's session
 // table), expire here without a txn and end with the mode; a session made
-// read-write is taken back read-only and is not expired by a read-only
-// server; writes and sync are answered NotReadOnly, reads from the tree. The
+// read-write is taken back read-only and is neither expired nor closed by a
+// read-only server; writes and sync are answered NotReadOnly, reads from the tree. The
 // same over real processes, against ZooKeeper 3.8: readonly.test.ts.
 
 import assert from 'node:assert/strict';
@@ -89,6 +89,11 @@ test('read-only: local sessions without txns, writes refused, a read-write sessi
   assert.equal(p.zxid, zxid);
   assert.equal(connect(p, new TestClient(), res.sessionId)!.timeOut, 0, 'an expired local session is gone');
   assert.equal(ask(p, back, 1, { type: OpCode.exists, path: '/x', watch: false }), Err.ok, 'the read-write session is still served');
+
+  // closeSession of the read-write session: answered, its connection closed, the session left to the leader (no txn).
+  assert.equal(ask(p, back, 2, { type: OpCode.closeSession }), Err.ok);
+  assert.equal(back.closed, 'client closed the session');
+  assert.equal(p.zxid, zxid);
 
   // A new local session, then the mode ends: it ends with it; the read-write session lives on.
   const second = connect(p, new TestClient())!;
