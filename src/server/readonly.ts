@@ -11,6 +11,13 @@
 //   after it began looking; any other role ends it at once;
 // - every request that would need a txn (or the leader, as sync does) is
 //   answered NotReadOnly: nothing is written while the mode is on.
+//
+// The sessions themselves live in the request pipeline (Processor): new ones
+// are local to the member (no txn), as ZooKeeper 3.8's are only with
+// localSessionsEnabled=true (without it 3.8 answers a new session with a
+// NotReadOnly reply header). Unlike 3.8, a session made read-write may come
+// back read-only, as before ZooKeeper 3.7 (kazoo relies on it); it is neither
+// expired nor closed here, which only the leader can do by a txn.
 
 import { OpCode } from '../proto/constants.ts';
 import type { Role } from '../zab/ready.ts';
@@ -44,10 +51,6 @@ export class ReadOnlySwitch {
     private readonly enter: () => void,
     private readonly leave: () => void,
   ) {}
-
-  get active(): boolean {
-    return this.on;
-  }
 
   /** The peer's role now (call at start, while looking, and on every change). */
   roleIs(role: Role): void {
