@@ -161,8 +161,9 @@ interface Observed {
 }
 
 async function scenario(kind: ServerKind): Promise<Observed> {
-  // ZooKeeper 3.8 serves read-only sessions only as local sessions (see the header).
-  const cfg: Record<string, string> = kind === 'zookeeper' ? { localSessionsEnabled: 'true' } : {};
+  // ZooKeeper 3.8 serves read-only sessions only as local sessions (see the header). Sessions may
+  // last 20 s, so that kazoo's reconnection back-off never outlasts the session it brings back.
+  const cfg: Record<string, string | number> = { maxSessionTimeout: 30_000, ...(kind === 'zookeeper' ? { localSessionsEnabled: 'true' } : {}) };
   const ens = await TestEnsemble.create(`readonly-${kind}`, [1, 2, 3].map((id) => ({ id, kind, jvmFlags: ['-Dreadonlymode.enabled=true'] })), { tickTime: 300, cfg, waitMs: WAIT_MS });
   const kazoos: Kazoo[] = [];
   const kazoo = (hosts: string) => {

@@ -65,7 +65,7 @@ def run(zk, cmd):
 
 
 def main():
-    zk = KazooClient(hosts=sys.argv[1], read_only=sys.argv[2] == '1', timeout=6.0)
+    zk = KazooClient(hosts=sys.argv[1], read_only=sys.argv[2] == '1', timeout=20.0)
     for line in sys.stdin:
         cmd = json.loads(line)
         if cmd['op'] == 'stop':
