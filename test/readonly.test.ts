@@ -284,6 +284,10 @@ async function scenario(kind: ServerKind): Promise<Observed> {
       dataAfter,
       longLived: longLivedRecord,
     };
+  } catch (e) {
+    // What each member logged, for the failure's story.
+    const logs = ens.runningIds.map((id) => `--- member ${id} (${kind}), last lines:\n${ens.server(id).output().split('\n').slice(-40).join('\n')}`);
+    throw new Error(`${(e as Error).message}\n${logs.join('\n')}`, { cause: e });
   } finally {
     for (const k of kazoos) await k.stop().catch(() => undefined);
     await ens.close();
