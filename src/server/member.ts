@@ -8,7 +8,13 @@
 //   member's QuorumNet is its QuorumLink and does TRUNC and SNAP installs
 //   while the member is not serving, handing the pipeline the rebuilt state;
 // - the member serves clients only while its role says so (leader
-//   established, learner synced); `onRole` hears of every role change.
+//   established, learner synced); `onRole` hears of every role change;
+// - snapshots as ZooKeeper 3.8 takes them besides every ~snapCount txns: the
+//   recovered state at start-up when no snapshot holds it (a fresh member
+//   writes snapshot.0), the state a leader begins its epoch with, a SNAP's
+//   state as installed (Replica.install); autopurge runs as on a standalone
+//   server (at start-up, then every purgeInterval hours), and the core then
+//   forgets the purged history (QuorumNet.purge).
 
 import { dataDirOptions, type ServerConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
@@ -19,6 +25,7 @@ import { quorumConfigText } from '../runtime/zab-wire.ts';
 import { Peer } from '../zab/peer.ts';
 import { quorumVerifier } from '../zab/quorum.ts';
 import type { RoleChange } from '../zab/ready.ts';
+import type { ProposalSizes } from '../runtime/quorum-stats.ts';
 import type { Processor } from './processor.ts';
 
 /** ZooKeeper's defaults when zoo.cfg leaves them out (QuorumPeerConfig requires them; its sample has these). */
@@ -32,6 +39,8 @@ export class EnsembleMember {
   readonly peer: Peer;
   readonly quorumNet: QuorumNet;
   private readonly electionNet: ElectionNet;
+  /** conf's quorum lines (QuorumZooKeeperServer.dumpConf), fixed for the life of the process */
+  readonly confLines: readonly string[];
   private role: RoleChange = { role: 'looking', leader: null, epoch: 0, serving: false };
   /** when the current role (or its serving) began */
   private roleSince = Date.now();
@@ -52,13 +61,26 @@ export class EnsembleMember {
     const id = config.myid!;
     const quorumText = quorumConfigText(config.servers);
     replica.showQuorumConfig(quorumText);
+    const initLimit = config.initLimit ?? DEFAULT_INIT_LIMIT;
+    const syncLimit = config.syncLimit ?? DEFAULT_SYNC_LIMIT;
+    const me = config.servers.find((s) => s.id === id)!;
+    this.confLines = [
+      `initLimit=${initLimit}`,
+      `syncLimit=${syncLimit}`,
+      'electionAlg=3',
+      `electionPort=${me.electionPort}`,
+      `quorumPort=${me.quorumPort}`,
+      `peerType=${me.observer ? 1 : 0}`,
+      'membership: ',
+      ...quorumText.split('\n'),
+    ];
     this.peer = new Peer({
       settings: {
         id,
         quorum: quorumVerifier({ servers: config.servers, groups: config.groups, weights: config.weights }),
         tickTime: config.tickTime,
-        initLimit: config.initLimit ?? DEFAULT_INIT_LIMIT,
-        syncLimit: config.syncLimit ?? DEFAULT_SYNC_LIMIT,
+        initLimit,
+        syncLimit,
       },
       epochs: { ...replica.epochs },
       history: replica.historyInit(),
@@ -78,6 +100,7 @@ export class EnsembleMember {
       onRole: (change) => {
         this.role = change;
         this.roleSince = Date.now();
+        if (change.role === 'leading' && !change.serving) void this.replica.snapshot();
         this.onRole(change);
       },
     });
@@ -114,7 +137,30 @@ export class EnsembleMember {
       );
     }
     if (this.role.role === 'observing' && this.role.leader !== null) metrics.push(['observer_master_id', this.role.leader]);
+    const sizes = this.proposalSizes;
+    if (sizes) metrics.push(['last_proposal_size', sizes.last], ['min_proposal_size', sizes.min], ['max_proposal_size', sizes.max]);
+    metrics.push(...this.quorumNet.stats.metrics());
     return metrics;
+  }
+
+  /** The leader's proposal sizes (srvr's "Proposal sizes last/min/max"); null on any other role. */
+  get proposalSizes(): ProposalSizes | null {
+    return this.role.role === 'leading' ? this.quorumNet.stats.proposalSizes : null;
+  }
+
+  /** srst: the leader's proposal sizes start afresh, as ZooKeeper's. */
+  resetStats(): void {
+    this.quorumNet.stats.resetProposalSizes();
+  }
+
+  /** Snapshot the recovered state unless a snapshot holds it already (start-up, in the background). */
+  snapshotRecovered(): Promise<void> {
+    return this.replica.snapshot({ onlyIfRecovered: true });
+  }
+
+  /** autopurge (QuorumNet.purge). */
+  purge(): Promise<void> {
+    return this.quorumNet.purge();
   }
 
   /** Listen on the quorum and election ports and start the core, its Readies carried by `pipeline`. */
