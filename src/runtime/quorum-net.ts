@@ -512,7 +512,8 @@ export class QuorumNet {
   /** Steps 5–7, the quorum's part: messages, votes, disconnects, role. */
   private dispatch(r: Ready): void {
     this.stats.logged += r.append.length;
-    if (this.serving) this.stats.committed += r.commit.length;
+    // A learner's syncs, answered by the leader, go through its commit queue too (3.8 counts them there).
+    if (this.serving) this.stats.committed += r.commit.length + (this.role === 'leading' ? 0 : r.syncs.length);
     if (this.role === 'leading') this.stats.commits += r.commit.length;
     for (const { to, msg } of r.messages) this.sendTo(to, msg);
     for (const { to, n } of r.votes) this.opts.electionNet?.send(to, n);

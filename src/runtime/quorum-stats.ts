@@ -59,7 +59,7 @@ export class QuorumStats {
   snapSyncs = 0;
   /** LOOKING_COUNT: times this member began looking for a leader, start-up included */
   lookingCount = 1;
-  /** SYNC_PROCESSOR_QUEUED: txns handed to the log; REQUEST_COMMIT_QUEUED: txns committed while serving */
+  /** SYNC_PROCESSOR_QUEUED: txns handed to the log; REQUEST_COMMIT_QUEUED: txns committed while serving (and a learner's syncs) */
   logged = 0;
   committed = 0;
   proposalSizes: ProposalSizes = { last: -1, min: -1, max: -1 };

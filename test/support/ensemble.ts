@@ -27,6 +27,10 @@ export interface EnsembleOptions {
   cfg?: Record<string, string | number>;
   /** how long `settled` and the client helpers wait */
   waitMs?: number;
+  /** server lines carry each member's client address (server.N=…;127.0.0.1:clientPort) */
+  clientAddressInServerLines?: boolean;
+  /** ZooKeeper members print their log into output() */
+  zkLog?: boolean;
 }
 
 /** A promise, or a failure naming `what` once `ms` have passed. */
@@ -66,7 +70,8 @@ export class TestEnsemble {
     for (const s of specs) {
       const member = { id: s.id, kind: s.kind ?? 'paddock', observer: s.observer ?? false, clientPort: await freePort(), dataDir: scratch.freshDir(`member${s.id}`) };
       members.push(member);
-      cfg[`server.${s.id}`] = `127.0.0.1:${await freePort()}:${await freePort()}${member.observer ? ':observer' : ''}`;
+      const client = opts.clientAddressInServerLines ? `;127.0.0.1:${member.clientPort}` : '';
+      cfg[`server.${s.id}`] = `127.0.0.1:${await freePort()}:${await freePort()}${member.observer ? ':observer' : ''}${client}`;
     }
     return new TestEnsemble(scratch.root, members, cfg, opts);
   }
@@ -119,7 +124,7 @@ export class TestEnsemble {
     const m = this.member(id);
     if (this.running.has(id)) throw new Error(`member ${id} is already running`);
     const own: Record<string, string> = m.observer ? { peerType: 'observer' } : {};
-    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, noWait });
+    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, noWait, zkLog: this.opts.zkLog });
     this.running.set(id, s);
     return s;
   }
