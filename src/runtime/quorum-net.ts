@@ -550,8 +550,9 @@ export class QuorumNet {
 
   /**
    * A DIFF's txns from the log on disk. Should autopurge have removed them
-   * since the core chose the DIFF, only this learner's connection goes: it
-   * syncs again, and the core, told of the purge, sends a SNAP then.
+   * since the core chose the DIFF, only this learner's connection goes (as a
+   * failed SNAP stream's does): it syncs again, and the core, told of the
+   * purge, sends a SNAP then.
    */
   private replay(conn: QuorumConn, from: number, to: number): void {
     try {
@@ -560,8 +561,8 @@ export class QuorumNet {
         conn.send(toPacket({ type: 'commit', zxid: txn.hdr.zxid }, this.wire(conn)));
       }
     } catch (e) {
-      this.logger.warn(`DIFF to ${conn.describe()} from ${zxidHex(from)}: the log cannot supply it (${(e as Error).message}); closing the connection`);
-      conn.close();
+      this.logger.warn(`DIFF to ${conn.describe()} from ${zxidHex(from)}: the log cannot supply it (${(e as Error).message}); dropping the connection`);
+      conn.sock.destroy(); // as a broken one: the core hears of it
     }
   }
 
