@@ -61,6 +61,8 @@ interface Observed {
   /** conf by member id */
   conf: Map<number, string[]>;
   srvr: Map<string, string>;
+  /** the leader's stat */
+  stat: string;
   mntr: Map<string, Map<string, string>>;
   /** snapshot zxids each member had once it served */
   startSnapshots: Map<number, number[]>;
@@ -82,9 +84,11 @@ const files = (dir: string, prefix: string) =>
 /** Replace every port of the ensemble's server lines by its role (q1, e1, c1, …) and the paths and sizes by placeholders. */
 function normaliseConf(lines: string[]): string[] {
   const names = new Map<string, string>();
+  const me = lines.find((l) => l.startsWith('serverId='))!.slice('serverId='.length);
+  names.set(lines.find((l) => l.startsWith('clientPort='))!.slice('clientPort='.length), `c${me}`);
   for (const l of lines) {
-    const m = /^server\.(\d+)=127\.0\.0\.1:(\d+):(\d+):\w+;127\.0\.0\.1:(\d+)$/.exec(l);
-    if (m) [names.set(m[2]!, `q${m[1]}`), names.set(m[3]!, `e${m[1]}`), names.set(m[4]!, `c${m[1]}`)];
+    const m = /^server\.(\d+)=127\.0\.0\.1:(\d+):(\d+):\w+(?:;127\.0\.0\.1:(\d+))?$/.exec(l);
+    if (m) [names.set(m[2]!, `q${m[1]}`), names.set(m[3]!, `e${m[1]}`), m[4] && names.set(m[4], `c${m[1]}`)];
   }
   return lines.map((l) =>
     l
@@ -92,6 +96,18 @@ function normaliseConf(lines: string[]): string[] {
       .replace(/^(dataDirSize|dataLogSize)=\d+$/, '$1=<size>')
       .replace(/\b\d{4,5}\b/g, (port) => names.get(port) ?? port),
   );
+}
+
+/** conf of every member of a three-member ensemble of `kind` with a hierarchical quorum and no client addresses in the server lines. */
+async function hierarchicalConf(kind: ServerKind): Promise<Map<number, string[]>> {
+  const groups = { 'group.2': '2:1', 'group.1': '3', 'weight.2': 2, 'weight.1': 1 };
+  const ens = await TestEnsemble.create(`ensemble-ops-conf-${kind}`, [1, 2, 3].map((id) => ({ id, kind })), { tickTime: 300, waitMs: WAIT_MS, cfg: groups });
+  try {
+    await ens.startAll();
+    return new Map(await Promise.all(ens.ids.map(async (id) => [id, normaliseConf((await ens.fourLetter(id, 'conf')).trimEnd().split('\n'))] as const)));
+  } finally {
+    await ens.close();
+  }
 }
 
 const roles = (s: Settled) => ({ leader: s.leader, follower: s.followers[0]!, observer: s.observers[0]! });
@@ -135,6 +151,7 @@ async function observe(kind: ServerKind): Promise<Observed> {
       srvr.set(role, await ens.fourLetter(id, 'srvr'));
       mntr.set(role, await ens.mntr(id));
     }
+    const stat = await ens.fourLetter(settled.leader, 'stat');
     await c.close();
 
     // A restarted follower purges at start-up: RETAIN snapshots, and the logs after the oldest.
@@ -156,7 +173,7 @@ async function observe(kind: ServerKind): Promise<Observed> {
     const newLeaderSnapshots = await waitFor('the new leader\'s snapshot', WAIT_MS, () => files(ens.dataDir(newLeader.leader), 'snapshot').includes(killedAt) && files(ens.dataDir(newLeader.leader), 'snapshot'));
 
     const output = new Map(ens.runningIds.map((id) => [id, ens.server(id).output()]));
-    return { settled, conf, srvr, mntr, startSnapshots, purged, killedAt, newLeader, newLeaderSnapshots, output };
+    return { settled, conf, srvr, stat, mntr, startSnapshots, purged, killedAt, newLeader, newLeaderSnapshots, output };
   } finally {
     await ens.close();
   }
@@ -178,6 +195,13 @@ describe('ensemble operations, Paddock against ZooKeeper 3.8', { timeout: 600_00
     }
   });
 
+  it('conf of a hierarchical quorum lists its groups and weights as 3.8 does; a server line without a client address stays without', async () => {
+    const z = await hierarchicalConf('zookeeper');
+    const p = await hierarchicalConf('paddock');
+    assert.ok(z.get(1)!.includes('group.2=1:2') && z.get(1)!.includes('weight.3=1'), `ZooKeeper's conf:\n${z.get(1)!.join('\n')}`);
+    for (const [id, lines] of z) assert.deepEqual(p.get(id), lines, `conf on member ${id}`);
+  });
+
   it('srvr and stat on the leader print "Proposal sizes last/min/max" as 3.8 does; other roles do not', () => {
     const sizes = (reply: string) => /^Proposal sizes last\/min\/max: (-?\d+)\/(-?\d+)\/(-?\d+)$/m.exec(reply)?.slice(1).map(Number);
     const [z, p] = [sizes(zk.srvr.get('leader')!), sizes(pd.srvr.get('leader')!)];
@@ -188,6 +212,8 @@ describe('ensemble operations, Paddock against ZooKeeper 3.8', { timeout: 600_00
       assert.equal(sizes(zk.srvr.get(role)!), undefined);
       assert.equal(sizes(pd.srvr.get(role)!), undefined);
     }
+    assert.deepEqual(sizes(pd.stat), p, 'stat prints the line too');
+    assert.deepEqual(sizes(zk.stat), z);
     const m = pd.mntr.get('leader')!;
     assert.deepEqual([m.get('zk_last_proposal_size'), m.get('zk_min_proposal_size'), m.get('zk_max_proposal_size')], p.map(String), 'mntr agrees with srvr');
   });

@@ -59,7 +59,7 @@ export class EnsembleMember {
     readonly replica: Replica,
   ) {
     const id = config.myid!;
-    const quorumText = quorumConfigText(config.servers);
+    const quorumText = quorumConfigText(config.servers, 0, { groups: config.groups, weights: config.weights });
     replica.showQuorumConfig(quorumText);
     const initLimit = config.initLimit ?? DEFAULT_INIT_LIMIT;
     const syncLimit = config.syncLimit ?? DEFAULT_SYNC_LIMIT;
