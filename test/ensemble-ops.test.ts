@@ -71,6 +71,8 @@ interface Observed {
   /** the zxid everyone had when the leader was killed, and the new leader's snapshots */
   killedAt: number;
   newLeader: Settled;
+  /** the new leader's snapshots before the old one was killed, and once it leads */
+  snapshotsBeforeKill: number[];
   newLeaderSnapshots: number[];
   output: Map<number, string>;
 }
@@ -168,12 +170,14 @@ async function observe(kind: ServerKind): Promise<Observed> {
 
     // Kill the leader once every member has every txn: the new leader snapshots the state it begins with.
     const killedAt = await allAt();
+    const snapshotsBefore = new Map(ens.ids.map((id) => [id, files(ens.dataDir(id), 'snapshot')]));
     await ens.kill(settled.leader);
     const newLeader = await ens.settled();
+    const snapshotsBeforeKill = snapshotsBefore.get(newLeader.leader)!;
     const newLeaderSnapshots = await waitFor('the new leader\'s snapshot', WAIT_MS, () => files(ens.dataDir(newLeader.leader), 'snapshot').includes(killedAt) && files(ens.dataDir(newLeader.leader), 'snapshot'));
 
     const output = new Map(ens.runningIds.map((id) => [id, ens.server(id).output()]));
-    return { settled, conf, srvr, stat, mntr, startSnapshots, purged, killedAt, newLeader, newLeaderSnapshots, output };
+    return { settled, conf, srvr, stat, mntr, startSnapshots, purged, killedAt, newLeader, snapshotsBeforeKill, newLeaderSnapshots, output };
   } finally {
     await ens.close();
   }
@@ -271,7 +275,17 @@ describe('ensemble operations, Paddock against ZooKeeper 3.8', { timeout: 600_00
   });
 
   it('the new leader snapshots the state it begins its epoch with, as 3.8 does', () => {
-    for (const o of [zk, pd]) assert.ok(o.newLeaderSnapshots.includes(o.killedAt), `snapshot.${o.killedAt.toString(16)} on the new leader`);
+    const snapshotLine = { zookeeper: (hex: string) => new RegExp(`Snapshotting: 0x${hex} to`), paddock: (hex: string) => new RegExp(`wrote snapshot \\S*snapshot\\.${hex}$`, 'm') };
+    for (const [kind, o] of [['zookeeper', zk], ['paddock', pd]] as const) {
+      const hex = o.killedAt.toString(16);
+      assert.ok(o.newLeaderSnapshots.includes(o.killedAt), `${kind}: snapshot.${hex} on the new leader`);
+      // Unless an earlier snapCount snapshot landed on that very zxid, the leader wrote it as it began leading.
+      if (o.snapshotsBeforeKill.includes(o.killedAt)) continue;
+      const log = o.output.get(o.newLeader.leader)!;
+      const leading = log.search(kind === 'zookeeper' ? /QuorumPeer - LEADING$/m : /LEADING - leader \d+ \(me\) - LEADER ELECTION TOOK/);
+      assert.ok(leading >= 0, `${kind}: the new leader logged LEADING`);
+      assert.match(log.slice(leading), snapshotLine[kind](hex), `${kind}: the snapshot follows LEADING in the log`);
+    }
   });
 
   it('role changes are logged with the words 3.8 uses, and say who leads, in which epoch, at which zxid', () => {
