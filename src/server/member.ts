@@ -9,23 +9,26 @@
 //   while the member is not serving, handing the pipeline the rebuilt state;
 // - the member serves clients only while its role says so (leader
 //   established, learner synced); `onRole` hears of every role change;
-// - snapshots as ZooKeeper 3.8 takes them besides every ~snapCount txns: the
-//   recovered state at start-up when no snapshot holds it (a fresh member
-//   writes snapshot.0), the state a leader begins its epoch with, a SNAP's
-//   state as installed (Replica.install); autopurge runs as on a standalone
-//   server (at start-up, then every purgeInterval hours), and the core then
-//   forgets the purged history (QuorumNet.purge).
+// - besides one every ~snapCount txns, a snapshot is written where ZooKeeper
+//   3.8 writes one: of the recovered state at start-up when no snapshot holds
+//   it (a fresh member writes snapshot.0), of the state a leader begins its
+//   epoch with, of a SNAP's state as installed (Replica.install). 3.8 also
+//   snapshots after a TRUNC; Paddock's TRUNC cuts the files themselves, so
+//   its log on disk already is that state;
+// - autopurge runs as on a standalone server (at start-up after that
+//   snapshot, then every purgeInterval hours), and the core then forgets the
+//   purged history (QuorumNet.purge).
 
 import { dataDirOptions, type ServerConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import { ElectionNet } from '../runtime/election-net.ts';
 import { QuorumNet } from '../runtime/quorum-net.ts';
+import type { ProposalSizes } from '../runtime/quorum-stats.ts';
 import { Replica } from '../runtime/replica.ts';
 import { quorumConfigText } from '../runtime/zab-wire.ts';
 import { Peer } from '../zab/peer.ts';
 import { quorumVerifier } from '../zab/quorum.ts';
 import type { RoleChange } from '../zab/ready.ts';
-import type { ProposalSizes } from '../runtime/quorum-stats.ts';
 import type { Processor } from './processor.ts';
 
 /** ZooKeeper's defaults when zoo.cfg leaves them out (QuorumPeerConfig requires them; its sample has these). */
