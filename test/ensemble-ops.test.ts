@@ -63,6 +63,8 @@ interface Observed {
   srvr: Map<string, string>;
   /** the leader's stat */
   stat: string;
+  /** the leader's mntr after srst */
+  afterReset: Map<string, string>;
   mntr: Map<string, Map<string, string>>;
   /** snapshot zxids each member had once it served */
   startSnapshots: Map<number, number[]>;
@@ -154,6 +156,8 @@ async function observe(kind: ServerKind): Promise<Observed> {
       mntr.set(role, await ens.mntr(id));
     }
     const stat = await ens.fourLetter(settled.leader, 'stat');
+    assert.equal(await ens.fourLetter(settled.leader, 'srst'), 'Server stats reset.\n');
+    const afterReset = await ens.mntr(settled.leader);
     await c.close();
 
     // A restarted follower purges at start-up: RETAIN snapshots, and the logs after the oldest.
@@ -177,7 +181,7 @@ async function observe(kind: ServerKind): Promise<Observed> {
     const newLeaderSnapshots = await waitFor('the new leader\'s snapshot', WAIT_MS, () => files(ens.dataDir(newLeader.leader), 'snapshot').includes(killedAt) && files(ens.dataDir(newLeader.leader), 'snapshot'));
 
     const output = new Map(ens.runningIds.map((id) => [id, ens.server(id).output()]));
-    return { settled, conf, srvr, stat, mntr, startSnapshots, purged, killedAt, newLeader, snapshotsBeforeKill, newLeaderSnapshots, output };
+    return { settled, conf, srvr, stat, afterReset, mntr, startSnapshots, purged, killedAt, newLeader, snapshotsBeforeKill, newLeaderSnapshots, output };
   } finally {
     await ens.close();
   }
@@ -258,6 +262,14 @@ describe('ensemble operations, Paddock against ZooKeeper 3.8', { timeout: 600_00
     const syncs = (m: Map<string, string>) => Number(m.get('zk_diff_count')) + Number(m.get('zk_snap_count'));
     for (const o of [zk, pd]) assert.ok(syncs(o.mntr.get('leader')!) >= 3, `syncs served by the leader: ${syncs(o.mntr.get('leader')!)}`);
     assert.equal(pd.mntr.get('leader')!.get('zk_snap_count'), '0');
+  });
+
+  it('srst resets the quorum counters and the proposal sizes, as 3.8\'s does', () => {
+    for (const k of [...QUORUM_KEYS, ...SUMMARY_KEYS].filter((k) => !/learners|synced|pending|uptime|peer_state|quorum_size/.test(k))) {
+      assert.equal(pd.afterReset.get(k), zk.afterReset.get(k), `${k} after srst`);
+    }
+    assert.equal(pd.afterReset.get('zk_last_proposal_size'), '-1');
+    assert.equal(pd.afterReset.get('zk_proposal_count'), '0');
   });
 
   it('every member writes a start-up snapshot on a fresh directory (snapshot.0), as 3.8 does', () => {

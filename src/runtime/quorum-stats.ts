@@ -3,7 +3,8 @@
 // proposal BufferStats give them (checked against a 3.8 ensemble, per role).
 //
 // Invariants:
-// - counters only grow (srst resets the proposal sizes only, as ZooKeeper);
+// - counters only grow, until srst resets them all (as 3.8's srst resets its
+//   ServerMetrics and the leader's proposal sizes);
 // - the proposal sizes are the current leadership's: they start afresh (-1)
 //   each time this member begins leading;
 // - durations are measured by the runtime's clock between role changes; the
@@ -17,6 +18,10 @@ export class Summary {
   private sum = 0;
   private min = 0;
   private max = 0;
+
+  reset(): void {
+    this.count = this.sum = this.min = this.max = 0;
+  }
 
   add(value: number): void {
     const v = Math.max(0, Math.round(value));
@@ -91,7 +96,15 @@ export class QuorumStats {
     s.max = Math.max(s.max, size);
   }
 
-  resetProposalSizes(): void {
+  /** srst: every counter and summary to zero, the proposal sizes to -1 (the role's clock marks stay). */
+  reset(): void {
+    this.proposals = this.commits = this.proposalsReceived = this.commitsReceived = 0;
+    this.diffSyncs = this.snapSyncs = this.lookingCount = this.logged = this.committed = 0;
+    for (const summary of [this.electionTime, this.followerSyncTime, this.observerSyncTime, this.unavailableTime, this.leaderUnavailableTime]) summary.reset();
+    this.resetProposalSizes();
+  }
+
+  private resetProposalSizes(): void {
     this.proposalSizes = { last: -1, min: -1, max: -1 };
   }
 

@@ -151,9 +151,9 @@ export class EnsembleMember {
     return this.role.role === 'leading' ? this.quorumNet.stats.proposalSizes : null;
   }
 
-  /** srst: the leader's proposal sizes start afresh, as ZooKeeper's. */
+  /** srst: the quorum counters start afresh, as 3.8's ServerMetrics and proposal sizes do. */
   resetStats(): void {
-    this.quorumNet.stats.resetProposalSizes();
+    this.quorumNet.stats.reset();
   }
 
   /** Snapshot the recovered state unless a snapshot holds it already (start-up, in the background). */
