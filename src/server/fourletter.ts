@@ -9,6 +9,7 @@ import { sessionHex } from './sessions.ts';
 import type { FlowControl } from './backpressure.ts';
 import type { Connection } from './connection.ts';
 import type { Processor } from './processor.ts';
+import type { ProposalSizes } from '../runtime/quorum-stats.ts';
 import { PADDOCK_VERSION, VERSION_LINE } from '../version.ts';
 
 /** What the commands read from a running server. */
@@ -22,6 +23,10 @@ export interface ServerView {
   readonly mode: string | null;
   /** an ensemble member's mntr keys (peer state, quorum size, the leader's learner counts); empty standalone */
   quorumMetrics?(): [string, number | string][];
+  /** an ensemble member's conf lines after serverId (limits, ports, peer type, membership); empty standalone */
+  readonly quorumConf?: readonly string[];
+  /** the leader's proposal sizes (srvr, stat); null on any other role and standalone */
+  readonly proposalSizes?: ProposalSizes | null;
   resetStats(): void;
 }
 
@@ -107,6 +112,8 @@ function serverStats(view: ServerView, withClients: boolean): string {
     // ZooKeeper files the root twice ("" and "/"), and counts both.
     `Node count: ${p.tree.nodeCount + 1}`,
   );
+  const sizes = view.proposalSizes;
+  if (sizes) lines.push(`Proposal sizes last/min/max: ${sizes.last}/${sizes.min}/${sizes.max}`);
   return lines.join('\n') + '\n';
 }
 
@@ -138,6 +145,7 @@ function conf(view: ServerView): string {
     `maxSessionTimeout=${c.maxSessionTimeout}`,
     'clientPortListenBacklog=-1',
     `serverId=${c.myid ?? 0}`,
+    ...(view.quorumConf ?? []),
   ];
   return lines.join('\n') + '\n';
 }

@@ -12,6 +12,7 @@ import net from 'node:net';
 import { dataDirOptions, type ServerConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import { DataDir } from '../persistence/datadir.ts';
+import type { ProposalSizes } from '../runtime/quorum-stats.ts';
 import type { RoleChange } from '../zab/ready.ts';
 import type { DataTree } from '../tree/datatree.ts';
 import { FlowControl } from './backpressure.ts';
@@ -115,6 +116,14 @@ export class PaddockServer implements ServerView, ConnectionHost {
     return this.member.quorumMetrics();
   }
 
+  get quorumConf(): readonly string[] {
+    return this.member?.confLines ?? [];
+  }
+
+  get proposalSizes(): ProposalSizes | null {
+    return this.member?.proposalSizes ?? null;
+  }
+
   /** New client sessions are taken (an ensemble member only while its role serves). */
   get serving(): boolean {
     return this.member ? this.member.serving || this.readOnly : true;
@@ -164,20 +173,23 @@ export class PaddockServer implements ServerView, ConnectionHost {
     );
     const reapBatch = Math.max(1, Math.floor((c.containerMaxPerMinute * c.containerCheckIntervalMs) / 60_000));
     this.every(c.containerCheckIntervalMs, () => this.processor.reapContainers(reapBatch));
+    let storage: { snapshotRecovered(): Promise<void>; purge(): unknown };
     if (this.member) {
       this.logger.info(`client port ${c.clientPortAddress}:${this.port} open; clients are served once this member is in a serving role`);
       this.member.onRole = (change) => this.roleChanged(change);
       await this.member.start(this.processor);
       this.readOnlySwitch?.roleIs(this.member.peer.role);
-      return;
+      storage = this.member;
+    } else {
+      this.logger.info(`serving clients on ${c.clientPortAddress}:${this.port}`);
+      const dataDir = this.dataDir!;
+      storage = { snapshotRecovered: () => dataDir.snapshotRecovered(this.processor.tree), purge: () => dataDir.purge() };
     }
-    this.logger.info(`serving clients on ${c.clientPortAddress}:${this.port}`);
-    const dataDir = this.dataDir!;
-    const recovered = dataDir.snapshotRecovered(this.processor.tree);
+    const recovered = storage.snapshotRecovered();
     if (c.autopurgePurgeIntervalHours > 0) {
       // As ZooKeeper's purge task: once at start-up (here, after the start-up snapshot), then every interval.
-      void recovered.then(() => dataDir.purge());
-      this.every(c.autopurgePurgeIntervalHours * 3_600_000, () => dataDir.purge());
+      void recovered.then(() => storage.purge());
+      this.every(c.autopurgePurgeIntervalHours * 3_600_000, () => void storage.purge());
     }
   }
 
@@ -228,6 +240,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
   resetStats(): void {
     const s = this.processor.stats;
     s.packetsReceived = s.packetsSent = s.minLatency = s.maxLatency = s.totalLatency = s.latencyCount = 0;
+    this.member?.resetStats();
   }
 
   /** Stop listening and drop every connection; sessions are not closed (as when ZooKeeper stops). */

@@ -6,10 +6,11 @@
 // resumed by id; `settled` waits until exactly one member leads and every
 // other running member follows or observes it.
 
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { ZooKeeperClient, type ConnectOptions } from '../../src/client/index.ts';
 import { scratchRoot } from './datadirs.ts';
-import { fourLetterWord, freePort, startServer, type RunningServer } from './servers.ts';
+import { fourLetterWord, startServer, type RunningServer } from './servers.ts';
 import { waitFor } from './wait.ts';
 
 export type ServerKind = RunningServer['kind'];
@@ -29,6 +30,10 @@ export interface EnsembleOptions {
   cfg?: Record<string, string | number>;
   /** how long `settled` and the client helpers wait */
   waitMs?: number;
+  /** server lines carry each member's client address (server.N=…;127.0.0.1:clientPort) */
+  clientAddressInServerLines?: boolean;
+  /** ZooKeeper members print their log into output() */
+  zkLog?: boolean;
 }
 
 /** A promise, or a failure naming `what` once `ms` have passed. */
@@ -40,6 +45,43 @@ export async function bounded<T>(what: string, ms: number, p: Promise<T>): Promi
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The kernel's range for ephemeral (outgoing) ports; Linux's default when it cannot be read. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo! > 0 && hi! >= lo!) return [lo!, hi!];
+  } catch {
+    // not Linux
+  }
+  return [32768, 60999];
+}
+
+const canListen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+
+/**
+ * A free port below the ephemeral range, for a member to listen on across
+ * restarts: a port from that range (freePort's) may meanwhile become the local
+ * end of some process's outgoing connection (peers dial a stopped member's
+ * election port over and over), and the restarted member could not listen.
+ */
+async function memberPort(taken: Set<number>): Promise<number> {
+  const [lo] = ephemeralRange();
+  const from = Math.min(10_000, lo - 1000);
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const port = from + Math.floor(Math.random() * (lo - from));
+    if (!taken.has(port) && (await canListen(port))) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port in ${from}..${lo - 1}`);
 }
 
 interface Member extends Required<MemberSpec> {
@@ -65,10 +107,13 @@ export class TestEnsemble {
     const scratch = scratchRoot(name);
     const cfg: Record<string, string | number> = { initLimit: 20, syncLimit: 10, ...opts.cfg };
     const members: Member[] = [];
+    const taken = new Set<number>();
+    const freePort = () => memberPort(taken);
     for (const s of specs) {
       const member = { id: s.id, kind: s.kind ?? 'paddock', observer: s.observer ?? false, jvmFlags: s.jvmFlags ?? [], clientPort: await freePort(), dataDir: scratch.freshDir(`member${s.id}`) };
       members.push(member);
-      cfg[`server.${s.id}`] = `127.0.0.1:${await freePort()}:${await freePort()}${member.observer ? ':observer' : ''}`;
+      const client = opts.clientAddressInServerLines ? `;127.0.0.1:${member.clientPort}` : '';
+      cfg[`server.${s.id}`] = `127.0.0.1:${await freePort()}:${await freePort()}${member.observer ? ':observer' : ''}${client}`;
     }
     return new TestEnsemble(scratch.root, members, cfg, opts);
   }
@@ -121,7 +166,7 @@ export class TestEnsemble {
     const m = this.member(id);
     if (this.running.has(id)) throw new Error(`member ${id} is already running`);
     const own: Record<string, string> = m.observer ? { peerType: 'observer' } : {};
-    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, jvmFlags: m.jvmFlags, noWait });
+    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, jvmFlags: m.jvmFlags, noWait, zkLog: this.opts.zkLog });
     this.running.set(id, s);
     return s;
   }
