@@ -7,10 +7,13 @@
 // other running member follows or observes it.
 
 import { rmSync } from 'node:fs';
-import { ZooKeeperClient, type ConnectOptions } from '../../src/client/index.ts';
+import { Err, ZkError, ZooKeeperClient, type ConnectOptions } from '../../src/client/index.ts';
 import { scratchRoot } from './datadirs.ts';
 import { fourLetterWord, freePort, startServer, type RunningServer } from './servers.ts';
 import { waitFor } from './wait.ts';
+
+/** Lines of each member's output a failure to settle shows. */
+const TAIL_LINES = 30;
 
 export type ServerKind = RunningServer['kind'];
 
@@ -27,6 +30,8 @@ export interface EnsembleOptions {
   cfg?: Record<string, string | number>;
   /** how long `settled` and the client helpers wait */
   waitMs?: number;
+  /** ZooKeeper members log at INFO into their output (for `syncedBy`) */
+  logZooKeeper?: boolean;
 }
 
 /** A promise, or a failure naming `what` once `ms` have passed. */
@@ -119,9 +124,41 @@ export class TestEnsemble {
     const m = this.member(id);
     if (this.running.has(id)) throw new Error(`member ${id} is already running`);
     const own: Record<string, string> = m.observer ? { peerType: 'observer' } : {};
-    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, noWait });
+    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, noWait, log: this.opts.logZooKeeper });
     this.running.set(id, s);
     return s;
+  }
+
+  /**
+   * How leader `leader` last synced learner `learner` (DIFF, TRUNC or SNAP) by
+   * its log from offset `since` of its output; null if it did not. ZooKeeper's
+   * lines need `logZooKeeper`; it names the learner on the "Synchronizing
+   * with Learner sid" line only, so its choice is the next "Sending" line of
+   * that LearnerHandler thread.
+   */
+  syncedBy(leader: number, learner: number, since = 0): 'DIFF' | 'TRUNC' | 'SNAP' | null {
+    const log = this.server(leader).output().slice(since);
+    if (this.kind(leader) === 'paddock') {
+      const found = [...log.matchAll(new RegExp(`syncing server ${learner} by (DIFF|TRUNC|SNAP)\\b`, 'g'))].at(-1);
+      return (found?.[1] as 'DIFF' | 'TRUNC' | 'SNAP' | undefined) ?? null;
+    }
+    const lines = log.split('\n');
+    const start = lines.findLastIndex((l) => new RegExp(`Synchronizing with Learner sid: ${learner} `).test(l));
+    const thread = start < 0 ? undefined : /\[(LearnerHandler-.*?):LearnerHandler@/.exec(lines[start]!)?.[1];
+    if (thread === undefined) return null;
+    const sending = lines.slice(start + 1).find((l) => l.includes(`[${thread}:`) && /- Sending (DIFF|TRUNC|snapshot)/.test(l));
+    const how = sending && /- Sending (DIFF|TRUNC|snapshot)/.exec(sending)![1];
+    return how === 'snapshot' ? 'SNAP' : ((how as 'DIFF' | 'TRUNC' | undefined) ?? null);
+  }
+
+  /**
+   * Whether member `id` says in its output from offset `since` that it
+   * truncated its log to the leader's (ZooKeeper's leader names the TRUNC it
+   * sends in the simple case only at DEBUG; its learners say so at WARN).
+   */
+  truncated(id: number, since = 0): boolean {
+    const line = this.kind(id) === 'paddock' ? /truncated the log to 0x/ : /Truncating log to get in sync with the leader 0x/;
+    return line.test(this.server(id).output().slice(since));
   }
 
   /** Start every member not running, then wait for the ensemble to settle. */
@@ -187,7 +224,8 @@ export class TestEnsemble {
       return ok ? { leader: leaders[0]!, followers, observers } : null;
     });
     return found.catch((e: Error) => {
-      throw new Error(`${e.message}; last modes: ${last}`);
+      const tails = [...this.running].map(([id, s]) => `--- member ${id} (${s.kind}), the end of its output:\n${s.output().split('\n').slice(-TAIL_LINES).join('\n')}`);
+      throw new Error(`${e.message}; last modes: ${last}\n${tails.join('\n')}`);
     });
   }
 
@@ -201,11 +239,20 @@ export class TestEnsemble {
 
   /** What member `id` holds at `path` after a sync (its reads then see every write committed before); null if absent. */
   async readAfterSync(id: number, path: string): Promise<string | null> {
+    return (await this.readManyAfterSync(id, [path]))[0]!;
+  }
+
+  /** readAfterSync for each of `paths`, in one session on member `id`. */
+  async readManyAfterSync(id: number, paths: string[]): Promise<(string | null)[]> {
     const c = await this.connect(id);
     try {
-      await bounded(`sync on member ${id}`, this.waitMs, c.sync(path));
-      const exists = await bounded(`exists on member ${id}`, this.waitMs, c.exists(path));
-      return exists ? ((await bounded(`getData on member ${id}`, this.waitMs, c.getData(path))).data?.toString() ?? null) : null;
+      await bounded(`sync on member ${id}`, this.waitMs, c.sync('/'));
+      const read = (path: string) =>
+        c.getData(path).then(
+          (r) => r.data?.toString() ?? null,
+          (e: unknown) => (e instanceof ZkError && e.code === Err.noNode ? null : Promise.reject(e)),
+        );
+      return await bounded(`reads on member ${id}`, this.waitMs, Promise.all(paths.map(read)));
     } finally {
       await c.close().catch(() => undefined);
       this.clients.delete(c);

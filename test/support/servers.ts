@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ZK_CLASSPATH = '/etc/zookeeper/conf:/usr/share/java/zookeeper.jar';
+/** Debian's zookeeper.jar names no slf4j binding (ZooKeeper then logs nothing): these make it log INFO to the console. */
+const ZK_LOGGING = { classpath: ':/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar', flags: ['-Dzookeeper.root.logger=INFO,CONSOLE'] };
 
 export interface RunningServer {
   kind: 'zookeeper' | 'paddock';
@@ -42,6 +44,8 @@ export interface ServerOptions {
   myid?: number;
   /** resolve once the process runs, without waiting for it to serve (default: wait) */
   noWait?: boolean;
+  /** ZooKeeper: log at INFO to the console (output()), as zkServer.sh does; Paddock always logs */
+  log?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -114,7 +118,7 @@ async function launch(kind: RunningServer['kind'], opts: ServerOptions): Promise
   const jvmFlags = (opts.jvmFlags ?? []).join(' ');
   const proc =
     kind === 'zookeeper'
-      ? spawn('java', ['-Xmx1g', ...(opts.jvmFlags ?? []), '-cp', ZK_CLASSPATH, opts.myid === undefined ? 'org.apache.zookeeper.server.ZooKeeperServerMain' : 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfgPath], {
+      ? spawn('java', ['-Xmx1g', ...(opts.jvmFlags ?? []), ...(opts.log ? ZK_LOGGING.flags : []), '-cp', ZK_CLASSPATH + (opts.log ? ZK_LOGGING.classpath : ''), opts.myid === undefined ? 'org.apache.zookeeper.server.ZooKeeperServerMain' : 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfgPath], {
           cwd: dir,
           stdio: ['ignore', 'pipe', 'pipe'],
         })
