@@ -4,9 +4,12 @@
 // restarts) and one zoo.cfg that lists every member's server line. Members
 // are started, stopped (SIGTERM), killed (SIGKILL), paused (SIGSTOP) and
 // resumed by id; `settled` waits until exactly one member leads and every
-// other running member follows or observes it.
+// other running member follows or observes it. Acknowledged keeps the writes
+// a test got answers for and checks that every member holds them.
 
-import { rmSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Err, ZkError, ZooKeeperClient, type ConnectOptions } from '../../src/client/index.ts';
 import { scratchRoot } from './datadirs.ts';
 import { fourLetterWord, freePort, startServer, type RunningServer } from './servers.ts';
@@ -54,6 +57,19 @@ export interface Settled {
   leader: number;
   followers: number[];
   observers: number[];
+}
+
+/** The scheduler state (R, S, D, T, …) of each thread of process `pid`, from /proc/<pid>/task/<tid>/stat. */
+function threadStates(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      return []; // the thread ended meanwhile
+    }
+    return [stat[stat.lastIndexOf(')') + 2]!];
+  });
 }
 
 export class TestEnsemble {
@@ -161,6 +177,14 @@ export class TestEnsemble {
     return line.test(this.server(id).output().slice(since));
   }
 
+  /** Whether member `id`'s transaction log holds a txn mentioning `text` (its bytes are in the file once the member wrote them, fsync or not). */
+  logHolds(id: number, text: string): boolean {
+    const dir = join(this.dataDir(id), 'version-2');
+    return readdirSync(dir)
+      .filter((f) => f.startsWith('log.'))
+      .some((f) => readFileSync(join(dir, f)).includes(Buffer.from(text)));
+  }
+
   /** Start every member not running, then wait for the ensemble to settle. */
   async startAll(): Promise<Settled> {
     await Promise.all(this.ids.filter((id) => !this.running.has(id)).map((id) => this.start(id, { noWait: true })));
@@ -186,9 +210,16 @@ export class TestEnsemble {
     await s.stop();
   }
 
-  /** SIGSTOP / SIGCONT member `id`: it keeps its sockets but does nothing meanwhile. */
-  pause(id: number): void {
-    this.server(id).proc.kill('SIGSTOP');
+  /**
+   * SIGSTOP member `id` and wait until every thread of it has stopped: it keeps
+   * its sockets but does nothing meanwhile. (A process stops once one of its
+   * threads takes the signal; on a busy machine another thread, woken by a
+   * packet, may run first and act on it, so the signal alone is not enough.)
+   */
+  async pause(id: number): Promise<void> {
+    const { proc } = this.server(id);
+    proc.kill('SIGSTOP');
+    await waitFor(`member ${id} to stop`, this.waitMs, () => threadStates(proc.pid!).every((state) => state === 'T'));
   }
 
   resume(id: number): void {
@@ -274,5 +305,39 @@ export class TestEnsemble {
     const m = this.members.get(id);
     if (!m) throw new Error(`no member ${id}`);
     return m;
+  }
+}
+
+/**
+ * The writes an ensemble acknowledged, under one parent znode, and the check
+ * that every running member holds every one of them.
+ */
+export class Acknowledged {
+  /** path → value */
+  readonly writes = new Map<string, string>();
+
+  constructor(
+    private readonly ens: TestEnsemble,
+    readonly parent: string,
+  ) {}
+
+  /** One create through each running member (observers too), each acknowledged. */
+  async throughEach(tag: string): Promise<void> {
+    for (const id of this.ens.runningIds) {
+      const c = await this.ens.connect(id);
+      const path = `${this.parent}/${tag}-via-${id}`;
+      const value = `${tag} through ${this.ens.kind(id)} ${id}`;
+      assert.equal(await bounded(`create ${path}`, this.ens.waitMs, c.create(path, value)), path);
+      this.writes.set(path, value);
+      await c.close();
+    }
+  }
+
+  /** Every running member reads every acknowledged write after sync. */
+  async everywhere(): Promise<void> {
+    const paths = [...this.writes.keys()];
+    for (const id of this.ens.runningIds) {
+      assert.deepEqual(await this.ens.readManyAfterSync(id, paths), [...this.writes.values()], `${this.ens.kind(id)} member ${id} holds every acknowledged write`);
+    }
   }
 }
