@@ -8,10 +8,13 @@
 //     acknowledged write;
 //   - TRUNC: the followers are paused (SIGSTOP) while the leader logs a write
 //     it cannot commit; the leader is killed, and so are the paused followers
-//     (the proposal sits unread in their sockets' buffers: resumed, they would
-//     take it and the next leader would commit it); restarted, they elect a
+//     (the proposal may sit unread in their sockets' buffers: resumed, they
+//     would take it and the next leader commit it); restarted, they elect a
 //     new leader and take new writes; the old leader restarted is truncated
 //     and the uncommitted write is nowhere;
+//   - the same, but the followers resumed (SIGCONT): the unanswered write
+//     (its client saw connection loss) is then on every member or on none;
+//     both happen, depending on whether the proposal left the leader;
 //   - a rolling restart (each member in turn SIGTERM + start) while a client
 //     writes keeps every acknowledged write.
 // Clients here never move a session between members: a client that loses its
@@ -119,7 +122,7 @@ describe('a five-member Paddock ensemble with an observer, under faults', { time
     await waitFor(`leader ${leader} to log the write it cannot commit`, WAIT_MS, () => ens.logHolds(leader, lost));
     await ens.kill(leader);
     await assert.rejects(bounded('the uncommitted create', WAIT_MS, answer), isConnectionLoss, 'the client gets no answer but connection loss');
-    // The paused followers never read the proposal; killed now, they never will.
+    // The paused followers have not read the proposal, if it reached them; killed now, they never will.
     for (const id of followers) await ens.kill(id);
     for (const id of followers) assert.ok(!ens.logHolds(id, lost), `follower ${id} did not log it`);
     await restartObserverWith(followers);
@@ -134,6 +137,30 @@ describe('a five-member Paddock ensemble with an observer, under faults', { time
     await written.throughEach('after-trunc');
     await written.everywhere();
     for (const id of ens.runningIds) assert.equal(await ens.readAfterSync(id, lost), null, `the uncommitted write is not on member ${id}`);
+  });
+
+  it('followers resumed after their leader died: a write its client saw no answer for is then on every member or on none', async () => {
+    const { leader, followers } = await ens.settled();
+    const c = await ens.connect(leader);
+    for (const id of followers) await ens.pause(id);
+    const unanswered = '/faults/unanswered';
+    const answer = c.create(unanswered, 'committed later');
+    answer.catch(() => undefined);
+    await waitFor(`leader ${leader} to log the write`, WAIT_MS, () => ens.logHolds(leader, unanswered));
+    await ens.kill(leader);
+    await assert.rejects(bounded('the create', WAIT_MS, answer), isConnectionLoss, 'the client gets connection loss');
+    for (const id of followers) ens.resume(id);
+    assert.notEqual((await ens.settled()).leader, leader);
+    await ens.start(leader, { noWait: true });
+    await ens.settled();
+    // Whether a follower had the proposal in its socket's buffer when the leader died decides.
+    const seen = new Set<string | null>();
+    for (const id of ens.runningIds) seen.add(await ens.readAfterSync(id, unanswered));
+    assert.equal(seen.size, 1, `every member agrees on the unanswered write (seen: ${[...seen].join(', ')})`);
+    const outcome = [...seen][0]!;
+    assert.ok(outcome === null || outcome === 'committed later');
+    if (outcome !== null) written.writes.set(unanswered, outcome);
+    await written.everywhere();
   });
 
   it('a rolling restart (each member in turn SIGTERM + start) while a client writes keeps every acknowledged write', async () => {

@@ -9,9 +9,9 @@
 //   - kill -9 of leader 3: 1 and 2 hold the same history, 2 leads (Y leads,
 //     X follows), and syncs the restarted 3 by DIFF;
 //   - 1 and 3 are paused (SIGSTOP) while leader 2 logs a write it cannot
-//     commit; 2 is killed, and so are 1 and 3 while paused (the proposal sits
-//     unread in their sockets' buffers: resumed, they would take it and the
-//     next leader would commit it); 1 and 3 restart and elect 3 (X leads
+//     commit; 2 is killed, and so are 1 and 3 while paused (the proposal may
+//     sit unread in their sockets' buffers: resumed, they would take it and
+//     the next leader commit it); 1 and 3 restart and elect 3 (X leads
 //     again), which truncates the restarted 2 (TRUNC); the uncommitted write
 //     is nowhere;
 //   - 2 stops, 600 writes go on, leader 3 restarts (its history then starts
@@ -119,7 +119,7 @@ for (const [x, y] of [['zookeeper', 'paddock'], ['paddock', 'zookeeper']] as [Se
       await waitFor('leader 2 to log the write it cannot commit', WAIT_MS, () => ens.logHolds(2, lost));
       await ens.kill(2);
       await assert.rejects(bounded('the uncommitted create', WAIT_MS, answer), (e) => e instanceof ZkError && e.code === Err.connectionLoss, 'the client gets no answer but connection loss');
-      // The paused followers never read the proposal; killed now, they never will.
+      // The paused followers have not read the proposal, if it reached them; killed now, they never will.
       await ens.kill(1);
       await ens.kill(3);
       assert.ok(!ens.logHolds(1, lost) && !ens.logHolds(3, lost), 'the followers did not log it');
