@@ -4,14 +4,20 @@
 // restarts) and one zoo.cfg that lists every member's server line. Members
 // are started, stopped (SIGTERM), killed (SIGKILL), paused (SIGSTOP) and
 // resumed by id; `settled` waits until exactly one member leads and every
-// other running member follows or observes it.
+// other running member follows or observes it. Acknowledged keeps the writes
+// a test got answers for and checks that every member holds them.
 
-import { readFileSync, rmSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { ZooKeeperClient, type ConnectOptions } from '../../src/client/index.ts';
+import { join } from 'node:path';
+import { Err, ZkError, ZooKeeperClient, type ConnectOptions } from '../../src/client/index.ts';
 import { scratchRoot } from './datadirs.ts';
 import { fourLetterWord, startServer, type RunningServer } from './servers.ts';
 import { waitFor } from './wait.ts';
+
+/** Lines of each member's output a failure to settle shows. */
+const TAIL_LINES = 30;
 
 export type ServerKind = RunningServer['kind'];
 
@@ -95,6 +101,19 @@ export interface Settled {
   observers: number[];
 }
 
+/** The scheduler state (R, S, D, T, …) of each thread of process `pid`, from /proc/<pid>/task/<tid>/stat. */
+function threadStates(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      return []; // the thread ended meanwhile
+    }
+    return [stat[stat.lastIndexOf(')') + 2]!];
+  });
+}
+
 export class TestEnsemble {
   readonly waitMs: number;
   private readonly members = new Map<number, Member>();
@@ -171,6 +190,46 @@ export class TestEnsemble {
     return s;
   }
 
+  /**
+   * How leader `leader` last synced learner `learner` (DIFF, TRUNC or SNAP) by
+   * its log from offset `since` of its output; null if it did not. ZooKeeper's
+   * lines need `zkLog`; it names the learner on the "Synchronizing
+   * with Learner sid" line only, so its choice is the next "Sending" line of
+   * that LearnerHandler thread.
+   */
+  syncedBy(leader: number, learner: number, since = 0): 'DIFF' | 'TRUNC' | 'SNAP' | null {
+    const log = this.server(leader).output().slice(since);
+    if (this.kind(leader) === 'paddock') {
+      const found = [...log.matchAll(new RegExp(`syncing server ${learner} by (DIFF|TRUNC|SNAP)\\b`, 'g'))].at(-1);
+      return (found?.[1] as 'DIFF' | 'TRUNC' | 'SNAP' | undefined) ?? null;
+    }
+    const lines = log.split('\n');
+    const start = lines.findLastIndex((l) => new RegExp(`Synchronizing with Learner sid: ${learner} `).test(l));
+    const thread = start < 0 ? undefined : /\[(LearnerHandler-.*?):LearnerHandler@/.exec(lines[start]!)?.[1];
+    if (thread === undefined) return null;
+    const sending = lines.slice(start + 1).find((l) => l.includes(`[${thread}:`) && /- Sending (DIFF|TRUNC|snapshot)/.test(l));
+    const how = sending && /- Sending (DIFF|TRUNC|snapshot)/.exec(sending)![1];
+    return how === 'snapshot' ? 'SNAP' : ((how as 'DIFF' | 'TRUNC' | undefined) ?? null);
+  }
+
+  /**
+   * Whether member `id` says in its output from offset `since` that it
+   * truncated its log to the leader's (ZooKeeper's leader names the TRUNC it
+   * sends in the simple case only at DEBUG; its learners say so at WARN).
+   */
+  truncated(id: number, since = 0): boolean {
+    const line = this.kind(id) === 'paddock' ? /truncated the log to 0x/ : /Truncating log to get in sync with the leader 0x/;
+    return line.test(this.server(id).output().slice(since));
+  }
+
+  /** Whether member `id`'s transaction log holds a txn mentioning `text` (its bytes are in the file once the member wrote them, fsync or not). */
+  logHolds(id: number, text: string): boolean {
+    const dir = join(this.dataDir(id), 'version-2');
+    return readdirSync(dir)
+      .filter((f) => f.startsWith('log.'))
+      .some((f) => readFileSync(join(dir, f)).includes(Buffer.from(text)));
+  }
+
   /** Start every member not running, then wait for the ensemble to settle. */
   async startAll(): Promise<Settled> {
     await Promise.all(this.ids.filter((id) => !this.running.has(id)).map((id) => this.start(id, { noWait: true })));
@@ -196,9 +255,16 @@ export class TestEnsemble {
     await s.stop();
   }
 
-  /** SIGSTOP / SIGCONT member `id`: it keeps its sockets but does nothing meanwhile. */
-  pause(id: number): void {
-    this.server(id).proc.kill('SIGSTOP');
+  /**
+   * SIGSTOP member `id` and wait until every thread of it has stopped: it keeps
+   * its sockets but does nothing meanwhile. (A process stops once one of its
+   * threads takes the signal; on a busy machine another thread, woken by a
+   * packet, may run first and act on it, so the signal alone is not enough.)
+   */
+  async pause(id: number): Promise<void> {
+    const { proc } = this.server(id);
+    proc.kill('SIGSTOP');
+    await waitFor(`member ${id} to stop`, this.waitMs, () => threadStates(proc.pid!).every((state) => state === 'T'));
   }
 
   resume(id: number): void {
@@ -234,7 +300,8 @@ export class TestEnsemble {
       return ok ? { leader: leaders[0]!, followers, observers } : null;
     });
     return found.catch((e: Error) => {
-      throw new Error(`${e.message}; last modes: ${last}`);
+      const tails = [...this.running].map(([id, s]) => `--- member ${id} (${s.kind}), the end of its output:\n${s.output().split('\n').slice(-TAIL_LINES).join('\n')}`);
+      throw new Error(`${e.message}; last modes: ${last}\n${tails.join('\n')}`);
     });
   }
 
@@ -248,11 +315,20 @@ export class TestEnsemble {
 
   /** What member `id` holds at `path` after a sync (its reads then see every write committed before); null if absent. */
   async readAfterSync(id: number, path: string): Promise<string | null> {
+    return (await this.readManyAfterSync(id, [path]))[0]!;
+  }
+
+  /** readAfterSync for each of `paths`, in one session on member `id`. */
+  async readManyAfterSync(id: number, paths: string[]): Promise<(string | null)[]> {
     const c = await this.connect(id);
     try {
-      await bounded(`sync on member ${id}`, this.waitMs, c.sync(path));
-      const exists = await bounded(`exists on member ${id}`, this.waitMs, c.exists(path));
-      return exists ? ((await bounded(`getData on member ${id}`, this.waitMs, c.getData(path))).data?.toString() ?? null) : null;
+      await bounded(`sync on member ${id}`, this.waitMs, c.sync('/'));
+      const read = (path: string) =>
+        c.getData(path).then(
+          (r) => r.data?.toString() ?? null,
+          (e: unknown) => (e instanceof ZkError && e.code === Err.noNode ? null : Promise.reject(e)),
+        );
+      return await bounded(`reads on member ${id}`, this.waitMs, Promise.all(paths.map(read)));
     } finally {
       await c.close().catch(() => undefined);
       this.clients.delete(c);
@@ -274,5 +350,39 @@ export class TestEnsemble {
     const m = this.members.get(id);
     if (!m) throw new Error(`no member ${id}`);
     return m;
+  }
+}
+
+/**
+ * The writes an ensemble acknowledged, under one parent znode, and the check
+ * that every running member holds every one of them.
+ */
+export class Acknowledged {
+  /** path → value */
+  readonly writes = new Map<string, string>();
+
+  constructor(
+    private readonly ens: TestEnsemble,
+    readonly parent: string,
+  ) {}
+
+  /** One create through each running member (observers too), each acknowledged. */
+  async throughEach(tag: string): Promise<void> {
+    for (const id of this.ens.runningIds) {
+      const c = await this.ens.connect(id);
+      const path = `${this.parent}/${tag}-via-${id}`;
+      const value = `${tag} through ${this.ens.kind(id)} ${id}`;
+      assert.equal(await bounded(`create ${path}`, this.ens.waitMs, c.create(path, value)), path);
+      this.writes.set(path, value);
+      await c.close();
+    }
+  }
+
+  /** Every running member reads every acknowledged write after sync. */
+  async everywhere(): Promise<void> {
+    const paths = [...this.writes.keys()];
+    for (const id of this.ens.runningIds) {
+      assert.deepEqual(await this.ens.readManyAfterSync(id, paths), [...this.writes.values()], `${this.ens.kind(id)} member ${id} holds every acknowledged write`);
+    }
   }
 }
