@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import { ZooKeeperClient } from '../src/client/index.ts';
 import type { PeerAddress } from '../src/config/config.ts';
 import type { Logger } from '../src/log.ts';
-import { treeDigest } from '../src/persistence/digest.ts';
+import { treeDigest } from '../src/tree/digest.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import type { LoggedTxn, Txn } from '../src/proto/txn.ts';
 import { QuorumNet } from '../src/runtime/quorum-net.ts';

@@ -22,6 +22,8 @@ export interface ServerView {
   readonly mode: string | null;
   /** an ensemble member's mntr keys (peer state, quorum size, the leader's learner counts); empty standalone */
   quorumMetrics?(): [string, number | string][];
+  /** committed txns whose TxnDigest differed from the tree's (ZooKeeper's digest_mismatches_count) */
+  readonly digestMismatches?: number;
   resetStats(): void;
 }
 
@@ -196,6 +198,7 @@ function mntr(view: ServerView): string {
     ['local_sessions', 0],
     ['connection_drop_probability', '0.0'],
     ['auth_failed_count', s.authFailed],
+    ['digest_mismatches_count', view.digestMismatches ?? 0],
     ['outstanding_tls_handshake', 0],
     ['non_mtls_remote_conn_count', 0],
     ['non_mtls_local_conn_count', 0],
