@@ -13,8 +13,8 @@
 // ZooKeeper observer, joins last: SNAP, then INFORMs.
 //
 // The last suite runs a `paddock server` process as the leader of two
-// ZooKeeper followers, to show that every proposal carries the TxnDigest
-// ZooKeeper checks.
+// ZooKeeper followers and a Paddock one, to show that every proposal carries
+// the TxnDigest its followers check.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -278,50 +278,52 @@ describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { time
   });
 });
 
-// A `paddock server` process leading two ZooKeeper 3.8 followers (TestEnsemble).
-// Clients on a ZooKeeper follower (their writes are forwarded to the Paddock
-// leader and prepared there) and on the leader write txns of every type; each
-// PROPOSAL carries the TxnDigest prep foresaw, which ZooKeeper compares with its
+// A `paddock server` process leading two ZooKeeper 3.8 followers and a Paddock
+// one (TestEnsemble). Clients on every member write txns of every type (a
+// follower forwards them to the leader, which prepares them); each PROPOSAL
+// carries the TxnDigest prep foresaw, which each follower compares with its
 // own tree once it applies the txn. ZooKeeper compares only when a digest is
-// present, so the zero count is made to mean something by a second run with
-// the test-only switch that makes the leader's digests wrong by one: then the
-// followers count mismatches.
+// present, so the zero counts are made to mean something by a second run with
+// the test-only switch that makes the leader's digests wrong by one: then
+// every follower counts mismatches.
 describe('a paddock server leading ZooKeeper 3.8 followers: every proposal carries a TxnDigest they verify', { timeout: 300_000 }, () => {
-  const PADDOCK = 3;
-  const ZK_FOLLOWERS = [1, 2];
+  const LEADER = 4;
+  const PADDOCK_FOLLOWER = 1;
+  const ZK_FOLLOWERS = [2, 3];
+  const FOLLOWERS = [PADDOCK_FOLLOWER, ...ZK_FOLLOWERS];
+  const ALL = [LEADER, ...FOLLOWERS];
   let ens: TestEnsemble;
 
   before(async () => {
-    ens = await TestEnsemble.create('digest-leader', [{ id: 1, kind: 'zookeeper' }, { id: 2, kind: 'zookeeper' }, { id: PADDOCK }], { cfg: { extendedTypesEnabled: 'true' } });
+    ens = await TestEnsemble.create('digest-leader', [{ id: PADDOCK_FOLLOWER }, { id: 2, kind: 'zookeeper' }, { id: 3, kind: 'zookeeper' }, { id: LEADER }], { cfg: { extendedTypesEnabled: 'true' } });
   });
 
   after(async () => {
     await ens?.close();
   });
 
-  /** Paddock is up before the others start: with equal histories the highest id wins, so it leads. */
-  async function startWithPaddockLeading(paddockCfg: Record<string, string> = {}): Promise<void> {
-    await ens.start(PADDOCK, { noWait: true, cfg: paddockCfg });
-    await waitFor('the Paddock member to answer ruok', ens.waitMs, async () => (await ens.fourLetter(PADDOCK, 'ruok')) === 'imok');
-    for (const id of ZK_FOLLOWERS) await ens.start(id, { noWait: true });
+  /** The leader is up before the others start: with equal histories the highest id wins, so it leads. */
+  async function startWithPaddockLeading(leaderCfg: Record<string, string> = {}): Promise<void> {
+    await ens.start(LEADER, { noWait: true, cfg: leaderCfg });
+    await waitFor('the Paddock leader-to-be to answer ruok', ens.waitMs, async () => (await ens.fourLetter(LEADER, 'ruok')) === 'imok');
+    for (const id of FOLLOWERS) await ens.start(id, { noWait: true });
     const settled = await ens.settled();
-    assert.equal(settled.leader, PADDOCK, 'the Paddock server leads');
-    assert.deepEqual(settled.followers.sort(), ZK_FOLLOWERS);
+    assert.equal(settled.leader, LEADER, 'the Paddock server with the highest id leads');
+    assert.deepEqual(settled.followers.sort(), FOLLOWERS);
   }
 
   const mismatches = async (id: number): Promise<number> => Number((await ens.mntr(id)).get('zk_digest_mismatches_count'));
 
   /** Every member has applied everything written so far: `path` reads `value` on each after a sync. */
   async function allApplied(path: string, value: string): Promise<void> {
-    for (const id of [PADDOCK, ...ZK_FOLLOWERS]) assert.equal(await ens.readAfterSync(id, path), value, `member ${id} has applied ${path}`);
+    for (const id of ALL) assert.equal(await ens.readAfterSync(id, path), value, `member ${id} has applied ${path}`);
   }
 
-  it('txns of every type, through a ZooKeeper follower and through the leader: no ZooKeeper follower finds a digest mismatch', async () => {
+  it('txns of every type, written through every member: no follower, ZooKeeper or Paddock, finds a digest mismatch', async () => {
     await startWithPaddockLeading();
-    // createSession, forwarded by the follower
-    const viaFollower = await ens.connect(1);
-    const viaLeader = await ens.connect(PADDOCK);
-    for (const [c, root] of [[viaFollower, '/f'], [viaLeader, '/l']] as const) {
+    // createSession on each member (forwarded by the followers)
+    const clients = await Promise.all(ALL.map(async (id) => ({ c: await ens.connect(id), root: `/by-${id}` })));
+    for (const { c, root } of clients) {
       await c.create(root, 'root');
       await c.create(`${root}/persistent`, 'p');
       await c.create(`${root}/seq-`, 's', { mode: 2 });
@@ -342,44 +344,38 @@ describe('a paddock server leading ZooKeeper 3.8 followers: every proposal carri
       await assert.rejects(c.setData(`${root}/persistent`, 'stale', 0), /BadVersion|bad version/i);
     }
     // closeSession of sessions holding ephemerals: the txn deletes them.
-    await viaFollower.close();
-    await viaLeader.close();
+    for (const { c } of clients) await c.close();
     const last = await ens.connect(2);
     await last.create('/done', 'workload over');
-    for (const id of [PADDOCK, ...ZK_FOLLOWERS]) {
-      assert.equal(await ens.readAfterSync(id, '/f/eph'), null, `member ${id}: the follower client's ephemeral went with its session`);
-      assert.equal(await ens.readAfterSync(id, '/l/eph'), null, `member ${id}: the leader client's ephemeral went with its session`);
-    }
     await allApplied('/done', 'workload over');
-    for (const id of ZK_FOLLOWERS) assert.equal(await mismatches(id), 0, `ZooKeeper follower ${id} found every TxnDigest equal to its tree's`);
-    assert.equal(await mismatches(PADDOCK), 0, 'the Paddock leader finds its own digests equal to its tree');
-    // The leader's txn log holds each txn as the ZooKeeper followers logged its proposal: the same record and TxnDigest.
+    for (const id of ALL) {
+      for (const { root } of clients) assert.equal(await ens.readAfterSync(id, `${root}/eph`), null, `member ${id}: ${root}/eph went with its session`);
+    }
+    for (const id of FOLLOWERS) assert.equal(await mismatches(id), 0, `follower ${id} (${ens.kind(id)}) found every TxnDigest equal to its tree's`);
+    assert.equal(await mismatches(LEADER), 0, 'the Paddock leader finds its own digests equal to its tree');
+    // Each follower's txn log holds each txn as the leader logged it: the same record and TxnDigest.
     const logged = (id: number) => [...txnsAfter(join(ens.dataDir(id), 'version-2'), 0)];
-    const leaderLog = new Map(logged(PADDOCK).map((t) => [t.hdr.zxid, t]));
-    for (const id of ZK_FOLLOWERS) {
+    const leaderLog = new Map(logged(LEADER).map((t) => [t.hdr.zxid, t]));
+    for (const id of FOLLOWERS) {
       const followerLog = logged(id);
-      assert.ok(followerLog.length >= 40, `ZooKeeper follower ${id} logged the workload (${followerLog.length} txns)`);
+      assert.ok(followerLog.length >= 60, `follower ${id} logged the workload (${followerLog.length} txns)`);
       for (const txn of followerLog) {
-        assert.ok(txn.digest, `ZooKeeper follower ${id} logged 0x${txn.hdr.zxid.toString(16)} with its TxnDigest`);
+        assert.ok(txn.digest, `follower ${id} logged 0x${txn.hdr.zxid.toString(16)} with its TxnDigest`);
         assert.deepEqual(leaderLog.get(txn.hdr.zxid), txn, `0x${txn.hdr.zxid.toString(16)} in the logs of the leader and of follower ${id}`);
       }
     }
   });
 
-  it('with the test switch that puts every digest off by one, the ZooKeeper followers count mismatches: digests are sent and checked', async () => {
-    for (const id of [...ZK_FOLLOWERS, PADDOCK]) await ens.stop(id);
+  it('with the test switch that puts every digest off by one, every follower counts mismatches: digests are sent and checked', async () => {
+    for (const id of ALL) await ens.stop(id);
     await startWithPaddockLeading({ 'paddock.test.perturbDigest': 'true' });
-    const c = await ens.connect(1);
+    const c = await ens.connect(2);
     await c.create('/perturbed', 'x');
     await c.setData('/perturbed', 'y');
     await c.close();
     await allApplied('/perturbed', 'y');
-    for (const id of ZK_FOLLOWERS) {
-      // createSession, create, setData and closeSession each carried a wrong digest (the count starts at 0 with the process).
-      assert.ok((await mismatches(id)) >= 3, `ZooKeeper follower ${id} counts the wrong digests (mntr says ${await mismatches(id)})`);
-    }
-    // The leader checks what it proposed as well.
-    assert.ok((await mismatches(PADDOCK)) >= 3, `the Paddock leader counts them too (mntr says ${await mismatches(PADDOCK)})`);
-    assert.match(ens.server(PADDOCK).output(), /Message:Digests are not matching\. Value is Zxid\. Value:\d+/);
+    // createSession, create, setData and closeSession each carried a wrong digest (a restarted member counts from 0).
+    for (const id of ALL) assert.ok((await mismatches(id)) >= 4, `member ${id} (${ens.kind(id)}) counts the wrong digests (mntr says ${await mismatches(id)})`);
+    for (const id of [LEADER, PADDOCK_FOLLOWER]) assert.match(ens.server(id).output(), /\[WARN\] Message:Digests are not matching\. Value is Zxid\. Value:\d+/);
   });
 });
