@@ -25,26 +25,49 @@ const TWO32 = 0x100000000;
 /** What a node digest covers besides the path: a ZNode, or prep's view of a node as it will be. */
 export type DigestedFields = Pick<ZNode, 'data' | 'czxid' | 'mzxid' | 'pzxid' | 'ctime' | 'mtime' | 'version' | 'cversion' | 'aversion' | 'ephemeralOwner'>;
 
-/** Writes the 60 stat bytes of a node digest into `out` (at least 60 bytes). */
-function statBytes(node: DigestedFields, out: Buffer): void {
-  putLong(out, 0, node.czxid);
-  putLong(out, 8, node.mzxid);
-  putLong(out, 16, node.pzxid);
-  putLong(out, 24, node.ctime);
-  putLong(out, 32, node.mtime);
-  out.writeInt32BE(node.version | 0, 40);
-  out.writeInt32BE(node.cversion | 0, 44);
-  out.writeInt32BE(node.aversion | 0, 48);
-  out.writeBigInt64BE(BigInt.asIntN(64, node.ephemeralOwner), 52);
+// CRC-32 (zlib's) kept in its inverted running form `c` (c = ~crc). The stat
+// fields and short paths are fed in here a byte at a time: cheaper than
+// writing them into a buffer for zlib, whose per-call cost is what a node's
+// few dozen bytes would mostly pay. Data beyond SHORT bytes goes to zlib.
+const TABLE = new Int32Array(256);
+for (let n = 0; n < 256; n++) {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  TABLE[n] = c;
+}
+const SHORT = 64;
+
+const crcByte = (c: number, b: number): number => TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
+
+function crcInt(c: number, v: number): number {
+  c = crcByte(c, v >>> 24);
+  c = crcByte(c, v >>> 16);
+  c = crcByte(c, v >>> 8);
+  return crcByte(c, v);
 }
 
-function putLong(out: Buffer, at: number, v: number): void {
+/** A Java long held as a number (exact below 2^53), big-endian. */
+function crcLong(c: number, v: number): number {
   const hi = Math.floor(v / TWO32);
-  out.writeInt32BE(hi | 0, at);
-  out.writeUInt32BE(v - hi * TWO32, at + 4);
+  return crcInt(crcInt(c, hi | 0), (v - hi * TWO32) | 0);
 }
 
-const scratch = Buffer.alloc(60);
+function crcBytes(c: number, b: Uint8Array): number {
+  if (b.length > SHORT) return ~crc32(b, ~c >>> 0);
+  for (let i = 0; i < b.length; i++) c = crcByte(c, b[i]!);
+  return c;
+}
+
+/** The CRC-32 of a path's UTF-8 bytes. */
+function pathCrc(path: string): number {
+  let c = -1;
+  for (let i = 0; i < path.length; i++) {
+    const ch = path.charCodeAt(i);
+    if (ch >= 0x80) return crc32(path);
+    c = crcByte(c, ch);
+  }
+  return ~c >>> 0;
+}
 
 /** True when the node at `path` takes part in the tree digest. */
 export const countsInDigest = (path: string): boolean => !path.startsWith(EXCLUDED_PREFIX);
@@ -58,18 +81,29 @@ export function nodeDigest(path: string | Uint8Array, node: DigestedFields): num
   let crc: number;
   if (typeof path === 'string') {
     if (!countsInDigest(path)) return 0;
-    crc = path === '/' ? 0 : crc32(path);
+    crc = path === '/' ? 0 : pathCrc(path);
   } else {
     crc = crc32(path);
   }
   return finishNodeDigest(crc, node);
 }
 
-/** A node's digest, given the CRC-32 of its path: the data and the stat fields follow. */
+/** A node's digest, given the CRC-32 of its path: the data and the 60 stat bytes follow. */
 export function finishNodeDigest(pathCrc: number, node: DigestedFields): number {
-  const crc = node.data !== null && node.data.length > 0 ? crc32(node.data, pathCrc) : pathCrc;
-  statBytes(node, scratch);
-  return crc32(scratch, crc);
+  let c = ~pathCrc;
+  if (node.data !== null) c = crcBytes(c, node.data);
+  c = crcLong(c, node.czxid);
+  c = crcLong(c, node.mzxid);
+  c = crcLong(c, node.pzxid);
+  c = crcLong(c, node.ctime);
+  c = crcLong(c, node.mtime);
+  c = crcInt(c, node.version);
+  c = crcInt(c, node.cversion);
+  c = crcInt(c, node.aversion);
+  const owner = node.ephemeralOwner;
+  if (owner === 0n) c = crcInt(crcInt(c, 0), 0);
+  else c = crcInt(crcInt(c, Number(BigInt.asIntN(32, owner >> 32n))), Number(BigInt.asIntN(32, owner)));
+  return ~c >>> 0;
 }
 
 /** Sums node digests the way AdHash does (a wrapping signed 64-bit sum). */
