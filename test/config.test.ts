@@ -106,6 +106,7 @@ describe('defaults', () => {
         containerCheckIntervalMs: 60000,
         containerMaxPerMinute: 10000,
         containerMaxNeverUsedIntervalMs: 0,
+        testPerturbDigest: false,
         properties: [],
         ignored: [],
       },

@@ -11,16 +11,20 @@
 // ZooKeeper followers are created through the leader: the test plays the
 // leader's request pipeline for createSession/closeSession. Server 4, a
 // ZooKeeper observer, joins last: SNAP, then INFORMs.
+//
+// The last suite runs a `paddock server` process as the leader of two
+// ZooKeeper followers and a Paddock one, to show that every proposal carries
+// the TxnDigest its followers check.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ZooKeeperClient } from '../src/client/index.ts';
+import { MultiError, op, ZooKeeperClient } from '../src/client/index.ts';
 import type { PeerAddress } from '../src/config/config.ts';
 import type { Logger } from '../src/log.ts';
-import { ACCEPTED_EPOCH, CURRENT_EPOCH, writeEpochFile } from '../src/persistence/sync.ts';
+import { ACCEPTED_EPOCH, CURRENT_EPOCH, txnsAfter, writeEpochFile } from '../src/persistence/sync.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import { encodeLearnerInfo, encodePacket, PacketType, ZAB_PROTOCOL_VERSION } from '../src/proto/quorum.ts';
 import type { Txn, TxnBody } from '../src/proto/txn.ts';
@@ -34,6 +38,7 @@ import { Peer } from '../src/zab/peer.ts';
 import { majorityQuorum } from '../src/zab/quorum.ts';
 import { epochOf } from '../src/zxid.ts';
 import { dataDirOptions, scratchRoot } from './support/datadirs.ts';
+import { TestEnsemble } from './support/ensemble.ts';
 import { fourLetterWord, freePort, startZooKeeper, type RunningServer } from './support/servers.ts';
 import { nodesText, treeNodes, zkNodes } from './support/trees.ts';
 import { waitFor } from './support/wait.ts';
@@ -199,7 +204,8 @@ describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { time
     } finally {
       await client.close();
     }
-    // ZooKeeper checks a proposal's TxnDigest only when it carries one; Paddock's leader sends none yet.
+    // The txns this test builds itself carry no TxnDigest, so ZooKeeper compares none
+    // (the last suite has the request pipeline's, which carry one).
     await assertServes(zk2!, 'server 2');
     await assertServes(zk3!, 'server 3');
   });
@@ -269,5 +275,107 @@ describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { time
     await write(() => create('/paddock/for-the-observer', 'informed'));
     await write(() => ({ type: OpCode.setData, path: '/paddock/for-the-observer', data: Buffer.from('informed again'), version: 1 }));
     await assertServes(zk4, 'observer after INFORMs');
+  });
+});
+
+// A `paddock server` process leading two ZooKeeper 3.8 followers and a Paddock
+// one (TestEnsemble). Clients on every member write txns of every type (a
+// follower forwards them to the leader, which prepares them); each PROPOSAL
+// carries the TxnDigest prep foresaw, which each follower compares with its
+// own tree once it applies the txn. ZooKeeper compares only when a digest is
+// present, so the zero counts are made to mean something by a second run with
+// the test-only switch that makes the leader's digests wrong by one: then
+// every follower counts mismatches.
+describe('a paddock server leading ZooKeeper 3.8 followers: every proposal carries a TxnDigest they verify', { timeout: 300_000 }, () => {
+  const LEADER = 4;
+  const PADDOCK_FOLLOWER = 1;
+  const ZK_FOLLOWERS = [2, 3];
+  const FOLLOWERS = [PADDOCK_FOLLOWER, ...ZK_FOLLOWERS];
+  const ALL = [LEADER, ...FOLLOWERS];
+  let ens: TestEnsemble;
+
+  before(async () => {
+    ens = await TestEnsemble.create('digest-leader', [{ id: PADDOCK_FOLLOWER }, { id: 2, kind: 'zookeeper' }, { id: 3, kind: 'zookeeper' }, { id: LEADER }], { cfg: { extendedTypesEnabled: 'true' } });
+  });
+
+  after(async () => {
+    await ens?.close();
+  });
+
+  /** The leader is up before the others start: with equal histories the highest id wins, so it leads. */
+  async function startWithPaddockLeading(leaderCfg: Record<string, string> = {}): Promise<void> {
+    await ens.start(LEADER, { noWait: true, cfg: leaderCfg });
+    await waitFor('the Paddock leader-to-be to answer ruok', ens.waitMs, async () => (await ens.fourLetter(LEADER, 'ruok')) === 'imok');
+    for (const id of FOLLOWERS) await ens.start(id, { noWait: true });
+    const settled = await ens.settled();
+    assert.equal(settled.leader, LEADER, 'the Paddock server with the highest id leads');
+    assert.deepEqual(settled.followers.sort(), FOLLOWERS);
+  }
+
+  const mismatches = async (id: number): Promise<number> => Number((await ens.mntr(id)).get('zk_digest_mismatches_count'));
+
+  /** Every member has applied everything written so far: `path` reads `value` on each after a sync. */
+  async function allApplied(path: string, value: string): Promise<void> {
+    for (const id of ALL) assert.equal(await ens.readAfterSync(id, path), value, `member ${id} has applied ${path}`);
+  }
+
+  it('txns of every type, written through every member: no follower, ZooKeeper or Paddock, finds a digest mismatch', async () => {
+    await startWithPaddockLeading();
+    // createSession on each member (forwarded by the followers)
+    const clients = await Promise.all(ALL.map(async (id) => ({ c: await ens.connect(id), root: `/by-${id}` })));
+    for (const { c, root } of clients) {
+      await c.create(root, 'root');
+      await c.create(`${root}/persistent`, 'p');
+      await c.create(`${root}/seq-`, 's', { mode: 2 });
+      await c.create(`${root}/seq-`, 's', { mode: 2 });
+      await c.create(`${root}/eph`, 'e', { mode: 1 });
+      await c.create(`${root}/eph-seq-`, 'es', { mode: 3 });
+      await c.create(`${root}/container`, 'c', { mode: 4 });
+      await c.create(`${root}/container/child`, 'in a container');
+      await c.create(`${root}/ttl`, 't', { mode: 5, ttl: 60_000 });
+      await c.create(`${root}/ttl-seq-`, 'ts', { mode: 6, ttl: 60_000 });
+      await c.setData(`${root}/persistent`, 'p2');
+      await c.setData(`${root}/persistent`, Buffer.alloc(1024, 7), 1);
+      await c.setACL(`${root}/persistent`, [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }], 0);
+      await c.delete(`${root}/container/child`);
+      await c.multi([op.create(`${root}/m1`, 'multi'), op.setData(`${root}/m1`, 'multi set'), op.create(`${root}/m1/x`, null), op.delete(`${root}/m1/x`), op.check(root, 0)]);
+      // A failed multi: its txn is an error multi that changes nothing (and still carries a digest).
+      await assert.rejects(c.multi([op.create(`${root}/m2`, 'never'), op.create(`${root}/persistent`, 'exists already')]), (e: Error) => e instanceof MultiError);
+      await assert.rejects(c.setData(`${root}/persistent`, 'stale', 0), /BadVersion|bad version/i);
+    }
+    // closeSession of sessions holding ephemerals: the txn deletes them.
+    for (const { c } of clients) await c.close();
+    const last = await ens.connect(2);
+    await last.create('/done', 'workload over');
+    await allApplied('/done', 'workload over');
+    for (const id of ALL) {
+      for (const { root } of clients) assert.equal(await ens.readAfterSync(id, `${root}/eph`), null, `member ${id}: ${root}/eph went with its session`);
+    }
+    for (const id of FOLLOWERS) assert.equal(await mismatches(id), 0, `follower ${id} (${ens.kind(id)}) found every TxnDigest equal to its tree's`);
+    assert.equal(await mismatches(LEADER), 0, 'the Paddock leader finds its own digests equal to its tree');
+    // Each follower's txn log holds each txn as the leader logged it: the same record and TxnDigest.
+    const logged = (id: number) => [...txnsAfter(join(ens.dataDir(id), 'version-2'), 0)];
+    const leaderLog = new Map(logged(LEADER).map((t) => [t.hdr.zxid, t]));
+    for (const id of FOLLOWERS) {
+      const followerLog = logged(id);
+      assert.ok(followerLog.length >= 60, `follower ${id} logged the workload (${followerLog.length} txns)`);
+      for (const txn of followerLog) {
+        assert.ok(txn.digest, `follower ${id} logged 0x${txn.hdr.zxid.toString(16)} with its TxnDigest`);
+        assert.deepEqual(leaderLog.get(txn.hdr.zxid), txn, `0x${txn.hdr.zxid.toString(16)} in the logs of the leader and of follower ${id}`);
+      }
+    }
+  });
+
+  it('with the test switch that puts every digest off by one, every follower counts mismatches: digests are sent and checked', async () => {
+    for (const id of ALL) await ens.stop(id);
+    await startWithPaddockLeading({ 'paddock.test.perturbDigest': 'true' });
+    const c = await ens.connect(2);
+    await c.create('/perturbed', 'x');
+    await c.setData('/perturbed', 'y');
+    await c.close();
+    await allApplied('/perturbed', 'y');
+    // createSession, create, setData and closeSession each carried a wrong digest (a restarted member counts from 0).
+    for (const id of ALL) assert.ok((await mismatches(id)) >= 4, `member ${id} (${ens.kind(id)}) counts the wrong digests (mntr says ${await mismatches(id)})`);
+    for (const id of [LEADER, PADDOCK_FOLLOWER]) assert.match(ens.server(id).output(), /\[WARN\] Message:Digests are not matching\. Value is Zxid\. Value:\d+/);
   });
 });

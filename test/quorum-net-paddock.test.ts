@@ -11,7 +11,7 @@ import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { PeerAddress } from '../src/config/config.ts';
 import type { Logger } from '../src/log.ts';
-import { treeDigest } from '../src/persistence/digest.ts';
+import { treeDigest } from '../src/tree/digest.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import type { Txn, TxnBody } from '../src/proto/txn.ts';
 import { ElectionNet } from '../src/runtime/election-net.ts';

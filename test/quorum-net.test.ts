@@ -5,7 +5,9 @@
 // (observer), told whom to follow (no election). Each phase checks that the
 // Paddock replica holds exactly what ZooKeeper serves (every node's data and
 // Stat, read through a ZooKeeper client), that its tree digest equals the
-// TxnDigest ZooKeeper's leader sent with the last txn, and which sync the
+// TxnDigest ZooKeeper's leader sent with the last txn and its own check of
+// every txn's digest found no mismatch (the last test shows it counts one
+// when the digest is off), and which sync the
 // leader chose: SNAP for an empty peer, DIFF for one that rejoins close
 // behind, TRUNC for one holding txns the leader never had. The Paddock peer
 // restarts from its own directories in between, and ZooKeeper's own tools
@@ -20,7 +22,7 @@ import { promisify } from 'node:util';
 import { ZooKeeperClient } from '../src/client/index.ts';
 import type { PeerAddress } from '../src/config/config.ts';
 import type { Logger } from '../src/log.ts';
-import { treeDigest } from '../src/persistence/digest.ts';
+import { treeDigest } from '../src/tree/digest.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import type { LoggedTxn, Txn } from '../src/proto/txn.ts';
 import { QuorumNet } from '../src/runtime/quorum-net.ts';
@@ -47,6 +49,8 @@ class PaddockPeer {
   readonly roles: RoleChange[] = [];
   /** the last committed txn that carried a TxnDigest */
   lastDigested: LoggedTxn | null = null;
+  /** the test's stand-in for a leader that sends wrong digests: each committed txn's TxnDigest is off by one */
+  perturbDigests = false;
   readonly peer: Peer;
   private constructor(
     readonly replica: Replica,
@@ -61,6 +65,8 @@ class PaddockPeer {
     const lines: string[] = [];
     const logger: Logger = { info: (m) => lines.push(`INFO ${m}`), warn: (m) => lines.push(`WARN ${m}`), error: (m) => lines.push(`ERROR ${m}`) };
     const replica = await Replica.open(dataDirOptions(dir, 10_000), logger);
+    const apply = replica.apply.bind(replica);
+    replica.apply = (txn: LoggedTxn) => apply(self?.perturbDigests && txn.digest ? { ...txn, digest: { ...txn.digest, treeDigest: txn.digest.treeDigest + 1n } } : txn);
     const peer = new Peer({
       settings: { id, quorum: majorityQuorum(servers), tickTime: TICK_MS, initLimit: 20, syncLimit: 10 },
       epochs: { ...replica.epochs },
@@ -127,6 +133,7 @@ async function assertSameAsZooKeeper(p: PaddockPeer, client: ZooKeeperClient, wh
   } else {
     assert.fail(`${what}: the phase should end on a txn ZooKeeper digested (last digested ${last ? zxidHex(last.hdr.zxid) : 'none'}, tree at ${zxidHex(p.tree.lastProcessedZxid)})`);
   }
+  assert.equal(p.replica.digests.mismatches, 0, `${what}: the TxnDigest of every txn ZooKeeper's leader sent equals the Paddock tree's once applied`);
 }
 
 async function java(mainClass: string, args: string[]): Promise<string> {
@@ -311,5 +318,22 @@ describe('quorum runtime: a Paddock learner in a ZooKeeper 3.8 ensemble', { time
     await client.create('/app/for-observer', 'informed');
     await client.setData('/app/n4', 'informed too');
     await assertSameAsZooKeeper(paddock, client, 'observer after INFORMs');
+  });
+
+  it('a TxnDigest that is not the tree’s is counted and logged as ZooKeeper does', async () => {
+    const p = paddock!;
+    p.perturbDigests = true;
+    await client.setData('/app/n4', 'digest off by one');
+    await client.create('/app/off-by-one', 'again');
+    await client.sync('/');
+    await waitFor('Paddock to apply the two txns', WAIT_MS, () => p.tree.get('/app/off-by-one') !== undefined);
+    p.perturbDigests = false;
+    assert.equal(p.replica.digests.mismatches, 2);
+    const logged = p.lines.filter((l) => /digest mismatch|Digests are not matching/.test(l));
+    assert.match(logged[0] ?? '', /^ERROR First digest mismatch on txn: 0x[0-9a-f]+ .*expected digest is \{version 2, treeDigest -?\d+\}, actual digest is -?\d+$/);
+    assert.match(logged[1] ?? '', /^WARN Message:Digests are not matching\. Value is Zxid\. Value:\d+$/);
+    await client.setData('/app/n4', 'digest right again');
+    await waitFor('Paddock to apply it', WAIT_MS, () => p.tree.get('/app/n4')?.data?.toString() === 'digest right again');
+    assert.equal(p.replica.digests.mismatches, 2, 'a right digest is not counted');
   });
 });

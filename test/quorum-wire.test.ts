@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadSnapPayload } from './support/snap.ts';
 import { ZooKeeperClient } from '../src/client/index.ts';
 import { JuteWriter } from '../src/jute/archive.ts';
-import { treeDigest } from '../src/persistence/digest.ts';
+import { treeDigest } from '../src/tree/digest.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import {
   decodeLeaderInfo,

@@ -19,7 +19,7 @@ import type { Logger } from '../src/log.ts';
 import { adler32 } from '../src/persistence/adler32.ts';
 import { DataDir } from '../src/persistence/datadir.ts';
 import { formatSnapshot, listSnapshots, readSnapshot, readSnapshotBytes, SnapshotError, writeSnapshot } from '../src/persistence/snapshot.ts';
-import { treeDigest } from '../src/persistence/digest.ts';
+import { treeDigest } from '../src/tree/digest.ts';
 import { TxnLogWriter } from '../src/persistence/txnlog.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import { readACL } from '../src/proto/records.ts';

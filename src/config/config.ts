@@ -69,6 +69,8 @@ export interface ServerConfig {
   containerCheckIntervalMs: number;
   containerMaxPerMinute: number;
   containerMaxNeverUsedIntervalMs: number;
+  /** test only (zoo.cfg paddock.test.perturbDigest=true): every TxnDigest this server orders is off by one */
+  testPerturbDigest: boolean;
   properties: Map<string, string>;
   ignored: string[];
 }
@@ -105,7 +107,7 @@ const UNSUPPORTED: Record<string, [Kind, string?]> = {
 // zookeeper.* system properties (named here without the prefix) that Paddock reads.
 const USED_PROPERTIES = new Set([
   'maxCnxns', 'snapCount', 'preAllocSize', 'forceSync', 'globalOutstandingLimit', '4lw.commands.whitelist',
-  'extendedTypesEnabled', 'DigestAuthenticationProvider.superDigest', 'skipACL',
+  'extendedTypesEnabled', 'DigestAuthenticationProvider.superDigest', 'skipACL', 'paddock.test.perturbDigest',
 ]);
 // ZooKeeper reads these without the zookeeper. prefix, so in zoo.cfg they do nothing.
 const JVM_ONLY = /^(jute\.maxbuffer|readonlymode\.enabled|znode\.container\.)/;
@@ -431,6 +433,7 @@ export function parseConfig(
     containerCheckIntervalMs: propInt('znode.container.checkIntervalMs', 60_000),
     containerMaxPerMinute: propInt('znode.container.maxPerMinute', 10_000),
     containerMaxNeverUsedIntervalMs: propInt('znode.container.maxNeverUsedIntervalMs', 0, 64),
+    testPerturbDigest: prop('zookeeper.paddock.test.perturbDigest') === 'true',
     properties: new Map([...props].map(([name, p]) => [name, p.value])),
     ignored,
   };

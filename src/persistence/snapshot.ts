@@ -37,7 +37,7 @@ import type { ACL } from '../proto/records.ts';
 import { readACL } from '../proto/records.ts';
 import { OPEN_ACL_UNSAFE } from '../tree/acl.ts';
 import { DataTree, UNRESOLVED_ACL, ZNode, kindOf, ttlOf } from '../tree/datatree.ts';
-import { DIGEST_VERSION, DigestSum, countsInDigest, finishNodeDigest } from './digest.ts';
+import { DIGEST_VERSION, DigestSum, countsInDigest, finishNodeDigest } from '../tree/digest.ts';
 
 export const SNAP_MAGIC = 0x5a4b534e; // "ZKSN"
 export const SNAP_VERSION = 2;

@@ -14,7 +14,10 @@
 //   a log that a truncation or snapshot install replaced;
 // - install() makes a SNAP's state durable (a snapshot at its zxid, nothing
 //   logged or snapshotted after it) before it returns, so the core may ack
-//   NEWLEADER on it (ZOOKEEPER-3911).
+//   NEWLEADER on it (ZOOKEEPER-3911);
+// - every committed txn that carries a TxnDigest is checked against the tree
+//   it leaves (`digests`: mntr's zk_digest_mismatches_count), whoever applies
+//   it (apply(), or a request pipeline through `log`).
 
 import type { Logger } from '../log.ts';
 import { DataDir, type DataDirOptions } from '../persistence/datadir.ts';
@@ -24,6 +27,7 @@ import { ACCEPTED_EPOCH, CURRENT_EPOCH, loadEpochs, truncateLogTo, txnsAfter, wr
 import type { LoggedTxn, Txn } from '../proto/txn.ts';
 import type { TxnSink } from '../server/processor.ts';
 import type { ApplyResult, DataTree } from '../tree/datatree.ts';
+import { DigestCheck } from '../tree/digest.ts';
 import type { HistoryInit } from '../zab/history.ts';
 import { zxidHex } from '../zxid.ts';
 
@@ -35,6 +39,8 @@ export class Replica {
     throw e;
   };
   private readonly commits: GroupCommit;
+  /** the TxnDigest check of every committed txn */
+  readonly digests: DigestCheck;
 
   private constructor(
     private readonly opts: DataDirOptions,
@@ -43,6 +49,7 @@ export class Replica {
     public tree: DataTree,
     readonly epochs: { accepted: number; current: number },
   ) {
+    this.digests = new DigestCheck(logger);
     this.commits = new GroupCommit(
       dir,
       tree.lastProcessedZxid,
@@ -120,7 +127,10 @@ export class Replica {
   readonly log: TxnSink = {
     append: (txn) => this.dir.append(txn),
     flush: () => this.dir.flush(),
-    committed: (tree) => this.dir.committed(tree),
+    committed: (tree, txn) => {
+      this.digests.check(tree, txn);
+      this.dir.committed(tree);
+    },
   };
 
   /** Ready step 2: write the epochs durably. */
@@ -136,9 +146,9 @@ export class Replica {
   }
 
   /** Ready step 3: apply a committed txn (and count it towards the next snapshot). */
-  apply(txn: Txn): ApplyResult {
+  apply(txn: LoggedTxn): ApplyResult {
     const result = this.tree.apply(txn.hdr, txn.body);
-    this.dir.committed(this.tree);
+    this.log.committed(this.tree, txn);
     return result;
   }
 

@@ -27,6 +27,8 @@ export interface ServerView {
   readonly quorumConf?: readonly string[];
   /** the leader's proposal sizes (srvr, stat); null on any other role and standalone */
   readonly proposalSizes?: ProposalSizes | null;
+  /** committed txns whose TxnDigest differed from the tree's (ZooKeeper's digest_mismatches_count) */
+  readonly digestMismatches?: number;
   resetStats(): void;
 }
 
@@ -208,6 +210,7 @@ function mntr(view: ServerView): string {
     ['local_sessions', p.localSessionCount],
     ['connection_drop_probability', '0.0'],
     ['auth_failed_count', s.authFailed],
+    ['digest_mismatches_count', view.digestMismatches ?? 0],
     ['outstanding_tls_handshake', 0],
     ['non_mtls_remote_conn_count', 0],
     ['non_mtls_local_conn_count', 0],

@@ -3,29 +3,35 @@
 // effects are kept per path (ZooKeeper's "outstanding changes"), so a multi's
 // later ops see its earlier ones, and a txn waiting for its fsync is seen by the
 // next request's checks.
+//
+// The pending effects also carry the tree digest (digest.ts) as it will be:
+// each recorded change adds its node's new digest less its old one, so the
+// digest after the txn just prepared — the TxnDigest ZooKeeper's
+// PrepRequestProcessor gives a proposal — is the applied tree's digest plus
+// the changes still pending. O(1) per changed node, like the rest.
 
 import { Err, OpCode, Perm, ZkError } from '../proto/constants.ts';
 import type { ACL, Id, Request, RequestOf } from '../proto/records.ts';
 import type { TxnBody } from '../proto/txn.ts';
 import { checkACL, fixupACL } from '../tree/acl.ts';
 import { CONTAINER_OWNER, kindOf, ttlOwner, type DataTree } from '../tree/datatree.ts';
+import { nodeDigest, type DigestedFields } from '../tree/digest.ts';
 import { parentOf, pathProblem } from '../tree/path.ts';
 
-/** What prep needs to know of a node. */
-interface NodeView {
+/** What prep needs to know of a node: what it checks, and what the node digest covers. */
+interface NodeView extends DigestedFields {
   acl: ACL[];
-  version: number;
-  /** persisted cversion */
-  cversion: number;
-  aversion: number;
-  ephemeralOwner: bigint;
   childCount: number;
+  /** the node digest of this view (set when the view is recorded) */
+  digest: number;
 }
 
 interface Change {
   zxid: number;
   /** null: deleted */
   view: NodeView | null;
+  /** what this change adds to the tree digest */
+  digestDelta: number;
 }
 
 export interface PrepContext {
@@ -107,6 +113,8 @@ export class Prep {
   /** every recorded change's path, in zxid order (ZooKeeper's outstandingChanges queue) */
   private order: string[] = [];
   private orderHead = 0;
+  /** the sum of digestDelta over the changes not applied yet */
+  private pendingDigestDelta = 0;
 
   constructor(
     private readonly tree: DataTree,
@@ -128,6 +136,14 @@ export class Prep {
     }
   }
 
+  /**
+   * The tree digest once every txn prepared so far is applied: the TxnDigest
+   * of the txn prepared last (ZooKeeper's PrepRequestProcessor.getCurrentTreeDigest).
+   */
+  get digest(): bigint {
+    return BigInt.asIntN(64, this.tree.digest + BigInt(this.pendingDigestDelta));
+  }
+
   /** Forget pending effects of txns up to and including zxid: they are in the tree now. */
   applied(zxid: number): void {
     // Changes were recorded in zxid order, so the ones now applied are at the front of `order`.
@@ -135,13 +151,14 @@ export class Prep {
       const path = this.order[this.orderHead]!;
       const list = this.changes.get(path)!;
       if (list[0]!.zxid > zxid) break;
-      list.shift();
+      this.pendingDigestDelta -= list.shift()!.digestDelta;
       if (list.length === 0) this.changes.delete(path);
       this.orderHead++;
     }
     if (this.orderHead === this.order.length) {
       this.order = [];
       this.orderHead = 0;
+      this.pendingDigestDelta = 0;
     } else if (this.orderHead > 1024 && this.orderHead * 2 > this.order.length) {
       this.order = this.order.slice(this.orderHead);
       this.orderHead = 0;
@@ -154,16 +171,21 @@ export class Prep {
       const path = this.order[this.order.length - 1]!;
       const list = this.changes.get(path)!;
       if (list[list.length - 1]!.zxid !== zxid) break;
-      list.pop();
+      this.pendingDigestDelta -= list.pop()!.digestDelta;
       if (list.length === 0) this.changes.delete(path);
       this.order.pop();
     }
   }
 
+  /** Note that txn `zxid` leaves the node at `path` as `view` (null: gone). */
   private record(path: string, zxid: number, view: NodeView | null): void {
     let list = this.changes.get(path);
+    const before = list ? (list[list.length - 1]!.view?.digest ?? 0) : (this.tree.get(path)?.digest ?? 0);
+    if (view) view.digest = nodeDigest(path, view);
+    const digestDelta = (view?.digest ?? 0) - before;
+    this.pendingDigestDelta += digestDelta;
     if (!list) this.changes.set(path, (list = []));
-    list.push({ zxid, view });
+    list.push({ zxid, view, digestDelta });
     this.order.push(path);
   }
 
@@ -180,11 +202,18 @@ export class Prep {
     if (!node) throw new ZkError(Err.noNode, path);
     return {
       acl: node.acl,
+      data: node.data,
+      czxid: node.czxid,
+      mzxid: node.mzxid,
+      pzxid: node.pzxid,
+      ctime: node.ctime,
+      mtime: node.mtime,
       version: node.version,
       cversion: node.cversion,
       aversion: node.aversion,
       ephemeralOwner: node.ephemeralOwner,
       childCount: node.children.size,
+      digest: node.digest,
     };
   }
 
@@ -240,7 +269,7 @@ export class Prep {
         const node = this.lookup(path);
         this.checkACL(node.acl, Perm.write, ctx);
         const version = nextVersion(node.version, req.version);
-        this.record(path, ctx.zxid, { ...node, version });
+        this.record(path, ctx.zxid, { ...node, data: req.data, version, mzxid: ctx.zxid, mtime: ctx.time });
         return { type: OpCode.setData, path, data: req.data, version };
       }
       case OpCode.setACL: {
@@ -294,10 +323,11 @@ export class Prep {
     if (flags === 4) owner = CONTAINER_OWNER;
     else if (isTTLMode(flags)) owner = ttlOwner(ttl);
     else if (isEphemeralMode(flags)) owner = ctx.sessionId;
-    this.record(parentPath, ctx.zxid, { ...parent, cversion: parentCVersion, childCount: parent.childCount + 1 });
-    this.record(path, ctx.zxid, { acl, version: 0, cversion: 0, aversion: 0, ephemeralOwner: owner, childCount: 0 });
-
     const { data } = req;
+    const { zxid, time } = ctx;
+    this.record(parentPath, zxid, { ...parent, cversion: parentCVersion, pzxid: zxid, childCount: parent.childCount + 1 });
+    this.record(path, zxid, { acl, data, czxid: zxid, mzxid: zxid, pzxid: zxid, ctime: time, mtime: time, version: 0, cversion: 0, aversion: 0, ephemeralOwner: owner, childCount: 0, digest: 0 });
+
     switch (req.type) {
       case OpCode.createContainer:
         return { type: req.type, path, data, acl, parentCVersion };
@@ -326,7 +356,7 @@ export class Prep {
   }
 
   private removeChange(parentPath: string, parent: NodeView, path: string, zxid: number): void {
-    this.record(parentPath, zxid, { ...parent, childCount: parent.childCount - 1 });
+    this.record(parentPath, zxid, { ...parent, pzxid: Math.max(parent.pzxid, zxid), childCount: parent.childCount - 1 });
     this.record(path, zxid, null);
   }
 

@@ -10,13 +10,17 @@
 // have been prepared on another server. Reads are answered from the tree at
 // once, except that each session's requests are answered in order: a read
 // waits for its session's earlier writes.
+//
+// Every txn is ordered with the TxnDigest ZooKeeper gives it: the tree digest
+// once it is applied, as prep foresees it (a leader's proposals, the log).
 
 import { AddWatchMode, Err, OpCode, Perm, WatcherType, Xid, ZkError } from '../proto/constants.ts';
 import type { ConnectRequest, ConnectResponse, Id, Request } from '../proto/records.ts';
 import type { MultiResult, Response } from '../proto/responses.ts';
-import type { Txn, TxnBody } from '../proto/txn.ts';
+import type { LoggedTxn, Txn, TxnBody } from '../proto/txn.ts';
 import { checkACL, digestOf, maskDigests, SUPER } from '../tree/acl.ts';
 import { DataTree, kindOf, ttlOf, type ApplyResult, type ZNode } from '../tree/datatree.ts';
+import { DIGEST_VERSION } from '../tree/digest.ts';
 import type { Watcher } from '../tree/watches.ts';
 import type { ForwardedRequest } from '../zab/messages.ts';
 import type { Ready } from '../zab/ready.ts';
@@ -47,12 +51,14 @@ export interface ProcessorOptions {
   skipACL: boolean;
   superDigest: string | null;
   containerMaxNeverUsedIntervalMs: number;
+  /** test only: every TxnDigest is off by one, so that a peer's digest check can be seen to fire */
+  perturbDigest?: boolean;
 }
 
 /** Where txns go to become durable: the transaction log (group commit). */
 export interface TxnSink extends AppendLog {
-  /** A txn was applied (snapshot scheduling). */
-  committed(tree: DataTree): void;
+  /** `txn` was applied to `tree`: snapshot scheduling, and in an ensemble the check of its digest. */
+  committed(tree: DataTree, txn: LoggedTxn): void;
 }
 
 /**
@@ -687,7 +693,9 @@ export class Processor {
     const txn = this.orderer.propose((zxid) => {
       const time = this.now();
       const body = build(zxid, time);
-      return { hdr: { clientId, cxid, zxid, time, type: body.type }, body };
+      const treeDigest = this.opts.perturbDigest ? BigInt.asIntN(64, this.prep.digest + 1n) : this.prep.digest;
+      const txn: LoggedTxn = { hdr: { clientId, cxid, zxid, time, type: body.type }, body, digest: { version: DIGEST_VERSION, treeDigest } };
+      return txn;
     });
     if (!txn && !(forward && this.orderer.forward({ sessionId: clientId, cxid, ...forward }))) return false;
     if (done) {
@@ -774,7 +782,7 @@ export class Processor {
       // A session another server created: tracked here too (for expiry, should this server lead).
       this.sessions.add(hdr.clientId, body.timeOut, this.now());
     }
-    this.log?.committed(this.tree);
+    this.log?.committed(this.tree, txn);
     const waiting = this.awaiting.get(hdr.clientId);
     const next = waiting?.[0];
     if (next && next.cxid === hdr.cxid) {

@@ -68,6 +68,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
         skipACL: config.skipACL,
         superDigest: config.superDigest,
         containerMaxNeverUsedIntervalMs: config.containerMaxNeverUsedIntervalMs,
+        perturbDigest: config.testPerturbDigest,
       },
       Date.now,
       tree,
@@ -122,6 +123,11 @@ export class PaddockServer implements ServerView, ConnectionHost {
 
   get proposalSizes(): ProposalSizes | null {
     return this.member?.proposalSizes ?? null;
+  }
+
+  /** Committed txns whose TxnDigest was not the tree's (an ensemble member checks them; standalone has none to check). */
+  get digestMismatches(): number {
+    return this.member?.replica.digests.mismatches ?? 0;
   }
 
   /** New client sessions are taken (an ensemble member only while its role serves). */

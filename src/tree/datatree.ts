@@ -2,11 +2,18 @@
 // apply() is the only way state changes. The request pipeline calls it for new
 // txns, log replay calls it on start-up and followers call it for commits, so
 // all of them reach the same state from the same txns.
+//
+// The tree digest (ZooKeeper's DataTree.getTreeDigest, see digest.ts) is kept
+// as nodes change, O(1) per node: each node caches its own digest, taken out
+// of the sum before the node changes and put back after. So a node's digested
+// fields change only here (apply, snapshot loading); /zookeeper/config, which
+// the digest leaves out, is the one node set from outside.
 
 import { Err, EventType, OpCode, ZkError } from '../proto/constants.ts';
 import type { ACL, Stat } from '../proto/records.ts';
 import type { TxnBody, TxnHeader } from '../proto/txn.ts';
 import { ANYONE, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE } from './acl.ts';
+import { DigestSum, nodeDigest } from './digest.ts';
 import { nameOf, parentOf } from './path.ts';
 import { WatchMode, WatchTable, type Watcher } from './watches.ts';
 
@@ -41,6 +48,8 @@ const NO_CHILDREN: ReadonlySet<string> = new Set();
 export class ZNode {
   /** child names; most nodes are leaves, so the set is made on the first child */
   private kids: Set<string> | null = null;
+  /** this node's digest as its tree's digest counts it */
+  digest = 0;
 
   constructor(
     public data: Buffer | null,
@@ -109,10 +118,12 @@ export class DataTree {
   /** zookeeper.skipACL: watch events then reach their watchers whatever the ACLs say */
   skipACL = false;
   lastProcessedZxid = 0;
+  private digestSum = new DigestSum();
 
   constructor() {
     const zero = () => new ZNode(Buffer.alloc(0), OPEN_ACL_UNSAFE, 0, 0, 0, 0, 0, 0, 0, 0n, 0);
     this.nodes.set('/', zero());
+    this.count('/', this.nodes.get('/')!);
     this.attach('/zookeeper', zero());
     this.attach('/zookeeper/quota', zero());
     const config = zero();
@@ -135,16 +146,19 @@ export class DataTree {
   static loadingSnapshot(): { add(path: string, node: ZNode): void; finish(sessions: ReadonlyMap<bigint, number>, zxid: number): DataTree } {
     const tree = new DataTree();
     tree.nodes.clear();
+    tree.digestSum = new DigestSum();
     return {
       add(path, node) {
         if (path === '/') {
           tree.nodes.set(path, node);
+          tree.count(path, node);
           return;
         }
         const parent = tree.nodes.get(parentOf(path));
         if (!parent) throw new Error(`snapshot holds ${path} before its parent`);
         parent.addChild(nameOf(path));
         tree.nodes.set(path, node);
+        tree.count(path, node);
         tree.index(path, node.ephemeralOwner);
       },
       finish(sessions, zxid) {
@@ -159,6 +173,23 @@ export class DataTree {
   private attach(path: string, node: ZNode): void {
     this.nodes.get(parentOf(path))!.addChild(nameOf(path));
     this.nodes.set(path, node);
+    this.count(path, node);
+  }
+
+  /** The tree digest now: the AdHash sum of every node's digest (a signed 64-bit value). */
+  get digest(): bigint {
+    return this.digestSum.value;
+  }
+
+  /** Count a node that is new or has just changed in the tree digest. */
+  private count(path: string, node: ZNode): void {
+    node.digest = nodeDigest(path, node);
+    this.digestSum.add(node.digest);
+  }
+
+  /** Take a node out of the tree digest: it is about to change or go. */
+  private uncount(node: ZNode): void {
+    this.digestSum.subtract(node.digest);
   }
 
   get(path: string): ZNode | undefined {
@@ -286,17 +317,21 @@ export class DataTree {
           return { type, err: Err.ok, path: body.path };
         case OpCode.setData: {
           const node = this.mustGet(body.path);
+          this.uncount(node);
           node.data = body.data;
           node.version = body.version;
           node.mzxid = hdr.zxid;
           node.mtime = hdr.time;
+          this.count(body.path, node);
           this.dataWatches.trigger(body.path, EventType.nodeDataChanged, this.readACL(node));
           return { type, err: Err.ok, path: body.path, stat: node.stat() };
         }
         case OpCode.setACL: {
           const node = this.mustGet(body.path);
+          this.uncount(node);
           node.acl = body.acl;
           node.aversion = body.version;
+          this.count(body.path, node);
           return { type, err: Err.ok, path: body.path, stat: node.stat() };
         }
         case OpCode.check:
@@ -333,8 +368,10 @@ export class DataTree {
     // Also when the node exists: replaying a log over a fuzzy snapshot can meet a
     // node the snapshot already holds, and the parent must still catch up.
     if (cversion > parent.cversion) {
+      this.uncount(parent);
       parent.cversion = cversion;
       parent.pzxid = hdr.zxid;
+      this.count(parentPath, parent);
     }
     if (parent.children.has(name)) {
       // The same create, replayed over a fuzzy snapshot that holds the node with
@@ -346,6 +383,7 @@ export class DataTree {
     const node = new ZNode(data, acl, hdr.zxid, hdr.zxid, hdr.time, hdr.time, 0, 0, 0, owner, hdr.zxid);
     parent.addChild(name);
     this.nodes.set(path, node);
+    this.count(path, node);
     this.index(path, owner);
     this.dataWatches.trigger(path, EventType.nodeCreated, this.readACL(node));
     this.childWatches.trigger(parentPath, EventType.nodeChildrenChanged, this.readACL(parent));
@@ -377,9 +415,14 @@ export class DataTree {
     // The parent first, even when the node is gone already: a fuzzy snapshot
     // may hold the parent from before this delete and the node not at all.
     parent.removeChild(nameOf(path));
-    if (zxid > parent.pzxid) parent.pzxid = zxid;
+    if (zxid > parent.pzxid) {
+      this.uncount(parent);
+      parent.pzxid = zxid;
+      this.count(parentPath, parent);
+    }
     const node = this.mustGet(path);
     this.nodes.delete(path);
+    this.uncount(node);
     switch (kindOf(node.ephemeralOwner)) {
       case 'container':
         this.containers.delete(path);
