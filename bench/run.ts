@@ -22,7 +22,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startServer, type RunningServer } from '../test/support/servers.ts';
 import {
-  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, ratio, summarizeRounds, table, times, warmServer,
+  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, serversTarget, ratio, summarizeRounds, table, times, warmServer,
   type Kind, type LoadSpec, type Measurement, type RoundsSummary,
 } from './common.ts';
 
@@ -237,11 +237,11 @@ async function main() {
           continue;
         }
         try {
-          const warm = await warmServer(bin, srv, workloads.map((w) => ({ ...spec(w, o), warmup: 0 })), o.serverWarmup);
+          const warm = await warmServer(bin, serversTarget([srv]), workloads.map((w) => ({ ...spec(w, o), warmup: 0 })), o.serverWarmup);
           if (warm) console.log(`round ${round} ${LABEL[server]} warm-up trouble: ${warm}`);
           for (const workload of workloads) {
             if (interrupted) return;
-            const cell: Cell = { workload, server, round, ...(await measureLoadgen(bin, srv, spec(workload, o))) };
+            const cell: Cell = { workload, server, round, ...(await measureLoadgen(bin, serversTarget([srv]), spec(workload, o))) };
             if (interrupted) return;
             cells.push(cell);
             if (cell.ok && cell.result) {
