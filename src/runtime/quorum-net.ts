@@ -18,7 +18,9 @@
 // Invariants:
 // - Readies are carried one at a time, in order; the one async storage step
 //   (TRUNC) holds the next Ready back until it is done;
-// - per connection, packets leave in the order the core sent them: a SNAP's
+// - per connection, packets leave in the order the core sent them, those of
+//   one turn of the event loop in one write (the socket is corked until the
+//   turn ends: a Ready's proposals, ACKs or COMMITs cost one syscall); a SNAP's
 //   snapshot stream (written from the tree as of the SNAP's zxid, fuzzy and
 //   sliced like ZooKeeper's) holds back whatever follows it;
 // - a received SNAP is installed durably (Replica.install) before the core
@@ -94,6 +96,8 @@ class QuorumConn {
   private snapPacket: QuorumPacket | null = null;
   /** packets held back behind a snapshot stream being written */
   private held: Buffer[] | null = null;
+  /** the socket is corked until the end of this turn of the event loop */
+  private corked = false;
 
   constructor(
     readonly sock: net.Socket,
@@ -154,7 +158,20 @@ class QuorumConn {
     const bytes = encodePacket(p);
     this.unanswered?.push(bytes);
     if (this.held) this.held.push(bytes);
-    else this.sock.write(bytes);
+    else this.write(bytes);
+  }
+
+  /** Write within this turn's batch: what is written until the turn ends leaves in one writev. */
+  private write(bytes: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.sock.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.sock.uncork();
+      });
+    }
+    this.sock.write(bytes);
   }
 
   /** SNAP, then the tree's snapshot stream; packets sent meanwhile wait for it. */
@@ -166,7 +183,7 @@ class QuorumConn {
     writeSnapStream(tree, this.sock).then(
       () => {
         this.held = null;
-        for (const b of held) this.sock.write(b);
+        for (const b of held) this.write(b);
       },
       (e: Error) => {
         this.logger.warn(`SNAP to ${this.describe()} failed: ${e.message}`);
