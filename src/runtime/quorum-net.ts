@@ -200,6 +200,8 @@ class QuorumConn {
 
 /** Connections to a leader that say nothing before closing are tried this often (ZooKeeper: 5). */
 const DIAL_ATTEMPTS = 5;
+/** ...this long apart (ZooKeeper: zookeeper.leaderConnectDelayDuringRetryMs, 100 ms). */
+const REDIAL_MS = 100;
 
 /** The SNAP stream as QuorumPacketDecoder hands it out (signature stripped), loaded into a tree. */
 function loadSnapStream(stream: Buffer, zxid: number): Promise<DataTree> {
@@ -329,7 +331,7 @@ export class QuorumNet {
   /**
    * Connect to our leader. The election may name it before it leads (it then
    * refuses us): as ZooKeeper's Learner.connectToLeader, a connection lost
-   * before the leader said anything is tried again, a tick later, up to
+   * before the leader said anything is tried again, REDIAL_MS later, up to
    * DIAL_ATTEMPTS times, with what we had sent on it; only then is the loss
    * reported.
    */
@@ -349,7 +351,7 @@ export class QuorumNet {
     setTimeout(() => {
       if (this.closed || this.conns.has(id) || this.learnerOf() !== id) return;
       this.dial(id, attempt, resend);
-    }, this.opts.tickMs);
+    }, REDIAL_MS);
   }
 
   private track(conn: QuorumConn, attempt = 1): QuorumConn {
