@@ -19,8 +19,9 @@
 // - Readies are carried one at a time, in order; the one async storage step
 //   (TRUNC) holds the next Ready back until it is done;
 // - per connection, packets leave in the order the core sent them, those of
-//   one turn of the event loop in one write (the socket is corked until the
-//   turn ends: a Ready's proposals, ACKs or COMMITs cost one syscall); a SNAP's
+//   one pass of the event loop in one write (the socket is corked until the
+//   I/O callbacks of the pass have run: the proposals, ACKs or COMMITs that
+//   the packets received together produce cost one syscall); a SNAP's
 //   snapshot stream (written from the tree as of the SNAP's zxid, fuzzy and
 //   sliced like ZooKeeper's) holds back whatever follows it;
 // - a received SNAP is installed durably (Replica.install) before the core
@@ -96,7 +97,7 @@ class QuorumConn {
   private snapPacket: QuorumPacket | null = null;
   /** packets held back behind a snapshot stream being written */
   private held: Buffer[] | null = null;
-  /** the socket is corked until the end of this turn of the event loop */
+  /** the socket is corked until the I/O callbacks of this pass of the event loop have run */
   private corked = false;
 
   constructor(
@@ -161,12 +162,12 @@ class QuorumConn {
     else this.write(bytes);
   }
 
-  /** Write within this turn's batch: what is written until the turn ends leaves in one writev. */
+  /** Write within this pass's batch: what is written until the pass's I/O callbacks have run leaves in one writev. */
   private write(bytes: Buffer): void {
     if (!this.corked) {
       this.corked = true;
       this.sock.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.corked = false;
         this.sock.uncork();
       });
