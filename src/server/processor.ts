@@ -144,6 +144,8 @@ export class Processor {
   private readonly orderer: Orderer;
   /** a Ready (or a storage step of the runtime, hold()) is being carried */
   private driving = false;
+  /** hold() calls waiting for `driving` to end */
+  private readonly drivingEnded: (() => void)[] = [];
   /** group commit into `log`; null without one */
   private readonly commits: GroupCommit | null;
   /** learner: sessions its clients kept alive since the last report to the leader */
@@ -215,14 +217,19 @@ export class Processor {
    * interleave with: Readies wait until it is done.
    */
   async hold(step: () => Promise<void>): Promise<void> {
-    while (this.driving) await new Promise((r) => setImmediate(r));
+    while (this.driving) await new Promise<void>((r) => this.drivingEnded.push(r));
     this.driving = true;
     try {
       await step();
     } finally {
-      this.driving = false;
+      this.endDriving();
     }
     this.drive();
+  }
+
+  private endDriving(): void {
+    this.driving = false;
+    if (this.drivingEnded.length > 0) for (const wake of this.drivingEnded.splice(0)) wake();
   }
 
   get zxid(): number {
@@ -652,11 +659,11 @@ export class Processor {
         else this.carry(r);
       }
     } finally {
-      if (!pending) this.driving = false;
+      if (!pending) this.endDriving();
     }
     pending?.then(
       () => {
-        this.driving = false;
+        this.endDriving();
         this.drive();
       },
       (e: Error) => this.onLogFailure(e),
