@@ -89,6 +89,26 @@ export function treeStatusKiB(root: number, field = 'VmRSS'): number {
 /** Resident set size of the process tree, KiB. */
 export const treeRssKiB = (root: number) => treeStatusKiB(root, 'VmRSS');
 
+// ------------------------------------------------------------- command line
+
+/** Readers of option values for a driver's parser; a bad value goes to `usage`, which exits. */
+export function optionReaders(usage: (msg: string) => never) {
+  return {
+    /** a number in [min, max] */
+    num(v: string | undefined, name: string, min: number, max: number): number {
+      const n = Number(v);
+      if (v === undefined || !Number.isFinite(n) || n < min || n > max) usage(`${name} needs a number in [${min}, ${max}]`);
+      return n;
+    },
+    /** a comma-separated list of `allowed` words */
+    list<T extends string>(v: string | undefined, name: string, allowed: readonly T[]): T[] {
+      const xs = (v ?? '').split(',').filter(Boolean) as T[];
+      if (!xs.length || xs.some((x) => !allowed.includes(x))) usage(`${name} takes ${allowed.join(',')}`);
+      return xs;
+    },
+  };
+}
+
 // ------------------------------------------------------------------ loadgen
 
 export function compileLoadgen(dir: string): string {

@@ -37,7 +37,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fourLetterWord, ROOT, startServer, ZK_CLASSPATH, type RunningServer } from '../test/support/servers.ts';
 import {
-  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, serversTarget, median, ratio, summarizeRounds, round1, round3, table, times, treeCpuSeconds,
+  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, median, optionReaders, serversTarget, ratio, summarizeRounds, round1, round3, table, times, treeCpuSeconds,
   treeRssKiB, treeStatusKiB, warmServer, type Kind, type LoadSpec, type Measurement, type RoundsSummary,
 } from './common.ts';
 
@@ -104,16 +104,7 @@ function parseArgs(argv: string[]): Options {
     zkHeap: '2g',
     cfg: {},
   };
-  const num = (v: string | undefined, name: string, min: number, max: number): number => {
-    const n = Number(v);
-    if (v === undefined || !Number.isFinite(n) || n < min || n > max) usage(`${name} needs a number in [${min}, ${max}]`);
-    return n;
-  };
-  const list = <T extends string>(v: string | undefined, name: string, allowed: readonly T[]): T[] => {
-    const xs = (v ?? '').split(',').filter(Boolean) as T[];
-    if (!xs.length || xs.some((x) => !allowed.includes(x))) usage(`${name} takes ${allowed.join(',')}`);
-    return xs;
-  };
+  const { num, list } = optionReaders(usage);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];

@@ -25,7 +25,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TestEnsemble } from '../test/support/ensemble.ts';
 import {
-  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, median, ratio, round1, serversTarget, summarizeRounds, table, times,
+  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, median, optionReaders, ratio, round1, serversTarget, summarizeRounds, table, times,
   warmServer, type Kind, type LoadSpec, type Measurement, type RoundsSummary,
 } from './common.ts';
 
@@ -98,11 +98,7 @@ function parseArgs(argv: string[]): Options {
     cfg: {},
     quick,
   };
-  const list = <T extends string>(v: string | undefined, allowed: readonly T[], flag: string): T[] => {
-    const xs = (v ?? '').split(',').filter(Boolean) as T[];
-    if (!xs.length || xs.some((x) => !allowed.includes(x))) usage(`${flag} takes ${allowed.join(',')}`);
-    return xs;
-  };
+  const { num, list } = optionReaders(usage);
   for (let i = 0; i < argv.length; i++) {
     const [a, v] = [argv[i], argv[i + 1]];
     if (a === '--quick') continue;
@@ -110,11 +106,9 @@ function parseArgs(argv: string[]): Options {
     i++;
     if (a in NUMERIC) {
       const [field, min, max] = NUMERIC[a];
-      const n = Number(v);
-      if (v === undefined || !Number.isFinite(n) || n < min || n > max) usage(`${a} needs a number in [${min}, ${max}]`);
-      (o as unknown as Record<string, number>)[field] = n;
-    } else if (a === '--servers') o.servers = list(v, ['zookeeper', 'paddock'] as Kind[], a);
-    else if (a === '--workloads') o.workloads = list(v, WORKLOADS, a);
+      (o as unknown as Record<string, number>)[field] = num(v, a, min, max);
+    } else if (a === '--servers') o.servers = list(v, a, ['zookeeper', 'paddock'] as const);
+    else if (a === '--workloads') o.workloads = list(v, a, WORKLOADS);
     else if (a === '--cfg') {
       const m = /^([\w.]+)=(.*)$/.exec(v ?? '');
       if (!m) usage('--cfg takes key=value (a zoo.cfg line)');
