@@ -142,6 +142,8 @@ interface FailoverRun {
   leader_ms?: number;
   /** failed writes (connection loss, not ready) before that success */
   errors?: number;
+  /** when no write got through: each survivor's srvr mode and what it logged since the kill */
+  survivors?: { id: number; mode: string | null; log: string[] }[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -151,7 +153,9 @@ const sinceMs = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 async function failover(bin: string, ens: TestEnsemble, o: Options, server: Kind, round: number): Promise<FailoverRun> {
   const { leader } = await ens.settled();
   const survivors = ens.runningIds.filter((id) => id !== leader);
+  const logged = new Map(survivors.map((id) => [id, ens.server(id).output().length]));
   let leaderMs: number | undefined;
+  let polled: Promise<void> = Promise.resolve();
   const writer: LoadSpec = {
     workload: 'set', window: 1, sessions: 1, size: 1024, warmup: 0.5, duration: o.failoverLimit, extra: ['--mark'],
   };
@@ -163,18 +167,26 @@ async function failover(bin: string, ens: TestEnsemble, o: Options, server: Kind
       mark(t0);
       await killed;
       // who leads next: poll the survivors until one says so (bounded by the writer's limit)
-      while (leaderMs === undefined && sinceMs(t0) < o.failoverLimit * 1000) {
-        const modes = await Promise.all(survivors.map((id) => ens.mode(id)));
-        if (modes.includes('leader')) leaderMs = sinceMs(t0);
-        else await sleep(10);
-      }
+      polled = (async () => {
+        while (leaderMs === undefined && sinceMs(t0) < o.failoverLimit * 1000) {
+          const modes = await Promise.all(survivors.map((id) => ens.mode(id)));
+          if (modes.includes('leader')) leaderMs = sinceMs(t0);
+          else await sleep(10);
+        }
+      })();
     },
   });
+  await polled;
   const r = m.result;
   const writeUs = r?.mark_to_ok_us;
   const run: FailoverRun = { server, round, killed: leader, ok: false, leader_ms: leaderMs && round1(leaderMs), errors: r?.errors };
   if (writeUs !== undefined && writeUs >= 0) Object.assign(run, { ok: true, write_ms: round1(writeUs / 1000) });
-  else run.error = m.error ?? `no write acknowledged within ${o.failoverLimit} s of the kill`;
+  else {
+    run.error = m.error ?? `no write acknowledged within ${o.failoverLimit} s of the kill`;
+    run.survivors = await Promise.all(
+      survivors.map(async (id) => ({ id, mode: await ens.mode(id), log: ens.server(id).output().slice(logged.get(id)).trim().split('\n').slice(-40) })),
+    );
+  }
   await ens.start(leader, { noWait: true });
   await ens.settled();
   return run;
