@@ -681,6 +681,9 @@ export class Processor {
       else this.orderer.persisted(txn.hdr.zxid); // in-process tests: durable at once
     }
     this.quorum?.dispatch(r);
+    // A serving role ended: its clients' connections are closed, and a request forwarded to a leader that is gone may never
+    // be ordered. Were its entry kept, it would stand before every later request of its session (matched by cxid) for ever.
+    if (r.role && !r.role.serving) this.awaiting.clear();
     for (const { request } of r.requests) this.orderForwarded(request);
     for (const [id, timeout] of r.touches) this.sessions.touch(id, this.now(), timeout);
     for (const token of r.syncs) (token as () => void)();
