@@ -1,6 +1,8 @@
-// Shared pieces of the benchmark drivers (bench/run.ts, bench/durability.ts):
-// /proc probes of the server process, compiling and driving bench/loadgen.c,
-// and the small statistics/table helpers. See bench/README.md.
+// Shared pieces of the benchmark drivers (bench/run.ts, bench/durability.ts,
+// bench/ensemble.ts): /proc probes of the server processes, compiling and
+// driving bench/loadgen.c against a LoadTarget (one standalone server or the
+// members of an ensemble), and the small statistics/table helpers. See
+// bench/README.md.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -87,6 +89,26 @@ export function treeStatusKiB(root: number, field = 'VmRSS'): number {
 /** Resident set size of the process tree, KiB. */
 export const treeRssKiB = (root: number) => treeStatusKiB(root, 'VmRSS');
 
+// ------------------------------------------------------------- command line
+
+/** Readers of option values for a driver's parser; a bad value goes to `usage`, which exits. */
+export function optionReaders(usage: (msg: string) => never) {
+  return {
+    /** a number in [min, max] */
+    num(v: string | undefined, name: string, min: number, max: number): number {
+      const n = Number(v);
+      if (v === undefined || !Number.isFinite(n) || n < min || n > max) usage(`${name} needs a number in [${min}, ${max}]`);
+      return n;
+    },
+    /** a comma-separated list of `allowed` words */
+    list<T extends string>(v: string | undefined, name: string, allowed: readonly T[]): T[] {
+      const xs = (v ?? '').split(',').filter(Boolean) as T[];
+      if (!xs.length || xs.some((x) => !allowed.includes(x))) usage(`${name} takes ${allowed.join(',')}`);
+      return xs;
+    },
+  };
+}
+
 // ------------------------------------------------------------------ loadgen
 
 export function compileLoadgen(dir: string): string {
@@ -119,6 +141,8 @@ export interface LoadgenResult {
   max_us: number;
   connect_p50_us?: number;
   connect_p99_us?: number;
+  /** with --mark: from the driver's mark to the first success issued after it (-1: none) */
+  mark_to_ok_us?: number;
 }
 
 /** One loadgen invocation: `workload` is loadgen's --workload (get, set, create, connect, fill). */
@@ -133,26 +157,65 @@ export interface LoadSpec {
   extra?: string[];
 }
 
+/**
+ * What loadgen drives and whose cost is measured: the server processes (CPU
+ * and RSS summed over them) and the hosts clients connect to. With `spread`,
+ * loadgen's sessions go round-robin over the hosts of `connectString`
+ * (session i to host i mod n) instead of each picking one at random.
+ */
+export interface LoadTarget {
+  connectString: string;
+  spread?: boolean;
+  pids: number[];
+  /** why the target can no longer serve (a server process exited), if so */
+  gone(): string | undefined;
+}
+
+const exitOf = (s: RunningServer) => s.proc.exitCode ?? s.proc.signalCode;
+
+/** The load target of servers (one standalone server, or every member of an ensemble with `spread`). */
+export function serversTarget(servers: RunningServer[], spread = false): LoadTarget {
+  return {
+    connectString: servers.map((s) => s.connectString).join(','),
+    spread,
+    pids: servers.map((s) => s.proc.pid!),
+    gone: () => {
+      const dead = servers.filter((s) => !s.proc.pid || exitOf(s) !== null);
+      return dead.length ? `server exited during the run (${dead.map((s) => `${s.connectString}: ${exitOf(s)}`).join(', ')})` : undefined;
+    },
+  };
+}
+
 export interface Measurement {
   ok: boolean;
   error?: string;
   result?: LoadgenResult;
   server_cpu_s?: number;
   cpu_s_per_10k_ops?: number;
+  /** RSS summed over the target's processes */
   rss_avg_mib?: number;
   rss_peak_mib?: number;
+  /** with several processes: each one's average RSS, in the order of LoadTarget.pids */
+  rss_avg_mib_each?: number[];
   rss_samples?: number;
 }
 
 export interface MeasureHooks {
   /** called at the quiescent point before the measured phase (window drained), before the CPU sample is taken */
   beforeMeasure?: () => Promise<void>;
+  /**
+   * called once the measured phase has begun; `mark` hands loadgen the time of an
+   * event (process.hrtime.bigint(), the same CLOCK_MONOTONIC) and must be called
+   * exactly once: give the spec `--mark` in extra
+   */
+  whileMeasuring?: (mark: (ns: bigint) => void) => Promise<void>;
   /** called once loadgen has printed its result, with the window drained again and before loadgen cleans up */
   afterMeasure?: () => Promise<void>;
 }
 
-const loadgenArgs = (server: RunningServer, s: LoadSpec) => [
-  '--host', server.connectString,
+const loadgenArgs = (target: LoadTarget, s: LoadSpec) => [
+  '--host', target.connectString,
+  ...(target.spread ? ['--spread'] : []),
   '--workload', s.workload,
   '--window', String(s.window),
   '--sessions', String(s.sessions),
@@ -162,19 +225,21 @@ const loadgenArgs = (server: RunningServer, s: LoadSpec) => [
   ...(s.extra ?? []),
 ];
 
+const sumCpuSeconds = (pids: number[]) => pids.reduce((s, pid) => s + treeCpuSeconds(pid), 0);
+
 /**
- * Run one measured loadgen (with --handshake) against a running server; sample
- * the server's CPU time exactly around the measured ops and its RSS every 100 ms.
+ * Run one measured loadgen (with --handshake) against a target; sample the
+ * servers' CPU time exactly around the measured ops and their RSS every 100 ms.
  */
 export function measureLoadgen(
   bin: string,
-  server: RunningServer,
+  target: LoadTarget,
   spec: LoadSpec,
   hooks: MeasureHooks = {},
   hardLimitS = spec.warmup + spec.duration + 45,
 ): Promise<Measurement> {
-  const pid = server.proc.pid!;
-  const args = [...loadgenArgs(server, spec), '--handshake'];
+  const pids = target.pids;
+  const args = [...loadgenArgs(target, spec), '--handshake'];
   return new Promise((resolveCell) => {
     const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     liveChildren.add(child);
@@ -186,9 +251,12 @@ export function measureLoadgen(
     let rssSum = 0;
     let rssN = 0;
     let rssPeak = 0;
+    const rssEach = pids.map(() => 0);
     const sample = () => {
-      const kib = treeRssKiB(pid);
+      const each = pids.map(treeRssKiB);
+      const kib = each.reduce((a, b) => a + b, 0);
       if (kib > 0) {
+        each.forEach((k, i) => (rssEach[i] += k));
         rssSum += kib;
         rssN++;
         rssPeak = Math.max(rssPeak, kib);
@@ -206,13 +274,22 @@ export function measureLoadgen(
       if (line === 'READY') {
         void (async () => {
           await hooks.beforeMeasure?.().catch(() => {});
-          cpu0 = treeCpuSeconds(pid);
+          cpu0 = sumCpuSeconds(pids);
           sample();
           sampler = setInterval(sample, 100);
           child.stdin!.write('\n');
+          if (hooks.whileMeasuring) {
+            let marked = false;
+            const mark = (ns: bigint) => {
+              if (!marked) child.stdin!.write(`${ns}\n`);
+              marked = true;
+            };
+            await hooks.whileMeasuring(mark).catch(() => {});
+            mark(0n); // none given: loadgen must not wait for it past its deadline
+          }
         })();
       } else if (line.startsWith('{')) {
-        const cpu1 = treeCpuSeconds(pid);
+        const cpu1 = sumCpuSeconds(pids);
         clearInterval(sampler);
         sample();
         try {
@@ -226,6 +303,7 @@ export function measureLoadgen(
             cpu_s_per_10k_ops: result.ops > 0 ? round3((cpu / result.ops) * 10_000) : undefined,
             rss_avg_mib: rssN ? round1(rssSum / rssN / 1024) : undefined,
             rss_peak_mib: rssN ? round1(rssPeak / 1024) : undefined,
+            rss_avg_mib_each: rssN && pids.length > 1 ? rssEach.map((k) => round1(k / rssN / 1024)) : undefined,
             rss_samples: rssN,
           };
         } catch (e) {
@@ -246,9 +324,10 @@ export function measureLoadgen(
       liveChildren.delete(child);
       const tail = stderr.trim().split('\n').filter((l) => !l.startsWith('loadgen: warm-up')).slice(-5).join(' | ');
       cell ??= { ok: false, error: `loadgen exited (${signal ?? code}) without a result${tail ? `: ${tail}` : ''}` };
-      if (!server.proc.pid || server.proc.exitCode !== null || server.proc.signalCode !== null) {
+      const gone = target.gone();
+      if (gone) {
         cell.ok = false;
-        cell.error = `${cell.error ? cell.error + '; ' : ''}server exited during the run (${server.proc.exitCode ?? server.proc.signalCode})`;
+        cell.error = `${cell.error ? cell.error + '; ' : ''}${gone}`;
       }
       resolveCell(cell);
     });
@@ -259,12 +338,12 @@ export function measureLoadgen(
  * Unmeasured load, each spec for `seconds / specs.length` (at least 0.2 s), so a
  * fresh JVM gets its JIT done. Returns trouble, if any.
  */
-export async function warmServer(bin: string, server: RunningServer, specs: LoadSpec[], seconds: number): Promise<string | undefined> {
+export async function warmServer(bin: string, target: LoadTarget, specs: LoadSpec[], seconds: number): Promise<string | undefined> {
   if (seconds <= 0 || !specs.length) return undefined;
   const each = Math.max(0.2, seconds / specs.length);
   const trouble: string[] = [];
   for (const spec of specs) {
-    const args = loadgenArgs(server, { ...spec, warmup: 0, duration: each });
+    const args = loadgenArgs(target, { ...spec, warmup: 0, duration: each });
     const res = await new Promise<string | undefined>((done) => {
       const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
       liveChildren.add(child);
@@ -279,8 +358,9 @@ export async function warmServer(bin: string, server: RunningServer, specs: Load
       });
     });
     if (res) trouble.push(res);
-    if (server.proc.exitCode !== null || server.proc.signalCode !== null) {
-      trouble.push('server exited');
+    const gone = target.gone();
+    if (gone) {
+      trouble.push(gone);
       break;
     }
   }

@@ -37,7 +37,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fourLetterWord, ROOT, startServer, ZK_CLASSPATH, type RunningServer } from '../test/support/servers.ts';
 import {
-  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, median, ratio, summarizeRounds, round1, round3, table, times, treeCpuSeconds,
+  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, median, optionReaders, serversTarget, ratio, summarizeRounds, round1, round3, table, times, treeCpuSeconds,
   treeRssKiB, treeStatusKiB, warmServer, type Kind, type LoadSpec, type Measurement, type RoundsSummary,
 } from './common.ts';
 
@@ -104,16 +104,7 @@ function parseArgs(argv: string[]): Options {
     zkHeap: '2g',
     cfg: {},
   };
-  const num = (v: string | undefined, name: string, min: number, max: number): number => {
-    const n = Number(v);
-    if (v === undefined || !Number.isFinite(n) || n < min || n > max) usage(`${name} needs a number in [${min}, ${max}]`);
-    return n;
-  };
-  const list = <T extends string>(v: string | undefined, name: string, allowed: readonly T[]): T[] => {
-    const xs = (v ?? '').split(',').filter(Boolean) as T[];
-    if (!xs.length || xs.some((x) => !allowed.includes(x))) usage(`${name} takes ${allowed.join(',')}`);
-    return xs;
-  };
+  const { num, list } = optionReaders(usage);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -288,7 +279,7 @@ async function writesPhase(bin: string, o: Options, perfOk: boolean, ctx: Ctx): 
         continue;
       }
       try {
-        const warm = await warmServer(bin, srv, o.workloads.map((w) => ({ ...writeSpec(w, 16, o), warmup: 0 })), o.serverWarmup);
+        const warm = await warmServer(bin, serversTarget([srv]), o.workloads.map((w) => ({ ...writeSpec(w, 16, o), warmup: 0 })), o.serverWarmup);
         if (warm) console.log(`writes round ${round} ${LABEL[server]} warm-up trouble: ${warm}`);
         for (const workload of o.workloads) {
           for (const window of o.windows) {
@@ -296,7 +287,7 @@ async function writesPhase(bin: string, o: Options, perfOk: boolean, ctx: Ctx): 
             const spec = writeSpec(workload, window, o);
             let counter: Awaited<ReturnType<typeof countSyncs>> | undefined;
             let fsyncs: number | undefined;
-            const m = await measureLoadgen(bin, srv, spec, {
+            const m = await measureLoadgen(bin, serversTarget([srv]), spec, {
               beforeMeasure: async () => {
                 if (perfOk) counter = await countSyncs(srv.proc.pid!);
               },
@@ -598,7 +589,7 @@ async function recoveryPhase(bin: string, o: Options, tmp: string, ctx: Ctx): Pr
         duration: 3600,
         extra: ['--ops', String(o.nodes), '--base', '/bench', '--parents', String(parents)],
       };
-      const m = await measureLoadgen(bin, srv, spec, {}, 3600 + 60);
+      const m = await measureLoadgen(bin, serversTarget([srv]), spec, {}, 3600 + 60);
       build.measurement = m;
       const r = m.result;
       if (m.ok && r && r.errors === 0 && r.ops === o.nodes) {

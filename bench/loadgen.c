@@ -3,10 +3,11 @@
  * ZooKeeper-protocol server with the ZooKeeper C client's ASYNC API
  * (multi-threaded library, -lzookeeper_mt) and prints JSON results.
  *
- *   loadgen --host 127.0.0.1:2181 --workload get|set|create|connect|fill
+ *   loadgen --host 127.0.0.1:2181[,host:port...] [--spread]
+ *           --workload get|set|mix|create|connect|fill
  *           [--window 32] [--sessions 2] [--size 1024]
  *           [--warmup 3] [--duration 8] [--ops 2000000]
- *           [--warmup-ops 1000000] [--handshake]
+ *           [--warmup-ops 1000000] [--handshake] [--mark]
  *           [--base /path] [--parents 100]
  *
  * Phases:
@@ -22,7 +23,8 @@
  *
  * Window: --window operations are kept in flight (spread round-robin over
  * --sessions sessions); each completion records the latency of its op on the
- * monotonic clock and issues the next op. create = one create + delete pair
+ * monotonic clock and issues the next op. mix = getData, and every tenth op
+ * of a slot setData (both 1 KiB by default). create = one create + delete pair
  * of a 1 KiB node, counted as one op. connect = --window threads each looping
  * zookeeper_init -> wait for ZOO_CONNECTED_STATE -> zookeeper_close; latency
  * (p50/p99) is the whole cycle, connect_p50/connect_p99 init -> CONNECTED.
@@ -33,6 +35,17 @@
  * <base> (default /paddock-bench-<pid>; an existing one is fine) and the
  * --parents parent nodes are created in setup. Nothing is deleted afterwards:
  * the tree is the point.
+ *
+ * Hosts: the C client picks a random host of --host for each session; with
+ * --spread session i connects to host i mod n only (a list of n ensemble
+ * members gets its sessions evenly), still reconnecting within that one host.
+ *
+ * --mark (with --handshake): while the measured phase runs, the driver writes
+ * one line holding a CLOCK_MONOTONIC time in ns (e.g. when it killed a
+ * server). The result then has mark_to_ok_us: from that time to the
+ * completion of the first successful op issued at or after it (-1 if none);
+ * the phase ends 0.2 s after that op. For a failover: window 1, a write
+ * workload, sessions on the surviving members.
  */
 #include <zookeeper/zookeeper.h>
 
@@ -46,9 +59,15 @@
 #include <time.h>
 #include <unistd.h>
 
-enum workload { W_GET, W_SET, W_CREATE, W_CONNECT, W_FILL };
+enum workload { W_GET, W_SET, W_MIX, W_CREATE, W_CONNECT, W_FILL };
 
 static const char *host = "127.0.0.1:2181";
+static int spread = 0;           /* --spread: session i to host i mod n */
+static char **hosts;             /* --host split at commas (with --spread) */
+static int nhosts;
+static int mark_mode = 0;        /* --mark */
+static uint64_t mark_ns;         /* atomic: the driver's mark, 0 until it comes */
+static uint64_t first_ok_after_mark; /* atomic: completion of the first success issued at/after the mark */
 static enum workload wl = W_GET;
 static const char *wl_name = "get";
 static int window_ = 32;
@@ -109,9 +128,12 @@ static struct phase *volatile cur;
 
 /* Claim the right to issue one more op; 0 when the phase is over. */
 static int claim(struct phase *p) {
-  if (now_ns() >= p->deadline_ns) return 0;
-  long t = __atomic_fetch_add(&p->issued, 1, __ATOMIC_RELAXED);
-  return t < p->limit;
+  uint64_t t = now_ns();
+  if (t >= p->deadline_ns) return 0;
+  uint64_t ok = __atomic_load_n(&first_ok_after_mark, __ATOMIC_RELAXED);
+  if (ok && t >= ok + 200000000ull) return 0;
+  long n = __atomic_fetch_add(&p->issued, 1, __ATOMIC_RELAXED);
+  return n < p->limit;
 }
 
 static void note_done(struct phase *p, int rc, uint64_t t0, uint64_t t_mid) {
@@ -122,6 +144,10 @@ static void note_done(struct phase *p, int rc, uint64_t t0, uint64_t t_mid) {
       p->lat[i] = t1 - t0;
       if (p->lat2) p->lat2[i] = t_mid - t0;
     }
+    uint64_t mark = __atomic_load_n(&mark_ns, __ATOMIC_ACQUIRE);
+    uint64_t none = 0;
+    if (mark && t0 >= mark)
+      __atomic_compare_exchange_n(&first_ok_after_mark, &none, t1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
   } else {
     __atomic_fetch_add(&p->errors, 1, __ATOMIC_RELAXED);
     int zero = 0;
@@ -151,10 +177,10 @@ static void session_watcher(zhandle_t *zh, int type, int state, const char *path
   pthread_mutex_unlock(&w->mu);
 }
 
-/* Connect and wait for CONNECTED (bounded by recv_timeout_ms). NULL on failure. */
-static zhandle_t *connect_session(struct waiter *w) {
+/* Connect to `to` and wait for CONNECTED (bounded by recv_timeout_ms). NULL on failure. */
+static zhandle_t *connect_session(const char *to, struct waiter *w) {
   w->state = 0;
-  zhandle_t *zh = zookeeper_init(host, session_watcher, recv_timeout_ms, NULL, w, 0);
+  zhandle_t *zh = zookeeper_init(to, session_watcher, recv_timeout_ms, NULL, w, 0);
   if (!zh) return NULL;
   struct timespec until;
   clock_gettime(CLOCK_REALTIME, &until);
@@ -184,6 +210,7 @@ static struct waiter *new_waiter(void) {
 
 struct slot {
   int idx;
+  long count; /* ops this slot issued (mix: every tenth is a setData) */
   zhandle_t *zh;
   uint64_t t0;
   char path[128]; /* create workload: this slot's node */
@@ -247,6 +274,12 @@ static int submit(struct slot *s) {
     case W_SET:
       r = zoo_aset(s->zh, data_path, payload, data_size, -1, set_done, s);
       break;
+    case W_MIX:
+      if (s->count++ % 10 == 0)
+        r = zoo_aset(s->zh, data_path, payload, data_size, -1, set_done, s);
+      else
+        r = zoo_aget(s->zh, data_path, 0, get_done, s);
+      break;
     case W_CREATE:
       r = zoo_acreate(s->zh, s->path, payload, data_size, &ZOO_OPEN_ACL_UNSAFE, 0, create_done, s);
       break;
@@ -289,7 +322,7 @@ static void *connect_worker(void *arg) {
   struct waiter *w = new_waiter();
   while (claim(p)) {
     uint64_t t0 = now_ns();
-    zhandle_t *zh = connect_session(w);
+    zhandle_t *zh = connect_session(host, w);
     if (!zh) {
       note_done(p, ZCONNECTIONLOSS, t0, 0);
       sleep_ms(5);
@@ -387,6 +420,10 @@ static void print_result(struct phase *p) {
     qsort(p->lat2, (size_t)n, sizeof(uint64_t), cmp_u64);
     printf(",\"connect_p50_us\":%.1f,\"connect_p99_us\":%.1f", pct_us(p->lat2, n, 0.50), pct_us(p->lat2, n, 0.99));
   }
+  if (mark_mode) {
+    uint64_t ok = first_ok_after_mark;
+    printf(",\"mark_to_ok_us\":%.1f", ok ? (double)(ok - mark_ns) / 1000.0 : -1.0);
+  }
   printf("}\n");
   fflush(stdout);
 }
@@ -396,6 +433,17 @@ static void wait_line(void) {
   if (!fgets(buf, sizeof buf, stdin)) {
     /* EOF: the driver went away or we run stand-alone */
   }
+}
+
+/* --mark: read the driver's mark (ns, CLOCK_MONOTONIC) while the phase runs. */
+static void *read_mark(void *arg) {
+  (void)arg;
+  char buf[64];
+  if (fgets(buf, sizeof buf, stdin)) {
+    uint64_t m = strtoull(buf, NULL, 10);
+    if (m) __atomic_store_n(&mark_ns, m, __ATOMIC_RELEASE);
+  }
+  return NULL;
 }
 
 /* ----------------------------------------------------------- setup/cleanup */
@@ -468,19 +516,35 @@ int main(int argc, char **argv) {
     else if (ARG("--base")) base_opt = v;
     else if (ARG("--parents")) nparents = atoi(v);
     else if (strcmp(a, "--handshake") == 0) handshake = 1;
+    else if (strcmp(a, "--spread") == 0) spread = 1;
+    else if (strcmp(a, "--mark") == 0) mark_mode = 1;
     else usage();
 #undef ARG
   }
   if (strcmp(wl_name, "get") == 0) wl = W_GET;
   else if (strcmp(wl_name, "set") == 0) wl = W_SET;
+  else if (strcmp(wl_name, "mix") == 0) wl = W_MIX;
   else if (strcmp(wl_name, "create") == 0) wl = W_CREATE;
   else if (strcmp(wl_name, "connect") == 0) wl = W_CONNECT;
   else if (strcmp(wl_name, "fill") == 0) wl = W_FILL;
   else usage();
   if (window_ < 1 || window_ > 4096 || nsessions < 1 || nsessions > 256 || data_size < 0 || data_size > 1000000 ||
       max_ops < 1 || max_ops > 50000000 || duration_s <= 0 || duration_s > 3600 || warmup_s < 0 || warmup_s > 3600 ||
-      nparents < 1 || nparents > 100000 || (base_opt && (base_opt[0] != '/' || strlen(base_opt) > 40)))
+      nparents < 1 || nparents > 100000 || (base_opt && (base_opt[0] != '/' || strlen(base_opt) > 40)) ||
+      (mark_mode && (!handshake || wl == W_CONNECT)))
     usage();
+  nhosts = 1;
+  hosts = malloc(sizeof *hosts);
+  hosts[0] = (char *)host;
+  if (spread) {
+    char *copy = strdup(host), *save = NULL;
+    nhosts = 0;
+    for (char *h = strtok_r(copy, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
+      hosts = realloc(hosts, (size_t)(nhosts + 1) * sizeof *hosts);
+      hosts[nhosts++] = h;
+    }
+    if (!nhosts) usage();
+  }
   if (nsessions > window_) nsessions = window_;
 
   zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
@@ -496,9 +560,9 @@ int main(int argc, char **argv) {
   int nz = wl == W_CONNECT ? 1 : nsessions;
   sessions = calloc((size_t)nz, sizeof *sessions);
   for (int i = 0; i < nz; i++) {
-    sessions[i] = connect_session(new_waiter());
+    sessions[i] = connect_session(hosts[i % nhosts], new_waiter());
     if (!sessions[i]) {
-      fprintf(stderr, "loadgen: cannot connect to %s\n", host);
+      fprintf(stderr, "loadgen: cannot connect to %s\n", hosts[i % nhosts]);
       return 1;
     }
   }
@@ -508,7 +572,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "loadgen: create %s failed: %s\n", base_path, zerror(rc));
     return 1;
   }
-  if (wl == W_GET || wl == W_SET) {
+  if (wl == W_GET || wl == W_SET || wl == W_MIX) {
     rc = do_create(sessions[0], data_path, payload, data_size);
     if (rc != ZOK) {
       fprintf(stderr, "loadgen: create %s failed: %s\n", data_path, zerror(rc));
@@ -530,6 +594,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < window_; i++) {
     slots[i].idx = i;
     slots[i].zh = sessions[i % nz];
+    slots[i].count = i; /* mix: the slots' setData ops fall at different times */
     snprintf(slots[i].path, sizeof slots[i].path, "%s/n%d", base_path, i);
   }
 
@@ -544,9 +609,12 @@ int main(int argc, char **argv) {
     fflush(stdout);
     wait_line();
   }
+  pthread_t marker;
+  if (mark_mode && pthread_create(&marker, NULL, read_mark, NULL) != 0) die("pthread_create failed");
   double c0 = cpu_self_s();
   run_phase(&meas, duration_s, max_ops, 1);
   client_cpu_s = cpu_self_s() - c0;
+  if (mark_mode) pthread_join(marker, NULL);
   print_result(&meas);
   if (handshake) wait_line();
 
@@ -557,7 +625,7 @@ int main(int argc, char **argv) {
   }
   if (wl == W_CREATE)
     for (int i = 0; i < window_; i++) do_delete(sessions[0], slots[i].path); /* leftovers after errors */
-  if (wl == W_GET || wl == W_SET) do_delete(sessions[0], data_path);
+  if (wl == W_GET || wl == W_SET || wl == W_MIX) do_delete(sessions[0], data_path);
   do_delete(sessions[0], base_path);
   for (int i = 0; i < nz; i++) zookeeper_close(sessions[i]);
   return meas.errors > 0 && meas.done == 0 ? 1 : 0;

@@ -22,7 +22,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startServer, type RunningServer } from '../test/support/servers.ts';
 import {
-  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, ratio, summarizeRounds, table, times, warmServer,
+  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, optionReaders, ratio, serversTarget, summarizeRounds, table, times, warmServer,
   type Kind, type LoadSpec, type Measurement, type RoundsSummary,
 } from './common.ts';
 
@@ -77,11 +77,7 @@ function parseArgs(argv: string[]): Options {
     quick,
     cfg: {},
   };
-  const num = (v: string | undefined, name: string, min: number, max: number): number => {
-    const n = Number(v);
-    if (v === undefined || !Number.isFinite(n) || n < min || n > max) usage(`${name} needs a number in [${min}, ${max}]`);
-    return n;
-  };
+  const { num, list } = optionReaders(usage);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -89,13 +85,11 @@ function parseArgs(argv: string[]): Options {
       case '--quick':
         break;
       case '--servers':
-        o.servers = (v ?? '').split(',').filter(Boolean) as Kind[];
-        if (!o.servers.length || o.servers.some((s) => !(s in LABEL))) usage('--servers takes zookeeper,paddock');
+        o.servers = list(v, a, ['zookeeper', 'paddock'] as const);
         i++;
         break;
       case '--workloads':
-        o.workloads = (v ?? '').split(',').filter(Boolean) as Workload[];
-        if (!o.workloads.length || o.workloads.some((w) => !WORKLOADS.includes(w))) usage(`--workloads takes ${WORKLOADS.join(',')}`);
+        o.workloads = list(v, a, WORKLOADS);
         i++;
         break;
       case '--rounds':
@@ -237,11 +231,11 @@ async function main() {
           continue;
         }
         try {
-          const warm = await warmServer(bin, srv, workloads.map((w) => ({ ...spec(w, o), warmup: 0 })), o.serverWarmup);
+          const warm = await warmServer(bin, serversTarget([srv]), workloads.map((w) => ({ ...spec(w, o), warmup: 0 })), o.serverWarmup);
           if (warm) console.log(`round ${round} ${LABEL[server]} warm-up trouble: ${warm}`);
           for (const workload of workloads) {
             if (interrupted) return;
-            const cell: Cell = { workload, server, round, ...(await measureLoadgen(bin, srv, spec(workload, o))) };
+            const cell: Cell = { workload, server, round, ...(await measureLoadgen(bin, serversTarget([srv]), spec(workload, o))) };
             if (interrupted) return;
             cells.push(cell);
             if (cell.ok && cell.result) {

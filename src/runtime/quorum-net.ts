@@ -18,7 +18,10 @@
 // Invariants:
 // - Readies are carried one at a time, in order; the one async storage step
 //   (TRUNC) holds the next Ready back until it is done;
-// - per connection, packets leave in the order the core sent them: a SNAP's
+// - per connection, packets leave in the order the core sent them, those of
+//   one pass of the event loop in one write (the socket is corked until the
+//   I/O callbacks of the pass have run: the proposals, ACKs or COMMITs that
+//   the packets received together produce cost one syscall); a SNAP's
 //   snapshot stream (written from the tree as of the SNAP's zxid, fuzzy and
 //   sliced like ZooKeeper's) holds back whatever follows it;
 // - a received SNAP is installed durably (Replica.install) before the core
@@ -98,6 +101,8 @@ class QuorumConn {
   private snapPacket: QuorumPacket | null = null;
   /** packets held back behind a snapshot stream being written */
   private held: Buffer[] | null = null;
+  /** the socket is corked until the I/O callbacks of this pass of the event loop have run */
+  private corked = false;
 
   constructor(
     readonly sock: net.Socket,
@@ -158,7 +163,20 @@ class QuorumConn {
     const bytes = encodePacket(p);
     this.unanswered?.push(bytes);
     if (this.held) this.held.push(bytes);
-    else this.sock.write(bytes);
+    else this.write(bytes);
+  }
+
+  /** Write within this pass's batch: what is written until the pass's I/O callbacks have run leaves in one writev. */
+  private write(bytes: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.sock.cork();
+      setImmediate(() => {
+        this.corked = false;
+        this.sock.uncork();
+      });
+    }
+    this.sock.write(bytes);
   }
 
   /** SNAP, then the tree's snapshot stream; packets sent meanwhile wait for it. */
@@ -170,7 +188,7 @@ class QuorumConn {
     writeSnapStream(tree, this.sock).then(
       () => {
         this.held = null;
-        for (const b of held) this.sock.write(b);
+        for (const b of held) this.write(b);
       },
       (e: Error) => {
         this.logger.warn(`SNAP to ${this.describe()} failed: ${e.message}`);
@@ -187,6 +205,8 @@ class QuorumConn {
 
 /** Connections to a leader that say nothing before closing are tried this often (ZooKeeper: 5). */
 const DIAL_ATTEMPTS = 5;
+/** ...this long apart (ZooKeeper: zookeeper.leaderConnectDelayDuringRetryMs, 100 ms). */
+const REDIAL_MS = 100;
 
 /** The SNAP stream as QuorumPacketDecoder hands it out (signature stripped), loaded into a tree. */
 function loadSnapStream(stream: Buffer, zxid: number): Promise<DataTree> {
@@ -320,7 +340,7 @@ export class QuorumNet {
   /**
    * Connect to our leader. The election may name it before it leads (it then
    * refuses us): as ZooKeeper's Learner.connectToLeader, a connection lost
-   * before the leader said anything is tried again, a tick later, up to
+   * before the leader said anything is tried again, REDIAL_MS later, up to
    * DIAL_ATTEMPTS times, with what we had sent on it; only then is the loss
    * reported.
    */
@@ -340,7 +360,7 @@ export class QuorumNet {
     setTimeout(() => {
       if (this.closed || this.conns.has(id) || this.learnerOf() !== id) return;
       this.dial(id, attempt, resend);
-    }, this.opts.tickMs);
+    }, REDIAL_MS);
   }
 
   private track(conn: QuorumConn, attempt = 1): QuorumConn {

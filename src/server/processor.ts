@@ -151,6 +151,8 @@ export class Processor {
   private readonly orderer: Orderer;
   /** a Ready (or a storage step of the runtime, hold()) is being carried */
   private driving = false;
+  /** hold() calls waiting for `driving` to end */
+  private readonly drivingEnded: (() => void)[] = [];
   /** group commit into `log`; null without one */
   private readonly commits: GroupCommit | null;
   /** learner: sessions its clients kept alive since the last report to the leader */
@@ -224,14 +226,19 @@ export class Processor {
    * interleave with: Readies wait until it is done.
    */
   async hold(step: () => Promise<void>): Promise<void> {
-    while (this.driving) await new Promise((r) => setImmediate(r));
+    while (this.driving) await new Promise<void>((r) => this.drivingEnded.push(r));
     this.driving = true;
     try {
       await step();
     } finally {
-      this.driving = false;
+      this.endDriving();
     }
     this.drive();
+  }
+
+  private endDriving(): void {
+    this.driving = false;
+    if (this.drivingEnded.length > 0) for (const wake of this.drivingEnded.splice(0)) wake();
   }
 
   get zxid(): number {
@@ -739,11 +746,11 @@ export class Processor {
         else this.carry(r);
       }
     } finally {
-      if (!pending) this.driving = false;
+      if (!pending) this.endDriving();
     }
     pending?.then(
       () => {
-        this.driving = false;
+        this.endDriving();
         this.drive();
       },
       (e: Error) => this.onLogFailure(e),
@@ -761,6 +768,9 @@ export class Processor {
       else this.orderer.persisted(txn.hdr.zxid); // in-process tests: durable at once
     }
     this.quorum?.dispatch(r);
+    // A serving role ended: its clients' connections are closed, and a request forwarded to a leader that is gone may never
+    // be ordered. Were its entry kept, it would stand before every later request of its session (matched by cxid) for ever.
+    if (r.role && !r.role.serving) this.awaiting.clear();
     for (const { request } of r.requests) this.orderForwarded(request);
     for (const [id, timeout] of r.touches) this.sessions.touch(id, this.now(), timeout);
     for (const token of r.syncs) (token as () => void)();
