@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ZK_CLASSPATH = '/etc/zookeeper/conf:/usr/share/java/zookeeper.jar';
-/** Debian's ZooKeeper has no SLF4J binding, so it logs nothing; this one prints its log to stderr. */
-const ZK_LOG_BINDING = '/usr/share/java/slf4j-simple.jar';
+/** Debian's zookeeper.jar names no slf4j binding (ZooKeeper then logs nothing): these make it log INFO to the console, with the thread names the tests read. */
+const ZK_LOGGING = { classpath: ':/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar', flags: ['-Dzookeeper.root.logger=INFO,CONSOLE'] };
 
 export interface RunningServer {
   kind: 'zookeeper' | 'paddock';
@@ -118,7 +118,7 @@ async function launch(kind: RunningServer['kind'], opts: ServerOptions): Promise
   const jvmFlags = (opts.jvmFlags ?? []).join(' ');
   const proc =
     kind === 'zookeeper'
-      ? spawn('java', ['-Xmx1g', ...(opts.jvmFlags ?? []), '-cp', opts.zkLog ? `${ZK_CLASSPATH}:${ZK_LOG_BINDING}` : ZK_CLASSPATH, opts.myid === undefined ? 'org.apache.zookeeper.server.ZooKeeperServerMain' : 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfgPath], {
+      ? spawn('java', ['-Xmx1g', ...(opts.jvmFlags ?? []), ...(opts.zkLog ? ZK_LOGGING.flags : []), '-cp', ZK_CLASSPATH + (opts.zkLog ? ZK_LOGGING.classpath : ''), opts.myid === undefined ? 'org.apache.zookeeper.server.ZooKeeperServerMain' : 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfgPath], {
           cwd: dir,
           stdio: ['ignore', 'pipe', 'pipe'],
         })
