@@ -10,6 +10,7 @@ import { Err, EventType, OpCode } from '../src/proto/constants.ts';
 import type { ConnectResponse, Id, Request } from '../src/proto/records.ts';
 import type { Response } from '../src/proto/responses.ts';
 import { Processor, type Client, type QuorumLink } from '../src/server/processor.ts';
+import { sessionPassword } from '../src/server/sessions.ts';
 import type { Notification } from '../src/zab/election.ts';
 import type { ZabMessage } from '../src/zab/messages.ts';
 import { Peer } from '../src/zab/peer.ts';
@@ -129,10 +130,11 @@ class Ensemble {
     return this.members.filter((m) => m.peer.role === 'following');
   }
 
-  connect(m: Member, timeOut = 6000): { client: TestClient; response: () => ConnectResponse | null } {
+  /** A new session (sessionId 0n) or a reattach of `sessionId` at member `m`. */
+  connect(m: Member, timeOut = 6000, sessionId = 0n, passwd = sessionId === 0n ? Buffer.alloc(16) : sessionPassword(sessionId)): { client: TestClient; response: () => ConnectResponse | null } {
     const client = new TestClient(m);
     let response: ConnectResponse | null = null;
-    m.proc.connect(client, { protocolVersion: 0, lastZxidSeen: 0, timeOut, sessionId: 0n, passwd: Buffer.alloc(16), readOnly: false }, (r) => (response = r));
+    m.proc.connect(client, { protocolVersion: 0, lastZxidSeen: 0, timeOut, sessionId, passwd, readOnly: false }, (r) => (response = r));
     return { client, response: () => response };
   }
 }
@@ -225,5 +227,57 @@ describe('the request pipeline in an ensemble', () => {
     }
     assert.equal(silent.closed, 'session expired', 'the follower closed the expired session\'s connection');
     assert.equal(busy.closed, null);
+  });
+
+  test('a session reattaching at a follower is answered only after the leader revalidates it, which touches it with the timeout asked', () => {
+    const ens = started();
+    const [f1, f2] = ens.followers() as [Member, Member];
+    const a = ens.connect(f1, 4000).client;
+    ens.settle();
+    const id = a.sessionId;
+    f1.proc.disconnected(a);
+    const moved = ens.connect(f2, 8000, id);
+    assert.equal(moved.response(), null, 'not answered before the leader has');
+    ens.settle();
+    assert.equal(moved.response()?.sessionId, id, 'the same session');
+    assert.equal(moved.client.sessionId, id);
+    assert.equal(ens.leader().proc.sessions.timeoutOf(id), 8000, 'the leader touched the session with the timeout the reattach asked for');
+    const x = moved.client.send({ type: OpCode.create, path: '/after-move', data: null, acl: [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }], flags: 1 });
+    ens.settle();
+    assert.equal(moved.client.replies.get(x)?.err, Err.ok);
+    assert.equal(ens.leader().proc.tree.get('/after-move')?.ephemeralOwner, id);
+  });
+
+  test('a session the leader has expired is refused at a follower; a wrong password is refused without asking', () => {
+    const ens = started();
+    const [f1, f2] = ens.followers() as [Member, Member];
+    const a = ens.connect(f1, 4000).client;
+    ens.settle();
+    const id = a.sessionId;
+    f1.proc.disconnected(a);
+    ens.run(8000);
+    assert.equal(ens.leader().proc.sessions.isAlive(id), false, 'expired at the leader');
+    const late = ens.connect(f2, 4000, id);
+    ens.settle();
+    assert.equal(late.response()?.sessionId, 0n, 'the expired answer: session id 0');
+    assert.equal(late.response()?.timeOut, 0);
+
+    const b = ens.connect(f1, 4000).client;
+    ens.settle();
+    const forged = ens.connect(f2, 4000, b.sessionId, Buffer.alloc(16, 7));
+    assert.equal(forged.response()?.sessionId, 0n, 'refused at once: the password is checked before the leader is asked');
+  });
+
+  test('a follower that stops following before the leader answers closes the reattaching client', () => {
+    const ens = started();
+    const [f1, f2] = ens.followers() as [Member, Member];
+    const a = ens.connect(f1, 4000).client;
+    ens.settle();
+    f1.proc.disconnected(a);
+    const moved = ens.connect(f2, 4000, a.sessionId);
+    f2.peer.look('test: the leader went away');
+    f2.proc.drive();
+    assert.equal(moved.response(), null, 'never answered');
+    assert.match(moved.client.closed ?? '', /stopped serving/);
   });
 });

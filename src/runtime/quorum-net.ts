@@ -377,7 +377,6 @@ export class QuorumNet {
     const from = conn.peerId!;
     if (this.conns.get(from) !== conn) return; // superseded
     const msg = fromPacket(p, this.wire(conn));
-    if (msg === null) return;
     if (msg.type === 'snap') {
       // Durable before the core hears of it (ZOOKEEPER-3911); only from the leader we follow.
       if (this.learnerOf() !== from) throw new QuorumWireError(`SNAP from server ${from}, which is not our leader`);

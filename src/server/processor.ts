@@ -94,6 +94,13 @@ interface ClientQueue {
   waiting: { write: boolean; run: () => void }[];
 }
 
+/** A client reattaching its session at a learner, until the leader answers (null: the connection went away). */
+interface Reattach {
+  client: Client | null;
+  timeOut: number;
+  finish: (valid: boolean) => void;
+}
+
 export interface ServerStats {
   packetsReceived: number;
   packetsSent: number;
@@ -146,6 +153,8 @@ export class Processor {
   private driving = false;
   /** group commit into `log`; null without one */
   private readonly commits: GroupCommit | null;
+  /** learner: sessions reattaching here, waiting in ask order for the leader's REVALIDATE answers */
+  private readonly reattaching = new Map<bigint, Reattach[]>();
   /** learner: sessions its clients kept alive since the last report to the leader */
   private touched = new Map<bigint, number>();
   readonly stats: ServerStats = { packetsReceived: 0, packetsSent: 0, minLatency: 0, maxLatency: 0, totalLatency: 0, latencyCount: 0, authFailed: 0 };
@@ -233,7 +242,9 @@ export class Processor {
 
   /**
    * Answer a ConnectRequest: a new session (once its createSession txn is
-   * durable) or a reattach. `respond(null)`: close without a reply.
+   * durable) or a reattach — at a learner only once the leader, which owns
+   * the sessions, has said it is alive (REVALIDATE), as ZooKeeper's followers
+   * do. `respond(null)`: close without a reply.
    */
   connect(client: Client, req: ConnectRequest, respond: (res: ConnectResponse | null) => void): void {
     if (req.lastZxidSeen > this.zxid) return respond(null); // client is ahead of us: it must find another server
@@ -257,18 +268,45 @@ export class Processor {
       return;
     }
     const id = req.sessionId;
-    if (!req.passwd.equals(sessionPassword(id)) || !this.sessions.touch(id, this.now(), timeOut)) {
-      return respond({ protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: Buffer.alloc(16), readOnly });
-    }
-    const previous = this.owners.get(id);
-    if (previous && previous !== client) previous.close('session moved to another connection');
-    client.sessionId = id;
-    this.owners.set(id, client);
-    respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly });
+    const reattach = (valid: boolean): void => {
+      if (!valid) return respond({ protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: Buffer.alloc(16), readOnly });
+      const previous = this.owners.get(id);
+      if (previous && previous !== client) previous.close('session moved to another connection');
+      client.sessionId = id;
+      this.owners.set(id, client);
+      respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly });
+    };
+    if (!req.passwd.equals(sessionPassword(id))) return reattach(false);
+    if (this.orderer.leads) return reattach(this.sessions.touch(id, this.now(), timeOut));
+    // A learner asks the leader, which owns the sessions (ZooKeeper's Learner.validateSession).
+    if (!this.orderer.revalidate(id, timeOut)) return client.close('this server is not serving (no leader)');
+    let waiting = this.reattaching.get(id);
+    if (!waiting) this.reattaching.set(id, (waiting = []));
+    waiting.push({ client, timeOut, finish: reattach });
+    this.drive();
+  }
+
+  /** Learner: the leader's answer for a session reattaching here; the session is known here from now on. */
+  private revalidated(id: bigint, valid: boolean): void {
+    const waiting = this.reattaching.get(id);
+    const next = waiting?.shift();
+    if (!next) return;
+    if (waiting!.length === 0) this.reattaching.delete(id);
+    if (!next.client) return; // its connection went away meanwhile
+    if (valid && !this.sessions.touch(id, this.now(), next.timeOut)) this.sessions.add(id, next.timeOut, this.now());
+    next.finish(valid);
+  }
+
+  /** The learner's role ended: its asks will never be answered, and the clients must find another server. */
+  private abandonReattaches(): void {
+    for (const waiting of this.reattaching.values()) for (const w of waiting) w.client?.close('this server stopped serving before the leader answered');
+    this.reattaching.clear();
   }
 
   /** The connection went away; its session lives on until it expires or is reattached. */
   disconnected(client: Client): void {
+    // The leader's answer still comes, and pairs with its ask by position: keep the place, forget the client.
+    for (const waiting of this.reattaching.values()) for (const w of waiting) if (w.client === client) w.client = null;
     this.tree.removeWatcher(client);
     this.queues.delete(client);
     if (this.owners.get(client.sessionId) === client) this.owners.delete(client.sessionId);
@@ -665,7 +703,7 @@ export class Processor {
 
   /** Steps 3–7 of a prepared Ready. */
   private carry(r: Ready): void {
-    if (!this.quorum && (r.truncate !== null || r.epochs || r.messages.length + r.votes.length + r.requests.length + r.disconnect.length > 0 || r.role)) {
+    if (!this.quorum && (r.truncate !== null || r.epochs || r.messages.length + r.votes.length + r.requests.length + r.revalidations.length + r.revalidated.length + r.disconnect.length > 0 || r.role)) {
       throw new Error('a standalone pipeline was handed quorum work');
     }
     for (const txn of r.commit) this.applyAndReply(txn);
@@ -676,6 +714,10 @@ export class Processor {
     this.quorum?.dispatch(r);
     for (const { request } of r.requests) this.orderForwarded(request);
     for (const [id, timeout] of r.touches) this.sessions.touch(id, this.now(), timeout);
+    // The leader's session tracker answers a learner's REVALIDATE by touching the session (ZooKeeper's Leader.revalidateSession).
+    for (const { from, sessionId, timeout } of r.revalidations) this.orderer.revalidated(from, sessionId, this.sessions.touch(sessionId, this.now(), timeout));
+    for (const { sessionId, valid } of r.revalidated) this.revalidated(sessionId, valid);
+    if (r.role && !r.role.serving) this.abandonReattaches();
     for (const token of r.syncs) (token as () => void)();
     // A new leader gives every session a full timeout from now, as ZooKeeper's does.
     if (r.role?.role === 'leading' && r.role.serving) for (const [id] of this.sessions.entries()) this.sessions.touch(id, this.now());
