@@ -248,6 +248,37 @@ describe('the request pipeline in an ensemble', () => {
     assert.equal(ens.leader().proc.tree.get('/after-move')?.ephemeralOwner, id);
   });
 
+  test('once a session is revalidated at another member, a write through the member it left gets SessionMoved', () => {
+    const ens = started();
+    const [f1, f2] = ens.followers() as [Member, Member];
+    const leader = ens.leader();
+    const acl = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
+    const stale = ens.connect(f1, 4000).client;
+    ens.settle();
+    const id = stale.sessionId;
+    // The client moves to f2 while its old connection on f1 lingers (a member cut off, say).
+    const moved = ens.connect(f2, 4000, id);
+    ens.settle();
+    assert.equal(moved.response()?.sessionId, id);
+    // (Replies are matched to txns by session and xid on each member, as in ZooKeeper: two live
+    // connections of one session must not use the same xid at once, so the stale one is a request ahead.)
+    stale.send({ type: OpCode.exists, path: '/', watch: false });
+    const lost = stale.send({ type: OpCode.create, path: '/stale', data: null, acl, flags: 0 });
+    const kept = moved.client.send({ type: OpCode.create, path: '/moved', data: null, acl, flags: 0 });
+    ens.settle();
+    assert.equal(stale.replies.get(lost)?.err, Err.sessionMoved, 'the leader refuses the session on the member it left');
+    assert.equal(moved.client.replies.get(kept)?.err, Err.ok);
+    assert.equal(leader.proc.tree.get('/stale'), undefined);
+    // Back on the leader itself: its own writes are the session's now, and f2's are refused.
+    const home = ens.connect(leader, 4000, id);
+    assert.equal(home.response()?.sessionId, id, 'the leader answers a reattach from its own table');
+    const there = home.client.send({ type: OpCode.create, path: '/home', data: null, acl, flags: 0 });
+    const left = moved.client.send({ type: OpCode.create, path: '/left', data: null, acl, flags: 0 });
+    ens.settle();
+    assert.equal(home.client.replies.get(there)?.err, Err.ok);
+    assert.equal(moved.client.replies.get(left)?.err, Err.sessionMoved);
+  });
+
   test('a session the leader has expired is refused at a follower; a wrong password is refused without asking', () => {
     const ens = started();
     const [f1, f2] = ens.followers() as [Member, Member];

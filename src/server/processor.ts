@@ -153,6 +153,12 @@ export class Processor {
   private driving = false;
   /** group commit into `log`; null without one */
   private readonly commits: GroupCommit | null;
+  /**
+   * Leader: the member each session's client is on (ZooKeeper's session
+   * owner), set where the session is created or revalidated; a write that
+   * reaches the leader through another member gets SessionMoved.
+   */
+  private readonly sessionMembers = new Map<bigint, number>();
   /** learner: sessions reattaching here, waiting in ask order for the leader's REVALIDATE answers */
   private readonly reattaching = new Map<bigint, Reattach[]>();
   /** learner: sessions its clients kept alive since the last report to the leader */
@@ -260,7 +266,10 @@ export class Processor {
         this.submitFor(
           client,
           0,
-          () => ({ type: OpCode.createSession, timeOut }),
+          () => {
+            this.sessionMembers.set(id, this.opts.serverId);
+            return { type: OpCode.createSession, timeOut };
+          },
           () => respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly }),
           { op: OpCode.createSession, payload: { request: null, authIds: [], timeOut } satisfies ForwardedWrite },
         ),
@@ -277,13 +286,31 @@ export class Processor {
       respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly });
     };
     if (!req.passwd.equals(sessionPassword(id))) return reattach(false);
-    if (this.orderer.leads) return reattach(this.sessions.touch(id, this.now(), timeOut));
+    if (this.orderer.leads) return reattach(this.revalidate(id, timeOut, this.opts.serverId));
     // A learner asks the leader, which owns the sessions (ZooKeeper's Learner.validateSession).
     if (!this.orderer.revalidate(id, timeOut)) return client.close('this server is not serving (no leader)');
     let waiting = this.reattaching.get(id);
     if (!waiting) this.reattaching.set(id, (waiting = []));
     waiting.push({ client, timeOut, finish: reattach });
     this.drive();
+  }
+
+  /**
+   * Leader: is session `id` alive? If so its client is now on `member`, and
+   * the session is kept for `timeOut` from now (ZooKeeper's touchSession, then
+   * setOwner, for a REVALIDATE).
+   */
+  private revalidate(id: bigint, timeOut: number, member: number): boolean {
+    const alive = this.sessions.touch(id, this.now(), timeOut);
+    if (alive) this.sessionMembers.set(id, member);
+    return alive;
+  }
+
+  /** Leader: does a request of session `id` that came through `member` come from where its client is? A session of an earlier leader's time is adopted by the first member it is seen on. */
+  private onItsMember(id: bigint, member: number): boolean {
+    const where = this.sessionMembers.get(id);
+    if (where === undefined) this.sessionMembers.set(id, member);
+    return where === undefined || where === member;
   }
 
   /** Learner: the leader's answer for a session reattaching here; the session is known here from now on. */
@@ -601,7 +628,10 @@ export class Processor {
     this.submitFor(
       client,
       xid,
-      (zxid, time) => this.prep.prepare(req, { sessionId: client.sessionId, authIds: client.authIds, zxid, time }),
+      (zxid, time) =>
+        this.onItsMember(client.sessionId, this.opts.serverId)
+          ? this.prep.prepare(req, { sessionId: client.sessionId, authIds: client.authIds, zxid, time })
+          : { type: OpCode.error, err: Err.sessionMoved },
       (result) => this.answerWrite(client, xid, type, result, received),
       { op: type, payload: { request: req, authIds: client.authIds } satisfies ForwardedWrite },
     );
@@ -659,16 +689,20 @@ export class Processor {
   }
 
   /**
-   * Leader: order a learner's client request as if its client were ours
-   * (ZooKeeper's PrepRequestProcessor on a forwarded request); the learner
-   * answers the client when the txn is applied there.
+   * Leader: order the request of a client on learner `from` as if its client
+   * were ours (ZooKeeper's PrepRequestProcessor on a forwarded request); the
+   * learner answers the client when the txn is applied there.
    */
-  private orderForwarded({ sessionId, cxid, op, payload }: ForwardedRequest): void {
+  private orderForwarded(from: number, { sessionId, cxid, op, payload }: ForwardedRequest): void {
     const { request, authIds, timeOut } = payload as ForwardedWrite;
     let build: (zxid: number, time: number) => TxnBody;
-    if (op === OpCode.createSession) build = () => ({ type: OpCode.createSession, timeOut: timeOut! });
-    else if (!this.sessions.isAlive(sessionId)) build = () => ({ type: OpCode.error, err: Err.sessionExpired });
+    if (op === OpCode.createSession) {
+      this.sessionMembers.set(sessionId, from);
+      build = () => ({ type: OpCode.createSession, timeOut: timeOut! });
+    } else if (!this.sessions.isAlive(sessionId)) build = () => ({ type: OpCode.error, err: Err.sessionExpired });
+    // A close is the session's last request: not checked, as in ZooKeeper (the leader's expiry closes sessions too).
     else if (op === OpCode.closeSession) build = this.closeSessionTxn(sessionId);
+    else if (!this.onItsMember(sessionId, from)) build = () => ({ type: OpCode.error, err: Err.sessionMoved });
     else if (request) build = (zxid, time) => this.prep.prepare(request, { sessionId, authIds, zxid, time });
     else build = () => ({ type: OpCode.error, err: Err.marshallingError });
     this.order(sessionId, cxid, build, null);
@@ -712,12 +746,14 @@ export class Processor {
       else this.orderer.persisted(txn.hdr.zxid); // in-process tests: durable at once
     }
     this.quorum?.dispatch(r);
-    for (const { request } of r.requests) this.orderForwarded(request);
+    for (const { from, request } of r.requests) this.orderForwarded(from, request);
     for (const [id, timeout] of r.touches) this.sessions.touch(id, this.now(), timeout);
     // The leader's session tracker answers a learner's REVALIDATE by touching the session (ZooKeeper's Leader.revalidateSession).
-    for (const { from, sessionId, timeout } of r.revalidations) this.orderer.revalidated(from, sessionId, this.sessions.touch(sessionId, this.now(), timeout));
+    for (const { from, sessionId, timeout } of r.revalidations) this.orderer.revalidated(from, sessionId, this.revalidate(sessionId, timeout, from));
     for (const { sessionId, valid } of r.revalidated) this.revalidated(sessionId, valid);
     if (r.role && !r.role.serving) this.abandonReattaches();
+    // Where sessions' clients are is the leader's knowledge of its own term.
+    if (r.role?.role === 'leading' && !r.role.serving) this.sessionMembers.clear();
     for (const token of r.syncs) (token as () => void)();
     // A new leader gives every session a full timeout from now, as ZooKeeper's does.
     if (r.role?.role === 'leading' && r.role.serving) for (const [id] of this.sessions.entries()) this.sessions.touch(id, this.now());
@@ -732,6 +768,7 @@ export class Processor {
     if (body.type === OpCode.closeSession) {
       owner = this.owners.get(hdr.clientId);
       this.sessions.remove(hdr.clientId);
+      this.sessionMembers.delete(hdr.clientId);
       this.owners.delete(hdr.clientId);
     } else if (body.type === OpCode.createSession && this.sessions.timeoutOf(hdr.clientId) === undefined) {
       // A session another server created: tracked here too (for expiry, should this server lead).
