@@ -61,7 +61,7 @@ class Ensemble {
   readonly members: Member[] = [];
   private queue: { from: number; to: number; msg?: ZabMessage; vote?: Notification }[] = [];
 
-  constructor(n: number) {
+  constructor(n: number, localSessions: { upgrading: boolean } | null = null) {
     for (let id = 1; id <= n; id++) {
       let proc: Processor | null = null;
       const peer = new Peer({
@@ -79,7 +79,7 @@ class Ensemble {
         },
       };
       proc = new Processor(
-        { serverId: id, tickTime: TICK * 20, minSessionTimeout: 4000, maxSessionTimeout: 40_000, extendedTypesEnabled: true, skipACL: false, superDigest: null, containerMaxNeverUsedIntervalMs: 0 },
+        { serverId: id, tickTime: TICK * 20, minSessionTimeout: 4000, maxSessionTimeout: 40_000, extendedTypesEnabled: true, skipACL: false, superDigest: null, containerMaxNeverUsedIntervalMs: 0, localSessions },
         () => this.now,
         undefined,
         null,
@@ -139,8 +139,8 @@ class Ensemble {
   }
 }
 
-function started(): Ensemble {
-  const ens = new Ensemble(3);
+function started(localSessions: { upgrading: boolean } | null = null): Ensemble {
+  const ens = new Ensemble(3, localSessions);
   ens.run(1000);
   for (const m of ens.members) assert.ok(m.peer.serving, `member ${m.id} serves (${m.peer.describe()})`);
   return ens;
@@ -310,5 +310,25 @@ describe('the request pipeline in an ensemble', () => {
     f2.proc.drive();
     assert.equal(moved.response(), null, 'never answered');
     assert.match(moved.client.closed ?? '', /stopped serving/);
+  });
+
+  test('a local session: answered at once, known to its member alone, expired by that member without a txn', () => {
+    const ens = started({ upgrading: false });
+    const [f1, f2] = ens.followers() as [Member, Member];
+    const zxid = f1.proc.zxid;
+    const { client, response } = ens.connect(f1, 4000);
+    assert.equal(response()?.sessionId, client.sessionId, 'no createSession to wait for');
+    ens.settle();
+    for (const m of ens.members) assert.equal(m.proc.tree.sessions.has(client.sessionId), false, `member ${m.id}: not in the tree`);
+    assert.equal(ens.leader().proc.sessions.timeoutOf(client.sessionId), undefined, 'the leader does not track it');
+    const elsewhere = ens.connect(f2, 4000, client.sessionId);
+    ens.settle();
+    assert.equal(elsewhere.response()?.sessionId, 0n, 'another member refuses it: the leader does not know it');
+    ens.run(8000);
+    assert.equal(client.closed, 'session expired', 'its member expired it');
+    const again = ens.connect(f1, 4000, client.sessionId);
+    ens.settle();
+    assert.equal(again.response()?.sessionId, 0n, 'gone from its member too');
+    assert.equal(f1.proc.zxid, zxid, 'no txn at all');
   });
 });

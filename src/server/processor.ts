@@ -22,7 +22,7 @@ import type { ForwardedRequest } from '../zab/messages.ts';
 import type { Ready } from '../zab/ready.ts';
 import { Solo, type Orderer } from '../zab/solo.ts';
 import { GroupCommit, type AppendLog } from '../persistence/groupcommit.ts';
-import { parseMultiOps, Prep } from './prep.ts';
+import { createsEphemeral, parseMultiOps, Prep } from './prep.ts';
 import { SessionTracker, sessionPassword } from './sessions.ts';
 
 /** A connected client, as the pipeline sees it. */
@@ -46,6 +46,12 @@ export interface ProcessorOptions {
   skipACL: boolean;
   superDigest: string | null;
   containerMaxNeverUsedIntervalMs: number;
+  /**
+   * Ensemble members with localSessionsEnabled: new sessions are local (see
+   * Processor.local); `upgrading` (localSessionsUpgradingEnabled) makes one
+   * global when it creates an ephemeral.
+   */
+  localSessions?: { upgrading: boolean } | null;
 }
 
 /** Where txns go to become durable: the transaction log (group commit). */
@@ -139,8 +145,18 @@ const MULTI_RESULT_TYPE: Record<number, number> = {
   [OpCode.error]: OpCode.error,
 };
 
+/** The server that minted a session id (its top byte). */
+const mintedBy = (id: bigint): number => Number(BigInt.asUintN(64, id) >> 56n);
+
 export class Processor {
+  /** global sessions: in the tree, created and closed by txns; the leader (or a standalone server) expires them */
   readonly sessions: SessionTracker;
+  /**
+   * Local sessions (localSessionsEnabled): made without a txn, known to this
+   * member alone, expired by it (ZooKeeper's LocalSessionTracker). Another
+   * member refuses them on reattach: the leader does not know them.
+   */
+  private readonly local: SessionTracker;
   private prep: Prep;
   private current: DataTree;
   /** connection that currently owns each session */
@@ -183,6 +199,7 @@ export class Processor {
     private readonly quorum: QuorumLink | null = null,
   ) {
     this.sessions = new SessionTracker(opts.tickTime, opts.serverId, now());
+    this.local = new SessionTracker(opts.tickTime, opts.serverId, now());
     // Sessions recovered from disk get a full timeout for their clients to come back.
     for (const [id, timeout] of tree.sessions) this.sessions.add(id, timeout, now());
     tree.skipACL = opts.skipACL;
@@ -258,9 +275,13 @@ export class Processor {
     const readOnly = req.readOnly === undefined ? undefined : false;
     if (req.sessionId === 0n) {
       const id = this.sessions.newSessionId();
-      this.sessions.add(id, timeOut, this.now());
       client.sessionId = id;
       this.owners.set(id, client);
+      if (this.opts.localSessions) {
+        this.local.add(id, timeOut, this.now());
+        return respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly });
+      }
+      this.sessions.add(id, timeOut, this.now());
       // The session's requests queue behind its createSession.
       this.enqueue(client, true, () =>
         this.submitFor(
@@ -286,6 +307,7 @@ export class Processor {
       respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly });
     };
     if (!req.passwd.equals(sessionPassword(id))) return reattach(false);
+    if (this.local.touch(id, this.now(), timeOut)) return reattach(true);
     if (this.orderer.leads) return reattach(this.revalidate(id, timeOut, this.opts.serverId));
     // A learner asks the leader, which owns the sessions (ZooKeeper's Learner.validateSession).
     if (!this.orderer.revalidate(id, timeOut)) return client.close('this server is not serving (no leader)');
@@ -341,6 +363,7 @@ export class Processor {
 
   /** Every packet keeps the session alive (a learner also reports it to the leader, which owns expiry). */
   touch(client: Client): boolean {
+    if (this.local.touch(client.sessionId, this.now())) return true; // nobody else to tell
     const alive = this.sessions.touch(client.sessionId, this.now());
     if (alive && !this.orderer.leads) this.touched.set(client.sessionId, this.sessions.timeoutOf(client.sessionId)!);
     return alive;
@@ -355,16 +378,54 @@ export class Processor {
 
   /**
    * Close sessions whose time is up; call every tick. Returns them with their
-   * timeouts. Only the server that owns expiry (standalone, or the leader)
-   * expires sessions; a learner hears of it through the closeSession txn.
+   * timeouts. Each member expires its local sessions itself, without a txn;
+   * only the server that owns expiry of global ones (standalone, or the
+   * leader) expires those, and a learner hears of it through the closeSession
+   * txn.
    */
   expireSessions(): { id: bigint; timeout: number }[] {
-    if (!this.orderer.leads) return [];
-    return this.sessions.expire(this.now()).map((id) => {
-      const timeout = this.sessions.timeoutOf(id) ?? 0;
-      this.expire(id);
+    const expired = this.local.expire(this.now()).map((id) => {
+      const timeout = this.local.timeoutOf(id) ?? 0;
+      this.endLocal(id)?.close('session expired');
       return { id, timeout };
     });
+    if (!this.orderer.leads) return expired;
+    return expired.concat(
+      this.sessions.expire(this.now()).map((id) => {
+        const timeout = this.sessions.timeoutOf(id) ?? 0;
+        this.expire(id);
+        return { id, timeout };
+      }),
+    );
+  }
+
+  /** Forget local session `id`; returns the connection it was on. */
+  private endLocal(id: bigint): Client | undefined {
+    const owner = this.owners.get(id);
+    this.local.remove(id);
+    this.owners.delete(id);
+    return owner;
+  }
+
+  /**
+   * Make local session `id` global before a request that needs it (an
+   * ephemeral's owner): a createSession txn, ordered (or forwarded) ahead of
+   * that request, as ZooKeeper's session upgrade does.
+   */
+  private upgrade(id: bigint): void {
+    const timeOut = this.local.timeoutOf(id)!;
+    this.local.remove(id);
+    this.sessions.add(id, timeOut, this.now());
+    this.order(
+      id,
+      0,
+      () => {
+        this.sessionMembers.set(id, this.opts.serverId);
+        return { type: OpCode.createSession, timeOut };
+      },
+      null,
+      { op: OpCode.createSession, payload: { request: null, authIds: [], timeOut } satisfies ForwardedWrite },
+    );
   }
 
   /** The closeSession txn of session `id`, its ephemerals listed. */
@@ -447,12 +508,19 @@ export class Processor {
   }
 
   private run(client: Client, xid: number, req: Request, received: number): void {
-    if (!this.sessions.isAlive(client.sessionId)) return this.expired(client, xid, req.type, received);
+    const local = this.local.isAlive(client.sessionId);
+    if (!local && !this.sessions.isAlive(client.sessionId)) return this.expired(client, xid, req.type, received);
     if (WRITES.has(req.type)) return this.write(client, xid, req, received);
     switch (req.type) {
       case OpCode.ping:
         return this.send(client, Xid.ping, Err.ok, req.type, undefined, received);
       case OpCode.closeSession:
+        if (local) {
+          // No txn: nobody else knew the session.
+          this.endLocal(client.sessionId);
+          this.send(client, xid, Err.ok, req.type, undefined, received);
+          return client.close('client closed the session');
+        }
         return this.submitFor(
           client,
           xid,
@@ -625,13 +693,11 @@ export class Processor {
 
   private write(client: Client, xid: number, req: Request, received: number): void {
     const type = req.type;
+    if (this.opts.localSessions?.upgrading && this.local.isAlive(client.sessionId) && createsEphemeral(req)) this.upgrade(client.sessionId);
     this.submitFor(
       client,
       xid,
-      (zxid, time) =>
-        this.onItsMember(client.sessionId, this.opts.serverId)
-          ? this.prep.prepare(req, { sessionId: client.sessionId, authIds: client.authIds, zxid, time })
-          : { type: OpCode.error, err: Err.sessionMoved },
+      (zxid, time) => this.prepareWrite(req, client.sessionId, client.authIds, this.opts.serverId, zxid, time),
       (result) => this.answerWrite(client, xid, type, result, received),
       { op: type, payload: { request: req, authIds: client.authIds } satisfies ForwardedWrite },
     );
@@ -697,15 +763,30 @@ export class Processor {
     const { request, authIds, timeOut } = payload as ForwardedWrite;
     let build: (zxid: number, time: number) => TxnBody;
     if (op === OpCode.createSession) {
+      // Tracked from now, so the requests right behind it (an upgraded session's ephemeral) find it alive.
+      if (this.sessions.timeoutOf(sessionId) === undefined) this.sessions.add(sessionId, timeOut!, this.now());
       this.sessionMembers.set(sessionId, from);
       build = () => ({ type: OpCode.createSession, timeOut: timeOut! });
-    } else if (!this.sessions.isAlive(sessionId)) build = () => ({ type: OpCode.error, err: Err.sessionExpired });
+    }
+    // A session the leader does not know is expired, unless it is a local session of the learner that made it.
+    else if (!this.sessions.isAlive(sessionId) && !(this.opts.localSessions && mintedBy(sessionId) === from)) build = () => ({ type: OpCode.error, err: Err.sessionExpired });
     // A close is the session's last request: not checked, as in ZooKeeper (the leader's expiry closes sessions too).
     else if (op === OpCode.closeSession) build = this.closeSessionTxn(sessionId);
-    else if (!this.onItsMember(sessionId, from)) build = () => ({ type: OpCode.error, err: Err.sessionMoved });
-    else if (request) build = (zxid, time) => this.prep.prepare(request, { sessionId, authIds, zxid, time });
+    else if (request) build = (zxid, time) => this.prepareWrite(request, sessionId, authIds, from, zxid, time);
     else build = () => ({ type: OpCode.error, err: Err.marshallingError });
     this.order(sessionId, cxid, build, null);
+  }
+
+  /**
+   * Leader: the txn of a write of session `sessionId` whose client is on
+   * `member`. SessionMoved if the session's client is on another member;
+   * EphemeralOnLocalSession for an ephemeral of a session the leader does not
+   * track (a local one), as ZooKeeper 3.8 answers it: an error txn.
+   */
+  private prepareWrite(req: Request, sessionId: bigint, authIds: Id[], member: number, zxid: number, time: number): TxnBody {
+    if (!this.onItsMember(sessionId, member)) return { type: OpCode.error, err: Err.sessionMoved };
+    if (this.opts.localSessions && !this.sessions.isAlive(sessionId) && createsEphemeral(req)) return { type: OpCode.error, err: Err.ephemeralOnLocalSession };
+    return this.prep.prepare(req, { sessionId, authIds, zxid, time });
   }
 
   /**
