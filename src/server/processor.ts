@@ -10,6 +10,12 @@
 // have been prepared on another server. Reads are answered from the tree at
 // once, except that each session's requests are answered in order: a read
 // waits for its session's earlier writes.
+//
+// Sessions: the leader (or a standalone server) owns the global ones — it
+// expires them, and a learner asks it (REVALIDATE) before it answers a client
+// reattaching there; it knows which member each session's client is on and
+// answers a write through another one with SessionMoved (ZooKeeper's session
+// owner). Local sessions (localSessionsEnabled) live on one member only.
 
 import { AddWatchMode, Err, OpCode, Perm, WatcherType, Xid, ZkError } from '../proto/constants.ts';
 import type { ConnectRequest, ConnectResponse, Id, Request } from '../proto/records.ts';
