@@ -787,11 +787,13 @@ export class Processor {
    * Leader: the txn of a write of session `sessionId` whose client is on
    * `member`. SessionMoved if the session's client is on another member;
    * EphemeralOnLocalSession for an ephemeral of a session the leader does not
-   * track (a local one), as ZooKeeper 3.8 answers it: an error txn.
+   * track (only a local one gets here), as ZooKeeper 3.8 answers it: an error
+   * txn.
    */
   private prepareWrite(req: Request, sessionId: bigint, authIds: Id[], member: number, zxid: number, time: number): TxnBody {
-    if (!this.onItsMember(sessionId, member)) return { type: OpCode.error, err: Err.sessionMoved };
-    if (this.opts.localSessions && !this.sessions.isAlive(sessionId) && createsEphemeral(req)) return { type: OpCode.error, err: Err.ephemeralOnLocalSession };
+    if (!this.sessions.isAlive(sessionId)) {
+      if (createsEphemeral(req)) return { type: OpCode.error, err: Err.ephemeralOnLocalSession };
+    } else if (!this.onItsMember(sessionId, member)) return { type: OpCode.error, err: Err.sessionMoved };
     return this.prep.prepare(req, { sessionId, authIds, zxid, time });
   }
 
