@@ -101,6 +101,8 @@ describe('defaults', () => {
         extendedTypesEnabled: false,
         reconfigEnabled: false,
         superDigest: null,
+        localSessionsEnabled: false,
+        localSessionsUpgradingEnabled: false,
         readOnlyModeEnabled: false,
         skipACL: false,
         containerCheckIntervalMs: 60000,

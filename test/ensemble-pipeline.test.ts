@@ -10,6 +10,7 @@ import { Err, EventType, OpCode } from '../src/proto/constants.ts';
 import type { ConnectResponse, Id, Request } from '../src/proto/records.ts';
 import type { Response } from '../src/proto/responses.ts';
 import { Processor, type Client, type QuorumLink } from '../src/server/processor.ts';
+import { sessionPassword } from '../src/server/sessions.ts';
 import type { Notification } from '../src/zab/election.ts';
 import type { ZabMessage } from '../src/zab/messages.ts';
 import { Peer } from '../src/zab/peer.ts';
@@ -60,7 +61,7 @@ class Ensemble {
   readonly members: Member[] = [];
   private queue: { from: number; to: number; msg?: ZabMessage; vote?: Notification }[] = [];
 
-  constructor(n: number) {
+  constructor(n: number, localSessions: { upgrading: boolean } | null = null) {
     for (let id = 1; id <= n; id++) {
       let proc: Processor | null = null;
       const peer = new Peer({
@@ -78,7 +79,7 @@ class Ensemble {
         },
       };
       proc = new Processor(
-        { serverId: id, tickTime: TICK * 20, minSessionTimeout: 4000, maxSessionTimeout: 40_000, extendedTypesEnabled: true, skipACL: false, superDigest: null, containerMaxNeverUsedIntervalMs: 0 },
+        { serverId: id, tickTime: TICK * 20, minSessionTimeout: 4000, maxSessionTimeout: 40_000, extendedTypesEnabled: true, skipACL: false, superDigest: null, containerMaxNeverUsedIntervalMs: 0, localSessions },
         () => this.now,
         undefined,
         null,
@@ -129,16 +130,17 @@ class Ensemble {
     return this.members.filter((m) => m.peer.role === 'following');
   }
 
-  connect(m: Member, timeOut = 6000): { client: TestClient; response: () => ConnectResponse | null } {
+  /** A new session (sessionId 0n) or a reattach of `sessionId` at member `m`. */
+  connect(m: Member, timeOut = 6000, sessionId = 0n, passwd = sessionId === 0n ? Buffer.alloc(16) : sessionPassword(sessionId)): { client: TestClient; response: () => ConnectResponse | null } {
     const client = new TestClient(m);
     let response: ConnectResponse | null = null;
-    m.proc.connect(client, { protocolVersion: 0, lastZxidSeen: 0, timeOut, sessionId: 0n, passwd: Buffer.alloc(16), readOnly: false }, (r) => (response = r));
+    m.proc.connect(client, { protocolVersion: 0, lastZxidSeen: 0, timeOut, sessionId, passwd, readOnly: false }, (r) => (response = r));
     return { client, response: () => response };
   }
 }
 
-function started(): Ensemble {
-  const ens = new Ensemble(3);
+function started(localSessions: { upgrading: boolean } | null = null): Ensemble {
+  const ens = new Ensemble(3, localSessions);
   ens.run(1000);
   for (const m of ens.members) assert.ok(m.peer.serving, `member ${m.id} serves (${m.peer.describe()})`);
   return ens;
@@ -225,5 +227,108 @@ describe('the request pipeline in an ensemble', () => {
     }
     assert.equal(silent.closed, 'session expired', 'the follower closed the expired session\'s connection');
     assert.equal(busy.closed, null);
+  });
+
+  test('a session reattaching at a follower is answered only after the leader revalidates it, which touches it with the timeout asked', () => {
+    const ens = started();
+    const [f1, f2] = ens.followers() as [Member, Member];
+    const a = ens.connect(f1, 4000).client;
+    ens.settle();
+    const id = a.sessionId;
+    f1.proc.disconnected(a);
+    const moved = ens.connect(f2, 8000, id);
+    assert.equal(moved.response(), null, 'not answered before the leader has');
+    ens.settle();
+    assert.equal(moved.response()?.sessionId, id, 'the same session');
+    assert.equal(moved.client.sessionId, id);
+    assert.equal(ens.leader().proc.sessions.timeoutOf(id), 8000, 'the leader touched the session with the timeout the reattach asked for');
+    const x = moved.client.send({ type: OpCode.create, path: '/after-move', data: null, acl: [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }], flags: 1 });
+    ens.settle();
+    assert.equal(moved.client.replies.get(x)?.err, Err.ok);
+    assert.equal(ens.leader().proc.tree.get('/after-move')?.ephemeralOwner, id);
+  });
+
+  test('once a session is revalidated at another member, a write through the member it left gets SessionMoved', () => {
+    const ens = started();
+    const [f1, f2] = ens.followers() as [Member, Member];
+    const leader = ens.leader();
+    const acl = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
+    const stale = ens.connect(f1, 4000).client;
+    ens.settle();
+    const id = stale.sessionId;
+    // The client moves to f2 while its old connection on f1 lingers (a member cut off, say).
+    const moved = ens.connect(f2, 4000, id);
+    ens.settle();
+    assert.equal(moved.response()?.sessionId, id);
+    // (Replies are matched to txns by session and xid on each member, as in ZooKeeper: two live
+    // connections of one session must not use the same xid at once, so the stale one is a request ahead.)
+    stale.send({ type: OpCode.exists, path: '/', watch: false });
+    const lost = stale.send({ type: OpCode.create, path: '/stale', data: null, acl, flags: 0 });
+    const kept = moved.client.send({ type: OpCode.create, path: '/moved', data: null, acl, flags: 0 });
+    ens.settle();
+    assert.equal(stale.replies.get(lost)?.err, Err.sessionMoved, 'the leader refuses the session on the member it left');
+    assert.equal(moved.client.replies.get(kept)?.err, Err.ok);
+    assert.equal(leader.proc.tree.get('/stale'), undefined);
+    // Back on the leader itself: its own writes are the session's now, and f2's are refused.
+    const home = ens.connect(leader, 4000, id);
+    assert.equal(home.response()?.sessionId, id, 'the leader answers a reattach from its own table');
+    const there = home.client.send({ type: OpCode.create, path: '/home', data: null, acl, flags: 0 });
+    const left = moved.client.send({ type: OpCode.create, path: '/left', data: null, acl, flags: 0 });
+    ens.settle();
+    assert.equal(home.client.replies.get(there)?.err, Err.ok);
+    assert.equal(moved.client.replies.get(left)?.err, Err.sessionMoved);
+  });
+
+  test('a session the leader has expired is refused at a follower; a wrong password is refused without asking', () => {
+    const ens = started();
+    const [f1, f2] = ens.followers() as [Member, Member];
+    const a = ens.connect(f1, 4000).client;
+    ens.settle();
+    const id = a.sessionId;
+    f1.proc.disconnected(a);
+    ens.run(8000);
+    assert.equal(ens.leader().proc.sessions.isAlive(id), false, 'expired at the leader');
+    const late = ens.connect(f2, 4000, id);
+    ens.settle();
+    assert.equal(late.response()?.sessionId, 0n, 'the expired answer: session id 0');
+    assert.equal(late.response()?.timeOut, 0);
+
+    const b = ens.connect(f1, 4000).client;
+    ens.settle();
+    const forged = ens.connect(f2, 4000, b.sessionId, Buffer.alloc(16, 7));
+    assert.equal(forged.response()?.sessionId, 0n, 'refused at once: the password is checked before the leader is asked');
+  });
+
+  test('a follower that stops following before the leader answers closes the reattaching client', () => {
+    const ens = started();
+    const [f1, f2] = ens.followers() as [Member, Member];
+    const a = ens.connect(f1, 4000).client;
+    ens.settle();
+    f1.proc.disconnected(a);
+    const moved = ens.connect(f2, 4000, a.sessionId);
+    f2.peer.look('test: the leader went away');
+    f2.proc.drive();
+    assert.equal(moved.response(), null, 'never answered');
+    assert.match(moved.client.closed ?? '', /stopped serving/);
+  });
+
+  test('a local session: answered at once, known to its member alone, expired by that member without a txn', () => {
+    const ens = started({ upgrading: false });
+    const [f1, f2] = ens.followers() as [Member, Member];
+    const zxid = f1.proc.zxid;
+    const { client, response } = ens.connect(f1, 4000);
+    assert.equal(response()?.sessionId, client.sessionId, 'no createSession to wait for');
+    ens.settle();
+    for (const m of ens.members) assert.equal(m.proc.tree.sessions.has(client.sessionId), false, `member ${m.id}: not in the tree`);
+    assert.equal(ens.leader().proc.sessions.timeoutOf(client.sessionId), undefined, 'the leader does not track it');
+    const elsewhere = ens.connect(f2, 4000, client.sessionId);
+    ens.settle();
+    assert.equal(elsewhere.response()?.sessionId, 0n, 'another member refuses it: the leader does not know it');
+    ens.run(8000);
+    assert.equal(client.closed, 'session expired', 'its member expired it');
+    const again = ens.connect(f1, 4000, client.sessionId);
+    ens.settle();
+    assert.equal(again.response()?.sessionId, 0n, 'gone from its member too');
+    assert.equal(f1.proc.zxid, zxid, 'no txn at all');
   });
 });

@@ -9,7 +9,9 @@
 // from Paddock's log; with its data wiped and Paddock's history window passed
 // it gets a SNAP streamed from Paddock's tree. Client sessions on the
 // ZooKeeper followers are created through the leader: the test plays the
-// leader's request pipeline for createSession/closeSession. Server 4, a
+// leader's request pipeline for createSession/closeSession, and its session
+// tracker for REVALIDATE (a client moving between the ZooKeeper followers
+// keeps its session; one the leader does not have is refused). Server 4, a
 // ZooKeeper observer, joins last: SNAP, then INFORMs.
 //
 // The last suite runs a `paddock server` process as the leader of two
@@ -25,7 +27,7 @@ import { MultiError, op, ZooKeeperClient } from '../src/client/index.ts';
 import type { PeerAddress } from '../src/config/config.ts';
 import type { Logger } from '../src/log.ts';
 import { ACCEPTED_EPOCH, CURRENT_EPOCH, txnsAfter, writeEpochFile } from '../src/persistence/sync.ts';
-import { OpCode } from '../src/proto/constants.ts';
+import { Err, OpCode, ZkError } from '../src/proto/constants.ts';
 import { encodeLearnerInfo, encodePacket, PacketType, ZAB_PROTOCOL_VERSION } from '../src/proto/quorum.ts';
 import type { Txn, TxnBody } from '../src/proto/txn.ts';
 import { QuorumNet } from '../src/runtime/quorum-net.ts';
@@ -107,6 +109,19 @@ describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { time
     }
   }
 
+  /** REVALIDATEs the ZooKeeper followers sent, with the answers given */
+  const revalidations: { from: number; sessionId: bigint; timeout: number; valid: boolean }[] = [];
+
+  /** The session tracker's part of the test pipeline: a session is alive while the tree holds it. */
+  function revalidate(asks: { from: number; sessionId: bigint; timeout: number }[]): void {
+    for (const ask of asks) {
+      const valid = replica.tree.sessions.has(ask.sessionId);
+      revalidations.push({ ...ask, valid });
+      peer.revalidated(ask.from, ask.sessionId, valid);
+    }
+    quorumNet.drive();
+  }
+
   /** ZooKeeper peer `id` of the ensemble, on its own data directory (kept across restarts). */
   function startPeer(id: ZkId): Promise<RunningServer> {
     const cfg: Record<string, string | number> = { initLimit: 20, syncLimit: 10, minSessionTimeout: 4 * TICK_MS, maxSessionTimeout: 40 * TICK_MS };
@@ -158,7 +173,7 @@ describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { time
       now: performance.now(),
     });
     electionNet = new ElectionNet({ myId: 1, servers });
-    quorumNet = new QuorumNet({ myId: 1, servers, peer, replica, tickMs: TICK_MS, logger, config: quorumConfigText(servers), onRequests: forwarded, electionNet });
+    quorumNet = new QuorumNet({ myId: 1, servers, peer, replica, tickMs: TICK_MS, logger, config: quorumConfigText(servers), onRequests: forwarded, onRevalidations: revalidate, electionNet });
     await quorumNet.listen();
     await electionNet.listen();
     quorumNet.start();
@@ -217,6 +232,29 @@ describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { time
     await write(() => ({ type: OpCode.setData, path: '/paddock', data: Buffer.from('still led'), version: 1 }));
     await assertServes(zk2!, 'server 2 after idling');
     await assertServes(zk3!, 'server 3 after idling');
+  });
+
+  it('a client moving from one ZooKeeper follower to the other keeps its session: the follower asks the Paddock leader (REVALIDATE)', async () => {
+    const first = await ZooKeeperClient.connect(zk2!.connectString, { sessionTimeout: 8000 });
+    const { sessionId, password } = first;
+    first.disconnect();
+    const moved = await ZooKeeperClient.connect(zk3!.connectString, { sessionId, password, sessionTimeout: 8000 });
+    try {
+      assert.equal(moved.sessionId, sessionId, 'the same session');
+      assert.deepEqual(
+        revalidations.map(({ from, sessionId: id, valid }) => ({ from, id, valid })),
+        [{ from: 3, id: sessionId, valid: true }],
+        'server 3 asked the leader once, and was told the session lives',
+      );
+      await moved.sync('/');
+      assert.ok(await moved.exists('/paddock'), 'the reattached session serves requests');
+    } finally {
+      await moved.close();
+    }
+    await waitFor('the closeSession to be committed', WAIT_MS, () => !replica.tree.sessions.has(sessionId));
+    // A session the leader does not have: ZooKeeper's follower gives the expired answer.
+    await assert.rejects(ZooKeeperClient.connect(zk3!.connectString, { sessionId, password, sessionTimeout: 8000 }), (e: ZkError) => e.code === Err.sessionExpired);
+    assert.deepEqual(revalidations.at(-1), { from: 3, sessionId, timeout: 8000, valid: false });
   });
 
   it('a ZooKeeper follower restarted a little behind gets a DIFF replayed from the log', async () => {

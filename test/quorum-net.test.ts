@@ -9,7 +9,9 @@
 // every txn's digest found no mismatch (the last test shows it counts one
 // when the digest is off), and which sync the
 // leader chose: SNAP for an empty peer, DIFF for one that rejoins close
-// behind, TRUNC for one holding txns the leader never had. The Paddock peer
+// behind, TRUNC for one holding txns the leader never had. The leader answers
+// the Paddock follower's REVALIDATEs (alive or not) as it answers its own
+// followers'. The Paddock peer
 // restarts from its own directories in between, and ZooKeeper's own tools
 // (TxnLogToolkit, SnapshotFormatter) read every file it wrote.
 
@@ -52,6 +54,8 @@ class PaddockPeer {
   /** the test's stand-in for a leader that sends wrong digests: each committed txn's TxnDigest is off by one */
   perturbDigests = false;
   readonly peer: Peer;
+  /** the leader's REVALIDATE answers, in arrival order */
+  readonly revalidated: { sessionId: bigint; valid: boolean }[] = [];
   private constructor(
     readonly replica: Replica,
     readonly net: QuorumNet,
@@ -86,6 +90,7 @@ class PaddockPeer {
         if ((txn as LoggedTxn).digest && self) self.lastDigested = txn as LoggedTxn;
       },
       onRole: (change) => self?.roles.push(change),
+      onRevalidated: (answers) => self?.revalidated.push(...answers),
     });
     self = new PaddockPeer(replica, net, peer, lines);
     await net.listen();
@@ -252,6 +257,26 @@ describe('quorum runtime: a Paddock learner in a ZooKeeper 3.8 ensemble', { time
     assert.equal(await mntr(leader, 'zk_synced_followers'), '2');
     await client.create('/app/after-idle', 'x');
     await assertSameAsZooKeeper(p, client, 'after forwarding and idling');
+  });
+
+  it('REVALIDATE: the ZooKeeper leader says a session is alive, and that one it never had is not', async () => {
+    const p = paddock!;
+    const sessionId = (3n << 56n) | 0x7e7an;
+    assert.ok(p.peer.forward({ sessionId, cxid: 0, op: OpCode.createSession, payload: { request: null, authIds: [], timeOut: 10 * TICK_MS } satisfies ForwardedWrite }));
+    p.net.drive();
+    await waitFor('the forwarded createSession to come back committed', WAIT_MS, () => p.tree.sessions.has(sessionId));
+    const unknown = (3n << 56n) | 0xdeadn;
+    assert.ok(p.peer.revalidate(sessionId, 20 * TICK_MS), 'a serving follower asks');
+    assert.ok(p.peer.revalidate(unknown, 20 * TICK_MS));
+    p.net.drive();
+    await waitFor("the leader's REVALIDATE answers", WAIT_MS, () => p.revalidated.length === 2);
+    assert.deepEqual(p.revalidated, [
+      { sessionId, valid: true },
+      { sessionId: unknown, valid: false },
+    ]);
+    assert.ok(p.peer.forward({ sessionId, cxid: 1, op: OpCode.closeSession, payload: { request: null, authIds: [] } satisfies ForwardedWrite }));
+    p.net.drive();
+    await waitFor('the session closed', WAIT_MS, () => !p.tree.sessions.has(sessionId));
   });
 
   it('restarted from its own directories a little behind, it syncs by DIFF', async () => {

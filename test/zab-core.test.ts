@@ -403,6 +403,43 @@ describe('Zab core: failures', () => {
     assert.ok(f.applied.includes(a.hdr.zxid));
   });
 
+  test('REVALIDATE: a serving learner asks, the leader hands the ask to its session tracker and sends back its answer', () => {
+    const ens = new Ensemble();
+    for (const id of [1, 2, 3]) ens.add(new Node(id, 3));
+    const f = ens.get(2);
+    assert.equal(f.peer.revalidate(7n, 4000), false, 'not before the learner serves');
+    establish(ens, 1, [2, 3]);
+    const leader = ens.get(1);
+    assert.ok(f.peer.revalidate(7n, 4000));
+    assert.ok(f.peer.revalidate(8n, 6000));
+    f.carry();
+    ens.deliver();
+    const asks = leader.readies.flatMap((r) => r.revalidations);
+    assert.deepEqual(asks, [
+      { from: 2, sessionId: 7n, timeout: 4000 },
+      { from: 2, sessionId: 8n, timeout: 6000 },
+    ]);
+    assert.deepEqual(f.readies.flatMap((r) => r.revalidated), [], 'no answer before the tracker gives one');
+    leader.peer.revalidated(2, 8n, false);
+    leader.peer.revalidated(2, 7n, true);
+    leader.carry();
+    ens.deliver();
+    assert.deepEqual(f.readies.flatMap((r) => r.revalidated), [
+      { sessionId: 8n, valid: false },
+      { sessionId: 7n, valid: true },
+    ]);
+    // An answer nobody asked for is noted, not passed on; one for a learner that left is dropped.
+    f.peer.step(1, { type: 'revalidated', sessionId: 9n, valid: true });
+    f.carry();
+    assert.deepEqual(f.readies.flatMap((r) => r.revalidated).length, 2);
+    assert.ok(f.readies.some((r) => r.notes.some((n) => /not asked about/.test(n))));
+    assert.equal(f.peer.role, 'following', 'and the learner keeps following');
+    leader.peer.disconnected(3);
+    leader.peer.revalidated(3, 7n, true);
+    leader.carry();
+    assert.ok(!leader.readies.some((r) => r.messages.some((m) => m.to === 3 && m.msg.type === 'revalidated')));
+  });
+
   test('the leader gives way to a new epoch before the zxid counter runs out (ZOOKEEPER-1277)', () => {
     const ens = new Ensemble();
     const n1 = ens.add(new Node(1, 1));

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OpCode } from '../src/proto/constants.ts';
-import { decodeLearnerInfo, decodePingSessions, decodeRequest, encodePacket, encodeRequest, PacketType, QuorumPacketDecoder, QuorumWireError, type QuorumPacket } from '../src/proto/quorum.ts';
+import { decodeLearnerInfo, decodePingSessions, decodeRequest, decodeRevalidate, encodePacket, encodeRequest, PacketType, QuorumPacketDecoder, QuorumWireError, type QuorumPacket } from '../src/proto/quorum.ts';
 import type { Txn } from '../src/proto/txn.ts';
 import { fromPacket, quorumConfigText, toPacket, type WireContext } from '../src/runtime/zab-wire.ts';
 import type { ForwardedRequest, ZabMessage } from '../src/zab/messages.ts';
@@ -39,6 +39,7 @@ describe('zab-wire', () => {
       [{ type: 'ack', zxid: makeZxid(4, 2) }, PacketType.ACK, makeZxid(4, 2)],
       [{ type: 'ping', zxid: makeZxid(4, 2), sessions: [] }, PacketType.PING, makeZxid(4, 2)],
       [{ type: 'ping', zxid: makeZxid(4, 2), sessions: [[0x300000000005eedn, 4000], [0x100000000000001n, 30000]] }, PacketType.PING, makeZxid(4, 2)],
+      [{ type: 'revalidate', sessionId: 0x300000000005eedn, timeout: 4000 }, PacketType.REVALIDATE, -1],
     ];
     for (const [msg, type, zxid] of cases) {
       const { packet, back } = wire(msg, learner, leader);
@@ -95,6 +96,8 @@ describe('zab-wire', () => {
       [{ type: 'inform', txn }, PacketType.INFORM, txn.hdr.zxid],
       [{ type: 'ping', zxid: txn.hdr.zxid }, PacketType.PING, txn.hdr.zxid],
       [{ type: 'sync' }, PacketType.SYNC, 0],
+      [{ type: 'revalidated', sessionId: 0x300000000005eedn, valid: true }, PacketType.REVALIDATE, -1],
+      [{ type: 'revalidated', sessionId: -2n, valid: false }, PacketType.REVALIDATE, -1],
     ];
     for (const [msg, type, zxid] of cases) {
       const { packet, back } = wire(msg, leader, learner);
@@ -116,7 +119,11 @@ describe('zab-wire', () => {
     assert.throws(() => fromPacket({ type: PacketType.COMMITANDACTIVATE, zxid: 1, data: Buffer.alloc(8), authinfo: null }, learner), /not supported/);
     const p = toPacket({ type: 'proposal', txn }, leader);
     assert.throws(() => fromPacket({ ...p, zxid: p.zxid + 1 }, learner), /packet zxid/);
-    assert.equal(fromPacket({ type: PacketType.REVALIDATE, zxid: -1, data: null, authinfo: null }, learner), null);
+    // REVALIDATE: (long session, int timeout) from a learner, (long session, boolean valid) from the leader.
+    assert.deepEqual(decodeRevalidate(toPacket({ type: 'revalidate', sessionId: 5n, timeout: 4000 }, learner).data), { sessionId: 5n, timeout: 4000 });
+    assert.deepEqual(toPacket({ type: 'revalidated', sessionId: 5n, valid: true }, leader).data, Buffer.from([0, 0, 0, 0, 0, 0, 0, 5, 1]));
+    assert.throws(() => fromPacket({ type: PacketType.REVALIDATE, zxid: -1, data: null, authinfo: null }, learner), QuorumWireError);
+    assert.throws(() => fromPacket({ type: PacketType.REVALIDATE, zxid: -1, data: Buffer.alloc(9), authinfo: null }, leader), QuorumWireError);
   });
 
   it('prints the quorum config as ZooKeeper does', () => {

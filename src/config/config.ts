@@ -64,6 +64,10 @@ export interface ServerConfig {
   /** reconfig requests are accepted (ZooKeeper 3.8 standalone then answers Unimplemented; Paddock too, until it has dynamic reconfig) */
   reconfigEnabled: boolean;
   superDigest: string | null;
+  /** new sessions are local to the member they are made on (no createSession txn; an ensemble only) */
+  localSessionsEnabled: boolean;
+  /** a local session that creates an ephemeral is first made global (else EphemeralOnLocalSession) */
+  localSessionsUpgradingEnabled: boolean;
   readOnlyModeEnabled: boolean;
   skipACL: boolean;
   containerCheckIntervalMs: number;
@@ -83,13 +87,12 @@ const HONOURED: Record<string, Kind> = {
   tickTime: 'int', maxClientCnxns: 'int', minSessionTimeout: 'int', maxSessionTimeout: 'int',
   initLimit: 'int', syncLimit: 'int', standaloneEnabled: 'bool', dynamicConfigFile: 'text',
   'autopurge.snapRetainCount': 'int', 'autopurge.purgeInterval': 'int', electionAlg: 'int', peerType: 'text',
-  reconfigEnabled: 'bool',
+  reconfigEnabled: 'bool', localSessionsEnabled: 'bool', localSessionsUpgradingEnabled: 'bool',
 };
 
 // Keys QuorumPeerConfig parses and checks that Paddock does not implement, with ZooKeeper's
 // default where it has one: a key left at its default changes nothing, so is not reported.
 const UNSUPPORTED: Record<string, [Kind, string?]> = {
-  localSessionsEnabled: ['bool', 'false'], localSessionsUpgradingEnabled: ['bool', 'false'],
   secureClientPort: ['port'], secureClientPortAddress: ['text'], observerMasterPort: ['int'],
   clientPortListenBacklog: ['int', '-1'], connectToLearnerMasterLimit: ['int', '0'],
   quorumListenOnAllIPs: ['bool', 'false'], syncEnabled: ['bool', 'true'],
@@ -428,6 +431,8 @@ export function parseConfig(
     extendedTypesEnabled,
     reconfigEnabled: flag('reconfigEnabled', false),
     superDigest: prop('zookeeper.DigestAuthenticationProvider.superDigest') ?? null,
+    localSessionsEnabled: flag('localSessionsEnabled', false),
+    localSessionsUpgradingEnabled: flag('localSessionsUpgradingEnabled', false),
     readOnlyModeEnabled,
     skipACL: prop('zookeeper.skipACL') === 'yes',
     containerCheckIntervalMs: propInt('znode.container.checkIntervalMs', 60_000),

@@ -6,14 +6,15 @@
 // core first sends to it, maps ZabMessages to QuorumPackets (zab-wire.ts), and
 // carries each Ready in the contract's order (src/zab/ready.ts):
 // truncate → epochs → commit → append → messages → votes (on the election
-// port, ElectionNet) → requests, touches, syncs, disconnects, role. It also
-// runs the core's clock (election timers and Zab ticks).
+// port, ElectionNet) → requests, touches, revalidations, syncs, disconnects,
+// role. It also runs the core's clock (election timers and Zab ticks).
 //
 // In a serving Paddock server the request pipeline (src/server/processor.ts)
 // carries the Readies instead (carryWith): the pipeline does commit, append,
-// requests, touches and syncs, and this runtime is its QuorumLink (truncate
-// and epochs before, messages, votes, disconnects and role after) and hands
-// it the state TRUNC and SNAP rebuild (Pipeline.replaceState).
+// requests, touches, revalidations and syncs, and this runtime is its
+// QuorumLink (truncate and epochs before, messages, votes, disconnects and
+// role after) and hands it the state TRUNC and SNAP rebuild
+// (Pipeline.replaceState).
 //
 // Invariants:
 // - Readies are carried one at a time, in order; the one async storage step
@@ -70,6 +71,10 @@ export interface QuorumNetOptions {
   onRequests?: (requests: { from: number; request: ForwardedRequest }[]) => void;
   /** leader: sessions the learners' clients kept alive (their PING replies) */
   onTouches?: (touches: [bigint, number][]) => void;
+  /** leader: learners' clients reattaching (REVALIDATE); answer each with Peer.revalidated */
+  onRevalidations?: (asks: Ready['revalidations']) => void;
+  /** learner: the leader's REVALIDATE answers */
+  onRevalidated?: (answers: Ready['revalidated']) => void;
   onRole?: (change: RoleChange) => void;
   /** the election port: the core's votes go out on it and what it hears goes to the core */
   electionNet?: ElectionNet;
@@ -405,7 +410,6 @@ export class QuorumNet {
     const from = conn.peerId!;
     if (this.conns.get(from) !== conn) return; // superseded
     const msg = fromPacket(p, this.wire(conn));
-    if (msg === null) return;
     if (this.serving && from === this.learnerOf()) {
       if (msg.type === 'proposal') this.stats.proposalsReceived++;
       else if (msg.type === 'commit' || msg.type === 'inform') this.stats.commitsReceived++;
@@ -522,6 +526,11 @@ export class QuorumNet {
     for (const txn of r.append) this.replica.append(txn);
     this.dispatch(r);
     if (r.touches.length > 0) this.opts.onTouches?.(r.touches);
+    if (r.revalidations.length > 0) {
+      if (this.opts.onRevalidations) this.opts.onRevalidations(r.revalidations);
+      else this.logger.warn(`left ${r.revalidations.length} REVALIDATE unanswered: no session tracker is attached`);
+    }
+    if (r.revalidated.length > 0) this.opts.onRevalidated?.(r.revalidated);
     if (r.requests.length > 0) {
       if (this.opts.onRequests) this.opts.onRequests(r.requests);
       else this.logger.warn(`dropped ${r.requests.length} forwarded requests: no request pipeline is attached`);

@@ -8,6 +8,8 @@
 // LearnerInfo names this server, protocol 0x10000 and config version 0;
 // NEWLEADER carries the config text the runtime gives. A learner's PING reply
 // lists the sessions its clients kept alive (the leader's PING has no data).
+// REVALIDATE is a learner's question (session, timeout) one way and the
+// leader's answer (session, valid) the other.
 
 import type { PeerAddress } from '../config/config.ts';
 import { JuteError, JuteReader, JuteWriter } from '../jute/archive.ts';
@@ -20,6 +22,8 @@ import {
   decodePingSessions,
   decodeProposal,
   decodeRequest,
+  decodeRevalidate,
+  decodeRevalidateReply,
   encodeAckEpoch,
   encodeLearnerInfo,
   encodeLeaderInfo,
@@ -27,6 +31,8 @@ import {
   encodePingSessions,
   encodeProposal,
   encodeRequest,
+  encodeRevalidate,
+  encodeRevalidateReply,
   packetName,
   PacketType,
   QuorumWireError,
@@ -146,6 +152,12 @@ export function toPacket(msg: ZabMessage, ctx: WireContext): QuorumPacket {
       const { record, authinfo } = requestRecord(op, payload);
       return packet(PacketType.REQUEST, -1, encodeRequest({ sessionId, cxid, type: op, request: record }), authinfo);
     }
+    case 'revalidate':
+      // Learner.validateSession: zxid -1.
+      return packet(PacketType.REVALIDATE, -1, encodeRevalidate({ sessionId: msg.sessionId, timeout: msg.timeout }));
+    case 'revalidated':
+      // Leader.revalidateSession answers in the learner's packet (zxid -1) with new data.
+      return packet(PacketType.REVALIDATE, -1, encodeRevalidateReply({ sessionId: msg.sessionId, valid: msg.valid }));
     case 'sync':
       // Leader.sendSync: zxid 0, no data.
       return packet(PacketType.SYNC, 0);
@@ -156,11 +168,11 @@ export function toPacket(msg: ZabMessage, ctx: WireContext): QuorumPacket {
 
 /**
  * The core message for a packet received from a peer (from a learner when
- * `ctx.leading`, else from the leader); null for packets the core does not
- * model (REVALIDATE). Throws QuorumWireError on a packet that has no place in
- * this direction or bad data: the connection is then closed.
+ * `ctx.leading`, else from the leader). Throws QuorumWireError on a packet
+ * that has no place in this direction or bad data: the connection is then
+ * closed.
  */
-export function fromPacket(p: QuorumPacket, ctx: WireContext): ZabMessage | null {
+export function fromPacket(p: QuorumPacket, ctx: WireContext): ZabMessage {
   const fromLearner = (): void => {
     if (!ctx.leading) throw new QuorumWireError(`${packetName(p.type)} from the leader`);
   };
@@ -195,7 +207,12 @@ export function fromPacket(p: QuorumPacket, ctx: WireContext): ZabMessage | null
       if (!ctx.leading) return { type: 'ping', zxid: p.zxid };
       return { type: 'ping', zxid: p.zxid, sessions: decodePingSessions(p.data).map((t): [bigint, number] => [t.sessionId, t.timeout]) };
     case PacketType.REVALIDATE:
-      return null;
+      // One packet type, both directions: the learner's question and the leader's answer.
+      if (ctx.leading) {
+        const { sessionId, timeout } = decodeRevalidate(p.data);
+        return { type: 'revalidate', sessionId, timeout };
+      }
+      return { type: 'revalidated', ...decodeRevalidateReply(p.data) };
     case PacketType.LEADERINFO: {
       fromLeader();
       const version = decodeLeaderInfo(p.data);

@@ -57,6 +57,14 @@ const isTTLMode = (f: number) => f === 5 || f === 6;
 
 const badArgs = (why: string) => new ZkError(Err.badArguments, why);
 
+/** Does this request create an ephemeral node? (ZooKeeper's session upgrade looks at create, create2 and multi.) */
+export function createsEphemeral(req: Request): boolean {
+  if (req.type === OpCode.create || req.type === OpCode.create2) return isEphemeralMode(req.flags);
+  if (req.type !== OpCode.multi) return false;
+  const parsed = parseMultiOps(req.ops);
+  return parsed?.kind === 'write' && parsed.ops.some(createsEphemeral);
+}
+
 export interface MultiOps {
   kind: 'write' | 'read' | 'empty';
   ops: Request[];

@@ -13,6 +13,12 @@
 //
 // Every txn is ordered with the TxnDigest ZooKeeper gives it: the tree digest
 // once it is applied, as prep foresees it (a leader's proposals, the log).
+//
+// Sessions: the leader (or a standalone server) owns the global ones — it
+// expires them, and a learner asks it (REVALIDATE) before it answers a client
+// reattaching there; it knows which member each session's client is on and
+// answers a write through another one with SessionMoved (ZooKeeper's session
+// owner). Local sessions (localSessionsEnabled) live on one member only.
 
 import { AddWatchMode, Err, OpCode, Perm, WatcherType, Xid, ZkError } from '../proto/constants.ts';
 import type { ConnectRequest, ConnectResponse, Id, Request } from '../proto/records.ts';
@@ -26,7 +32,7 @@ import type { ForwardedRequest } from '../zab/messages.ts';
 import type { Ready } from '../zab/ready.ts';
 import { Solo, type Orderer } from '../zab/solo.ts';
 import { GroupCommit, type AppendLog } from '../persistence/groupcommit.ts';
-import { parseMultiOps, Prep } from './prep.ts';
+import { createsEphemeral, parseMultiOps, Prep } from './prep.ts';
 import { REFUSED_WHEN_READ_ONLY } from './readonly.ts';
 import { SessionTracker, sessionPassword } from './sessions.ts';
 
@@ -53,6 +59,12 @@ export interface ProcessorOptions {
   containerMaxNeverUsedIntervalMs: number;
   /** test only: every TxnDigest is off by one, so that a peer's digest check can be seen to fire */
   perturbDigest?: boolean;
+  /**
+   * Ensemble members with localSessionsEnabled: new sessions are local (see
+   * Processor.local); `upgrading` (localSessionsUpgradingEnabled) makes one
+   * global when it creates an ephemeral.
+   */
+  localSessions?: { upgrading: boolean } | null;
 }
 
 /** Where txns go to become durable: the transaction log (group commit). */
@@ -101,6 +113,13 @@ interface ClientQueue {
   waiting: { write: boolean; run: () => void }[];
 }
 
+/** A client reattaching its session at a learner, until the leader answers (null: the connection went away). */
+interface Reattach {
+  client: Client | null;
+  timeOut: number;
+  finish: (valid: boolean) => void;
+}
+
 export interface ServerStats {
   packetsReceived: number;
   packetsSent: number;
@@ -139,8 +158,19 @@ const MULTI_RESULT_TYPE: Record<number, number> = {
   [OpCode.error]: OpCode.error,
 };
 
+/** The server that minted a session id (its top byte). */
+const mintedBy = (id: bigint): number => Number(BigInt.asUintN(64, id) >> 56n);
+
 export class Processor {
+  /** global sessions: in the tree, created and closed by txns; the leader (or a standalone server) expires them */
   readonly sessions: SessionTracker;
+  /**
+   * Local sessions (localSessionsEnabled, and every session made while
+   * read-only): made without a txn, known to this member alone, expired by it
+   * (ZooKeeper's LocalSessionTracker). Another member refuses them on
+   * reattach: the leader does not know them.
+   */
+  private readonly local: SessionTracker;
   private prep: Prep;
   private current: DataTree;
   /** connection that currently owns each session */
@@ -155,10 +185,18 @@ export class Processor {
   private readonly drivingEnded: (() => void)[] = [];
   /** group commit into `log`; null without one */
   private readonly commits: GroupCommit | null;
+  /**
+   * Leader: the member each session's client is on (ZooKeeper's session
+   * owner), set where the session is created or revalidated; a write that
+   * reaches the leader through another member gets SessionMoved.
+   */
+  private readonly sessionMembers = new Map<bigint, number>();
+  /** learner: sessions reattaching here, waiting in ask order for the leader's REVALIDATE answers */
+  private readonly reattaching = new Map<bigint, Reattach[]>();
   /** learner: sessions its clients kept alive since the last report to the leader */
   private touched = new Map<bigint, number>();
-  /** read-only mode (readonly.ts): the sessions made meanwhile, known to this server alone; null while not read-only */
-  private local: SessionTracker | null = null;
+  /** read-only mode (readonly.ts): reads only, every new session local */
+  private readOnlyMode = false;
   readonly stats: ServerStats = { packetsReceived: 0, packetsSent: 0, minLatency: 0, maxLatency: 0, totalLatency: 0, latencyCount: 0, authFailed: 0 };
 
   /**
@@ -179,6 +217,7 @@ export class Processor {
     private readonly quorum: QuorumLink | null = null,
   ) {
     this.sessions = new SessionTracker(opts.tickTime, opts.serverId, now());
+    this.local = new SessionTracker(opts.tickTime, opts.serverId, now());
     // Sessions recovered from disk get a full timeout for their clients to come back.
     for (const [id, timeout] of tree.sessions) this.sessions.add(id, timeout, now());
     tree.skipACL = opts.skipACL;
@@ -249,7 +288,9 @@ export class Processor {
 
   /**
    * Answer a ConnectRequest: a new session (once its createSession txn is
-   * durable) or a reattach. `respond(null)`: close without a reply.
+   * durable) or a reattach — at a learner only once the leader, which owns
+   * the sessions, has said it is alive (REVALIDATE), as ZooKeeper's followers
+   * do. `respond(null)`: close without a reply.
    */
   connect(client: Client, req: ConnectRequest, respond: (res: ConnectResponse | null) => void): void {
     if (req.lastZxidSeen > this.zxid) return respond(null); // client is ahead of us: it must find another server
@@ -259,8 +300,8 @@ export class Processor {
       const id = this.sessions.newSessionId();
       client.sessionId = id;
       this.owners.set(id, client);
-      if (this.local) {
-        // Read-only: a session of this server alone, made without a txn (no write can be ordered now).
+      if (this.readOnly || this.opts.localSessions) {
+        // A session of this member alone, made without a txn (read-only: no write can be ordered now).
         this.local.add(id, timeOut, this.now());
         return respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly });
       }
@@ -270,7 +311,10 @@ export class Processor {
         this.submitFor(
           client,
           0,
-          () => ({ type: OpCode.createSession, timeOut }),
+          () => {
+            this.sessionMembers.set(id, this.opts.serverId);
+            return { type: OpCode.createSession, timeOut };
+          },
           () => respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly }),
           { op: OpCode.createSession, payload: { request: null, authIds: [], timeOut } satisfies ForwardedWrite },
         ),
@@ -278,19 +322,66 @@ export class Processor {
       return;
     }
     const id = req.sessionId;
-    // Read-only, a session made read-write may come back too (ZooKeeper 3.8 refuses it; see readonly.ts).
-    if (!req.passwd.equals(sessionPassword(id)) || !this.trackerOf(id).touch(id, this.now(), timeOut)) {
-      return respond({ protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: Buffer.alloc(16), readOnly });
-    }
-    const previous = this.owners.get(id);
-    if (previous && previous !== client) previous.close('session moved to another connection');
-    client.sessionId = id;
-    this.owners.set(id, client);
-    respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly });
+    const reattach = (valid: boolean): void => {
+      if (!valid) return respond({ protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: Buffer.alloc(16), readOnly });
+      const previous = this.owners.get(id);
+      if (previous && previous !== client) previous.close('session moved to another connection');
+      client.sessionId = id;
+      this.owners.set(id, client);
+      respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly });
+    };
+    if (!req.passwd.equals(sessionPassword(id))) return reattach(false);
+    if (this.local.touch(id, this.now(), timeOut)) return reattach(true);
+    // Read-only, a session made read-write may come back too (ZooKeeper 3.8 refuses it; see readonly.ts); no leader to ask.
+    if (this.readOnly) return reattach(this.sessions.touch(id, this.now(), timeOut));
+    if (this.orderer.leads) return reattach(this.revalidate(id, timeOut, this.opts.serverId));
+    // A learner asks the leader, which owns the sessions (ZooKeeper's Learner.validateSession).
+    if (!this.orderer.revalidate(id, timeOut)) return client.close('this server is not serving (no leader)');
+    let waiting = this.reattaching.get(id);
+    if (!waiting) this.reattaching.set(id, (waiting = []));
+    waiting.push({ client, timeOut, finish: reattach });
+    this.drive();
+  }
+
+  /**
+   * Leader: is session `id` alive? If so its client is now on `member`, and
+   * the session is kept for `timeOut` from now (ZooKeeper's touchSession, then
+   * setOwner, for a REVALIDATE).
+   */
+  private revalidate(id: bigint, timeOut: number, member: number): boolean {
+    const alive = this.sessions.touch(id, this.now(), timeOut);
+    if (alive) this.sessionMembers.set(id, member);
+    return alive;
+  }
+
+  /** Leader: does a request of session `id` that came through `member` come from where its client is? A session of an earlier leader's time is adopted by the first member it is seen on. */
+  private onItsMember(id: bigint, member: number): boolean {
+    const where = this.sessionMembers.get(id);
+    if (where === undefined) this.sessionMembers.set(id, member);
+    return where === undefined || where === member;
+  }
+
+  /** Learner: the leader's answer for a session reattaching here; the session is known here from now on. */
+  private revalidated(id: bigint, valid: boolean): void {
+    const waiting = this.reattaching.get(id);
+    const next = waiting?.shift();
+    if (!next) return;
+    if (waiting!.length === 0) this.reattaching.delete(id);
+    if (!next.client) return; // its connection went away meanwhile
+    if (valid && !this.sessions.touch(id, this.now(), next.timeOut)) this.sessions.add(id, next.timeOut, this.now());
+    next.finish(valid);
+  }
+
+  /** The learner's role ended: its asks will never be answered, and the clients must find another server. */
+  private abandonReattaches(): void {
+    for (const waiting of this.reattaching.values()) for (const w of waiting) w.client?.close('this server stopped serving before the leader answered');
+    this.reattaching.clear();
   }
 
   /** The connection went away; its session lives on until it expires or is reattached. */
   disconnected(client: Client): void {
+    // The leader's answer still comes, and pairs with its ask by position: keep the place, forget the client.
+    for (const waiting of this.reattaching.values()) for (const w of waiting) if (w.client === client) w.client = null;
     this.tree.removeWatcher(client);
     this.queues.delete(client);
     if (this.owners.get(client.sessionId) === client) this.owners.delete(client.sessionId);
@@ -298,41 +389,36 @@ export class Processor {
 
   /** Every packet keeps the session alive (a learner also reports it to the leader, which owns expiry). */
   touch(client: Client): boolean {
-    const tracker = this.trackerOf(client.sessionId);
-    const alive = tracker.touch(client.sessionId, this.now());
-    if (alive && !this.orderer.leads && tracker === this.sessions) this.touched.set(client.sessionId, this.sessions.timeoutOf(client.sessionId)!);
+    if (this.local.touch(client.sessionId, this.now())) return true; // nobody else to tell
+    const alive = this.sessions.touch(client.sessionId, this.now());
+    if (alive && !this.orderer.leads) this.touched.set(client.sessionId, this.sessions.timeoutOf(client.sessionId)!);
     return alive;
   }
 
-  /** Who tracks session `id`: the read-only mode's local sessions, or the ensemble's. */
-  private trackerOf(id: bigint): SessionTracker {
-    return this.local?.timeoutOf(id) !== undefined ? this.local : this.sessions;
-  }
-
-  /** Sessions known to this server alone (those made while read-only). */
+  /** Sessions known to this member alone. */
   get localSessionCount(): number {
-    return this.local?.size ?? 0;
+    return this.local.size;
   }
 
   /** Serving read-only (readonly.ts): reads only, sessions local to this server. */
   get readOnly(): boolean {
-    return this.local !== null;
+    return this.readOnlyMode;
   }
 
   /** Start serving read-only; only while the orderer can order nothing (an ensemble member looking for a quorum). */
   enterReadOnly(): void {
-    this.local ??= new SessionTracker(this.opts.tickTime, this.opts.serverId, this.now());
+    this.readOnlyMode = true;
   }
 
   /**
-   * Stop serving read-only: the sessions made meanwhile end with it (the
-   * caller closes their connections, as ZooKeeper closes every connection of
-   * its read-only server).
+   * Stop serving read-only: the local sessions end with it (the caller closes
+   * their connections, as ZooKeeper closes every connection of its read-only
+   * server).
    */
   leaveReadOnly(): void {
-    if (!this.local) return;
-    for (const [id] of this.local.entries()) this.owners.delete(id);
-    this.local = null;
+    if (!this.readOnlyMode) return;
+    this.readOnlyMode = false;
+    for (const [id] of [...this.local.entries()]) this.endLocal(id);
   }
 
   /** Learner: the sessions to report in the next PING reply (ZooKeeper's touch table, swapped out each time). */
@@ -344,34 +430,60 @@ export class Processor {
 
   /**
    * Close sessions whose time is up; call every tick. Returns them with their
-   * timeouts. Only the server that owns expiry (standalone, or the leader)
-   * expires sessions; a learner hears of it through the closeSession txn.
+   * timeouts. Each member expires its local sessions itself, without a txn;
+   * only the server that owns expiry of global ones (standalone, or the
+   * leader) expires those, and a learner hears of it through the closeSession
+   * txn.
    */
   expireSessions(): { id: bigint; timeout: number }[] {
-    if (this.local) return this.expireLocal(this.local);
-    if (!this.orderer.leads) return [];
-    return this.sessions.expire(this.now()).map((id) => {
-      const timeout = this.sessions.timeoutOf(id) ?? 0;
-      this.expire(id);
+    const expired = this.local.expire(this.now()).map((id) => {
+      const timeout = this.local.timeoutOf(id) ?? 0;
+      this.endLocal(id)?.close('session expired');
       return { id, timeout };
     });
+    if (!this.orderer.leads || this.readOnly) return expired;
+    return expired.concat(
+      this.sessions.expire(this.now()).map((id) => {
+        const timeout = this.sessions.timeoutOf(id) ?? 0;
+        this.expire(id);
+        return { id, timeout };
+      }),
+    );
+  }
+
+  /** Forget local session `id`; returns the connection it was on. */
+  private endLocal(id: bigint): Client | undefined {
+    const owner = this.owners.get(id);
+    this.local.remove(id);
+    this.owners.delete(id);
+    return owner;
+  }
+
+  /**
+   * Make local session `id` global before a request that needs it (an
+   * ephemeral's owner): a createSession txn, ordered (or forwarded) ahead of
+   * that request, as ZooKeeper's session upgrade does.
+   */
+  private upgrade(id: bigint): void {
+    const timeOut = this.local.timeoutOf(id)!;
+    this.local.remove(id);
+    this.sessions.add(id, timeOut, this.now());
+    this.order(
+      id,
+      0,
+      () => {
+        this.sessionMembers.set(id, this.opts.serverId);
+        return { type: OpCode.createSession, timeOut };
+      },
+      null,
+      { op: OpCode.createSession, payload: { request: null, authIds: [], timeOut } satisfies ForwardedWrite },
+    );
   }
 
   /** The closeSession txn of session `id`, its ephemerals listed. */
   private closeSessionTxn(id: bigint): (zxid: number, time: number) => TxnBody {
     this.sessions.setClosing(id);
     return (zxid, time) => this.prep.prepareCloseSession({ sessionId: id, authIds: [], zxid, time });
-  }
-
-  /** Read-only: local sessions end here, without a txn (they never had one). */
-  private expireLocal(local: SessionTracker): { id: bigint; timeout: number }[] {
-    return local.expire(this.now()).map((id) => {
-      const timeout = local.timeoutOf(id) ?? 0;
-      local.remove(id);
-      this.owners.get(id)?.close('session expired');
-      this.owners.delete(id);
-      return { id, timeout };
-    });
   }
 
   private expire(id: bigint): void {
@@ -448,14 +560,21 @@ export class Processor {
   }
 
   private run(client: Client, xid: number, req: Request, received: number): void {
-    if (!this.trackerOf(client.sessionId).isAlive(client.sessionId)) return this.expired(client, xid, req.type, received);
+    const local = this.local.isAlive(client.sessionId);
+    if (!local && !this.sessions.isAlive(client.sessionId)) return this.expired(client, xid, req.type, received);
     if (this.refusedReadOnly(client, xid, req.type, received)) return;
-    if (req.type === OpCode.closeSession && this.readOnly) return this.closeReadOnly(client, xid, received);
     if (WRITES.has(req.type)) return this.write(client, xid, req, received);
     switch (req.type) {
       case OpCode.ping:
         return this.send(client, Xid.ping, Err.ok, req.type, undefined, received);
       case OpCode.closeSession:
+        if (local) {
+          // No txn: nobody else knew the session.
+          this.endLocal(client.sessionId);
+          this.send(client, xid, Err.ok, req.type, undefined, received);
+          return client.close('client closed the session');
+        }
+        if (this.readOnly) return this.closeReadOnly(client, xid, received);
         return this.submitFor(
           client,
           xid,
@@ -508,15 +627,11 @@ export class Processor {
   }
 
   /**
-   * Read-only: closeSession ends a local session here. A session made
-   * read-write cannot be closed without a txn: its connection closes and the
-   * leader expires the session later (its ephemerals stay until then).
+   * Read-only: a session made read-write cannot be closed without a txn: its
+   * connection closes and the leader expires the session later (its
+   * ephemerals stay until then).
    */
   private closeReadOnly(client: Client, xid: number, received: number): void {
-    if (this.local!.timeoutOf(client.sessionId) !== undefined) {
-      this.local!.remove(client.sessionId);
-      this.owners.delete(client.sessionId);
-    }
     this.send(client, xid, Err.ok, OpCode.closeSession, undefined, received);
     client.close('client closed the session');
   }
@@ -649,10 +764,11 @@ export class Processor {
 
   private write(client: Client, xid: number, req: Request, received: number): void {
     const type = req.type;
+    if (this.opts.localSessions?.upgrading && this.local.isAlive(client.sessionId) && createsEphemeral(req)) this.upgrade(client.sessionId);
     this.submitFor(
       client,
       xid,
-      (zxid, time) => this.prep.prepare(req, { sessionId: client.sessionId, authIds: client.authIds, zxid, time }),
+      (zxid, time) => this.prepareWrite(req, client.sessionId, client.authIds, this.opts.serverId, zxid, time),
       (result) => this.answerWrite(client, xid, type, result, received),
       { op: type, payload: { request: req, authIds: client.authIds } satisfies ForwardedWrite },
     );
@@ -715,19 +831,40 @@ export class Processor {
   }
 
   /**
-   * Leader: order a learner's client request as if its client were ours
-   * (ZooKeeper's PrepRequestProcessor on a forwarded request); the learner
-   * answers the client when the txn is applied there.
+   * Leader: order the request of a client on learner `from` as if its client
+   * were ours (ZooKeeper's PrepRequestProcessor on a forwarded request); the
+   * learner answers the client when the txn is applied there.
    */
-  private orderForwarded({ sessionId, cxid, op, payload }: ForwardedRequest): void {
+  private orderForwarded(from: number, { sessionId, cxid, op, payload }: ForwardedRequest): void {
     const { request, authIds, timeOut } = payload as ForwardedWrite;
     let build: (zxid: number, time: number) => TxnBody;
-    if (op === OpCode.createSession) build = () => ({ type: OpCode.createSession, timeOut: timeOut! });
-    else if (!this.sessions.isAlive(sessionId)) build = () => ({ type: OpCode.error, err: Err.sessionExpired });
+    if (op === OpCode.createSession) {
+      // Tracked from now, so the requests right behind it (an upgraded session's ephemeral) find it alive.
+      if (this.sessions.timeoutOf(sessionId) === undefined) this.sessions.add(sessionId, timeOut!, this.now());
+      this.sessionMembers.set(sessionId, from);
+      build = () => ({ type: OpCode.createSession, timeOut: timeOut! });
+    }
+    // A session the leader does not know is expired, unless it is a local session of the learner that made it.
+    else if (!this.sessions.isAlive(sessionId) && !(this.opts.localSessions && mintedBy(sessionId) === from)) build = () => ({ type: OpCode.error, err: Err.sessionExpired });
+    // A close is the session's last request: not checked, as in ZooKeeper (the leader's expiry closes sessions too).
     else if (op === OpCode.closeSession) build = this.closeSessionTxn(sessionId);
-    else if (request) build = (zxid, time) => this.prep.prepare(request, { sessionId, authIds, zxid, time });
+    else if (request) build = (zxid, time) => this.prepareWrite(request, sessionId, authIds, from, zxid, time);
     else build = () => ({ type: OpCode.error, err: Err.marshallingError });
     this.order(sessionId, cxid, build, null);
+  }
+
+  /**
+   * Leader: the txn of a write of session `sessionId` whose client is on
+   * `member`. SessionMoved if the session's client is on another member;
+   * EphemeralOnLocalSession for an ephemeral of a session the leader does not
+   * track (only a local one gets here), as ZooKeeper 3.8 answers it: an error
+   * txn.
+   */
+  private prepareWrite(req: Request, sessionId: bigint, authIds: Id[], member: number, zxid: number, time: number): TxnBody {
+    if (!this.sessions.isAlive(sessionId)) {
+      if (createsEphemeral(req)) return { type: OpCode.error, err: Err.ephemeralOnLocalSession };
+    } else if (!this.onItsMember(sessionId, member)) return { type: OpCode.error, err: Err.sessionMoved };
+    return this.prep.prepare(req, { sessionId, authIds, zxid, time });
   }
 
   /**
@@ -759,7 +896,7 @@ export class Processor {
 
   /** Steps 3–7 of a prepared Ready. */
   private carry(r: Ready): void {
-    if (!this.quorum && (r.truncate !== null || r.epochs || r.messages.length + r.votes.length + r.requests.length + r.disconnect.length > 0 || r.role)) {
+    if (!this.quorum && (r.truncate !== null || r.epochs || r.messages.length + r.votes.length + r.requests.length + r.revalidations.length + r.revalidated.length + r.disconnect.length > 0 || r.role)) {
       throw new Error('a standalone pipeline was handed quorum work');
     }
     for (const txn of r.commit) this.applyAndReply(txn);
@@ -771,8 +908,14 @@ export class Processor {
     // A serving role ended: its clients' connections are closed, and a request forwarded to a leader that is gone may never
     // be ordered. Were its entry kept, it would stand before every later request of its session (matched by cxid) for ever.
     if (r.role && !r.role.serving) this.awaiting.clear();
-    for (const { request } of r.requests) this.orderForwarded(request);
+    for (const { from, request } of r.requests) this.orderForwarded(from, request);
     for (const [id, timeout] of r.touches) this.sessions.touch(id, this.now(), timeout);
+    // The leader's session tracker answers a learner's REVALIDATE by touching the session (ZooKeeper's Leader.revalidateSession).
+    for (const { from, sessionId, timeout } of r.revalidations) this.orderer.revalidated(from, sessionId, this.revalidate(sessionId, timeout, from));
+    for (const { sessionId, valid } of r.revalidated) this.revalidated(sessionId, valid);
+    if (r.role && !r.role.serving) this.abandonReattaches();
+    // Where sessions' clients are is the leader's knowledge of its own term.
+    if (r.role?.role === 'leading' && !r.role.serving) this.sessionMembers.clear();
     for (const token of r.syncs) (token as () => void)();
     // A new leader gives every session a full timeout from now, as ZooKeeper's does.
     if (r.role?.role === 'leading' && r.role.serving) for (const [id] of this.sessions.entries()) this.sessions.touch(id, this.now());
@@ -787,6 +930,7 @@ export class Processor {
     if (body.type === OpCode.closeSession) {
       owner = this.owners.get(hdr.clientId);
       this.sessions.remove(hdr.clientId);
+      this.sessionMembers.delete(hdr.clientId);
       this.owners.delete(hdr.clientId);
     } else if (body.type === OpCode.createSession && this.sessions.timeoutOf(hdr.clientId) === undefined) {
       // A session another server created: tracked here too (for expiry, should this server lead).

@@ -67,6 +67,8 @@ export class PaddockServer implements ServerView, ConnectionHost {
         reconfigEnabled: config.reconfigEnabled,
         skipACL: config.skipACL,
         superDigest: config.superDigest,
+        // A quorum feature: a standalone server's sessions are all its own anyway.
+        localSessions: member && config.localSessionsEnabled ? { upgrading: config.localSessionsUpgradingEnabled } : null,
         containerMaxNeverUsedIntervalMs: config.containerMaxNeverUsedIntervalMs,
         perturbDigest: config.testPerturbDigest,
       },

@@ -126,6 +126,10 @@ export class Leader {
       case 'request':
         if (l && l.synced) this.request(l, msg.request);
         return;
+      case 'revalidate':
+        // The session tracker (the pipeline's) decides; revalidated() sends its answer.
+        if (l && l.synced) this.ctx.out.revalidation(l.id, msg.sessionId, msg.timeout);
+        return;
       default:
         // A learner sent what only a leader sends: drop that learner.
         if (l) this.drop(l, `unexpected ${msg.type}`);
@@ -230,6 +234,12 @@ export class Leader {
         if (l) this.send(l, { type: 'sync' });
       }
     }
+  }
+
+  /** The session tracker's answer to learner `learner`'s REVALIDATE (dropped if that learner has gone). */
+  revalidated(learner: number, sessionId: bigint, valid: boolean): void {
+    const l = this.learners.get(learner);
+    if (l && this.phase !== 'stopped') this.send(l, { type: 'revalidated', sessionId, valid });
   }
 
   private request(l: LearnerHandle, request: ForwardedRequest): void {

@@ -39,6 +39,8 @@ export class Learner {
   private readonly toAck: number[] = [];
   /** this peer's clients' syncs, answered by the leader in order */
   private readonly syncs: unknown[] = [];
+  /** sessions reattaching here, asked of the leader and not answered yet (how many asks each) */
+  private readonly revalidating = new Map<bigint, number>();
 
   constructor(
     private readonly ctx: PeerContext,
@@ -114,6 +116,15 @@ export class Learner {
       case 'sync': {
         if (this.syncs.length === 0) return this.fail('SYNC with no sync pending');
         out.syncDone(this.syncs.shift());
+        return;
+      }
+      case 'revalidated': {
+        // ZooKeeper's learner only warns of an answer it did not ask for; so does this one.
+        const asked = this.revalidating.get(msg.sessionId);
+        if (asked === undefined) return out.note(`REVALIDATE answer for session 0x${BigInt.asUintN(64, msg.sessionId).toString(16)}, which was not asked about`);
+        if (asked > 1) this.revalidating.set(msg.sessionId, asked - 1);
+        else this.revalidating.delete(msg.sessionId);
+        out.revalidated(msg.sessionId, msg.valid);
         return;
       }
       default:
@@ -200,6 +211,19 @@ export class Learner {
   forward(request: ForwardedRequest): boolean {
     if (!this.serving) return false;
     this.ctx.out.send(this.leader, { type: 'request', request });
+    return true;
+  }
+
+  /**
+   * A client reattaches its session here: ask the leader, which owns the
+   * sessions, whether it is alive (Ready.revalidated brings the answer).
+   * False until this learner serves. An ask the leader never answers ends with
+   * the role: the leader falls silent and the learner stops serving.
+   */
+  revalidate(sessionId: bigint, timeout: number): boolean {
+    if (!this.serving) return false;
+    this.revalidating.set(sessionId, (this.revalidating.get(sessionId) ?? 0) + 1);
+    this.ctx.out.send(this.leader, { type: 'revalidate', sessionId, timeout });
     return true;
   }
 

@@ -48,6 +48,10 @@ export type ZabMessage =
   /** leader → learner: liveness; the learner echoes it back with the sessions its clients kept alive */
   | { type: 'ping'; zxid: number; sessions?: [bigint, number][] }
   | { type: 'request'; request: ForwardedRequest }
+  /** learner → leader: a client reattaches its session here; is it alive (and kept so for `timeout` ms)? */
+  | { type: 'revalidate'; sessionId: bigint; timeout: number }
+  /** leader → learner: the answer to a revalidate (both are the REVALIDATE packet on the wire) */
+  | { type: 'revalidated'; sessionId: bigint; valid: boolean }
   /** leader → learner: the learner's oldest pending sync is done */
   | { type: 'sync' };
 

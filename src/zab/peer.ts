@@ -229,6 +229,17 @@ export class Peer implements Orderer {
     return this.learner?.forward(request) ?? false;
   }
 
+  /** Learner: ask the leader whether a reattaching session is alive; false when not serving. */
+  revalidate(sessionId: bigint, timeout: number): boolean {
+    return this.learner?.revalidate(sessionId, timeout) ?? false;
+  }
+
+  /** Leader: the session tracker's answer to a learner's revalidation (Ready.revalidations). */
+  revalidated(learner: number, sessionId: bigint, valid: boolean): void {
+    this.leader?.revalidated(learner, sessionId, valid);
+    this.afterStep();
+  }
+
   /** A client's sync; `token` comes back in Ready.syncs once it is done. */
   sync(token: unknown, request: ForwardedRequest): boolean {
     if (this.leader?.established) {

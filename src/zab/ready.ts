@@ -12,8 +12,9 @@
 //   6. send `votes` on the election port (a vote promises nothing: it names
 //      the last zxid appended, and a peer that loses it to a crash votes anew);
 //   7. hand `requests` to the leader's request pipeline and `touches` to its
-//      session tracker, report `syncs` done, close the connections in
-//      `disconnect`, and act on `role`.
+//      session tracker, answer `revalidations` (leader: Peer.revalidated),
+//      finish the reattaches `revalidated` answers (learner), report `syncs`
+//      done, close the connections in `disconnect`, and act on `role`.
 
 import type { Txn } from '../proto/txn.ts';
 import type { Outgoing } from './election.ts';
@@ -43,6 +44,13 @@ export interface Ready {
   requests: { from: number; request: ForwardedRequest }[];
   /** sessions a learner's clients kept alive: the leader's session tracker touches them */
   touches: [bigint, number][];
+  /**
+   * Leader: learners' clients reattaching their sessions (REVALIDATE). The
+   * session tracker touches each; the answer goes back by Peer.revalidated.
+   */
+  revalidations: { from: number; sessionId: bigint; timeout: number }[];
+  /** Learner: the leader's answers to this peer's revalidations */
+  revalidated: { sessionId: bigint; valid: boolean }[];
   /** tokens of this peer's own syncs that are now done */
   syncs: unknown[];
   disconnect: number[];
@@ -51,7 +59,7 @@ export interface Ready {
   notes: string[];
 }
 
-const emptyReady = (): Ready => ({ truncate: null, epochs: null, commit: [], append: [], messages: [], votes: [], requests: [], touches: [], syncs: [], disconnect: [], role: null, notes: [] });
+const emptyReady = (): Ready => ({ truncate: null, epochs: null, commit: [], append: [], messages: [], votes: [], requests: [], touches: [], revalidations: [], revalidated: [], syncs: [], disconnect: [], role: null, notes: [] });
 
 /** Effects gathered while stepping; `seal` ends a Ready early (after a SNAP). */
 export class Outbox {
@@ -93,6 +101,14 @@ export class Outbox {
     for (const t of sessions) this.current.touches.push(t);
   }
 
+  revalidation(from: number, sessionId: bigint, timeout: number): void {
+    this.current.revalidations.push({ from, sessionId, timeout });
+  }
+
+  revalidated(sessionId: bigint, valid: boolean): void {
+    this.current.revalidated.push({ sessionId, valid });
+  }
+
   syncDone(token: unknown): void {
     this.current.syncs.push(token);
   }
@@ -113,7 +129,7 @@ export class Outbox {
 
   seal(): void {
     const r = this.current;
-    if (r.truncate === null && r.epochs === null && r.commit.length + r.append.length + r.messages.length + r.votes.length + r.requests.length + r.touches.length + r.syncs.length + r.disconnect.length + r.notes.length === 0 && r.role === null) return;
+    if (r.truncate === null && r.epochs === null && r.commit.length + r.append.length + r.messages.length + r.votes.length + r.requests.length + r.touches.length + r.revalidations.length + r.revalidated.length + r.syncs.length + r.disconnect.length + r.notes.length === 0 && r.role === null) return;
     this.sealed.push(r);
     this.current = emptyReady();
   }

@@ -19,6 +19,10 @@ export interface Orderer {
   sync(token: unknown, request: ForwardedRequest): boolean;
   /** Learner: hand a client's request to the leader; false when this server cannot. */
   forward(request: ForwardedRequest): boolean;
+  /** Learner: ask the leader whether a reattaching session is alive (Ready.revalidated answers); false when this server cannot. */
+  revalidate(sessionId: bigint, timeout: number): boolean;
+  /** Leader: answer a learner's revalidation (Ready.revalidations). */
+  revalidated(learner: number, sessionId: bigint, valid: boolean): void;
   /** Does this server order writes itself (standalone, or an established leader)? It then owns session expiry and container reaping. */
   readonly leads: boolean;
   /** The next Ready to carry out, or null. */
@@ -66,6 +70,12 @@ export class Solo implements Orderer {
   forward(): boolean {
     return false;
   }
+
+  revalidate(): boolean {
+    return false; // standalone owns its sessions: nobody to ask
+  }
+
+  revalidated(): void {}
 
   ready(): Ready | null {
     return this.out.take();
