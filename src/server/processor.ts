@@ -22,7 +22,9 @@ import type { ForwardedRequest } from '../zab/messages.ts';
 import type { Ready } from '../zab/ready.ts';
 import { Solo, type Orderer } from '../zab/solo.ts';
 import { GroupCommit, type AppendLog } from '../persistence/groupcommit.ts';
+import { NO_CLIENT_AUTH, type ClientAuthConfig } from '../config/auth.ts';
 import { parseMultiOps, Prep } from './prep.ts';
+import { ClientSasl } from './sasl.ts';
 import { SessionTracker, sessionPassword } from './sessions.ts';
 
 /** A connected client, as the pipeline sees it. */
@@ -45,6 +47,8 @@ export interface ProcessorOptions {
   reconfigEnabled?: boolean;
   skipACL: boolean;
   superDigest: string | null;
+  /** auth providers, SASL and enforcement; absent: digest and ip only, no SASL */
+  clientAuth?: ClientAuthConfig;
   containerMaxNeverUsedIntervalMs: number;
 }
 
@@ -142,6 +146,7 @@ export class Processor {
   /** per session, the requests waiting for their txns to be applied, in order */
   private readonly awaiting = new Map<bigint, Awaiting[]>();
   private readonly orderer: Orderer;
+  private readonly sasl: ClientSasl;
   /** a Ready (or a storage step of the runtime, hold()) is being carried */
   private driving = false;
   /** group commit into `log`; null without one */
@@ -168,6 +173,7 @@ export class Processor {
     private readonly quorum: QuorumLink | null = null,
   ) {
     this.sessions = new SessionTracker(opts.tickTime, opts.serverId, now());
+    this.sasl = new ClientSasl(opts.clientAuth ?? NO_CLIENT_AUTH);
     // Sessions recovered from disk get a full timeout for their clients to come back.
     for (const [id, timeout] of tree.sessions) this.sessions.add(id, timeout, now());
     tree.skipACL = opts.skipACL;
@@ -193,7 +199,7 @@ export class Processor {
   }
 
   private prepFor(tree: DataTree): Prep {
-    return new Prep(tree, { extendedTypesEnabled: this.opts.extendedTypesEnabled, reconfigEnabled: this.opts.reconfigEnabled ?? false, skipACL: this.opts.skipACL });
+    return new Prep(tree, { extendedTypesEnabled: this.opts.extendedTypesEnabled, reconfigEnabled: this.opts.reconfigEnabled ?? false, skipACL: this.opts.skipACL, authProviders: this.opts.clientAuth?.providers });
   }
 
   /**
@@ -382,6 +388,11 @@ export class Processor {
   }
 
   private run(client: Client, xid: number, req: Request, received: number): void {
+    // As ZooKeeper's AuthenticationHelper: checked before anything else, zxid 0, then the connection closes.
+    if (req.type !== OpCode.auth && req.type !== OpCode.sasl && !this.sasl.admits(client)) {
+      client.reply(xid, 0, Err.sessionClosedRequireSaslAuth, req.type);
+      return client.close('authentication is required (zookeeper.enforce.auth / sessionRequireClientSASLAuth) and the session has none of the schemes');
+    }
     if (!this.sessions.isAlive(client.sessionId)) return this.expired(client, xid, req.type, received);
     if (WRITES.has(req.type)) return this.write(client, xid, req, received);
     switch (req.type) {
@@ -412,9 +423,14 @@ export class Processor {
       }
       case OpCode.auth:
         return this.auth(client, req.scheme, req.auth);
-      case OpCode.sasl:
-        this.send(client, xid, Err.authFailed, req.type, undefined, received);
-        return client.close('SASL is not supported');
+      case OpCode.sasl: {
+        // ZooKeeper fails on a null token before answering (and drops the connection).
+        if (!req.token) return client.close('sasl request without a token');
+        const answer = this.sasl.answer(client, req.token);
+        client.reply(xid, 0, answer.err, req.type, { token: answer.token });
+        if (answer.close) client.close(`SASL authentication failed: ${answer.message}`);
+        return;
+      }
       case OpCode.setWatches:
       case OpCode.setWatches2:
         this.tree.setWatches(req.relativeZxid, req.dataWatches, req.existWatches, req.childWatches, req.persistentWatches, req.persistentRecursiveWatches, client);

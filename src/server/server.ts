@@ -61,6 +61,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
         reconfigEnabled: config.reconfigEnabled,
         skipACL: config.skipACL,
         superDigest: config.superDigest,
+        clientAuth: config.clientAuth,
         containerMaxNeverUsedIntervalMs: config.containerMaxNeverUsedIntervalMs,
       },
       Date.now,
