@@ -5,7 +5,7 @@
 //
 // flag is required / requisite / sufficient / optional (any case); a value is a
 // "quoted string" (backslash escapes as java.io.StreamTokenizer: \n \t \" \\ \ooo;
-// a newline ends it) or a bare word that does not start with a digit; ${name}
+// a newline ends it) or a bare word that does not start with a digit, '.' or '-'; ${name}
 // in a value expands a system property. Comments are // and /* */ ('#' is not one).
 // Section names are case-sensitive and may not repeat; a repeated option key keeps
 // its last value. Anything else is a JaasError naming the line, as the JDK refuses it.
@@ -26,8 +26,9 @@ interface Token {
   line: number;
 }
 
-const WORD_START = /[A-Za-z$_*]/;
-const WORD_CHAR = /[A-Za-z0-9.$_*-]/;
+// StreamTokenizer's letters (with ConfigFile's $ _ * -): digits, '.' and '-' start a number, not a word.
+const WORD_START = /[A-Za-z$_*\u00a0-\uffff]/;
+const WORD_CHAR = /[A-Za-z0-9.$_*\u00a0-\uffff-]/;
 const ESCAPES: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
 
 function tokenize(text: string): Token[] {

@@ -15,7 +15,7 @@ import { AddWatchMode, Err, OpCode, Perm, WatcherType, Xid, ZkError } from '../p
 import type { ConnectRequest, ConnectResponse, Id, Request } from '../proto/records.ts';
 import type { MultiResult, Response } from '../proto/responses.ts';
 import type { Txn, TxnBody } from '../proto/txn.ts';
-import { checkACL, digestOf, maskDigests, SUPER } from '../tree/acl.ts';
+import { checkACL, digestOf, inAuthInfoOrder, maskDigests, SUPER } from '../tree/acl.ts';
 import { DataTree, kindOf, ttlOf, type ApplyResult, type ZNode } from '../tree/datatree.ts';
 import type { Watcher } from '../tree/watches.ts';
 import type { ForwardedRequest } from '../zab/messages.ts';
@@ -552,7 +552,7 @@ export class Processor {
       }
       case OpCode.whoAmI:
         // A digest id shows as its user name, as ZooKeeper's providers name users.
-        return { clientInfo: client.authIds.map((id) => ({ authScheme: id.scheme, user: id.scheme === 'digest' ? id.id.split(':')[0]! : id.id })) };
+        return { clientInfo: inAuthInfoOrder(client.authIds).map((id) => ({ authScheme: id.scheme, user: id.scheme === 'digest' ? id.id.split(':')[0]! : id.id })) };
       case OpCode.getEphemerals: {
         const prefix = req.path.trim();
         const all = [...tree.ephemeralsOf(client.sessionId)];

@@ -125,3 +125,25 @@ export function checkACL(acl: readonly ACL[], perm: number, authIds: readonly Id
 export function maskDigests(acl: readonly ACL[]): ACL[] {
   return acl.map((a) => (a.id.scheme === 'digest' ? { perms: a.perms, id: { scheme: 'digest', id: a.id.id.replace(/:.*/s, ':x') } } : a));
 }
+
+/** Java's String.hashCode (over UTF-16 code units, wrapping at 32 bits). */
+function javaStringHash(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
+  return h;
+}
+
+/**
+ * A session's ids in the order ZooKeeper lists them (whoAmI): its ServerCnxn keeps them
+ * in a ConcurrentHashMap set, so they come by hash bucket of Id.hashCode, then in the
+ * order they were added. (Exact up to 12 ids, while the table has its first 16 buckets.)
+ */
+export function inAuthInfoOrder(ids: readonly Id[]): Id[] {
+  let buckets = 16;
+  while (ids.length > buckets * 0.75) buckets *= 2;
+  const bucket = (id: Id) => {
+    const h = (Math.imul(Math.imul(17, 37) + javaStringHash(id.scheme), 37) + javaStringHash(id.id)) | 0;
+    return (h ^ (h >>> 16)) & (buckets - 1);
+  };
+  return ids.map((id, at) => ({ id, at, b: bucket(id) })).sort((x, y) => x.b - y.b || x.at - y.at).map((x) => x.id);
+}
