@@ -11,6 +11,7 @@
 // - zookeeper.sessionRequireClientSASLAuth, zookeeper.enforce.auth.enabled / .schemes (AuthenticationHelper)
 
 import { JaasError, parseJaas } from './jaas.ts';
+import type { SystemProperty } from './jvmflags.ts';
 
 export interface ClientAuthConfig {
   /** schemes of the providers registered beyond digest and ip (authProvider.N) */
@@ -55,16 +56,11 @@ export const CLIENT_AUTH_PROPERTIES = [
   'sasl.serverconfig',
 ];
 
-export interface Property {
-  value: string;
-  from: string;
-}
-
 /**
  * The client authentication settings. Throws (an Error with a message fit for the
  * start-up log) where ZooKeeper refuses to start; notes what it ignores in `ignored`.
  */
-export function clientAuthConfig(props: ReadonlyMap<string, Property>, readFile: (path: string) => string, ignored: string[]): ClientAuthConfig {
+export function clientAuthConfig(props: ReadonlyMap<string, SystemProperty>, readFile: (path: string) => string, ignored: string[]): ClientAuthConfig {
   const prop = (name: string) => props.get(name)?.value;
   const isTrue = (name: string) => prop(name)?.toLowerCase() === 'true';
 
@@ -106,7 +102,7 @@ export function clientAuthConfig(props: ReadonlyMap<string, Property>, readFile:
 }
 
 /** The DIGEST-MD5 users of the JAAS server section; null when there is no JAAS file or no such section. */
-function saslUsers(props: ReadonlyMap<string, Property>, readFile: (path: string) => string): Map<string, string> | null {
+function saslUsers(props: ReadonlyMap<string, SystemProperty>, readFile: (path: string) => string): Map<string, string> | null {
   const file = props.get('java.security.auth.login.config');
   if (!file) return null;
   const where = `JAAS file ${file.value} (java.security.auth.login.config, ${file.from})`;
