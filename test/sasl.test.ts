@@ -410,6 +410,7 @@ describe('client SASL side by side with ZooKeeper 3.8', { timeout: 600_000 }, ()
           getData: requestPayload(1, { type: OpCode.getData, path: '/', watch: false }),
           ping: rawRequestPayload(-2, OpCode.ping),
           closeSession: rawRequestPayload(1, OpCode.closeSession),
+          truncatedGetData: rawRequestPayload(1, OpCode.getData, Buffer.from([0, 0])),
         };
         const replies: Record<string, unknown> = {};
         for (const [name, payload] of Object.entries(requests)) {
@@ -429,6 +430,7 @@ describe('client SASL side by side with ZooKeeper 3.8', { timeout: 600_000 }, ()
         getData: refused(1),
         ping: refused(-2),
         closeSession: refused(1),
+        truncatedGetData: refused(1),
         wrongPassword: { answers: [CHALLENGE, { err: -124, zxid: 0, token: null }], closed: true },
         stillServingSasl: [{ step: 'connect', ok: true }, { step: 'exists', ok: true }],
       });

@@ -388,11 +388,7 @@ export class Processor {
   }
 
   private run(client: Client, xid: number, req: Request, received: number): void {
-    // As ZooKeeper's AuthenticationHelper: checked before anything else, zxid 0, then the connection closes.
-    if (req.type !== OpCode.auth && req.type !== OpCode.sasl && !this.sasl.admits(client)) {
-      client.reply(xid, 0, Err.sessionClosedRequireSaslAuth, req.type);
-      return client.close('authentication is required (zookeeper.enforce.auth / sessionRequireClientSASLAuth) and the session has none of the schemes');
-    }
+    if (req.type !== OpCode.auth && req.type !== OpCode.sasl && !this.sasl.admits(client)) return this.refuseUnauthenticated(client, xid, req.type);
     if (!this.sessions.isAlive(client.sessionId)) return this.expired(client, xid, req.type, received);
     if (WRITES.has(req.type)) return this.write(client, xid, req, received);
     switch (req.type) {
@@ -446,6 +442,12 @@ export class Processor {
       body = e.partialReply as Response | undefined;
     }
     this.send(client, xid, err, req.type, body, received);
+  }
+
+  /** As ZooKeeper's AuthenticationHelper, before even reading the request: zxid 0, then the connection closes. */
+  private refuseUnauthenticated(client: Client, xid: number, type: number): void {
+    client.reply(xid, 0, Err.sessionClosedRequireSaslAuth, type);
+    client.close('authentication is required (zookeeper.enforce.auth / sessionRequireClientSASLAuth) and the session has none of the schemes');
   }
 
   private send(client: Client, xid: number, err: number, type: number, body: Response | undefined, received: number): void {
@@ -591,7 +593,9 @@ export class Processor {
    * decodes before it assigns one.
    */
   malformed(client: Client, xid: number, type: number, received: number): void {
-    if (WRITES.has(type) && type !== OpCode.reconfig) {
+    if (!this.sasl.admits(client)) {
+      this.enqueue(client, false, () => this.refuseUnauthenticated(client, xid, type));
+    } else if (WRITES.has(type) && type !== OpCode.reconfig) {
       this.enqueue(client, true, () =>
         this.submitFor(
           client,
