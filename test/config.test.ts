@@ -105,6 +105,7 @@ describe('defaults', () => {
         localSessionsUpgradingEnabled: false,
         readOnlyModeEnabled: false,
         skipACL: false,
+        clientAuth: { providers: new Set(), saslUsers: null, saslSuperUsers: new Set(), allowSaslFailedClients: false, enforcedSchemes: [] },
         containerCheckIntervalMs: 60000,
         containerMaxPerMinute: 10000,
         containerMaxNeverUsedIntervalMs: 0,
@@ -323,8 +324,8 @@ describe('accepted but ignored settings', () => {
       'zoo.cfg line 13: frobnicate=7 is not a setting Paddock uses (ZooKeeper would set system property zookeeper.frobnicate); ignored',
       'zoo.cfg line 12: autopurge.snapRetainCount=1 is below 3; using 3, as ZooKeeper does',
       'SERVER_JVMFLAGS: zookeeper.authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider is not supported; ignored',
-      'zoo.cfg line 10 (authProvider.1): zookeeper.authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider is not supported; ignored',
     ]);
+    assert.deepEqual([...cfg.clientAuth.providers], ['sasl']);
   });
 });
 

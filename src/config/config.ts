@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DataDirOptions } from '../persistence/datadir.ts';
+import { CLIENT_AUTH_PROPERTIES, clientAuthConfig, type ClientAuthConfig } from './auth.ts';
 import { jvmSystemProperties, type SystemProperty } from './jvmflags.ts';
 
 export class ConfigError extends Error {
@@ -70,6 +71,8 @@ export interface ServerConfig {
   localSessionsUpgradingEnabled: boolean;
   readOnlyModeEnabled: boolean;
   skipACL: boolean;
+  /** auth providers, SASL (JAAS) and enforcement of client authentication */
+  clientAuth: ClientAuthConfig;
   containerCheckIntervalMs: number;
   containerMaxPerMinute: number;
   containerMaxNeverUsedIntervalMs: number;
@@ -110,12 +113,10 @@ const UNSUPPORTED: Record<string, [Kind, string?]> = {
 // zookeeper.* system properties (named here without the prefix) that Paddock reads.
 const USED_PROPERTIES = new Set([
   'maxCnxns', 'snapCount', 'preAllocSize', 'forceSync', 'globalOutstandingLimit', '4lw.commands.whitelist',
-  'extendedTypesEnabled', 'DigestAuthenticationProvider.superDigest', 'skipACL', 'paddock.test.perturbDigest',
+  'extendedTypesEnabled', 'DigestAuthenticationProvider.superDigest', 'skipACL', 'paddock.test.perturbDigest', ...CLIENT_AUTH_PROPERTIES,
 ]);
 // ZooKeeper reads these without the zookeeper. prefix, so in zoo.cfg they do nothing.
 const JVM_ONLY = /^(jute\.maxbuffer|readonlymode\.enabled|znode\.container\.)/;
-// digest and ip are always available; naming them as auth providers changes nothing.
-const BUILT_IN_AUTH = /^org\.apache\.zookeeper\.server\.auth\.(Digest|IP)AuthenticationProvider$/;
 const QUORUM_KEY = /^(server\.|group|weight)/;
 const WILDCARD = /^(0\.0\.0\.0|::|0:0:0:0:0:0:0:0)$/;
 const SERVER_FORMAT = 'host:quorumPort:electionPort[:participant|:observer][;[clientHost:]clientPort]';
@@ -339,10 +340,11 @@ export function parseConfig(
   };
   const extendedTypesEnabled = prop('zookeeper.extendedTypesEnabled')?.toLowerCase() === 'true';
   const readOnlyModeEnabled = prop('readonlymode.enabled')?.toLowerCase() === 'true';
-  for (const [name, p] of props) {
-    if (name.startsWith('zookeeper.authProvider.') && !BUILT_IN_AUTH.test(p.value)) {
-      ignored.push(`${p.from}: ${name}=${p.value} is not supported; ignored`);
-    }
+  let clientAuth: ClientAuthConfig;
+  try {
+    clientAuth = clientAuthConfig(props, readFile, ignored);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
   }
 
   // The quorum: server lines, inline or (with dynamicConfigFile) in their own file.
@@ -435,6 +437,7 @@ export function parseConfig(
     localSessionsUpgradingEnabled: flag('localSessionsUpgradingEnabled', false),
     readOnlyModeEnabled,
     skipACL: prop('zookeeper.skipACL') === 'yes',
+    clientAuth,
     containerCheckIntervalMs: propInt('znode.container.checkIntervalMs', 60_000),
     containerMaxPerMinute: propInt('znode.container.maxPerMinute', 10_000),
     containerMaxNeverUsedIntervalMs: propInt('znode.container.maxNeverUsedIntervalMs', 0, 64),

@@ -67,6 +67,7 @@ export const Err = {
   ephemeralOnLocalSession: -120,
   noWatcher: -121,
   reconfigDisabled: -123,
+  sessionClosedRequireSaslAuth: -124,
   quotaExceeded: -125,
 } as const;
 

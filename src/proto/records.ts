@@ -127,6 +127,7 @@ export type Request =
   | { type: typeof OpCode.checkWatches | typeof OpCode.removeWatches; path: string; watcherType: number }
   | { type: typeof OpCode.addWatch; path: string; mode: number }
   | { type: typeof OpCode.auth; authType: number; scheme: string; auth: Buffer }
+  | { type: typeof OpCode.sasl; token: Buffer | null }
   | {
       type: typeof OpCode.setWatches | typeof OpCode.setWatches2;
       relativeZxid: number;
@@ -136,7 +137,7 @@ export type Request =
       persistentWatches: string[];
       persistentRecursiveWatches: string[];
     }
-  | { type: typeof OpCode.ping | typeof OpCode.closeSession | typeof OpCode.whoAmI | typeof OpCode.sasl | typeof OpCode.reconfig };
+  | { type: typeof OpCode.ping | typeof OpCode.closeSession | typeof OpCode.whoAmI | typeof OpCode.reconfig };
 
 export type RequestOf<T extends Request['type']> = Request & { type: T };
 
@@ -226,8 +227,9 @@ export function readRequest(type: number, r: JuteReader): Request {
     case OpCode.ping:
     case OpCode.closeSession:
     case OpCode.whoAmI:
-    case OpCode.sasl:
       return { type };
+    case OpCode.sasl:
+      return { type, token: r.buffer() };
     default:
       throw new JuteError(`unknown opcode ${type}`);
   }
@@ -285,6 +287,9 @@ export function writeRequest(w: JuteWriter, req: Request): void {
       return;
     case OpCode.auth:
       w.int(req.authType).ustring(req.scheme).buffer(req.auth);
+      return;
+    case OpCode.sasl:
+      w.buffer(req.token);
       return;
     case OpCode.setWatches:
     case OpCode.setWatches2: {

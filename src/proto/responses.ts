@@ -20,6 +20,8 @@ export interface Response {
   count?: number;
   clientInfo?: ClientInfo[];
   results?: MultiResult[];
+  /** sasl: the server's SASL token (SetSASLResponse) */
+  token?: Buffer | null;
 }
 
 /** One op's outcome inside a multi / multiRead reply. */
@@ -80,6 +82,9 @@ export function writeResponse(w: JuteWriter, type: number, res: Response): void 
     case OpCode.whoAmI:
       w.vector(res.clientInfo!, (x, c) => x.ustring(c.authScheme).ustring(c.user));
       return;
+    case OpCode.sasl:
+      w.buffer(res.token ?? null);
+      return;
     case OpCode.multi:
     case OpCode.multiRead:
       for (const r of res.results!) {
@@ -120,6 +125,8 @@ export function readResponse(type: number, r: JuteReader): Response {
       return { count: r.int() };
     case OpCode.whoAmI:
       return { clientInfo: r.vector((x) => ({ authScheme: x.string(), user: x.string() })) ?? [] };
+    case OpCode.sasl:
+      return { token: r.buffer() };
     case OpCode.multi:
     case OpCode.multiRead: {
       const results: MultiResult[] = [];

@@ -233,7 +233,7 @@ export class Connection implements Client {
     } catch (e) {
       if (!(e instanceof JuteError)) throw e;
       this.host.log(`${this.describe()}: malformed ${OpName[type]} request: ${e.message}`);
-      if (type === OpCode.auth) return this.close('malformed auth packet');
+      if (type === OpCode.auth || type === OpCode.sasl) return this.close(`malformed ${OpName[type]} packet`);
       this.issued(frame.length);
       this.host.processor.malformed(this, xid, type, this.received);
       return;

@@ -45,6 +45,8 @@ export interface PrepOptions {
   extendedTypesEnabled: boolean;
   reconfigEnabled: boolean;
   skipACL: boolean;
+  /** auth schemes registered beyond the built-in ones (authProvider.N) */
+  authProviders?: ReadonlySet<string>;
 }
 
 const SPECIAL_PATHS = new Set(['/', '/zookeeper', '/zookeeper/quota', '/zookeeper/config']);
@@ -283,7 +285,7 @@ export class Prep {
       case OpCode.setACL: {
         const { path } = req;
         if (pathProblem(path)) throw badArgs(path);
-        const acl = fixupACL(req.acl, ctx.authIds);
+        const acl = fixupACL(req.acl, ctx.authIds, this.opts.authProviders);
         const node = this.lookup(path);
         this.checkACL(node.acl, Perm.admin, ctx);
         const version = nextVersion(node.aversion, req.version);
@@ -318,7 +320,7 @@ export class Prep {
     const slash = path.lastIndexOf('/');
     if (slash === -1 || path.includes('\0')) throw badArgs(path);
     const parentPath = slash === 0 ? '/' : path.slice(0, slash);
-    const acl = fixupACL(req.acl, ctx.authIds);
+    const acl = fixupACL(req.acl, ctx.authIds, this.opts.authProviders);
     const parent = this.lookup(parentPath);
     this.checkACL(parent.acl, Perm.create, ctx);
     if (isSequentialMode(flags)) path += String(parent.cversion).padStart(10, '0');

@@ -24,7 +24,7 @@ import { AddWatchMode, Err, OpCode, Perm, WatcherType, Xid, ZkError } from '../p
 import type { ConnectRequest, ConnectResponse, Id, Request } from '../proto/records.ts';
 import type { MultiResult, Response } from '../proto/responses.ts';
 import type { LoggedTxn, Txn, TxnBody } from '../proto/txn.ts';
-import { checkACL, digestOf, maskDigests, SUPER } from '../tree/acl.ts';
+import { checkACL, digestOf, inAuthInfoOrder, maskDigests, SUPER } from '../tree/acl.ts';
 import { DataTree, kindOf, ttlOf, type ApplyResult, type ZNode } from '../tree/datatree.ts';
 import { DIGEST_VERSION } from '../tree/digest.ts';
 import type { Watcher } from '../tree/watches.ts';
@@ -32,8 +32,10 @@ import type { ForwardedRequest } from '../zab/messages.ts';
 import type { Ready } from '../zab/ready.ts';
 import { Solo, type Orderer } from '../zab/solo.ts';
 import { GroupCommit, type AppendLog } from '../persistence/groupcommit.ts';
+import { NO_CLIENT_AUTH, type ClientAuthConfig } from '../config/auth.ts';
 import { createsEphemeral, parseMultiOps, Prep } from './prep.ts';
 import { REFUSED_WHEN_READ_ONLY } from './readonly.ts';
+import { ClientSasl } from './sasl.ts';
 import { SessionTracker, sessionPassword } from './sessions.ts';
 
 /** A connected client, as the pipeline sees it. */
@@ -56,6 +58,8 @@ export interface ProcessorOptions {
   reconfigEnabled?: boolean;
   skipACL: boolean;
   superDigest: string | null;
+  /** auth providers, SASL and enforcement; absent: digest and ip only, no SASL */
+  clientAuth?: ClientAuthConfig;
   containerMaxNeverUsedIntervalMs: number;
   /** test only: every TxnDigest is off by one, so that a peer's digest check can be seen to fire */
   perturbDigest?: boolean;
@@ -179,6 +183,7 @@ export class Processor {
   /** per session, the requests waiting for their txns to be applied, in order */
   private readonly awaiting = new Map<bigint, Awaiting[]>();
   private readonly orderer: Orderer;
+  private readonly sasl: ClientSasl;
   /** a Ready (or a storage step of the runtime, hold()) is being carried */
   private driving = false;
   /** hold() calls waiting for `driving` to end */
@@ -218,6 +223,7 @@ export class Processor {
   ) {
     this.sessions = new SessionTracker(opts.tickTime, opts.serverId, now());
     this.local = new SessionTracker(opts.tickTime, opts.serverId, now());
+    this.sasl = new ClientSasl(opts.clientAuth ?? NO_CLIENT_AUTH);
     // Sessions recovered from disk get a full timeout for their clients to come back.
     for (const [id, timeout] of tree.sessions) this.sessions.add(id, timeout, now());
     tree.skipACL = opts.skipACL;
@@ -243,7 +249,7 @@ export class Processor {
   }
 
   private prepFor(tree: DataTree): Prep {
-    return new Prep(tree, { extendedTypesEnabled: this.opts.extendedTypesEnabled, reconfigEnabled: this.opts.reconfigEnabled ?? false, skipACL: this.opts.skipACL });
+    return new Prep(tree, { extendedTypesEnabled: this.opts.extendedTypesEnabled, reconfigEnabled: this.opts.reconfigEnabled ?? false, skipACL: this.opts.skipACL, authProviders: this.opts.clientAuth?.providers });
   }
 
   /**
@@ -560,6 +566,7 @@ export class Processor {
   }
 
   private run(client: Client, xid: number, req: Request, received: number): void {
+    if (req.type !== OpCode.auth && req.type !== OpCode.sasl && !this.sasl.admits(client)) return this.refuseUnauthenticated(client, xid, req.type);
     const local = this.local.isAlive(client.sessionId);
     if (!local && !this.sessions.isAlive(client.sessionId)) return this.expired(client, xid, req.type, received);
     if (this.refusedReadOnly(client, xid, req.type, received)) return;
@@ -599,9 +606,14 @@ export class Processor {
       }
       case OpCode.auth:
         return this.auth(client, req.scheme, req.auth);
-      case OpCode.sasl:
-        this.send(client, xid, Err.authFailed, req.type, undefined, received);
-        return client.close('SASL is not supported');
+      case OpCode.sasl: {
+        // ZooKeeper fails on a null token before answering (and drops the connection).
+        if (!req.token) return client.close('sasl request without a token');
+        const answer = this.sasl.answer(client, req.token);
+        client.reply(xid, 0, answer.err, req.type, { token: answer.token });
+        if (answer.close) client.close(`SASL authentication failed: ${answer.message}`);
+        return;
+      }
       case OpCode.setWatches:
       case OpCode.setWatches2:
         this.tree.setWatches(req.relativeZxid, req.dataWatches, req.existWatches, req.childWatches, req.persistentWatches, req.persistentRecursiveWatches, client);
@@ -634,6 +646,12 @@ export class Processor {
   private closeReadOnly(client: Client, xid: number, received: number): void {
     this.send(client, xid, Err.ok, OpCode.closeSession, undefined, received);
     client.close('client closed the session');
+  }
+
+  /** As ZooKeeper's AuthenticationHelper, before even reading the request: zxid 0, then the connection closes. */
+  private refuseUnauthenticated(client: Client, xid: number, type: number): void {
+    client.reply(xid, 0, Err.sessionClosedRequireSaslAuth, type);
+    client.close('authentication is required (zookeeper.enforce.auth / sessionRequireClientSASLAuth) and the session has none of the schemes');
   }
 
   private send(client: Client, xid: number, err: number, type: number, body: Response | undefined, received: number): void {
@@ -740,7 +758,7 @@ export class Processor {
       }
       case OpCode.whoAmI:
         // A digest id shows as its user name, as ZooKeeper's providers name users.
-        return { clientInfo: client.authIds.map((id) => ({ authScheme: id.scheme, user: id.scheme === 'digest' ? id.id.split(':')[0]! : id.id })) };
+        return { clientInfo: inAuthInfoOrder(client.authIds).map((id) => ({ authScheme: id.scheme, user: id.scheme === 'digest' ? id.id.split(':')[0]! : id.id })) };
       case OpCode.getEphemerals: {
         const prefix = req.path.trim();
         const all = [...tree.ephemeralsOf(client.sessionId)];
@@ -780,8 +798,10 @@ export class Processor {
    * decodes before it assigns one.
    */
   malformed(client: Client, xid: number, type: number, received: number): void {
-    // A read-only server refuses by the op code alone, before the record is decoded (as ZooKeeper's does).
-    if (this.readOnly && REFUSED_WHEN_READ_ONLY.has(type)) {
+    if (!this.sasl.admits(client)) {
+      this.enqueue(client, false, () => this.refuseUnauthenticated(client, xid, type));
+    } else if (this.readOnly && REFUSED_WHEN_READ_ONLY.has(type)) {
+      // A read-only server refuses by the op code alone, before the record is decoded (as ZooKeeper's does).
       this.enqueue(client, false, () => this.refusedReadOnly(client, xid, type, received));
     } else if (WRITES.has(type) && type !== OpCode.reconfig) {
       this.enqueue(client, true, () =>

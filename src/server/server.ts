@@ -69,6 +69,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
         superDigest: config.superDigest,
         // A quorum feature: a standalone server's sessions are all its own anyway.
         localSessions: member && config.localSessionsEnabled ? { upgrading: config.localSessionsUpgradingEnabled } : null,
+        clientAuth: config.clientAuth,
         containerMaxNeverUsedIntervalMs: config.containerMaxNeverUsedIntervalMs,
         perturbDigest: config.testPerturbDigest,
       },

@@ -1,4 +1,5 @@
-// ACL checks and the built-in authentication schemes (world, auth, digest, ip, super).
+// ACL checks and the authentication schemes: the built-in world, auth, digest, ip and
+// super, and sasl (SASLAuthenticationProvider) where an authProvider registers it.
 
 import { createHash } from 'node:crypto';
 import { Err, Perm, ZkError } from '../proto/constants.ts';
@@ -42,8 +43,12 @@ function ipMatches(clientAddr: string, aclExpr: string): boolean {
   return true;
 }
 
-/** Whether an ACL id is well-formed for its scheme (ServerAuthenticationProvider.isValid). */
-function validId(id: Id): boolean {
+/** Schemes no provider needs registering for. */
+const BUILT_IN: ReadonlySet<string> = new Set(['world', 'digest', 'ip']);
+
+/** Whether an ACL id is well-formed for its scheme (ServerAuthenticationProvider.isValid), its provider registered. */
+function validId(id: Id, providers: ReadonlySet<string>): boolean {
+  if (!BUILT_IN.has(id.scheme) && !providers.has(id.scheme)) return false;
   switch (id.scheme) {
     case 'world':
       return id.id === 'anyone';
@@ -55,19 +60,23 @@ function validId(id: Id): boolean {
       if (!ipv4Bytes(addr)) return false;
       return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= 32);
     }
+    case 'sasl':
+      // ZooKeeper checks the id parses as a Kerberos name: an '@' must be in `name[/host]@realm`.
+      return !id.id.includes('@') || /^[^/@]*(\/[^/@]*)?@[^/@]*$/.test(id.id);
     default:
       return false;
   }
 }
 
 /** Schemes whose ids the `auth` scheme expands to (providers that say isAuthenticated). */
-const AUTHENTICATED_SCHEMES = new Set(['digest']);
+const AUTHENTICATED_SCHEMES = new Set(['digest', 'sasl']);
 
 /**
  * The ACL a create/setACL stores, as ZooKeeper's fixupACL: duplicates dropped,
  * then `auth` expanded to the caller's authenticated ids; throws InvalidACL.
+ * `providers`: the schemes registered beyond the built-in ones (authProvider.N).
  */
-export function fixupACL(acl: ACL[] | null, authIds: readonly Id[]): ACL[] {
+export function fixupACL(acl: ACL[] | null, authIds: readonly Id[], providers: ReadonlySet<string> = new Set()): ACL[] {
   const seen = new Set<string>();
   const unique = (acl ?? []).filter((a) => {
     const key = `${a.perms}\0${a.id.scheme}\0${a.id.id}`;
@@ -77,10 +86,10 @@ export function fixupACL(acl: ACL[] | null, authIds: readonly Id[]): ACL[] {
   const out: ACL[] = [];
   for (const a of unique) {
     if (a.id.scheme === 'auth') {
-      const ids = authIds.filter((cid) => AUTHENTICATED_SCHEMES.has(cid.scheme));
+      const ids = authIds.filter((cid) => AUTHENTICATED_SCHEMES.has(cid.scheme) && (BUILT_IN.has(cid.scheme) || providers.has(cid.scheme)));
       if (ids.length === 0) throw new ZkError(Err.invalidACL, 'auth scheme without authenticated ids');
       for (const cid of ids) out.push({ perms: a.perms, id: cid });
-    } else if (validId(a.id)) {
+    } else if (validId(a.id, providers)) {
       out.push(a);
     } else {
       throw new ZkError(Err.invalidACL, `invalid ACL id ${a.id.scheme}:${a.id.id}`);
@@ -100,6 +109,8 @@ export function permits(acl: readonly ACL[], perm: number, authIds: readonly Id[
     for (const cid of authIds) {
       if (cid.scheme !== scheme) continue;
       if (scheme === 'ip' ? ipMatches(cid.id, id) : cid.id === id) return true;
+      // SASLAuthenticationProvider.matches: a sasl id named super matches every sasl entry.
+      if (scheme === 'sasl' && cid.id === 'super') return true;
     }
   }
   return false;
@@ -113,4 +124,26 @@ export function checkACL(acl: readonly ACL[], perm: number, authIds: readonly Id
 /** What getACL shows a caller without ADMIN: digest hashes masked as `user:x`. */
 export function maskDigests(acl: readonly ACL[]): ACL[] {
   return acl.map((a) => (a.id.scheme === 'digest' ? { perms: a.perms, id: { scheme: 'digest', id: a.id.id.replace(/:.*/s, ':x') } } : a));
+}
+
+/** Java's String.hashCode (over UTF-16 code units, wrapping at 32 bits). */
+function javaStringHash(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
+  return h;
+}
+
+/**
+ * A session's ids in the order ZooKeeper lists them (whoAmI): its ServerCnxn keeps them
+ * in a ConcurrentHashMap set, so they come by hash bucket of Id.hashCode, then in the
+ * order they were added. (Exact up to 12 ids, while the table has its first 16 buckets.)
+ */
+export function inAuthInfoOrder(ids: readonly Id[]): Id[] {
+  let buckets = 16;
+  while (ids.length > buckets * 0.75) buckets *= 2;
+  const bucket = (id: Id) => {
+    const h = (Math.imul(Math.imul(17, 37) + javaStringHash(id.scheme), 37) + javaStringHash(id.id)) | 0;
+    return (h ^ (h >>> 16)) & (buckets - 1);
+  };
+  return ids.map((id, at) => ({ id, at, b: bucket(id) })).sort((x, y) => x.b - y.b || x.at - y.at).map((x) => x.id);
 }
