@@ -38,6 +38,9 @@ export interface ServerConfig {
   dataLogDir: string;
   clientPort: number;
   clientPortAddress: string;
+  /** the TLS client port (src/tls); 0 = none */
+  secureClientPort: number;
+  secureClientPortAddress: string;
   /** per client IP; 0 or less = unlimited */
   maxClientCnxns: number;
   /** all clients; 0 or less = unlimited */
@@ -81,14 +84,14 @@ const HONOURED: Record<string, Kind> = {
   tickTime: 'int', maxClientCnxns: 'int', minSessionTimeout: 'int', maxSessionTimeout: 'int',
   initLimit: 'int', syncLimit: 'int', standaloneEnabled: 'bool', dynamicConfigFile: 'text',
   'autopurge.snapRetainCount': 'int', 'autopurge.purgeInterval': 'int', electionAlg: 'int', peerType: 'text',
-  reconfigEnabled: 'bool',
+  reconfigEnabled: 'bool', secureClientPort: 'port', secureClientPortAddress: 'text',
 };
 
 // Keys QuorumPeerConfig parses and checks that Paddock does not implement, with ZooKeeper's
 // default where it has one: a key left at its default changes nothing, so is not reported.
 const UNSUPPORTED: Record<string, [Kind, string?]> = {
   localSessionsEnabled: ['bool', 'false'], localSessionsUpgradingEnabled: ['bool', 'false'],
-  secureClientPort: ['port'], secureClientPortAddress: ['text'], observerMasterPort: ['int'],
+  observerMasterPort: ['int'],
   clientPortListenBacklog: ['int', '-1'], connectToLearnerMasterLimit: ['int', '0'],
   quorumListenOnAllIPs: ['bool', 'false'], syncEnabled: ['bool', 'true'],
   sslQuorum: ['bool', 'false'], portUnification: ['bool', 'false'], sslQuorumReloadCertFiles: ['bool', 'false'],
@@ -106,11 +109,15 @@ const UNSUPPORTED: Record<string, [Kind, string?]> = {
 const USED_PROPERTIES = new Set([
   'maxCnxns', 'snapCount', 'preAllocSize', 'forceSync', 'globalOutstandingLimit', '4lw.commands.whitelist',
   'extendedTypesEnabled', 'DigestAuthenticationProvider.superDigest', 'skipACL',
+  // client TLS (src/tls/settings.ts), besides the ssl.* keys
+  'serverCnxnFactory', 'client.portUnification', 'client.certReload', 'X509AuthenticationProvider.superUser',
 ]);
+// The client TLS keys (ssl.quorum.* are the quorum's, which Paddock does not do yet).
+const CLIENT_TLS_KEY = /^ssl\.(?!quorum\.)/;
 // ZooKeeper reads these without the zookeeper. prefix, so in zoo.cfg they do nothing.
 const JVM_ONLY = /^(jute\.maxbuffer|readonlymode\.enabled|znode\.container\.)/;
-// digest and ip are always available; naming them as auth providers changes nothing.
-const BUILT_IN_AUTH = /^org\.apache\.zookeeper\.server\.auth\.(Digest|IP)AuthenticationProvider$/;
+// digest and ip are always available (naming them changes nothing); x509 is what a TLS client authenticates with.
+const BUILT_IN_AUTH = /^org\.apache\.zookeeper\.server\.auth\.(Digest|IP|X509)AuthenticationProvider$/;
 const QUORUM_KEY = /^(server\.|group|weight)/;
 const WILDCARD = /^(0\.0\.0\.0|::|0:0:0:0:0:0:0:0)$/;
 const SERVER_FORMAT = 'host:quorumPort:electionPort[:participant|:observer][;[clientHost:]clientPort]';
@@ -229,7 +236,7 @@ function portProblem(value: string): string | null {
 
 /** A note for a zoo.cfg key that ZooKeeper turned into system property zookeeper.<key>, or null if Paddock uses it. */
 function unusedKeyNote(key: string, value: string): string | null {
-  if (USED_PROPERTIES.has(key) || key.startsWith('authProvider.')) return null;
+  if (USED_PROPERTIES.has(key) || CLIENT_TLS_KEY.test(key) || key.startsWith('authProvider.')) return null;
   if (JVM_ONLY.test(key)) return `${key} has no effect in zoo.cfg (ZooKeeper reads it only as a JVM flag); use -D${key}=${value} in SERVER_JVMFLAGS`;
   if (key.startsWith('zookeeper.')) return `${key} becomes system property zookeeper.${key}, which nothing reads; write ${key.slice(10)}=${value}`;
   return `${key}=${value} is not a setting Paddock uses (ZooKeeper would set system property zookeeper.${key}); ignored`;
@@ -405,6 +412,8 @@ export function parseConfig(
     dataLogDir,
     clientPort,
     clientPortAddress: clientPortAddress ?? '0.0.0.0',
+    secureClientPort: num('secureClientPort', 0),
+    secureClientPortAddress: cfg.get('secureClientPortAddress') ?? '0.0.0.0',
     maxClientCnxns: num('maxClientCnxns', 60),
     maxCnxns: propInt('zookeeper.maxCnxns', 0),
     minSessionTimeout,

@@ -110,10 +110,12 @@ export class Connection implements Client {
   constructor(
     private readonly socket: Socket,
     private readonly host: ConnectionHost,
+    /** ids the transport already proved (a TLS client certificate's x509 id) */
+    transportIds: Id[] = [],
   ) {
     this.remoteAddress = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     this.remotePort = socket.remotePort ?? 0;
-    this.authIds = [{ scheme: 'ip', id: this.remoteAddress }];
+    this.authIds = [{ scheme: 'ip', id: this.remoteAddress }, ...transportIds];
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       this.input.push(chunk);

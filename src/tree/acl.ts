@@ -1,8 +1,9 @@
-// ACL checks and the built-in authentication schemes (world, auth, digest, ip, super).
+// ACL checks and the built-in authentication schemes (world, auth, digest, ip, super; x509 from TLS, src/tls).
 
 import { createHash } from 'node:crypto';
 import { Err, Perm, ZkError } from '../proto/constants.ts';
 import type { ACL, Id } from '../proto/records.ts';
+import { isDistinguishedName } from '../tls/x500.ts';
 
 export const ANYONE: Id = { scheme: 'world', id: 'anyone' };
 export const OPEN_ACL_UNSAFE: ACL[] = [{ perms: Perm.all, id: ANYONE }];
@@ -55,13 +56,15 @@ function validId(id: Id): boolean {
       if (!ipv4Bytes(addr)) return false;
       return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= 32);
     }
+    case 'x509':
+      return isDistinguishedName(id.id);
     default:
       return false;
   }
 }
 
 /** Schemes whose ids the `auth` scheme expands to (providers that say isAuthenticated). */
-const AUTHENTICATED_SCHEMES = new Set(['digest']);
+const AUTHENTICATED_SCHEMES = new Set(['digest', 'x509']);
 
 /**
  * The ACL a create/setACL stores, as ZooKeeper's fixupACL: duplicates dropped,
