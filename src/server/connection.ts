@@ -115,7 +115,8 @@ export class Connection implements Client {
   ) {
     this.remoteAddress = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     this.remotePort = socket.remotePort ?? 0;
-    this.authIds = [{ scheme: 'ip', id: this.remoteAddress }, ...transportIds];
+    // As ZooKeeper: the handshake's ids come before the IP id, which is added when the connection is served.
+    this.authIds = [...transportIds, { scheme: 'ip', id: this.remoteAddress }];
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       this.input.push(chunk);

@@ -13,7 +13,9 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const ZK_CLASSPATH = '/etc/zookeeper/conf:/usr/share/java/zookeeper.jar';
+// zookeeper.jar's manifest names most of Netty; its TLS (NettyServerCnxnFactory, ClientCnxnSocketNetty) also needs these two.
+export const NETTY_EXTRA = '/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar';
+export const ZK_CLASSPATH = `/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:${NETTY_EXTRA}`;
 
 export interface RunningServer {
   kind: 'zookeeper' | 'paddock';
