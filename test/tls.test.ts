@@ -17,13 +17,14 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { ROOT, NETTY_EXTRA, freePort, startServer, type RunningServer } from './support/servers.ts';
+import { ROOT, NETTY_EXTRA, fourLetterWord, freePort, startServer, type RunningServer } from './support/servers.ts';
 import { waitFor } from './support/wait.ts';
 
 const run = promisify(execFile);
 const KINDS = ['zookeeper', 'paddock'] as const;
 const PASS = 'secret';
 const NETTY_FACTORY = 'org.apache.zookeeper.server.NettyServerCnxnFactory';
+const X509_PROVIDER = 'org.apache.zookeeper.server.auth.X509AuthenticationProvider';
 /** The subject of client A: characters RFC 2253 escapes, and an attribute (emailAddress) without a keyword. */
 const SUBJECT_A = '/C=US/O=Paddock Test/OU=a\\+b, c=d;e<f>/CN=client one/emailAddress=one@example.com';
 /** ZooKeeper 3.8 prints client A's x509 id so (checked against it below). */
@@ -75,7 +76,7 @@ const PEM: Stores = { keyStore: 'server.pem', trustStore: 'ca.pem' };
 const PKCS12: Stores = { keyStore: 'server.p12', trustStore: 'trust.p12' };
 
 /** Both servers with the same TLS configuration; `securePort` is each one's TLS port (0 if none). */
-async function startBoth(stores: Stores, extra: Record<string, string | number> = {}, secure = true): Promise<{ kind: string; server: RunningServer; securePort: number }[]> {
+async function startBoth(stores: Stores, extra: Record<string, string | number> = {}, secure = true, jvmFlags: string[] = []): Promise<{ kind: string; server: RunningServer; securePort: number }[]> {
   const out = [];
   for (const kind of KINDS) {
     const securePort = secure ? await freePort() : 0;
@@ -88,7 +89,7 @@ async function startBoth(stores: Stores, extra: Record<string, string | number> 
       ...(secure ? { secureClientPort: securePort, secureClientPortAddress: '127.0.0.1' } : {}),
       ...extra,
     };
-    out.push({ kind, server: await startServer(kind, { cfg }), securePort });
+    out.push({ kind, server: await startServer(kind, { cfg, jvmFlags }), securePort });
   }
   return out;
 }
@@ -120,6 +121,7 @@ async function javaClient(port: number, keyStore: string | null, steps: string[]
 const KAZOO = `
 import json, sys
 from kazoo.client import KazooClient
+from kazoo.security import ACL, Id, Permissions
 a = json.loads(sys.argv[1])
 zk = KazooClient(hosts=a['hosts'], use_ssl=a['ssl'], ca=a.get('ca'), certfile=a.get('cert'), keyfile=a.get('key'), verify_certs=True, timeout=5)
 try:
@@ -134,6 +136,9 @@ for step in a['steps']:
     try:
         if op == 'get':
             print(json.dumps({'step': step, 'ok': True, 'data': zk.get(path)[0].decode()}))
+        elif op == 'badacl':
+            zk.create(path, b'k', acl=[ACL(Permissions.ALL, Id('x509', 'not a distinguished name'))])
+            print(json.dumps({'step': step, 'ok': True}))
         else:
             zk.create(path, b'k')
             print(json.dumps({'step': step, 'ok': True}))
@@ -190,9 +195,10 @@ test('PEM stores, clientAuth=need: Java and kazoo with a certificate are served 
         { step: 'whoami', ids: ['x509=CN=client two', 'ip=127.0.0.1'] },
         { step: 'get:/secret', ok: false, code: 'NOAUTH' },
       ], kind);
-      assert.deepEqual(await kazoo(server.port, false, null, ['create:/plain', 'get:/plain', 'get:/secret']), [
+      assert.deepEqual(await kazoo(server.port, false, null, ['create:/plain', 'badacl:/bad', 'get:/plain', 'get:/secret']), [
         { step: 'connect', ok: true },
         { step: 'create:/plain', ok: true },
+        { step: 'badacl:/bad', ok: false, code: 'InvalidACLError' },
         { step: 'get:/plain', ok: true, data: 'k' },
         { step: 'get:/secret', ok: false, code: 'NoAuthError' },
       ], kind);
@@ -215,8 +221,8 @@ test('PEM stores, clientAuth=need: Java and kazoo with a certificate are served 
   }
 });
 
-test('PKCS12 stores, clientAuth=want: a client with a PKCS12 key store gets its x509 id, one without a certificate is served without it', async () => {
-  const servers = await startBoth(PKCS12, { 'ssl.clientAuth': 'want' });
+test('PKCS12 stores, clientAuth=want: a client with a PKCS12 key store gets its x509 id, one without a certificate is served without it; X509AuthenticationProvider.superUser', async () => {
+  const servers = await startBoth(PKCS12, { 'ssl.clientAuth': 'want' }, true, ['-Dzookeeper.X509AuthenticationProvider.superUser=CN=client two']);
   try {
     for (const { kind, securePort } of servers) {
       assert.deepEqual(await javaClient(securePort, 'clientA.p12', ['whoami', 'create:/mine:a:x509', 'get:/mine']), [
@@ -229,6 +235,11 @@ test('PKCS12 stores, clientAuth=want: a client with a PKCS12 key store gets its 
         { step: 'connect', ok: true },
         { step: 'whoami', ids: ['ip=127.0.0.1'] },
         { step: 'get:/mine', ok: false, code: 'NOAUTH' },
+      ], kind);
+      assert.deepEqual(await javaClient(securePort, 'clientB.p12', ['whoami', 'get:/mine']), [
+        { step: 'connect', ok: true },
+        { step: 'whoami', ids: ['super=CN=client two', 'x509=CN=client two', 'ip=127.0.0.1'] },
+        { step: 'get:/mine', ok: true, data: 'a' },
       ], kind);
       assert.deepEqual(await kazoo(securePort, true, null, ['create:/open', 'get:/open']), [
         { step: 'connect', ok: true },
@@ -255,7 +266,8 @@ test('bad input on the secure port: plaintext, a four-letter word, garbage, an u
           s.on('data', (d) => got.push(d));
           s.on('error', () => {});
           s.on('close', () => resolve(Buffer.concat(got).toString('latin1')));
-          setTimeout(() => s.destroy(), 20_000);
+          // ZooKeeper's SslHandler waits for a whole TLS record header (5 bytes), so it never closes on 'ruok'.
+          setTimeout(() => s.destroy(), 10_000);
         });
         assert.ok(!answer.includes('imok'), `${kind}: the secure port must not answer plaintext`);
       }
@@ -273,15 +285,17 @@ test('bad input on the secure port: plaintext, a four-letter word, garbage, an u
     }
     const log = servers[1]!.server.output();
     assert.match(log, /plaintext on the secure client port \(expected a TLS handshake\); closed/);
-    assert.match(log, /TLS handshake failed: .*; closed/);
-    assert.match(log, /client certificate CN=intruder not trusted: UNABLE_TO_GET_ISSUER_CERT_LOCALLY; closed/);
+    assert.match(log, /TLS handshake failed: excessive message size; closed/);
+    assert.match(log, /client certificate CN=intruder not trusted: [A-Z_]+; closed/);
   } finally {
     await stopAll(servers);
   }
 });
 
 test('client.portUnification: the client port takes TLS clients, plaintext clients and four-letter words', async () => {
-  const servers = await startBoth(PEM, { 'ssl.clientAuth': 'need', 'client.portUnification': 'true' }, false);
+  // authProvider.x509 named explicitly: ZooKeeper 3.8.0 registers it by itself only with a secureClientPort
+  // (with port unification alone it logs "X509 Auth provider not found: x509" and drops every certificate holder).
+  const servers = await startBoth(PEM, { 'ssl.clientAuth': 'need', 'client.portUnification': 'true', 'authProvider.x509': X509_PROVIDER }, false);
   try {
     for (const { kind, server } of servers) {
       assert.deepEqual(await javaClient(server.port, 'clientA.pem', ['whoami', 'create:/u:tls:x509']), [
@@ -299,6 +313,7 @@ test('client.portUnification: the client port takes TLS clients, plaintext clien
         { step: 'connect', ok: true },
         { step: 'get:/u', ok: true, data: 'tls' },
       ], kind);
+      assert.equal(await fourLetterWord('127.0.0.1', server.port, 'ruok'), 'imok', kind);
     }
   } finally {
     await stopAll(servers);

@@ -55,7 +55,8 @@ export class TlsFront {
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     });
     this.server.on('secureConnection', (socket) => this.secured(socket));
-    this.server.on('tlsClientError', (e, socket) => this.failed(socket, `TLS handshake failed: ${e.message}`));
+    // OpenSSL's errors carry a short reason ('wrong version number'); the message adds its source location.
+    this.server.on('tlsClientError', (e: Error & { reason?: string }, socket) => this.failed(socket, `TLS handshake failed: ${e.reason ?? e.message.trim()}`));
     if (settings.certReload) this.watchStores();
   }
 
