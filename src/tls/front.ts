@@ -18,6 +18,7 @@ import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../log.ts';
 import type { Id } from '../proto/records.ts';
+import { SUPER } from '../tree/acl.ts';
 import { secureContextOptions, type TlsSettings } from './settings.ts';
 import { subjectName } from './x500.ts';
 
@@ -101,7 +102,8 @@ export class TlsFront {
         return this.refuse(socket, `${from}: client certificate ${cert.subject.replace(/\n/g, ', ')} not trusted: ${socket.authorizationError}`);
       } else {
         const id = subjectName(cert.raw);
-        if (id === this.settings.superUser) authIds.push({ scheme: 'super', id });
+        // The same super id as superDigest gives: whoAmI shows it with an empty user, as ZooKeeper does.
+        if (id === this.settings.superUser) authIds.push(SUPER);
         authIds.push({ scheme: 'x509', id });
         this.logger.info(`${from}: authenticated x509 id '${id}'${id === this.settings.superUser ? ' (super user)' : ''}`);
       }
