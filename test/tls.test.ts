@@ -10,7 +10,8 @@
 
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,8 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { ROOT, NETTY_EXTRA, fourLetterWord, freePort, startServer, type RunningServer } from './support/servers.ts';
 import { waitFor } from './support/wait.ts';
+import { openSslCipher } from '../src/tls/settings.ts';
+import { isDistinguishedName, subjectName } from '../src/tls/x500.ts';
 
 const run = promisify(execFile);
 const KINDS = ['zookeeper', 'paddock'] as const;
@@ -392,4 +395,60 @@ test('start-up errors name the setting: JKS (with the keytool command), unknown 
     assert.equal(res.status, 2, `${JSON.stringify(settings)}: ${res.stderr}${res.stdout}`);
     assert.match(res.stderr, expected);
   }
+});
+
+/** Java's X500Principal.getName() of each certificate, one line each (the id X509AuthenticationProvider takes). */
+const JAVA_NAMES = `
+import java.io.FileInputStream;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+public class Names {
+    public static void main(String[] args) throws Exception {
+        CertificateFactory cf = CertificateFactory.getInstance("X.509");
+        for (String a : args) {
+            X509Certificate c = (X509Certificate) cf.generateCertificate(new FileInputStream(a));
+            System.out.println(c.getSubjectX500Principal().getName());
+        }
+    }
+}
+`;
+
+test("x509 ids: a certificate's subject is written as Java's X500Principal.getName() writes it", async () => {
+  const subjects: [string, string[]][] = [
+    ['/CN= leading and trailing  /O=#hash "quoted" back\\\\slash', []],
+    ['/CN=Zoë Ünicode/OU=ops/DC=example/DC=com/UID=u1', []],
+    ['/CN=multi+UID=valued/O=x', ['-multivalue-rdn']],
+    ['/serialNumber=42/title=boss/CN=a=b,c;d<e>/L=Ville/ST=State/street=1 Main St', []],
+  ];
+  const files: string[] = [];
+  subjects.forEach(([subject, extra], i) => {
+    openssl('req', '-x509', '-newkey', 'rsa:1024', '-nodes', '-keyout', `names${i}.key`, '-out', `names${i}.crt`, '-days', '1', '-utf8', ...extra, '-subj', subject);
+    files.push(f(`names${i}.crt`));
+  });
+  writeFileSync(f('Names.java'), JAVA_NAMES);
+  const { stdout } = await run('java', [f('Names.java'), ...files], { timeout: 120_000 });
+  const javaNames = stdout.split('\n').slice(0, files.length);
+  const ours = files.map((file) => subjectName(new X509Certificate(readFileSync(file)).raw));
+  assert.deepEqual(ours, javaNames);
+  for (const name of javaNames) assert.ok(isDistinguishedName(name), name);
+  for (const bad of ['no equals sign', 'CN=a,', '=value', 'CN="unterminated']) assert.equal(isDistinguishedName(bad), false, bad);
+});
+
+test('Java cipher suite names map to OpenSSL names; unknown ones are null', () => {
+  const cases: [string, string | null][] = [
+    ['TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256', 'ECDHE-RSA-AES128-GCM-SHA256'],
+    ['TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384', 'ECDHE-ECDSA-AES256-GCM-SHA384'],
+    ['TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384', 'ECDHE-RSA-AES256-SHA384'],
+    ['TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA', 'ECDHE-RSA-AES128-SHA'],
+    ['TLS_RSA_WITH_AES_256_CBC_SHA', 'AES256-SHA'],
+    ['TLS_RSA_WITH_AES_128_GCM_SHA256', 'AES128-GCM-SHA256'],
+    ['TLS_DHE_RSA_WITH_AES_256_GCM_SHA384', 'DHE-RSA-AES256-GCM-SHA384'],
+    ['TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256', 'ECDHE-RSA-CHACHA20-POLY1305'],
+    ['TLS_AES_128_GCM_SHA256', 'TLS_AES_128_GCM_SHA256'],
+    ['TLS_CHACHA20_POLY1305_SHA256', 'TLS_CHACHA20_POLY1305_SHA256'],
+    ['TLS_RSA_WITH_NULL_SHA', null],
+    ['SSL_RSA_WITH_RC4_128_MD5', null],
+    ['ECDHE-RSA-AES128-GCM-SHA256', null],
+  ];
+  for (const [java, openssl] of cases) assert.equal(openSslCipher(java), openssl, java);
 });
