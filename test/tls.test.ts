@@ -257,7 +257,8 @@ test('PKCS12 stores, clientAuth=want: a client with a PKCS12 key store gets its 
 });
 
 test('bad input on the secure port: plaintext, a four-letter word, garbage, an untrusted certificate are closed; everyone else is served', async () => {
-  const servers = await startBoth(PEM, { 'ssl.clientAuth': 'want' });
+  // maxClientCnxns=3: the refused connections must not keep counting against the client's address.
+  const servers = await startBoth(PEM, { 'ssl.clientAuth': 'want', maxClientCnxns: 3 });
   try {
     for (const { kind, server, securePort } of servers) {
       // A plaintext ConnectRequest, a four-letter word, and bytes that only look like a TLS record: each is closed without an answer.

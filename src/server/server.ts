@@ -81,7 +81,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
       member?.peer,
       member?.quorumNet.link,
     );
-    this.tls = tls && new TlsFront(tls, logger, { serve: (socket, authIds) => this.serve(socket, authIds), refused: (ip) => this.release(ip) });
+    this.tls = tls && new TlsFront(tls, logger, (socket, authIds) => this.serve(socket, authIds));
     const unified = this.tls?.settings.portUnification ? this.tls : null;
     this.listener = net.createServer((socket) => {
       if (!this.admit(socket)) return;
@@ -181,7 +181,10 @@ export class PaddockServer implements ServerView, ConnectionHost {
     this.timers.push(setInterval(fn, ms));
   }
 
-  /** Count a new socket against maxClientCnxns and maxCnxns, or close it when it is over either. */
+  /**
+   * Count a new socket against maxClientCnxns and maxCnxns until it closes (served or not:
+   * a TLS handshake that fails counts too), or close it at once when it is over either.
+   */
   private admit(socket: net.Socket): boolean {
     const ip = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     const { maxClientCnxns, maxCnxns } = this.config;
@@ -192,6 +195,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
       return false;
     }
     this.perIp.set(ip, fromIp + 1);
+    socket.once('close', () => this.release(ip));
     return true;
   }
 
@@ -219,7 +223,6 @@ export class PaddockServer implements ServerView, ConnectionHost {
 
   closed(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
-    this.release(conn.remoteAddress);
     this.processor.disconnected(conn);
   }
 

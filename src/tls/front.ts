@@ -28,16 +28,12 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Store files often change in several writes (cp, or key then certificate): reload once they are quiet. */
 const RELOAD_QUIET_MS = 200;
 
-export interface TlsFrontHost {
-  /** A socket ready for the request pipeline, with the auth ids its certificate gave. */
-  serve(socket: Socket, authIds: Id[]): void;
-  /** A socket that never reached the pipeline has closed (for the per-IP connection count). */
-  refused(remoteAddress: string): void;
-}
+/** Takes a socket ready for the request pipeline, with the auth ids its certificate gave. */
+export type Serve = (socket: Socket, authIds: Id[]) => void;
 
 export class TlsFront {
   private readonly server: tls.Server;
-  /** sockets between accept and `serve`, closed by close() */
+  /** accepted sockets until they close (a TLS socket's own closes with it), destroyed by close() */
   private readonly pending = new Set<Socket>();
   private readonly watchers: FSWatcher[] = [];
   private reloadTimer: NodeJS.Timeout | null = null;
@@ -46,7 +42,7 @@ export class TlsFront {
   constructor(
     readonly settings: TlsSettings,
     private readonly logger: Logger,
-    private readonly host: TlsFrontHost,
+    private readonly serve: Serve,
   ) {
     this.server = tls.createServer({
       ...secureContextOptions(settings),
@@ -68,10 +64,7 @@ export class TlsFront {
   accept(socket: Socket, plain: ((socket: Socket) => void) | null): void {
     this.pending.add(socket);
     const from = describe(socket);
-    const ip = remoteIp(socket);
-    socket.once('close', () => {
-      if (this.pending.delete(socket)) this.host.refused(ip);
-    });
+    socket.once('close', () => this.pending.delete(socket));
     socket.on('error', () => socket.destroy());
     const sniffTimer = setTimeout(() => this.refuse(socket, `${from}: nothing received in ${HANDSHAKE_TIMEOUT_MS} ms`), HANDSHAKE_TIMEOUT_MS);
     socket.once('data', (first: Buffer) => {
@@ -81,7 +74,6 @@ export class TlsFront {
       if (first[0] === TLS_HANDSHAKE_RECORD) {
         this.server.emit('connection', socket);
       } else if (plain) {
-        this.pending.delete(socket);
         plain(socket);
         socket.resume();
       } else {
@@ -91,7 +83,6 @@ export class TlsFront {
   }
 
   private secured(socket: tls.TLSSocket): void {
-    const raw = this.rawOf(socket);
     const from = describe(socket);
     const cert = socket.getPeerX509Certificate();
     const authIds: Id[] = [];
@@ -108,21 +99,14 @@ export class TlsFront {
         this.logger.info(`${from}: authenticated x509 id '${id}'${id === this.settings.superUser ? ' (super user)' : ''}`);
       }
     }
-    if (raw) this.pending.delete(raw);
-    this.host.serve(socket, authIds);
-  }
-
-  /** The accepted socket under a TLS socket (still open: matched by its peer's address). */
-  private rawOf(socket: tls.TLSSocket): Socket | undefined {
-    for (const raw of this.pending) if (raw.remotePort === socket.remotePort && raw.remoteAddress === socket.remoteAddress) return raw;
-    return undefined;
+    this.serve(socket, authIds);
   }
 
   private failed(socket: tls.TLSSocket, reason: string): void {
     this.refuse(socket, `${describe(socket)}: ${reason}`);
   }
 
-  /** Log why, and close; the accepted socket's 'close' then reports it refused. */
+  /** Log why, and close. */
   private refuse(socket: Socket, reason: string): void {
     this.logger.warn(`refusing client connection ${reason}; closed`);
     socket.destroy();
