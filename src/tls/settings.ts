@@ -118,6 +118,8 @@ export function tlsSettings(config: ServerConfig): TlsSettings | null {
     if (prop(unsupported)?.toLowerCase() === 'true') throw fail(unsupported, 'certificate revocation checks are not supported by Paddock');
   }
   if (prop('ssl.context.supplier.class') !== undefined) throw fail('ssl.context.supplier.class', 'a Java SSLContext supplier cannot run in Paddock');
+  // ssl.hostnameVerification is checked but changes nothing here: on the client port ZooKeeper verifies
+  // hostnames only client-side (ClientX509Util.shouldVerifyClientHostname() is false).
   for (const flag of ['ssl.hostnameVerification', 'client.certReload']) {
     const v = prop(flag);
     if (v !== undefined && !/^(true|false)$/i.test(v)) throw fail(flag, `'${v}' is not true or false`);
