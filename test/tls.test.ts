@@ -297,6 +297,30 @@ test('bad input on the secure port: plaintext, a four-letter word, garbage, an u
   }
 });
 
+test('a client that stalls before or during its handshake is closed after the handshake timeout; others are served meanwhile', async () => {
+  const servers = await startBoth(PEM, { 'ssl.clientAuth': 'none' });
+  try {
+    for (const { kind, securePort } of servers) {
+      const stall = (bytes: Buffer) =>
+        new Promise<boolean>((resolve) => {
+          const s = net.connect(securePort, '127.0.0.1', () => s.write(bytes));
+          s.on('error', () => {});
+          s.on('close', () => resolve(true));
+          setTimeout(() => (s.destroy(), resolve(false)), 60_000);
+        });
+      // Nothing at all, and the first bytes of a ClientHello record that never completes.
+      const stalled = [stall(Buffer.alloc(0)), stall(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))];
+      assert.deepEqual((await kazoo(securePort, true, null, ['create:/busy']))[1], { step: 'create:/busy', ok: true }, kind);
+      assert.deepEqual(await Promise.all(stalled), [true, true], `${kind}: stalled connections are closed`);
+    }
+    const log = servers[1]!.server.output();
+    assert.match(log, /nothing received in 10000 ms; closed/);
+    assert.match(log, /TLS handshake failed: TLS handshake timeout; closed/);
+  } finally {
+    await stopAll(servers);
+  }
+});
+
 test('client.portUnification: the client port takes TLS clients, plaintext clients and four-letter words', async () => {
   // authProvider.x509 named explicitly: ZooKeeper 3.8.0 registers it by itself only with a secureClientPort
   // (with port unification alone it logs "X509 Auth provider not found: x509" and drops every certificate holder).
