@@ -53,7 +53,7 @@ export class TlsFront {
     });
     this.server.on('secureConnection', (socket) => this.secured(socket));
     // OpenSSL's errors carry a short reason ('wrong version number'); the message adds its source location.
-    this.server.on('tlsClientError', (e: Error & { reason?: string }, socket) => this.failed(socket, `TLS handshake failed: ${e.reason ?? e.message.trim()}`));
+    this.server.on('tlsClientError', (e: Error & { reason?: string }, socket) => this.refuse(socket, `${describe(socket)}: TLS handshake failed: ${e.reason ?? e.message.trim()}`));
     if (settings.certReload) this.watchStores();
   }
 
@@ -64,9 +64,12 @@ export class TlsFront {
   accept(socket: Socket, plain: ((socket: Socket) => void) | null): void {
     this.pending.add(socket);
     const from = describe(socket);
-    socket.once('close', () => this.pending.delete(socket));
-    socket.on('error', () => socket.destroy());
     const sniffTimer = setTimeout(() => this.refuse(socket, `${from}: nothing received in ${HANDSHAKE_TIMEOUT_MS} ms`), HANDSHAKE_TIMEOUT_MS);
+    socket.once('close', () => {
+      clearTimeout(sniffTimer);
+      this.pending.delete(socket);
+    });
+    socket.on('error', () => socket.destroy());
     socket.once('data', (first: Buffer) => {
       clearTimeout(sniffTimer);
       socket.pause();
@@ -100,10 +103,6 @@ export class TlsFront {
       }
     }
     this.serve(socket, authIds);
-  }
-
-  private failed(socket: tls.TLSSocket, reason: string): void {
-    this.refuse(socket, `${describe(socket)}: ${reason}`);
   }
 
   /** Log why, and close. */
