@@ -283,6 +283,13 @@ describe('system properties: -D flags and zoo.cfg keys', () => {
     ]);
   });
 
+  test('readonlymode.enabled, as in ZooKeeper, is a JVM flag: zoo.cfg does not turn read-only mode on', () => {
+    const cfg = parse(minimal + 'readonlymode.enabled=true\n');
+    assert.equal(cfg.readOnlyModeEnabled, false);
+    assert.deepEqual(cfg.ignored, ['zoo.cfg line 4: readonlymode.enabled has no effect in zoo.cfg (ZooKeeper reads it only as a JVM flag); use -Dreadonlymode.enabled=true in SERVER_JVMFLAGS']);
+    assert.equal(parse(minimal, { SERVER_JVMFLAGS: '-Dreadonlymode.enabled=true' }).readOnlyModeEnabled, true);
+  });
+
   test('an unterminated quote in a flags variable is a ConfigError', () => {
     rejects(() => parse(minimal, { SERVER_JVMFLAGS: "-Da='x" }), /^SERVER_JVMFLAGS: unterminated ' quote$/);
   });
@@ -424,13 +431,13 @@ describe('quorum', () => {
     rejects(() => parse(minimal + 'multiAddress.enabled=true\nserver.1=a:1:2|b:3:4\n'), /several \|-separated addresses/, 'server.1', 5);
   });
 
-  test('hierarchical quorums are checked like ZooKeeper, then reported as unsupported', () => {
+  test('hierarchical quorums are checked like ZooKeeper and taken without a note', () => {
     const servers = `dataDir=${freshDir('1')}\nclientPort=2181\ninitLimit=5\nsyncLimit=2\nserver.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2:observer\n`;
     const cfg = parse(servers + 'group.1=1:2\nweight.1=0\nweight.2=3\n');
     assert.deepEqual(cfg.groups, new Map([[1, [1, 2]]]));
     assert.deepEqual(cfg.weights, new Map([[1, 0], [2, 3]]));
     assert.equal(cfg.standalone, false);
-    assert.ok(cfg.ignored.some((n) => n.includes('hierarchical quorums')));
+    assert.deepEqual(cfg.ignored, [], 'group/weight lines are used (src/zab/quorum.ts), not ignored');
     rejects(() => parse(servers + 'group.1=1\n'), /line 6: server\.2: server 2 is in no group/, 'server.2', 6);
     rejects(() => parse(servers + 'group.1=1:2\ngroup.2=2\n'), /line 9: group\.2: server 2 is also in group\.1/, 'group.2', 9);
     rejects(() => parse(servers + 'group.1=1:2\nweight.1=heavy\n'), /line 9: weight\.1: 'heavy' is not a number/, 'weight.1', 9);

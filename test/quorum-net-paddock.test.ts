@@ -165,4 +165,24 @@ describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_
     await write(again, create(again, '/app/all-three', 'x'));
     assertSameTrees('after the old leader rejoined');
   });
+
+  it('after the leader autopurged, a follower older than its oldest snapshot kept is brought back by SNAP', async () => {
+    let leader = await settled();
+    const follower = [...members.values()].find((m) => m !== leader)!.peer.id;
+    const behind = members.get(follower)!.peer.lastZxid;
+    await stop(follower);
+    // Four snapshots, the retained three all after the follower's last zxid.
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 3; i++) await write(leader, create(leader, `/app/purge-${round}-${i}`, 'x'));
+      await leader.replica.snapshot();
+    }
+    await leader.quorumNet.purge();
+    assert.ok(lines.some((l) => l.startsWith(`${leader.peer.id} INFO purged 1 snapshots`)), 'the oldest snapshot went');
+    assert.ok(leader.peer.history.logStart > behind, 'the core no longer offers a DIFF from before the oldest snapshot kept');
+    await start(follower);
+    leader = await settled();
+    assert.ok(lines.some((l) => l.startsWith(`${leader.peer.id} INFO syncing server ${follower} by SNAP`)), 'synced by SNAP');
+    await write(leader, create(leader, '/app/after-purge', 'x'));
+    assertSameTrees('after the purge and the SNAP');
+  });
 });

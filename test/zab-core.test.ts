@@ -275,6 +275,31 @@ describe('Zab core: discovery, sync, broadcast', () => {
     assert.ok(ens.get(2).peer.serving);
   });
 
+  test('after autopurge removed the log before a snapshot (forgetBefore), a learner older than it gets a SNAP, one at it a DIFF', () => {
+    const ens = new Ensemble();
+    for (const id of [1, 2, 3]) ens.add(new Node(id, 3));
+    establish(ens, 1, [2, 3]);
+    const [a, b, c] = ['a', 'b', 'c'].map((v) => ens.propose(1, v));
+    ens.deliver();
+    // 2 stopped at b, 3 at a; the leader's log files before a snapshot at b are purged.
+    ens.get(1).peer.history.forgetBefore(b!.hdr.zxid);
+    assert.equal(ens.get(1).peer.history.logStart, b!.hdr.zxid);
+    assert.ok(!ens.get(1).peer.history.contains(a!.hdr.zxid));
+    assert.throws(() => ens.get(1).peer.history.forgetBefore(c!.hdr.zxid + 1), /beyond the last applied/);
+    const earlier = ens.get(1).sent().length;
+    for (const [id, last] of [[2, b!], [3, a!]] as const) {
+      const node = ens.add(new Node(id, 3, { log: ens.get(id).log.filter((z) => z <= last.hdr.zxid), epochs: { accepted: 1, current: 1 } }));
+      ens.get(1).peer.disconnected(id);
+      node.peer.follow(1);
+    }
+    ens.deliver();
+    const sent = ens.get(1).sent().slice(earlier);
+    assert.ok(sent.includes('2:diff') && !sent.includes('2:snap'), `2 is at the purge point: DIFF (${sent})`);
+    assert.ok(sent.includes('3:snap'), `3 is older than the log kept: SNAP (${sent})`);
+    for (const id of [2, 3]) assert.ok(ens.get(id).peer.serving, `learner ${id} synced`);
+    assert.deepEqual(ens.get(3).applied, [a!, b!, c!].map((t) => t.hdr.zxid));
+  });
+
   test('a late joiner gets the outstanding proposals before NEWLEADER, and commits between NEWLEADER and UPTODATE are applied in order (ZOOKEEPER-4394)', () => {
     const ens = new Ensemble();
     for (const id of [1, 2, 3]) ens.add(new Node(id, 3));

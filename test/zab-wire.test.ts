@@ -127,5 +127,12 @@ describe('zab-wire', () => {
       ], 0x100000002),
       'server.1=10.0.0.1:2888:3888:participant\nserver.4=10.0.0.4:2888:3888:observer;0.0.0.0:2181\nversion=100000002',
     );
+    // A hierarchical quorum (as a 3.8 ensemble's conf printed it for group.2=2:1, group.1=3, weight.2=2, weight.1=1).
+    const peers = [1, 2, 3].map((id) => ({ id, host: '10.0.0.1', quorumPort: 2880 + id, electionPort: 3880 + id, observer: false }));
+    assert.equal(
+      quorumConfigText(peers, 0, { groups: new Map([[2, [2, 1]], [1, [3]]]), weights: new Map([[2, 2], [1, 1]]) }),
+      'server.1=10.0.0.1:2881:3881:participant\nserver.2=10.0.0.1:2882:3882:participant\nserver.3=10.0.0.1:2883:3883:participant\n' +
+        'group.1=3\ngroup.2=1:2\nweight.1=1\nweight.2=2\nweight.3=1\nversion=0',
+    );
   });
 });

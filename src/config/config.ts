@@ -511,7 +511,6 @@ function parseQuorum(f: PropsFile, entries: Entry[], multiAddress: boolean, igno
     for (const [id, s] of servers) {
       if (!s.observer && !groupOf.has(id)) throw f.fail(keys.get(id)!, `server ${id} is in no group`);
     }
-    ignored.push(`${f.label}: group/weight lines (hierarchical quorums) are not supported; a plain majority of participants is used`);
   }
   return {
     servers: [...servers.values()].sort((a, b) => a.id - b.id),

@@ -37,6 +37,8 @@ export class DataDir {
   private txnsSinceSnapshot = 0;
   private snapshotAt: number;
   private snapshotting: Promise<void> | null = null;
+  /** the zxid of the last snapshot this DataDir wrote */
+  private snapshotZxid = -1;
   /** whether the recovered state is in no snapshot yet (txns were replayed, or there was none) */
   private recoveredBeyondSnapshot = true;
 
@@ -119,9 +121,15 @@ export class DataDir {
    * hold that state.
    */
   snapshotRecovered(tree: DataTree): Promise<void> {
-    if (!this.recoveredBeyondSnapshot || this.snapshotting) return this.snapshotting ?? Promise.resolve();
+    if (!this.recoveredBeyondSnapshot) return this.snapshotting ?? Promise.resolve();
     this.recoveredBeyondSnapshot = false;
-    this.snapshotting = this.snapshot(tree).finally(() => (this.snapshotting = null));
+    return this.snapshotNow(tree);
+  }
+
+  /** Write a snapshot of `tree` in the background, unless one is being written already or it wrote one of this state. */
+  snapshotNow(tree: DataTree): Promise<void> {
+    if (tree.lastProcessedZxid === this.snapshotZxid) return this.snapshotting ?? Promise.resolve();
+    this.snapshotting ??= this.snapshot(tree).finally(() => (this.snapshotting = null));
     return this.snapshotting;
   }
 
@@ -144,7 +152,7 @@ export class DataDir {
     this.txnsSinceSnapshot = 0;
     this.snapshotAt = this.nextSnapshotPoint();
     this.log.roll();
-    this.snapshotting = this.snapshot(tree).finally(() => (this.snapshotting = null));
+    void this.snapshotNow(tree);
   }
 
   /** Write a snapshot of the tree as it is now. */
@@ -152,21 +160,27 @@ export class DataDir {
     const zxid = tree.lastProcessedZxid;
     try {
       const path = await writeSnapshot(tree, zxid, this.snapDir);
+      this.snapshotZxid = zxid;
       this.logger.info(`wrote snapshot ${path}`);
     } catch (e) {
       this.logger.error(`snapshot at zxid ${zxidHex(zxid)} failed: ${(e as Error).message}`);
     }
   }
 
-  /** Keep the newest snapRetainCount snapshots and the logs they need (autopurge). */
-  purge(): void {
+  /**
+   * Keep the newest snapRetainCount snapshots and the logs they need
+   * (autopurge). Returns the zxid of the oldest snapshot kept when anything
+   * was removed (the log is complete only after it), else null.
+   */
+  purge(): number | null {
     const snaps = listSnapshots(this.snapDir);
     const keep = snaps.slice(0, Math.max(3, this.opts.snapRetainCount));
-    if (snaps.length <= keep.length) return;
+    if (snaps.length <= keep.length) return null;
     const oldestKept = keep[keep.length - 1]!.zxid;
     for (const s of snaps.slice(keep.length)) unlinkSync(s.path);
     const removed = purgeTxnLogs(this.logDir, oldestKept);
     this.logger.info(`purged ${snaps.length - keep.length} snapshots and ${removed.length} log files older than zxid ${zxidHex(oldestKept)}`);
+    return oldestKept;
   }
 
   async close(): Promise<void> {

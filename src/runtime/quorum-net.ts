@@ -26,7 +26,10 @@
 // - a connection that breaks is reported to the core (disconnected) unless the
 //   runtime closed it itself (a role change closes every quorum connection of
 //   the old role; the core's `disconnect` list closes one);
-// - bad bytes from a peer close that connection only.
+// - bad bytes from a peer close that connection only;
+// - every role change is logged in the words ZooKeeper 3.8 uses (LOOKING,
+//   LEADING, FOLLOWING, OBSERVING, "Peer state changed", "LEADER ELECTION
+//   TOOK"), with the leader, the epoch and the last zxid, and counted (stats).
 
 import net from 'node:net';
 import { Readable } from 'node:stream';
@@ -43,6 +46,7 @@ import type { Ready, Role, RoleChange } from '../zab/ready.ts';
 import { zxidHex } from '../zxid.ts';
 import type { QuorumLink } from '../server/processor.ts';
 import type { ElectionNet } from './election-net.ts';
+import { QuorumStats } from './quorum-stats.ts';
 import type { Replica } from './replica.ts';
 import { fromPacket, toPacket, type WireContext } from './zab-wire.ts';
 
@@ -201,6 +205,9 @@ export class QuorumNet {
   private readonly carriedWaiters: (() => void)[] = [];
   private role: Role = 'looking';
   private roleLeader: number | null = null;
+  private serving = false;
+  /** mntr's and srvr's quorum counters */
+  readonly stats = new QuorumStats(performance.now());
   private ticker: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly peer: Peer;
@@ -280,6 +287,7 @@ export class QuorumNet {
 
   /** Start the core's clock (election timers, Zab ticks) and carry whatever it has to do already. */
   start(): void {
+    this.logger.info(`Peer state changed: looking; ${this.lookingLine(this.peer.epochs.current)}`);
     this.ticker = setInterval(() => {
       this.peer.clock(performance.now());
       this.drive();
@@ -378,6 +386,10 @@ export class QuorumNet {
     if (this.conns.get(from) !== conn) return; // superseded
     const msg = fromPacket(p, this.wire(conn));
     if (msg === null) return;
+    if (this.serving && from === this.learnerOf()) {
+      if (msg.type === 'proposal') this.stats.proposalsReceived++;
+      else if (msg.type === 'commit' || msg.type === 'inform') this.stats.commitsReceived++;
+    }
     if (msg.type === 'snap') {
       // Durable before the core hears of it (ZOOKEEPER-3911); only from the leader we follow.
       if (this.learnerOf() !== from) throw new QuorumWireError(`SNAP from server ${from}, which is not our leader`);
@@ -499,6 +511,10 @@ export class QuorumNet {
 
   /** Steps 5–7, the quorum's part: messages, votes, disconnects, role. */
   private dispatch(r: Ready): void {
+    this.stats.logged += r.append.length;
+    // A learner's syncs, answered by the leader, go through its commit queue too (3.8 counts them there).
+    if (this.serving) this.stats.committed += r.commit.length + (this.role === 'leading' ? 0 : r.syncs.length);
+    if (this.role === 'leading') this.stats.commits += r.commit.length;
     for (const { to, msg } of r.messages) this.sendTo(to, msg);
     for (const { to, n } of r.votes) this.opts.electionNet?.send(to, n);
     for (const id of r.disconnect) {
@@ -516,17 +532,49 @@ export class QuorumNet {
       if (this.learnerOf() !== to) return;
       conn = this.dial(to);
     }
-    if (msg.type === 'diff' || msg.type === 'trunc' || msg.type === 'snap') this.logger.info(`syncing server ${to} by ${msg.type.toUpperCase()} at ${zxidHex(msg.zxid)}`);
+    if (msg.type === 'diff' || msg.type === 'trunc' || msg.type === 'snap') {
+      this.logger.info(`syncing server ${to} by ${msg.type.toUpperCase()} at ${zxidHex(msg.zxid)}`);
+      if (msg.type === 'snap') this.stats.snapSyncs++;
+      else this.stats.diffSyncs++;
+    }
     if (msg.type === 'replay') {
-      for (const txn of this.replica.logged(msg.from, msg.to)) {
-        conn.send(toPacket({ type: 'proposal', txn }, this.wire(conn)));
-        conn.send(toPacket({ type: 'commit', zxid: txn.hdr.zxid }, this.wire(conn)));
-      }
+      this.replay(conn, msg.from, msg.to);
     } else if (msg.type === 'snap') {
       conn.sendSnap(msg.zxid, this.replica.tree);
     } else {
-      conn.send(toPacket(msg, this.wire(conn)));
+      const packet = toPacket(msg, this.wire(conn));
+      if (msg.type === 'proposal') this.stats.proposed(msg.txn.hdr.zxid, packet.data?.length ?? 0);
+      conn.send(packet);
     }
+  }
+
+  /**
+   * A DIFF's txns from the log on disk. Should autopurge have removed them
+   * since the core chose the DIFF, only this learner's connection goes (as a
+   * failed SNAP stream's does): it syncs again, and the core, told of the
+   * purge, sends a SNAP then.
+   */
+  private replay(conn: QuorumConn, from: number, to: number): void {
+    try {
+      for (const txn of this.replica.logged(from, to)) {
+        conn.send(toPacket({ type: 'proposal', txn }, this.wire(conn)));
+        conn.send(toPacket({ type: 'commit', zxid: txn.hdr.zxid }, this.wire(conn)));
+      }
+    } catch (e) {
+      this.logger.warn(`DIFF to ${conn.describe()} from ${zxidHex(from)}: the log cannot supply it (${(e as Error).message}); dropping the connection`);
+      conn.sock.destroy(); // as a broken one: the core hears of it
+    }
+  }
+
+  /**
+   * autopurge, as a storage step no Ready interleaves with: the old snapshots
+   * and logs go, and the core's history then starts at the oldest snapshot kept.
+   */
+  purge(): Promise<void> {
+    return this.exclusively(async () => {
+      const oldestKept = this.replica.purge();
+      if (oldestKept !== null) this.peer.history.forgetBefore(oldestKept);
+    }).catch((e: Error) => this.logger.error(`autopurge: ${e.message}`));
   }
 
   private changeRole(change: RoleChange): void {
@@ -538,7 +586,23 @@ export class QuorumNet {
       this.role = change.role;
       this.roleLeader = change.leader;
     }
-    this.logger.info(`quorum role: ${change.role}${change.leader !== null ? ` (leader ${change.leader})` : ''} epoch ${change.epoch}${change.serving ? ', serving' : ''}${change.reason ? ` — ${change.reason}` : ''}`);
+    this.serving = change.serving;
+    const electionMs = this.stats.roleChanged(change, performance.now());
+    this.logger.info(this.roleLine(change, electionMs));
     this.opts.onRole?.(change);
+  }
+
+  /** "Peer state changed: …" and ZooKeeper's word for the role, with who leads, the epoch and the last zxid. */
+  private roleLine(change: RoleChange, electionMs: number | null): string {
+    const word = change.role.toUpperCase();
+    const zxid = zxidHex(this.peer.lastZxid);
+    const leader = change.leader === this.opts.myId ? `leader ${change.leader} (me)` : `leader ${change.leader}`;
+    if (change.role === 'looking') return `Peer state changed: looking; ${this.lookingLine(change.epoch)}${change.reason ? ` (${change.reason})` : ''}`;
+    if (change.serving) return `Peer state changed: ${change.role} - broadcast; ${word} - ${leader} established epoch ${change.epoch}; serving clients at zxid ${zxid}`;
+    return `Peer state changed: ${change.role} - discovery; ${word} - ${leader} - LEADER ELECTION TOOK - ${Math.round(electionMs ?? 0)} MS; my current epoch ${change.epoch}, last zxid ${zxid}`;
+  }
+
+  private lookingLine(epoch: number): string {
+    return `LOOKING - New election. My id = ${this.opts.myId}, proposed zxid=${zxidHex(this.peer.lastZxid)}, current epoch ${epoch}`;
   }
 }

@@ -97,6 +97,25 @@ export class Replica {
     node.mtime = now;
   }
 
+  /**
+   * Snapshot the applied state in the background: at start-up when the
+   * recovered state is in no snapshot yet (`onlyIfRecovered`; a fresh
+   * directory gets snapshot.0, as ZooKeeper's), or as a leader begins its
+   * epoch (ZooKeeper's Leader.lead → loadData takes one then).
+   */
+  snapshot({ onlyIfRecovered = false } = {}): Promise<void> {
+    return onlyIfRecovered ? this.dir.snapshotRecovered(this.tree) : this.dir.snapshotNow(this.tree);
+  }
+
+  /**
+   * autopurge: keep the newest snapRetainCount snapshots and the logs after
+   * the oldest of them. Returns that snapshot's zxid when anything was
+   * removed (a DIFF can start no earlier now), else null.
+   */
+  purge(): number | null {
+    return this.dir.purge();
+  }
+
   /** The current log (it changes across truncate() and install()), for a request pipeline's own group commit. */
   readonly log: TxnSink = {
     append: (txn) => this.dir.append(txn),

@@ -81,17 +81,31 @@ export interface WireContext {
   config: string | null;
 }
 
+/** The group.G and weight.N lines of a hierarchical quorum (none: a majority). */
+export interface QuorumHierarchy {
+  groups: ReadonlyMap<number, readonly number[]>;
+  weights: ReadonlyMap<number, number>;
+}
+
 /**
- * The quorum config as NEWLEADER carries it and /zookeeper/config shows it
- * (ZooKeeper's QuorumMaj.toString): one server.N=host:quorumPort:electionPort:
- * participant|observer[;clientHost:clientPort] line per server, then the
- * config version in hex.
+ * The quorum config as NEWLEADER carries it, /zookeeper/config and conf show
+ * it (ZooKeeper's QuorumMaj and QuorumHierarchical toString): one
+ * server.N=host:quorumPort:electionPort:participant|observer[;clientHost:clientPort]
+ * line per server; for a hierarchical quorum, its groups (members ascending)
+ * and every participant's weight (1 unless given), by id; then the config
+ * version in hex.
  */
-export function quorumConfigText(servers: readonly PeerAddress[], version = 0): string {
+export function quorumConfigText(servers: readonly PeerAddress[], version = 0, hierarchy?: QuorumHierarchy): string {
   const lines = servers.map((s) => {
     const client = s.clientPort === undefined ? '' : `;${s.clientHost ?? '0.0.0.0'}:${s.clientPort}`;
     return `server.${s.id}=${s.host}:${s.quorumPort}:${s.electionPort}:${s.observer ? 'observer' : 'participant'}${client}\n`;
   });
+  if (hierarchy && hierarchy.groups.size > 0) {
+    const ascending = (ids: Iterable<number>) => [...new Set(ids)].sort((a, b) => a - b);
+    for (const g of ascending(hierarchy.groups.keys())) lines.push(`group.${g}=${ascending(hierarchy.groups.get(g)!).join(':')}\n`);
+    const weighted = ascending([...servers.filter((s) => !s.observer).map((s) => s.id), ...hierarchy.weights.keys()]);
+    for (const id of weighted) lines.push(`weight.${id}=${hierarchy.weights.get(id) ?? 1}\n`);
+  }
   return `${lines.join('')}version=${version.toString(16)}`;
 }
 

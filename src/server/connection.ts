@@ -22,6 +22,8 @@ export interface ConnectionHost {
   readonly flow: FlowControl;
   /** false: new sessions are refused (an ensemble member not in a serving role); absent: always serving */
   readonly serving?: boolean;
+  /** serving read-only (readonly.ts): only clients that ask for read-only are taken */
+  readonly readOnly?: boolean;
   /** The reply to a four-letter word, or null when `word` is not one. */
   fourLetterWord(word: string, conn: Connection): string | null;
   closed(conn: Connection): void;
@@ -274,6 +276,11 @@ export class Connection implements Client {
     // As ZooKeeper when its ZooKeeperServer is not running: no session, the client tries another server.
     if (this.host.serving === false) {
       this.close('this server is not serving clients (no established leader, or still syncing)');
+      return;
+    }
+    // As ZooKeeper's read-only server: a client that did not ask for read-only is closed without a reply.
+    if (this.host.readOnly && req.readOnly !== true) {
+      this.close('this server is read-only and the client did not ask for read-only');
       return;
     }
     // Requests that follow wait for the session's creation, like those behind a write.

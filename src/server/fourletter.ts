@@ -9,6 +9,7 @@ import { sessionHex } from './sessions.ts';
 import type { FlowControl } from './backpressure.ts';
 import type { Connection } from './connection.ts';
 import type { Processor } from './processor.ts';
+import type { ProposalSizes } from '../runtime/quorum-stats.ts';
 import { PADDOCK_VERSION, VERSION_LINE } from '../version.ts';
 
 /** What the commands read from a running server. */
@@ -18,10 +19,14 @@ export interface ServerView {
   readonly flow: FlowControl;
   readonly connections: ReadonlySet<Connection>;
   readonly startedAt: number;
-  /** standalone, leader, follower or observer; null while an ensemble member is not serving */
+  /** standalone, leader, follower, observer or read-only; null while an ensemble member is not serving */
   readonly mode: string | null;
   /** an ensemble member's mntr keys (peer state, quorum size, the leader's learner counts); empty standalone */
   quorumMetrics?(): [string, number | string][];
+  /** an ensemble member's conf lines after serverId (limits, ports, peer type, membership); empty standalone */
+  readonly quorumConf?: readonly string[];
+  /** the leader's proposal sizes (srvr, stat); null on any other role and standalone */
+  readonly proposalSizes?: ProposalSizes | null;
   resetStats(): void;
 }
 
@@ -30,6 +35,8 @@ const KNOWN = new Set<string>([...FOUR_LETTER_WORDS, 'stmk', 'hash', 'orst']);
 
 /** ZooKeeper's answer (FourLetterCommands.ZK_NOT_SERVING) to the words that read the server while it is not running. */
 const NOT_SERVING = 'This ZooKeeper instance is not currently serving requests';
+/** The mode of a member serving read-only clients while it looks for its quorum (readonly.ts). */
+const READ_ONLY = 'read-only';
 const NEED_SERVER = new Set(['srvr', 'stat', 'cons', 'conf', 'mntr', 'wchs', 'wchc', 'wchp', 'dirs', 'dump', 'srst', 'crst']);
 
 /** The reply to `word`, or null when it is not a four-letter word at all. */
@@ -60,7 +67,8 @@ export function fourLetterWord(word: string, view: ServerView): string | null {
     case 'wchp':
       return watchesBy(view, 'path');
     case 'isro':
-      return view.mode === null ? 'null' : 'rw'; // ZooKeeper has no server to ask while not serving
+      if (view.mode === null) return 'null'; // ZooKeeper has no server to ask while not serving
+      return view.mode === READ_ONLY ? 'ro' : 'rw';
     case 'dirs': {
       const { dataDir, dataLogDir } = dirSizes(view.config);
       return `datadir_size: ${dataDir}\nlogdir_size: ${dataLogDir}\n`;
@@ -86,6 +94,7 @@ function serverStats(view: ServerView, withClients: boolean): string {
   const p = view.processor;
   const s = p.stats;
   const lines = [`Zookeeper version: ${VERSION_LINE}`];
+  if (view.mode === READ_ONLY) lines.push('READ-ONLY mode; serving only read-only clients');
   if (withClients) {
     lines.push('Clients:');
     for (const c of view.connections) lines.push(consLine(c, false).trimEnd());
@@ -103,6 +112,8 @@ function serverStats(view: ServerView, withClients: boolean): string {
     // ZooKeeper files the root twice ("" and "/"), and counts both.
     `Node count: ${p.tree.nodeCount + 1}`,
   );
+  const sizes = view.proposalSizes;
+  if (sizes) lines.push(`Proposal sizes last/min/max: ${sizes.last}/${sizes.min}/${sizes.max}`);
   return lines.join('\n') + '\n';
 }
 
@@ -134,6 +145,7 @@ function conf(view: ServerView): string {
     `maxSessionTimeout=${c.maxSessionTimeout}`,
     'clientPortListenBacklog=-1',
     `serverId=${c.myid ?? 0}`,
+    ...(view.quorumConf ?? []),
   ];
   return lines.join('\n') + '\n';
 }
@@ -193,7 +205,7 @@ function mntr(view: ServerView): string {
     ['max_file_descriptor_count', maxFds()],
     ['uptime', Date.now() - view.startedAt],
     ['global_sessions', p.sessions.size],
-    ['local_sessions', 0],
+    ['local_sessions', p.localSessionCount],
     ['connection_drop_probability', '0.0'],
     ['auth_failed_count', s.authFailed],
     ['outstanding_tls_handshake', 0],

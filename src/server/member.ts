@@ -8,12 +8,22 @@
 //   member's QuorumNet is its QuorumLink and does TRUNC and SNAP installs
 //   while the member is not serving, handing the pipeline the rebuilt state;
 // - the member serves clients only while its role says so (leader
-//   established, learner synced); `onRole` hears of every role change.
+//   established, learner synced); `onRole` hears of every role change;
+// - besides one every ~snapCount txns, a snapshot is written where ZooKeeper
+//   3.8 writes one: of the recovered state at start-up when no snapshot holds
+//   it (a fresh member writes snapshot.0), of the state a leader begins its
+//   epoch with, of a SNAP's state as installed (Replica.install). 3.8 also
+//   snapshots after a TRUNC; Paddock's TRUNC cuts the files themselves, so
+//   its log on disk already is that state;
+// - autopurge runs as on a standalone server (at start-up after that
+//   snapshot, then every purgeInterval hours), and the core then forgets the
+//   purged history (QuorumNet.purge).
 
 import { dataDirOptions, type ServerConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import { ElectionNet } from '../runtime/election-net.ts';
 import { QuorumNet } from '../runtime/quorum-net.ts';
+import type { ProposalSizes } from '../runtime/quorum-stats.ts';
 import { Replica } from '../runtime/replica.ts';
 import { quorumConfigText } from '../runtime/zab-wire.ts';
 import { Peer } from '../zab/peer.ts';
@@ -32,6 +42,8 @@ export class EnsembleMember {
   readonly peer: Peer;
   readonly quorumNet: QuorumNet;
   private readonly electionNet: ElectionNet;
+  /** conf's quorum lines (QuorumZooKeeperServer.dumpConf), fixed for the life of the process */
+  readonly confLines: readonly string[];
   private role: RoleChange = { role: 'looking', leader: null, epoch: 0, serving: false };
   /** when the current role (or its serving) began */
   private roleSince = Date.now();
@@ -50,15 +62,28 @@ export class EnsembleMember {
     readonly replica: Replica,
   ) {
     const id = config.myid!;
-    const quorumText = quorumConfigText(config.servers);
+    const quorumText = quorumConfigText(config.servers, 0, { groups: config.groups, weights: config.weights });
     replica.showQuorumConfig(quorumText);
+    const initLimit = config.initLimit ?? DEFAULT_INIT_LIMIT;
+    const syncLimit = config.syncLimit ?? DEFAULT_SYNC_LIMIT;
+    const me = config.servers.find((s) => s.id === id)!;
+    this.confLines = [
+      `initLimit=${initLimit}`,
+      `syncLimit=${syncLimit}`,
+      'electionAlg=3',
+      `electionPort=${me.electionPort}`,
+      `quorumPort=${me.quorumPort}`,
+      `peerType=${me.observer ? 1 : 0}`,
+      'membership: ',
+      ...quorumText.split('\n'),
+    ];
     this.peer = new Peer({
       settings: {
         id,
         quorum: quorumVerifier({ servers: config.servers, groups: config.groups, weights: config.weights }),
         tickTime: config.tickTime,
-        initLimit: config.initLimit ?? DEFAULT_INIT_LIMIT,
-        syncLimit: config.syncLimit ?? DEFAULT_SYNC_LIMIT,
+        initLimit,
+        syncLimit,
       },
       epochs: { ...replica.epochs },
       history: replica.historyInit(),
@@ -78,6 +103,7 @@ export class EnsembleMember {
       onRole: (change) => {
         this.role = change;
         this.roleSince = Date.now();
+        if (change.role === 'leading' && !change.serving) void this.replica.snapshot();
         this.onRole(change);
       },
     });
@@ -114,7 +140,30 @@ export class EnsembleMember {
       );
     }
     if (this.role.role === 'observing' && this.role.leader !== null) metrics.push(['observer_master_id', this.role.leader]);
+    const sizes = this.proposalSizes;
+    if (sizes) metrics.push(['last_proposal_size', sizes.last], ['min_proposal_size', sizes.min], ['max_proposal_size', sizes.max]);
+    metrics.push(...this.quorumNet.stats.metrics());
     return metrics;
+  }
+
+  /** The leader's proposal sizes (srvr's "Proposal sizes last/min/max"); null on any other role. */
+  get proposalSizes(): ProposalSizes | null {
+    return this.role.role === 'leading' ? this.quorumNet.stats.proposalSizes : null;
+  }
+
+  /** srst: the quorum counters start afresh, as 3.8's ServerMetrics and proposal sizes do. */
+  resetStats(): void {
+    this.quorumNet.stats.reset();
+  }
+
+  /** Snapshot the recovered state unless a snapshot holds it already (start-up, in the background). */
+  snapshotRecovered(): Promise<void> {
+    return this.replica.snapshot({ onlyIfRecovered: true });
+  }
+
+  /** autopurge (QuorumNet.purge). */
+  purge(): Promise<void> {
+    return this.quorumNet.purge();
   }
 
   /** Listen on the quorum and election ports and start the core, its Readies carried by `pipeline`. */

@@ -23,6 +23,7 @@ import type { Ready } from '../zab/ready.ts';
 import { Solo, type Orderer } from '../zab/solo.ts';
 import { GroupCommit, type AppendLog } from '../persistence/groupcommit.ts';
 import { parseMultiOps, Prep } from './prep.ts';
+import { REFUSED_WHEN_READ_ONLY } from './readonly.ts';
 import { SessionTracker, sessionPassword } from './sessions.ts';
 
 /** A connected client, as the pipeline sees it. */
@@ -148,6 +149,8 @@ export class Processor {
   private readonly commits: GroupCommit | null;
   /** learner: sessions its clients kept alive since the last report to the leader */
   private touched = new Map<bigint, number>();
+  /** read-only mode (readonly.ts): the sessions made meanwhile, known to this server alone; null while not read-only */
+  private local: SessionTracker | null = null;
   readonly stats: ServerStats = { packetsReceived: 0, packetsSent: 0, minLatency: 0, maxLatency: 0, totalLatency: 0, latencyCount: 0, authFailed: 0 };
 
   /**
@@ -238,12 +241,17 @@ export class Processor {
   connect(client: Client, req: ConnectRequest, respond: (res: ConnectResponse | null) => void): void {
     if (req.lastZxidSeen > this.zxid) return respond(null); // client is ahead of us: it must find another server
     const timeOut = Math.min(Math.max(req.timeOut, this.opts.minSessionTimeout), this.opts.maxSessionTimeout);
-    const readOnly = req.readOnly === undefined ? undefined : false;
+    const readOnly = req.readOnly === undefined ? undefined : this.readOnly;
     if (req.sessionId === 0n) {
       const id = this.sessions.newSessionId();
-      this.sessions.add(id, timeOut, this.now());
       client.sessionId = id;
       this.owners.set(id, client);
+      if (this.local) {
+        // Read-only: a session of this server alone, made without a txn (no write can be ordered now).
+        this.local.add(id, timeOut, this.now());
+        return respond({ protocolVersion: 0, timeOut, sessionId: id, passwd: sessionPassword(id), readOnly });
+      }
+      this.sessions.add(id, timeOut, this.now());
       // The session's requests queue behind its createSession.
       this.enqueue(client, true, () =>
         this.submitFor(
@@ -257,7 +265,8 @@ export class Processor {
       return;
     }
     const id = req.sessionId;
-    if (!req.passwd.equals(sessionPassword(id)) || !this.sessions.touch(id, this.now(), timeOut)) {
+    // Read-only, a session made read-write may come back too (ZooKeeper 3.8 refuses it; see readonly.ts).
+    if (!req.passwd.equals(sessionPassword(id)) || !this.trackerOf(id).touch(id, this.now(), timeOut)) {
       return respond({ protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: Buffer.alloc(16), readOnly });
     }
     const previous = this.owners.get(id);
@@ -276,9 +285,41 @@ export class Processor {
 
   /** Every packet keeps the session alive (a learner also reports it to the leader, which owns expiry). */
   touch(client: Client): boolean {
-    const alive = this.sessions.touch(client.sessionId, this.now());
-    if (alive && !this.orderer.leads) this.touched.set(client.sessionId, this.sessions.timeoutOf(client.sessionId)!);
+    const tracker = this.trackerOf(client.sessionId);
+    const alive = tracker.touch(client.sessionId, this.now());
+    if (alive && !this.orderer.leads && tracker === this.sessions) this.touched.set(client.sessionId, this.sessions.timeoutOf(client.sessionId)!);
     return alive;
+  }
+
+  /** Who tracks session `id`: the read-only mode's local sessions, or the ensemble's. */
+  private trackerOf(id: bigint): SessionTracker {
+    return this.local?.timeoutOf(id) !== undefined ? this.local : this.sessions;
+  }
+
+  /** Sessions known to this server alone (those made while read-only). */
+  get localSessionCount(): number {
+    return this.local?.size ?? 0;
+  }
+
+  /** Serving read-only (readonly.ts): reads only, sessions local to this server. */
+  get readOnly(): boolean {
+    return this.local !== null;
+  }
+
+  /** Start serving read-only; only while the orderer can order nothing (an ensemble member looking for a quorum). */
+  enterReadOnly(): void {
+    this.local ??= new SessionTracker(this.opts.tickTime, this.opts.serverId, this.now());
+  }
+
+  /**
+   * Stop serving read-only: the sessions made meanwhile end with it (the
+   * caller closes their connections, as ZooKeeper closes every connection of
+   * its read-only server).
+   */
+  leaveReadOnly(): void {
+    if (!this.local) return;
+    for (const [id] of this.local.entries()) this.owners.delete(id);
+    this.local = null;
   }
 
   /** Learner: the sessions to report in the next PING reply (ZooKeeper's touch table, swapped out each time). */
@@ -294,6 +335,7 @@ export class Processor {
    * expires sessions; a learner hears of it through the closeSession txn.
    */
   expireSessions(): { id: bigint; timeout: number }[] {
+    if (this.local) return this.expireLocal(this.local);
     if (!this.orderer.leads) return [];
     return this.sessions.expire(this.now()).map((id) => {
       const timeout = this.sessions.timeoutOf(id) ?? 0;
@@ -306,6 +348,17 @@ export class Processor {
   private closeSessionTxn(id: bigint): (zxid: number, time: number) => TxnBody {
     this.sessions.setClosing(id);
     return (zxid, time) => this.prep.prepareCloseSession({ sessionId: id, authIds: [], zxid, time });
+  }
+
+  /** Read-only: local sessions end here, without a txn (they never had one). */
+  private expireLocal(local: SessionTracker): { id: bigint; timeout: number }[] {
+    return local.expire(this.now()).map((id) => {
+      const timeout = local.timeoutOf(id) ?? 0;
+      local.remove(id);
+      this.owners.get(id)?.close('session expired');
+      this.owners.delete(id);
+      return { id, timeout };
+    });
   }
 
   private expire(id: bigint): void {
@@ -382,7 +435,9 @@ export class Processor {
   }
 
   private run(client: Client, xid: number, req: Request, received: number): void {
-    if (!this.sessions.isAlive(client.sessionId)) return this.expired(client, xid, req.type, received);
+    if (!this.trackerOf(client.sessionId).isAlive(client.sessionId)) return this.expired(client, xid, req.type, received);
+    if (this.refusedReadOnly(client, xid, req.type, received)) return;
+    if (req.type === OpCode.closeSession && this.readOnly) return this.closeReadOnly(client, xid, received);
     if (WRITES.has(req.type)) return this.write(client, xid, req, received);
     switch (req.type) {
       case OpCode.ping:
@@ -430,6 +485,27 @@ export class Processor {
       body = e.partialReply as Response | undefined;
     }
     this.send(client, xid, err, req.type, body, received);
+  }
+
+  /** Read-only: answer a request that would write (or sync) with NotReadOnly; true when it was one. */
+  private refusedReadOnly(client: Client, xid: number, type: number, received: number): boolean {
+    if (!this.readOnly || !REFUSED_WHEN_READ_ONLY.has(type)) return false;
+    this.send(client, xid, Err.notReadOnly, type, undefined, received);
+    return true;
+  }
+
+  /**
+   * Read-only: closeSession ends a local session here. A session made
+   * read-write cannot be closed without a txn: its connection closes and the
+   * leader expires the session later (its ephemerals stay until then).
+   */
+  private closeReadOnly(client: Client, xid: number, received: number): void {
+    if (this.local!.timeoutOf(client.sessionId) !== undefined) {
+      this.local!.remove(client.sessionId);
+      this.owners.delete(client.sessionId);
+    }
+    this.send(client, xid, Err.ok, OpCode.closeSession, undefined, received);
+    client.close('client closed the session');
   }
 
   private send(client: Client, xid: number, err: number, type: number, body: Response | undefined, received: number): void {
@@ -575,7 +651,10 @@ export class Processor {
    * decodes before it assigns one.
    */
   malformed(client: Client, xid: number, type: number, received: number): void {
-    if (WRITES.has(type) && type !== OpCode.reconfig) {
+    // A read-only server refuses by the op code alone, before the record is decoded (as ZooKeeper's does).
+    if (this.readOnly && REFUSED_WHEN_READ_ONLY.has(type)) {
+      this.enqueue(client, false, () => this.refusedReadOnly(client, xid, type, received));
+    } else if (WRITES.has(type) && type !== OpCode.reconfig) {
       this.enqueue(client, true, () =>
         this.submitFor(
           client,

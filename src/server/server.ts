@@ -4,8 +4,11 @@
 // (member.ts): the same request pipeline then orders through the member's Zab
 // core; clients are served only while the member's role allows it, and every
 // client connection is closed when a serving role ends (as ZooKeeper's
-// QuorumPeer shuts its ZooKeeperServer down). With TLS configured (src/tls),
-// also the secure client port, and TLS on the plain port with port unification.
+// QuorumPeer shuts its ZooKeeperServer down). With readonlymode.enabled, a
+// member looking for its quorum serves read-only clients meanwhile
+// (readonly.ts); its connections close when the mode ends. With TLS configured
+// (src/tls), also the secure client port, and TLS on the plain port with port
+// unification.
 
 import net from 'node:net';
 import { dataDirOptions, type ServerConfig } from '../config/config.ts';
@@ -14,6 +17,7 @@ import type { Id } from '../proto/records.ts';
 import { TlsFront } from '../tls/front.ts';
 import { secureContextOptions, tlsSettings, type TlsSettings } from '../tls/settings.ts';
 import { DataDir } from '../persistence/datadir.ts';
+import type { ProposalSizes } from '../runtime/quorum-stats.ts';
 import type { RoleChange } from '../zab/ready.ts';
 import type { DataTree } from '../tree/datatree.ts';
 import { FlowControl } from './backpressure.ts';
@@ -21,6 +25,7 @@ import { Connection, type ConnectionHost } from './connection.ts';
 import { fourLetterWord, type ServerView } from './fourletter.ts';
 import { EnsembleMember } from './member.ts';
 import { Processor, type TxnSink } from './processor.ts';
+import { readOnlyDelay, ReadOnlySwitch } from './readonly.ts';
 import { sessionHex } from './sessions.ts';
 
 export class PaddockServer implements ServerView, ConnectionHost {
@@ -35,6 +40,8 @@ export class PaddockServer implements ServerView, ConnectionHost {
   private readonly secureListener: net.Server | null;
   private readonly tls: TlsFront | null;
   private readonly timers: NodeJS.Timeout[] = [];
+  /** ensemble member with readonlymode.enabled: serves read-only while it looks for a quorum */
+  private readonly readOnlySwitch: ReadOnlySwitch | null;
 
   /** Recover the data directories, then build the server (not yet listening). */
   static async open(config: ServerConfig, logger: Logger): Promise<PaddockServer> {
@@ -94,6 +101,14 @@ export class PaddockServer implements ServerView, ConnectionHost {
         : net.createServer((socket) => {
             if (this.admit(socket)) this.tls!.accept(socket, null);
           });
+    this.readOnlySwitch =
+      member && config.readOnlyModeEnabled
+        ? new ReadOnlySwitch(
+            readOnlyDelay(config.tickTime),
+            () => this.enterReadOnly(),
+            () => this.leaveReadOnly(),
+          )
+        : null;
   }
 
   /**
@@ -109,24 +124,57 @@ export class PaddockServer implements ServerView, ConnectionHost {
     process.exit(3);
   }
 
-  /** standalone, or the member's serving role (leader, follower, observer); null while it is not serving */
+  /** standalone, read-only, or the member's serving role (leader, follower, observer); null while it is not serving */
   get mode(): string | null {
-    return this.member ? this.member.mode : 'standalone';
+    if (!this.member) return 'standalone';
+    return this.readOnly ? 'read-only' : this.member.mode;
   }
 
+  /** Serving read-only: only clients that ask for read-only are taken, and only reads are answered. */
+  get readOnly(): boolean {
+    return this.processor.readOnly;
+  }
+
+  /** mntr's quorum keys; none while read-only (ZooKeeper's read-only server has no quorum to report) */
   quorumMetrics(): [string, number | string][] {
-    return this.member?.quorumMetrics() ?? [];
+    if (!this.member || this.readOnly) return [];
+    return this.member.quorumMetrics();
+  }
+
+  get quorumConf(): readonly string[] {
+    return this.member?.confLines ?? [];
+  }
+
+  get proposalSizes(): ProposalSizes | null {
+    return this.member?.proposalSizes ?? null;
   }
 
   /** New client sessions are taken (an ensemble member only while its role serves). */
   get serving(): boolean {
-    return this.member?.serving ?? true;
+    return this.member ? this.member.serving || this.readOnly : true;
   }
 
   /** A serving role ended: its clients must find a serving server (ZooKeeper closes every connection then). */
   private roleChanged(change: RoleChange): void {
+    this.readOnlySwitch?.roleIs(change.role);
     if (change.serving) return;
-    for (const c of this.connections) if (c.sessionId !== 0n) c.close(`this server stopped serving (${change.role})`);
+    this.closeSessions(`this server stopped serving (${change.role})`);
+  }
+
+  private closeSessions(reason: string): void {
+    for (const c of this.connections) if (c.sessionId !== 0n) c.close(reason);
+  }
+
+  private enterReadOnly(): void {
+    this.processor.enterReadOnly();
+    this.logger.info(`read-only mode: no quorum for ${readOnlyDelay(this.config.tickTime)} ms; serving read-only clients`);
+  }
+
+  /** The election ended: the read-only sessions end with the mode (ZooKeeper's read-only server closes every connection). */
+  private leaveReadOnly(): void {
+    this.processor.leaveReadOnly();
+    this.closeSessions('read-only mode ended');
+    this.logger.info('read-only mode ended: this member rejoins its quorum');
   }
 
   /** Listen on the client port, then snapshot the recovered state in the background. */
@@ -150,19 +198,23 @@ export class PaddockServer implements ServerView, ConnectionHost {
     );
     const reapBatch = Math.max(1, Math.floor((c.containerMaxPerMinute * c.containerCheckIntervalMs) / 60_000));
     this.every(c.containerCheckIntervalMs, () => this.processor.reapContainers(reapBatch));
+    let storage: { snapshotRecovered(): Promise<void>; purge(): unknown };
     if (this.member) {
       this.logger.info(`client port ${c.clientPortAddress}:${this.port} open; clients are served once this member is in a serving role`);
       this.member.onRole = (change) => this.roleChanged(change);
       await this.member.start(this.processor);
-      return;
+      this.readOnlySwitch?.roleIs(this.member.peer.role);
+      storage = this.member;
+    } else {
+      this.logger.info(`serving clients on ${c.clientPortAddress}:${this.port}`);
+      const dataDir = this.dataDir!;
+      storage = { snapshotRecovered: () => dataDir.snapshotRecovered(this.processor.tree), purge: () => dataDir.purge() };
     }
-    this.logger.info(`serving clients on ${c.clientPortAddress}:${this.port}`);
-    const dataDir = this.dataDir!;
-    const recovered = dataDir.snapshotRecovered(this.processor.tree);
+    const recovered = storage.snapshotRecovered();
     if (c.autopurgePurgeIntervalHours > 0) {
       // As ZooKeeper's purge task: once at start-up (here, after the start-up snapshot), then every interval.
-      void recovered.then(() => dataDir.purge());
-      this.every(c.autopurgePurgeIntervalHours * 3_600_000, () => dataDir.purge());
+      void recovered.then(() => storage.purge());
+      this.every(c.autopurgePurgeIntervalHours * 3_600_000, () => void storage.purge());
     }
   }
 
@@ -233,11 +285,13 @@ export class PaddockServer implements ServerView, ConnectionHost {
   resetStats(): void {
     const s = this.processor.stats;
     s.packetsReceived = s.packetsSent = s.minLatency = s.maxLatency = s.totalLatency = s.latencyCount = 0;
+    this.member?.resetStats();
   }
 
   /** Stop listening and drop every connection; sessions are not closed (as when ZooKeeper stops). */
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.readOnlySwitch?.dispose();
     const closed = [this.listener, this.secureListener].map((l) => l && new Promise<void>((resolve) => l.close(() => resolve())));
     this.tls?.close();
     for (const c of this.connections) c.abort();

@@ -12,7 +12,8 @@
 // - zxids strictly increase; `pending` holds exactly the logged txns with
 //   lastApplied < zxid <= lastAppended that this process knows the body of.
 // - the zxid window is bounded: past `maxWindow` zxids the oldest are forgotten
-//   and `logStart` moves up (a learner older than that gets a SNAP).
+//   and `logStart` moves up (a learner older than that gets a SNAP); so it
+//   does when the runtime purged the log files before a snapshot (forgetBefore).
 
 import type { Txn } from '../proto/txn.ts';
 import { zxidHex } from '../zxid.ts';
@@ -117,6 +118,18 @@ export class History {
     this.lastAppended = last;
     this.lastPersisted = Math.min(this.lastPersisted, last);
     this.lastApplied = Math.min(this.lastApplied, last);
+  }
+
+  /**
+   * The log files before a snapshot at `zxid` were purged: the history now
+   * starts at its last point at or before `zxid` (every logged txn after that
+   * point is still on disk), and an older learner gets a SNAP.
+   */
+  forgetBefore(zxid: number): void {
+    if (zxid > this.lastApplied) throw new Error(`zab: forgetting the log before ${zxidHex(zxid)}, beyond the last applied ${zxidHex(this.lastApplied)}`);
+    while (this.head < this.zxids.length && this.zxids[this.head]! <= zxid) this.logStart = this.zxids[this.head++]!;
+    this.zxids = this.zxids.slice(this.head);
+    this.head = 0;
   }
 
   /** The state was replaced by a snapshot at `zxid` (SNAP): nothing before it is known any more. */

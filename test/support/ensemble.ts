@@ -4,13 +4,20 @@
 // restarts) and one zoo.cfg that lists every member's server line. Members
 // are started, stopped (SIGTERM), killed (SIGKILL), paused (SIGSTOP) and
 // resumed by id; `settled` waits until exactly one member leads and every
-// other running member follows or observes it.
+// other running member follows or observes it. Acknowledged keeps the writes
+// a test got answers for and checks that every member holds them.
 
-import { rmSync } from 'node:fs';
-import { ZooKeeperClient, type ConnectOptions } from '../../src/client/index.ts';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { Err, ZkError, ZooKeeperClient, type ConnectOptions } from '../../src/client/index.ts';
 import { scratchRoot } from './datadirs.ts';
-import { fourLetterWord, freePort, startServer, type RunningServer } from './servers.ts';
+import { fourLetterWord, startServer, type RunningServer } from './servers.ts';
 import { waitFor } from './wait.ts';
+
+/** Lines of each member's output a failure to settle shows. */
+const TAIL_LINES = 30;
 
 export type ServerKind = RunningServer['kind'];
 
@@ -19,6 +26,8 @@ export interface MemberSpec {
   /** default: paddock */
   kind?: ServerKind;
   observer?: boolean;
+  /** JVM-style -D flags (ZooKeeper: java arguments; Paddock: SERVER_JVMFLAGS), e.g. ['-Dreadonlymode.enabled=true'] */
+  jvmFlags?: string[];
 }
 
 export interface EnsembleOptions {
@@ -27,6 +36,10 @@ export interface EnsembleOptions {
   cfg?: Record<string, string | number>;
   /** how long `settled` and the client helpers wait */
   waitMs?: number;
+  /** server lines carry each member's client address (server.N=…;127.0.0.1:clientPort) */
+  clientAddressInServerLines?: boolean;
+  /** ZooKeeper members print their log into output() */
+  zkLog?: boolean;
 }
 
 /** A promise, or a failure naming `what` once `ms` have passed. */
@@ -40,6 +53,43 @@ export async function bounded<T>(what: string, ms: number, p: Promise<T>): Promi
   }
 }
 
+/** The kernel's range for ephemeral (outgoing) ports; Linux's default when it cannot be read. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo! > 0 && hi! >= lo!) return [lo!, hi!];
+  } catch {
+    // not Linux
+  }
+  return [32768, 60999];
+}
+
+const canListen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+
+/**
+ * A free port below the ephemeral range, for a member to listen on across
+ * restarts: a port from that range (freePort's) may meanwhile become the local
+ * end of some process's outgoing connection (peers dial a stopped member's
+ * election port over and over), and the restarted member could not listen.
+ */
+async function memberPort(taken: Set<number>): Promise<number> {
+  const [lo] = ephemeralRange();
+  const from = Math.min(10_000, lo - 1000);
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const port = from + Math.floor(Math.random() * (lo - from));
+    if (!taken.has(port) && (await canListen(port))) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port in ${from}..${lo - 1}`);
+}
+
 interface Member extends Required<MemberSpec> {
   clientPort: number;
   dataDir: string;
@@ -49,6 +99,19 @@ export interface Settled {
   leader: number;
   followers: number[];
   observers: number[];
+}
+
+/** The scheduler state (R, S, D, T, …) of each thread of process `pid`, from /proc/<pid>/task/<tid>/stat. */
+function threadStates(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      return []; // the thread ended meanwhile
+    }
+    return [stat[stat.lastIndexOf(')') + 2]!];
+  });
 }
 
 export class TestEnsemble {
@@ -63,10 +126,13 @@ export class TestEnsemble {
     const scratch = scratchRoot(name);
     const cfg: Record<string, string | number> = { initLimit: 20, syncLimit: 10, ...opts.cfg };
     const members: Member[] = [];
+    const taken = new Set<number>();
+    const freePort = () => memberPort(taken);
     for (const s of specs) {
-      const member = { id: s.id, kind: s.kind ?? 'paddock', observer: s.observer ?? false, clientPort: await freePort(), dataDir: scratch.freshDir(`member${s.id}`) };
+      const member = { id: s.id, kind: s.kind ?? 'paddock', observer: s.observer ?? false, jvmFlags: s.jvmFlags ?? [], clientPort: await freePort(), dataDir: scratch.freshDir(`member${s.id}`) };
       members.push(member);
-      cfg[`server.${s.id}`] = `127.0.0.1:${await freePort()}:${await freePort()}${member.observer ? ':observer' : ''}`;
+      const client = opts.clientAddressInServerLines ? `;127.0.0.1:${member.clientPort}` : '';
+      cfg[`server.${s.id}`] = `127.0.0.1:${await freePort()}:${await freePort()}${member.observer ? ':observer' : ''}${client}`;
     }
     return new TestEnsemble(scratch.root, members, cfg, opts);
   }
@@ -119,9 +185,49 @@ export class TestEnsemble {
     const m = this.member(id);
     if (this.running.has(id)) throw new Error(`member ${id} is already running`);
     const own: Record<string, string> = m.observer ? { peerType: 'observer' } : {};
-    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, noWait });
+    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, jvmFlags: m.jvmFlags, noWait, zkLog: this.opts.zkLog });
     this.running.set(id, s);
     return s;
+  }
+
+  /**
+   * How leader `leader` last synced learner `learner` (DIFF, TRUNC or SNAP) by
+   * its log from offset `since` of its output; null if it did not. ZooKeeper's
+   * lines need `zkLog`; it names the learner on the "Synchronizing
+   * with Learner sid" line only, so its choice is the next "Sending" line of
+   * that LearnerHandler thread.
+   */
+  syncedBy(leader: number, learner: number, since = 0): 'DIFF' | 'TRUNC' | 'SNAP' | null {
+    const log = this.server(leader).output().slice(since);
+    if (this.kind(leader) === 'paddock') {
+      const found = [...log.matchAll(new RegExp(`syncing server ${learner} by (DIFF|TRUNC|SNAP)\\b`, 'g'))].at(-1);
+      return (found?.[1] as 'DIFF' | 'TRUNC' | 'SNAP' | undefined) ?? null;
+    }
+    const lines = log.split('\n');
+    const start = lines.findLastIndex((l) => new RegExp(`Synchronizing with Learner sid: ${learner} `).test(l));
+    const thread = start < 0 ? undefined : /\[(LearnerHandler-.*?):LearnerHandler@/.exec(lines[start]!)?.[1];
+    if (thread === undefined) return null;
+    const sending = lines.slice(start + 1).find((l) => l.includes(`[${thread}:`) && /- Sending (DIFF|TRUNC|snapshot)/.test(l));
+    const how = sending && /- Sending (DIFF|TRUNC|snapshot)/.exec(sending)![1];
+    return how === 'snapshot' ? 'SNAP' : ((how as 'DIFF' | 'TRUNC' | undefined) ?? null);
+  }
+
+  /**
+   * Whether member `id` says in its output from offset `since` that it
+   * truncated its log to the leader's (ZooKeeper's leader names the TRUNC it
+   * sends in the simple case only at DEBUG; its learners say so at WARN).
+   */
+  truncated(id: number, since = 0): boolean {
+    const line = this.kind(id) === 'paddock' ? /truncated the log to 0x/ : /Truncating log to get in sync with the leader 0x/;
+    return line.test(this.server(id).output().slice(since));
+  }
+
+  /** Whether member `id`'s transaction log holds a txn mentioning `text` (its bytes are in the file once the member wrote them, fsync or not). */
+  logHolds(id: number, text: string): boolean {
+    const dir = join(this.dataDir(id), 'version-2');
+    return readdirSync(dir)
+      .filter((f) => f.startsWith('log.'))
+      .some((f) => readFileSync(join(dir, f)).includes(Buffer.from(text)));
   }
 
   /** Start every member not running, then wait for the ensemble to settle. */
@@ -149,9 +255,16 @@ export class TestEnsemble {
     await s.stop();
   }
 
-  /** SIGSTOP / SIGCONT member `id`: it keeps its sockets but does nothing meanwhile. */
-  pause(id: number): void {
-    this.server(id).proc.kill('SIGSTOP');
+  /**
+   * SIGSTOP member `id` and wait until every thread of it has stopped: it keeps
+   * its sockets but does nothing meanwhile. (A process stops once one of its
+   * threads takes the signal; on a busy machine another thread, woken by a
+   * packet, may run first and act on it, so the signal alone is not enough.)
+   */
+  async pause(id: number): Promise<void> {
+    const { proc } = this.server(id);
+    proc.kill('SIGSTOP');
+    await waitFor(`member ${id} to stop`, this.waitMs, () => threadStates(proc.pid!).every((state) => state === 'T'));
   }
 
   resume(id: number): void {
@@ -187,7 +300,8 @@ export class TestEnsemble {
       return ok ? { leader: leaders[0]!, followers, observers } : null;
     });
     return found.catch((e: Error) => {
-      throw new Error(`${e.message}; last modes: ${last}`);
+      const tails = [...this.running].map(([id, s]) => `--- member ${id} (${s.kind}), the end of its output:\n${s.output().split('\n').slice(-TAIL_LINES).join('\n')}`);
+      throw new Error(`${e.message}; last modes: ${last}\n${tails.join('\n')}`);
     });
   }
 
@@ -201,11 +315,20 @@ export class TestEnsemble {
 
   /** What member `id` holds at `path` after a sync (its reads then see every write committed before); null if absent. */
   async readAfterSync(id: number, path: string): Promise<string | null> {
+    return (await this.readManyAfterSync(id, [path]))[0]!;
+  }
+
+  /** readAfterSync for each of `paths`, in one session on member `id`. */
+  async readManyAfterSync(id: number, paths: string[]): Promise<(string | null)[]> {
     const c = await this.connect(id);
     try {
-      await bounded(`sync on member ${id}`, this.waitMs, c.sync(path));
-      const exists = await bounded(`exists on member ${id}`, this.waitMs, c.exists(path));
-      return exists ? ((await bounded(`getData on member ${id}`, this.waitMs, c.getData(path))).data?.toString() ?? null) : null;
+      await bounded(`sync on member ${id}`, this.waitMs, c.sync('/'));
+      const read = (path: string) =>
+        c.getData(path).then(
+          (r) => r.data?.toString() ?? null,
+          (e: unknown) => (e instanceof ZkError && e.code === Err.noNode ? null : Promise.reject(e)),
+        );
+      return await bounded(`reads on member ${id}`, this.waitMs, Promise.all(paths.map(read)));
     } finally {
       await c.close().catch(() => undefined);
       this.clients.delete(c);
@@ -227,5 +350,39 @@ export class TestEnsemble {
     const m = this.members.get(id);
     if (!m) throw new Error(`no member ${id}`);
     return m;
+  }
+}
+
+/**
+ * The writes an ensemble acknowledged, under one parent znode, and the check
+ * that every running member holds every one of them.
+ */
+export class Acknowledged {
+  /** path → value */
+  readonly writes = new Map<string, string>();
+
+  constructor(
+    private readonly ens: TestEnsemble,
+    readonly parent: string,
+  ) {}
+
+  /** One create through each running member (observers too), each acknowledged. */
+  async throughEach(tag: string): Promise<void> {
+    for (const id of this.ens.runningIds) {
+      const c = await this.ens.connect(id);
+      const path = `${this.parent}/${tag}-via-${id}`;
+      const value = `${tag} through ${this.ens.kind(id)} ${id}`;
+      assert.equal(await bounded(`create ${path}`, this.ens.waitMs, c.create(path, value)), path);
+      this.writes.set(path, value);
+      await c.close();
+    }
+  }
+
+  /** Every running member reads every acknowledged write after sync. */
+  async everywhere(): Promise<void> {
+    const paths = [...this.writes.keys()];
+    for (const id of this.ens.runningIds) {
+      assert.deepEqual(await this.ens.readManyAfterSync(id, paths), [...this.writes.values()], `${this.ens.kind(id)} member ${id} holds every acknowledged write`);
+    }
   }
 }

@@ -16,6 +16,8 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // zookeeper.jar's manifest names most of Netty; its TLS (NettyServerCnxnFactory, ClientCnxnSocketNetty) also needs these two.
 export const NETTY_EXTRA = '/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar';
 export const ZK_CLASSPATH = `/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:${NETTY_EXTRA}`;
+/** Debian's ZooKeeper has no SLF4J binding, so it logs nothing; this one prints its log to stderr. */
+const ZK_LOG_BINDING = '/usr/share/java/slf4j-simple.jar';
 
 export interface RunningServer {
   kind: 'zookeeper' | 'paddock';
@@ -44,6 +46,8 @@ export interface ServerOptions {
   myid?: number;
   /** resolve once the process runs, without waiting for it to serve (default: wait) */
   noWait?: boolean;
+  /** ZooKeeper: print its log (INFO and above) into output() */
+  zkLog?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -116,7 +120,7 @@ async function launch(kind: RunningServer['kind'], opts: ServerOptions): Promise
   const jvmFlags = (opts.jvmFlags ?? []).join(' ');
   const proc =
     kind === 'zookeeper'
-      ? spawn('java', ['-Xmx1g', ...(opts.jvmFlags ?? []), '-cp', ZK_CLASSPATH, opts.myid === undefined ? 'org.apache.zookeeper.server.ZooKeeperServerMain' : 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfgPath], {
+      ? spawn('java', ['-Xmx1g', ...(opts.jvmFlags ?? []), '-cp', opts.zkLog ? `${ZK_CLASSPATH}:${ZK_LOG_BINDING}` : ZK_CLASSPATH, opts.myid === undefined ? 'org.apache.zookeeper.server.ZooKeeperServerMain' : 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfgPath], {
           cwd: dir,
           stdio: ['ignore', 'pipe', 'pipe'],
         })
