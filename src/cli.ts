@@ -53,6 +53,10 @@ async function runServer(cfgPath: string | null): Promise<void> {
   try {
     server = await PaddockServer.open(config, log);
   } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`paddock: invalid configuration: ${e.message}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`paddock: cannot recover ${config.dataDir}: ${(e as Error).message}\n`);
     process.exit(1);
   }

@@ -81,6 +81,8 @@ describe('defaults', () => {
         dataLogDir: '/var/paddock',
         clientPort: 2181,
         clientPortAddress: '0.0.0.0',
+        secureClientPort: 0,
+        secureClientPortAddress: '0.0.0.0',
         maxClientCnxns: 60,
         maxCnxns: 0,
         minSessionTimeout: 6000,
@@ -317,13 +319,11 @@ describe('accepted but ignored settings', () => {
     );
     assert.equal(cfg.autopurgeSnapRetainCount, 3);
     assert.deepEqual(cfg.ignored, [
-      'zoo.cfg line 4: secureClientPort=2281 is not supported yet; ignored',
       'zoo.cfg line 7: metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider is not supported yet; ignored',
       'zoo.cfg line 8: metricsProvider.httpPort=7000 is not supported yet; ignored',
       'zoo.cfg line 9: admin.enableServer=false is not a setting Paddock uses (ZooKeeper would set system property zookeeper.admin.enableServer); ignored',
       'zoo.cfg line 13: frobnicate=7 is not a setting Paddock uses (ZooKeeper would set system property zookeeper.frobnicate); ignored',
       'zoo.cfg line 12: autopurge.snapRetainCount=1 is below 3; using 3, as ZooKeeper does',
-      'SERVER_JVMFLAGS: zookeeper.authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider is not supported; ignored',
     ]);
     assert.deepEqual([...cfg.clientAuth.providers], ['sasl']);
   });

@@ -1,7 +1,7 @@
 // Client authentication settings, from the system properties ZooKeeper 3.8 reads
 // (zoo.cfg keys it does not know arrive here as zookeeper.<key>):
 // - zookeeper.authProvider.N: providers beyond digest and ip (ProviderRegistry);
-//   of these Paddock has SASLAuthenticationProvider (scheme sasl)
+//   of these Paddock has SASLAuthenticationProvider (scheme sasl) and X509AuthenticationProvider
 // - java.security.auth.login.config: the JAAS file; its `Server` section (or the one
 //   zookeeper.sasl.serverconfig names) holds the DIGEST-MD5 users as user_<name>="<password>"
 //   options of org.apache.zookeeper.server.auth.DigestLoginModule (ServerCnxnFactory.configureSaslLogin,
@@ -39,8 +39,10 @@ const PROVIDER_SCHEMES: Record<string, string> = {
   'org.apache.zookeeper.server.auth.DigestAuthenticationProvider': 'digest',
   'org.apache.zookeeper.server.auth.IPAuthenticationProvider': 'ip',
   'org.apache.zookeeper.server.auth.SASLAuthenticationProvider': 'sasl',
+  'org.apache.zookeeper.server.auth.X509AuthenticationProvider': 'x509',
 };
-const ALWAYS_REGISTERED = ['digest', 'ip'];
+/** digest and ip are always there; x509 is what a TLS client authenticates with (src/tls), whatever authProvider says. */
+const ALWAYS_REGISTERED = ['digest', 'ip', 'x509'];
 
 const DIGEST_LOGIN_MODULE = 'org.apache.zookeeper.server.auth.DigestLoginModule';
 const KERBEROS_LOGIN_MODULE = /Krb5LoginModule$/;

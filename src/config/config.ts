@@ -39,6 +39,9 @@ export interface ServerConfig {
   dataLogDir: string;
   clientPort: number;
   clientPortAddress: string;
+  /** the TLS client port (src/tls); 0 = none */
+  secureClientPort: number;
+  secureClientPortAddress: string;
   /** per client IP; 0 or less = unlimited */
   maxClientCnxns: number;
   /** all clients; 0 or less = unlimited */
@@ -91,12 +94,13 @@ const HONOURED: Record<string, Kind> = {
   initLimit: 'int', syncLimit: 'int', standaloneEnabled: 'bool', dynamicConfigFile: 'text',
   'autopurge.snapRetainCount': 'int', 'autopurge.purgeInterval': 'int', electionAlg: 'int', peerType: 'text',
   reconfigEnabled: 'bool', localSessionsEnabled: 'bool', localSessionsUpgradingEnabled: 'bool',
+  secureClientPort: 'port', secureClientPortAddress: 'text',
 };
 
 // Keys QuorumPeerConfig parses and checks that Paddock does not implement, with ZooKeeper's
 // default where it has one: a key left at its default changes nothing, so is not reported.
 const UNSUPPORTED: Record<string, [Kind, string?]> = {
-  secureClientPort: ['port'], secureClientPortAddress: ['text'], observerMasterPort: ['int'],
+  observerMasterPort: ['int'],
   clientPortListenBacklog: ['int', '-1'], connectToLearnerMasterLimit: ['int', '0'],
   quorumListenOnAllIPs: ['bool', 'false'], syncEnabled: ['bool', 'true'],
   sslQuorum: ['bool', 'false'], portUnification: ['bool', 'false'], sslQuorumReloadCertFiles: ['bool', 'false'],
@@ -114,7 +118,11 @@ const UNSUPPORTED: Record<string, [Kind, string?]> = {
 const USED_PROPERTIES = new Set([
   'maxCnxns', 'snapCount', 'preAllocSize', 'forceSync', 'globalOutstandingLimit', '4lw.commands.whitelist',
   'extendedTypesEnabled', 'DigestAuthenticationProvider.superDigest', 'skipACL', 'paddock.test.perturbDigest', ...CLIENT_AUTH_PROPERTIES,
+  // client TLS (src/tls/settings.ts), besides the ssl.* keys
+  'serverCnxnFactory', 'client.portUnification', 'client.certReload', 'X509AuthenticationProvider.superUser',
 ]);
+// The client TLS keys (ssl.quorum.* are the quorum's, which Paddock does not do yet).
+const CLIENT_TLS_KEY = /^ssl\.(?!quorum\.)/;
 // ZooKeeper reads these without the zookeeper. prefix, so in zoo.cfg they do nothing.
 const JVM_ONLY = /^(jute\.maxbuffer|readonlymode\.enabled|znode\.container\.)/;
 const QUORUM_KEY = /^(server\.|group|weight)/;
@@ -235,7 +243,7 @@ function portProblem(value: string): string | null {
 
 /** A note for a zoo.cfg key that ZooKeeper turned into system property zookeeper.<key>, or null if Paddock uses it. */
 function unusedKeyNote(key: string, value: string): string | null {
-  if (USED_PROPERTIES.has(key) || key.startsWith('authProvider.')) return null;
+  if (USED_PROPERTIES.has(key) || CLIENT_TLS_KEY.test(key) || key.startsWith('authProvider.')) return null;
   if (JVM_ONLY.test(key)) return `${key} has no effect in zoo.cfg (ZooKeeper reads it only as a JVM flag); use -D${key}=${value} in SERVER_JVMFLAGS`;
   if (key.startsWith('zookeeper.')) return `${key} becomes system property zookeeper.${key}, which nothing reads; write ${key.slice(10)}=${value}`;
   return `${key}=${value} is not a setting Paddock uses (ZooKeeper would set system property zookeeper.${key}); ignored`;
@@ -412,6 +420,8 @@ export function parseConfig(
     dataLogDir,
     clientPort,
     clientPortAddress: clientPortAddress ?? '0.0.0.0',
+    secureClientPort: num('secureClientPort', 0),
+    secureClientPortAddress: cfg.get('secureClientPortAddress') ?? '0.0.0.0',
     maxClientCnxns: num('maxClientCnxns', 60),
     maxCnxns: propInt('zookeeper.maxCnxns', 0),
     minSessionTimeout,

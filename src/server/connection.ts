@@ -112,10 +112,13 @@ export class Connection implements Client {
   constructor(
     private readonly socket: Socket,
     private readonly host: ConnectionHost,
+    /** ids the transport already proved (a TLS client certificate's x509 id) */
+    transportIds: Id[] = [],
   ) {
     this.remoteAddress = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     this.remotePort = socket.remotePort ?? 0;
-    this.authIds = [{ scheme: 'ip', id: this.remoteAddress }];
+    // As ZooKeeper: the handshake's ids come before the IP id, which is added when the connection is served.
+    this.authIds = [...transportIds, { scheme: 'ip', id: this.remoteAddress }];
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       this.input.push(chunk);

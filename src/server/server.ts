@@ -6,11 +6,16 @@
 // client connection is closed when a serving role ends (as ZooKeeper's
 // QuorumPeer shuts its ZooKeeperServer down). With readonlymode.enabled, a
 // member looking for its quorum serves read-only clients meanwhile
-// (readonly.ts); its connections close when the mode ends.
+// (readonly.ts); its connections close when the mode ends. With TLS configured
+// (src/tls), also the secure client port, and TLS on the plain port with port
+// unification.
 
 import net from 'node:net';
 import { dataDirOptions, type ServerConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
+import type { Id } from '../proto/records.ts';
+import { TlsFront } from '../tls/front.ts';
+import { secureContextOptions, tlsSettings, type TlsSettings } from '../tls/settings.ts';
 import { DataDir } from '../persistence/datadir.ts';
 import type { ProposalSizes } from '../runtime/quorum-stats.ts';
 import type { RoleChange } from '../zab/ready.ts';
@@ -31,18 +36,24 @@ export class PaddockServer implements ServerView, ConnectionHost {
   readonly flow: FlowControl;
   private readonly perIp = new Map<string, number>();
   private readonly listener: net.Server;
+  /** the secure client port's listener, when secureClientPort is set */
+  private readonly secureListener: net.Server | null;
+  private readonly tls: TlsFront | null;
   private readonly timers: NodeJS.Timeout[] = [];
   /** ensemble member with readonlymode.enabled: serves read-only while it looks for a quorum */
   private readonly readOnlySwitch: ReadOnlySwitch | null;
 
   /** Recover the data directories, then build the server (not yet listening). */
   static async open(config: ServerConfig, logger: Logger): Promise<PaddockServer> {
+    // TLS first: a bad setting or store stops start-up before any data is touched.
+    const tls = tlsSettings(config);
+    if (tls) secureContextOptions(tls);
     if (!config.standalone) {
       const member = await EnsembleMember.open(config, logger);
-      return new PaddockServer(config, logger, member.replica.tree, member.replica.log, null, member);
+      return new PaddockServer(config, logger, member.replica.tree, member.replica.log, null, member, tls);
     }
     const { dataDir, tree } = await DataDir.open(dataDirOptions(config), logger);
-    return new PaddockServer(config, logger, tree, dataDir, dataDir, null);
+    return new PaddockServer(config, logger, tree, dataDir, dataDir, null, tls);
   }
 
   private constructor(
@@ -54,6 +65,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
     private readonly dataDir: DataDir | null,
     /** ensemble: this server's member */
     private readonly member: EnsembleMember | null,
+    tls: TlsSettings | null,
   ) {
     this.maxBuffer = config.maxBuffer;
     this.flow = new FlowControl(config.globalOutstandingLimit, config.maxBuffer);
@@ -80,7 +92,19 @@ export class PaddockServer implements ServerView, ConnectionHost {
       member?.peer,
       member?.quorumNet.link,
     );
-    this.listener = net.createServer((socket) => this.accept(socket));
+    this.tls = tls && new TlsFront(tls, logger, (socket, authIds) => this.serve(socket, authIds));
+    const unified = this.tls?.settings.portUnification ? this.tls : null;
+    this.listener = net.createServer((socket) => {
+      if (!this.admit(socket)) return;
+      if (unified) unified.accept(socket, (plain) => this.serve(plain, []));
+      else this.serve(socket, []);
+    });
+    this.secureListener =
+      config.secureClientPort === 0 || !this.tls
+        ? null
+        : net.createServer((socket) => {
+            if (this.admit(socket)) this.tls!.accept(socket, null);
+          });
     this.readOnlySwitch =
       member && config.readOnlyModeEnabled
         ? new ReadOnlySwitch(
@@ -100,6 +124,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
     this.logger.error(`transaction log write failed: ${e.message}; no write after this point was acknowledged; exiting`);
     for (const c of this.connections) c.abort();
     this.listener.close();
+    this.secureListener?.close();
     process.exit(3);
   }
 
@@ -164,14 +189,14 @@ export class PaddockServer implements ServerView, ConnectionHost {
   /** Listen on the client port, then snapshot the recovered state in the background. */
   async start(): Promise<void> {
     const c = this.config;
-    await new Promise<void>((resolve, reject) => {
-      this.listener.once('error', reject);
-      this.listener.listen({ port: c.clientPort, host: c.clientPortAddress }, () => {
-        this.listener.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(this.listener, c.clientPort, c.clientPortAddress);
     this.listener.on('error', (e) => this.logger.error(`client port: ${e.message}`));
+    if (this.secureListener) {
+      await listen(this.secureListener, c.secureClientPort, c.secureClientPortAddress);
+      this.secureListener.on('error', (e) => this.logger.error(`secure client port: ${e.message}`));
+      this.logger.info(`secure client port ${c.secureClientPortAddress}:${this.securePort} open (TLS, ssl.clientAuth=${this.tls!.settings.clientAuth})`);
+    }
+    if (this.tls?.settings.portUnification) this.logger.info('client.portUnification: the client port takes TLS and plaintext');
     // Sessions expire in tickTime buckets: check at each bucket's deadline, as ZooKeeper's ExpiryQueue does.
     const toNextTick = c.tickTime - (Date.now() % c.tickTime) + 5;
     this.timers.push(
@@ -207,21 +232,44 @@ export class PaddockServer implements ServerView, ConnectionHost {
     return addr && typeof addr === 'object' ? addr.port : this.config.clientPort;
   }
 
+  /** The secure client port, once listening (0 when there is none). */
+  get securePort(): number {
+    const addr = this.secureListener?.address();
+    return addr && typeof addr === 'object' ? addr.port : this.config.secureClientPort;
+  }
+
   private every(ms: number, fn: () => void): void {
     this.timers.push(setInterval(fn, ms));
   }
 
-  private accept(socket: net.Socket): void {
+  /**
+   * Count a new socket against maxClientCnxns and maxCnxns until it closes (served or not:
+   * a TLS handshake that fails counts too), or close it at once when it is over either.
+   */
+  private admit(socket: net.Socket): boolean {
     const ip = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     const { maxClientCnxns, maxCnxns } = this.config;
     const fromIp = this.perIp.get(ip) ?? 0;
     if ((maxClientCnxns > 0 && fromIp >= maxClientCnxns) || (maxCnxns > 0 && this.connections.size >= maxCnxns)) {
       this.logger.warn(`too many connections from ${ip} (${fromIp}, maxClientCnxns ${maxClientCnxns}); closing`);
       socket.destroy();
-      return;
+      return false;
     }
     this.perIp.set(ip, fromIp + 1);
-    this.connections.add(new Connection(socket, this));
+    socket.once('close', () => this.release(ip));
+    return true;
+  }
+
+  /** An admitted socket (plaintext, or TLS after its handshake) joins the request pipeline. */
+  private serve(socket: net.Socket, authIds: Id[]): void {
+    this.connections.add(new Connection(socket, this, authIds));
+  }
+
+  /** An admitted socket closed: it no longer counts against maxClientCnxns. */
+  private release(ip: string): void {
+    const n = (this.perIp.get(ip) ?? 1) - 1;
+    if (n > 0) this.perIp.set(ip, n);
+    else this.perIp.delete(ip);
   }
 
   private expireSessions(): void {
@@ -236,9 +284,6 @@ export class PaddockServer implements ServerView, ConnectionHost {
 
   closed(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
-    const n = (this.perIp.get(conn.remoteAddress) ?? 1) - 1;
-    if (n > 0) this.perIp.set(conn.remoteAddress, n);
-    else this.perIp.delete(conn.remoteAddress);
     this.processor.disconnected(conn);
   }
 
@@ -256,10 +301,21 @@ export class PaddockServer implements ServerView, ConnectionHost {
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.readOnlySwitch?.dispose();
-    const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    const closed = [this.listener, this.secureListener].map((l) => l && new Promise<void>((resolve) => l.close(() => resolve())));
+    this.tls?.close();
     for (const c of this.connections) c.abort();
-    await closed;
+    await Promise.all(closed);
     await this.dataDir?.close();
     await this.member?.close();
   }
+}
+
+function listen(server: net.Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }

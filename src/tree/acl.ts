@@ -1,9 +1,11 @@
-// ACL checks and the authentication schemes: the built-in world, auth, digest, ip and
-// super, and sasl (SASLAuthenticationProvider) where an authProvider registers it.
+// ACL checks and the authentication schemes: the built-in world, auth, digest, ip,
+// super and x509 (from TLS, src/tls), and sasl (SASLAuthenticationProvider) where an
+// authProvider registers it.
 
 import { createHash } from 'node:crypto';
 import { Err, Perm, ZkError } from '../proto/constants.ts';
 import type { ACL, Id } from '../proto/records.ts';
+import { isDistinguishedName } from '../tls/x500.ts';
 
 export const ANYONE: Id = { scheme: 'world', id: 'anyone' };
 export const OPEN_ACL_UNSAFE: ACL[] = [{ perms: Perm.all, id: ANYONE }];
@@ -63,13 +65,15 @@ function validId(id: Id, providers: ReadonlySet<string>): boolean {
     case 'sasl':
       // ZooKeeper checks the id parses as a Kerberos name: an '@' must be in `name[/host]@realm`.
       return !id.id.includes('@') || /^[^/@]*(\/[^/@]*)?@[^/@]*$/.test(id.id);
+    case 'x509':
+      return isDistinguishedName(id.id);
     default:
       return false;
   }
 }
 
 /** Schemes whose ids the `auth` scheme expands to (providers that say isAuthenticated). */
-const AUTHENTICATED_SCHEMES = new Set(['digest', 'sasl']);
+const AUTHENTICATED_SCHEMES = new Set(['digest', 'sasl', 'x509']);
 
 /**
  * The ACL a create/setACL stores, as ZooKeeper's fixupACL: duplicates dropped,

@@ -1,0 +1,249 @@
+// The client TLS settings of a ZooKeeper 3.8 server (ClientX509Util's
+// zookeeper.ssl.* properties, NettyServerCnxnFactory's switches, the x509 auth
+// provider), read once at start-up and turned into node:tls options.
+// Invariants:
+// - every value ZooKeeper would reject, and every store that cannot be read,
+//   stops start-up with a ConfigError naming the property;
+// - stores are PEM or PKCS12, the type given or inferred from the file name
+//   (.pem, .p12) as KeyStoreFileType does; JKS gets an error with the keytool
+//   command that converts it;
+// - `secureContext()` reads the store files afresh each time it is called, so a
+//   reload (client.certReload) sees what is on disk now.
+
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { constants as cryptoConstants } from 'node:crypto';
+import tls, { type SecureContextOptions, type SecureVersion } from 'node:tls';
+import { ConfigError, type ServerConfig } from '../config/config.ts';
+import { Pkcs12Error, pkcs12Certificates } from './pkcs12.ts';
+
+const NETTY_FACTORY = 'org.apache.zookeeper.server.NettyServerCnxnFactory';
+const NIO_FACTORY = 'org.apache.zookeeper.server.NIOServerCnxnFactory';
+export const X509_PROVIDER = 'org.apache.zookeeper.server.auth.X509AuthenticationProvider';
+
+export type ClientAuth = 'need' | 'want' | 'none';
+type StoreType = 'PEM' | 'PKCS12' | 'JKS' | 'BCFKS';
+
+interface Store {
+  location: string;
+  password: string;
+  type: StoreType;
+}
+
+export interface TlsSettings {
+  clientAuth: ClientAuth;
+  /** the plain client port also takes TLS (client.portUnification) */
+  portUnification: boolean;
+  /** watch the store files and use what they hold for new connections (client.certReload) */
+  certReload: boolean;
+  /** the x509 id that is also super (X509AuthenticationProvider.superUser) */
+  superUser: string | null;
+  keyStore: Store;
+  trustStore: Store | null;
+  /** protocol and cipher options, fixed at start-up */
+  protocolOptions: SecureContextOptions;
+}
+
+const PROTOCOLS: SecureVersion[] = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+const NO_PROTOCOL: Record<SecureVersion, number> = {
+  TLSv1: cryptoConstants.SSL_OP_NO_TLSv1,
+  'TLSv1.1': cryptoConstants.SSL_OP_NO_TLSv1_1,
+  'TLSv1.2': cryptoConstants.SSL_OP_NO_TLSv1_2,
+  'TLSv1.3': cryptoConstants.SSL_OP_NO_TLSv1_3,
+};
+
+/** X509Util's default cipher suites on Java 9 and later: GCM first, then CBC. */
+const DEFAULT_CIPHER_SUITES = [
+  'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384', 'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384',
+  'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256', 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256',
+  'TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384', 'TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384',
+  'TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256', 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256',
+  'TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA', 'TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA',
+  'TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA', 'TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA',
+];
+
+const KEY_EXCHANGE: Record<string, string> = {
+  RSA: '',
+  ECDHE_RSA: 'ECDHE-RSA',
+  ECDHE_ECDSA: 'ECDHE-ECDSA',
+  DHE_RSA: 'DHE-RSA',
+  DHE_DSS: 'DHE-DSS',
+};
+
+/**
+ * The OpenSSL name of a Java (IANA) cipher suite name, or null when OpenSSL has
+ * no such suite: TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 → ECDHE-RSA-AES128-GCM-SHA256,
+ * TLS_RSA_WITH_AES_256_CBC_SHA → AES256-SHA; TLS 1.3 suites keep their names.
+ */
+export function openSslCipher(javaName: string): string | null {
+  const known = new Set(tls.getCiphers());
+  if (/^TLS_(AES|CHACHA20)_/.test(javaName)) return known.has(javaName.toLowerCase()) ? javaName : null;
+  const m = /^(?:TLS|SSL)_([A-Z0-9_]+?)_WITH_(AES_(128|256)_(GCM|CBC)_(SHA|SHA256|SHA384)|CHACHA20_POLY1305_SHA256)$/.exec(javaName);
+  if (!m || KEY_EXCHANGE[m[1]!] === undefined) return null;
+  const cipher = m[3] === undefined ? 'CHACHA20-POLY1305' : m[4] === 'GCM' ? `AES${m[3]}-GCM-${m[5]}` : `AES${m[3]}-${m[5]}`;
+  const name = [KEY_EXCHANGE[m[1]!], cipher].filter(Boolean).join('-');
+  return known.has(name.toLowerCase()) ? name : null;
+}
+
+/** The TLS settings, or null when neither secureClientPort nor client.portUnification asks for TLS. */
+export function tlsSettings(config: ServerConfig): TlsSettings | null {
+  const props = config.properties;
+  const prop = (name: string) => {
+    const v = props.get(`zookeeper.${name}`);
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const fail = (name: string, detail: string) => new ConfigError(`${name}: ${detail}`, name);
+  const factory = prop('serverCnxnFactory') ?? NIO_FACTORY;
+  if (factory !== NETTY_FACTORY && factory !== NIO_FACTORY) {
+    throw fail('serverCnxnFactory', `'${factory}' is not ${NIO_FACTORY} or ${NETTY_FACTORY}`);
+  }
+  const netty = factory === NETTY_FACTORY;
+  // Only the Netty factory reads client.portUnification; the NIO one serves plaintext whatever it says.
+  const portUnification = netty && prop('client.portUnification')?.toLowerCase() === 'true';
+  if (config.secureClientPort === 0 && !portUnification) return null;
+  if (!netty) {
+    throw fail('secureClientPort', `TLS needs serverCnxnFactory=${NETTY_FACTORY}, as in ZooKeeper (its NIO factory refuses TLS)`);
+  }
+
+  // QuorumPeerConfig.configureSSLAuth: the SSL auth scheme needs a provider, x509 gets one by default.
+  const authScheme = prop('ssl.authProvider') ?? 'x509';
+  const provider = prop(`authProvider.${authScheme}`);
+  if (provider === undefined && authScheme !== 'x509') {
+    throw fail('ssl.authProvider', `No auth provider configured for the SSL authentication scheme '${authScheme}' (set authProvider.${authScheme})`);
+  }
+  if ((provider !== undefined && provider !== X509_PROVIDER) || authScheme !== 'x509') {
+    throw fail('ssl.authProvider', `'${authScheme}' with ${provider ?? X509_PROVIDER}: Paddock authenticates TLS clients only with ${X509_PROVIDER}, whose scheme is x509`);
+  }
+  for (const unsupported of ['ssl.crl', 'ssl.ocsp']) {
+    if (prop(unsupported)?.toLowerCase() === 'true') throw fail(unsupported, 'certificate revocation checks are not supported by Paddock');
+  }
+  if (prop('ssl.context.supplier.class') !== undefined) throw fail('ssl.context.supplier.class', 'a Java SSLContext supplier cannot run in Paddock');
+  // ssl.hostnameVerification is checked but changes nothing here: on the client port ZooKeeper verifies
+  // hostnames only client-side (ClientX509Util.shouldVerifyClientHostname() is false).
+  for (const flag of ['ssl.hostnameVerification', 'client.certReload']) {
+    const v = prop(flag);
+    if (v !== undefined && !/^(true|false)$/i.test(v)) throw fail(flag, `'${v}' is not true or false`);
+  }
+
+  const clientAuthText = (prop('ssl.clientAuth') ?? 'need').toLowerCase();
+  if (clientAuthText !== 'need' && clientAuthText !== 'want' && clientAuthText !== 'none') {
+    throw fail('ssl.clientAuth', `'${prop('ssl.clientAuth')}' is not one of need, want, none`);
+  }
+  const keyStore = store('keyStore', prop, fail);
+  if (!keyStore) throw fail('ssl.keyStore.location', 'not set; the TLS client port needs the server certificate and key');
+  return {
+    clientAuth: clientAuthText,
+    portUnification,
+    certReload: prop('client.certReload')?.toLowerCase() === 'true',
+    superUser: prop('X509AuthenticationProvider.superUser') ?? null,
+    keyStore,
+    trustStore: store('trustStore', prop, fail),
+    protocolOptions: protocolOptions(prop, fail),
+  };
+}
+
+type Prop = (name: string) => string | undefined;
+type Fail = (name: string, detail: string) => ConfigError;
+
+function store(kind: 'keyStore' | 'trustStore', prop: Prop, fail: Fail): Store | null {
+  const location = prop(`ssl.${kind}.location`);
+  if (location === undefined) return null;
+  let password = prop(`ssl.${kind}.password`) ?? '';
+  const passwordPath = prop(`ssl.${kind}.passwordPath`);
+  if (passwordPath !== undefined) {
+    try {
+      password = readFileSync(passwordPath, 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      throw fail(`ssl.${kind}.passwordPath`, `cannot read ${passwordPath}: ${(e as Error).message}`);
+    }
+  }
+  const typeText = prop(`ssl.${kind}.type`);
+  let type: string | undefined = typeText?.toUpperCase();
+  if (type === undefined) {
+    // KeyStoreFileType.fromFilename: the extension names the type.
+    const ext = basename(location).split('.').slice(1).pop()?.toLowerCase();
+    type = ({ pem: 'PEM', p12: 'PKCS12', jks: 'JKS', bcfks: 'BCFKS' } as Record<string, string>)[ext ?? ''];
+    if (!type) throw fail(`ssl.${kind}.location`, `cannot tell the store type of ${location} from its name (.pem, .p12, .jks); set ssl.${kind}.type`);
+  }
+  if (type === 'JKS') {
+    throw fail(`ssl.${kind}.${typeText ? 'type' : 'location'}`, `${location} is a JKS store, which Paddock cannot read; convert it to PKCS12 with: keytool -importkeystore -srckeystore ${location} -srcstoretype JKS -destkeystore ${location.replace(/\.jks$/i, '')}.p12 -deststoretype PKCS12, then set ssl.${kind}.location to the .p12 file`);
+  }
+  if (type !== 'PEM' && type !== 'PKCS12') throw fail(`ssl.${kind}.type`, `'${typeText ?? type}' is not supported; Paddock reads PEM and PKCS12 stores`);
+  return { location, password, type };
+}
+
+function protocolOptions(prop: Prop, fail: Fail): SecureContextOptions {
+  const protocol = prop('ssl.protocol') ?? 'TLSv1.2';
+  const enabledText = prop('ssl.enabledProtocols');
+  const enabled = enabledText === undefined ? [protocol] : enabledText.split(',').map((p) => p.trim()).filter(Boolean);
+  const key = enabledText === undefined ? 'ssl.protocol' : 'ssl.enabledProtocols';
+  for (const p of enabled) {
+    if (!PROTOCOLS.includes(p as SecureVersion)) throw fail(key, `'${p}' is not one of ${PROTOCOLS.join(', ')}`);
+  }
+  if (enabledText === undefined && !PROTOCOLS.includes(protocol as SecureVersion)) throw fail('ssl.protocol', `'${protocol}' is not one of ${PROTOCOLS.join(', ')}`);
+  const on = PROTOCOLS.filter((p) => enabled.includes(p));
+  const minVersion = on[0]!;
+  const maxVersion = on[on.length - 1]!;
+  // node:tls takes a range; versions inside it that are not enabled are switched off one by one.
+  let secureOptions = 0;
+  for (const p of PROTOCOLS.slice(PROTOCOLS.indexOf(minVersion), PROTOCOLS.indexOf(maxVersion) + 1)) {
+    if (!on.includes(p)) secureOptions |= NO_PROTOCOL[p];
+  }
+  const suitesText = prop('ssl.ciphersuites');
+  const suites = suitesText === undefined ? DEFAULT_CIPHER_SUITES : suitesText.split(',').map((s) => s.trim()).filter(Boolean);
+  const ciphers = suites.map((s) => {
+    const name = openSslCipher(s);
+    if (name === null && suitesText !== undefined) throw fail('ssl.ciphersuites', `'${s}' is not a cipher suite Paddock knows (OpenSSL has no equivalent)`);
+    return name;
+  });
+  return { minVersion, maxVersion, secureOptions, ciphers: ciphers.filter((c) => c !== null).join(':') };
+}
+
+function readStore(store: Store, kind: string): Buffer {
+  try {
+    return readFileSync(store.location);
+  } catch (e) {
+    throw new ConfigError(`ssl.${kind}.location: cannot read ${store.location}: ${(e as Error).message}`, `ssl.${kind}.location`);
+  }
+}
+
+/**
+ * node:tls options holding the stores as they are on disk now; throws
+ * ConfigError when a store cannot be read or does not hold what it must.
+ */
+export function secureContextOptions(s: TlsSettings): SecureContextOptions {
+  const options: SecureContextOptions = { ...s.protocolOptions };
+  const keyData = readStore(s.keyStore, 'keyStore');
+  if (s.keyStore.type === 'PKCS12') {
+    options.pfx = keyData;
+    options.passphrase = s.keyStore.password;
+  } else {
+    // One PEM file holds the certificate chain and the private key (encrypted with the password, or not).
+    options.cert = keyData;
+    options.key = keyData;
+    options.passphrase = s.keyStore.password;
+  }
+  if (s.trustStore) {
+    const trustData = readStore(s.trustStore, 'trustStore');
+    if (s.trustStore.type === 'PEM') {
+      options.ca = trustData;
+    } else {
+      try {
+        options.ca = pkcs12Certificates(trustData, s.trustStore.password).map(pemOf);
+      } catch (e) {
+        if (!(e instanceof Pkcs12Error)) throw e;
+        throw new ConfigError(`ssl.trustStore.location: ${s.trustStore.location}: ${e.message}`, 'ssl.trustStore.location');
+      }
+    }
+  }
+  try {
+    tls.createSecureContext(options);
+  } catch (e) {
+    throw new ConfigError(`ssl.keyStore.location: ${s.keyStore.location} (${s.keyStore.type}) or the trust store cannot be used: ${(e as Error).message}`, 'ssl.keyStore.location');
+  }
+  return options;
+}
+
+function pemOf(der: Buffer): string {
+  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+}
