@@ -289,7 +289,7 @@ describe('ensemble operations, Paddock against ZooKeeper 3.8', { timeout: 600_00
       // Unless an earlier snapCount snapshot landed on that very zxid, the leader wrote it as it began leading.
       if (o.snapshotsBeforeKill.includes(o.killedAt)) continue;
       const log = o.output.get(o.newLeader.leader)!;
-      const leading = log.search(kind === 'zookeeper' ? /QuorumPeer - LEADING$/m : /LEADING - leader \d+ \(me\) - LEADER ELECTION TOOK/);
+      const leading = log.search(kind === 'zookeeper' ? /QuorumPeer\S* - LEADING$/m : /LEADING - leader \d+ \(me\) - LEADER ELECTION TOOK/);
       assert.ok(leading >= 0, `${kind}: the new leader logged LEADING`);
       assert.match(log.slice(leading), snapshotLine[kind](hex), `${kind}: the snapshot follows LEADING in the log`);
     }
