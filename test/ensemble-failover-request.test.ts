@@ -30,7 +30,7 @@ describe('a request lost with its leader', { timeout: 300_000 }, () => {
     await bounded('create /lost', WAIT_MS, c1.create('/lost', 'a'));
     for (let i = 0; i < 3; i++) await bounded('setData /lost', WAIT_MS, c1.setData('/lost', `a${i}`));
 
-    ens.pause(leader);
+    await ens.pause(leader);
     const lost = c1.setData('/lost', 'never ordered');
     const outcome = lost.then(
       () => 'answered',
