@@ -181,7 +181,7 @@ describe('SASL settings at start-up', () => {
     assert.deepEqual(parseWith(users, 'enforce.auth.enabled=true\nenforce.auth.schemes=digest, ip\n').clientAuth.enforcedSchemes, ['digest', 'ip']);
     assert.throws(() => parseWith(users, 'sessionRequireClientSASLAuth=true\n'), /enforced for scheme 'sasl', which is not available \(add authProvider\.1=/);
     assert.throws(() => parseWith(users, 'enforce.auth.enabled=true\n'), /zookeeper\.enforce\.auth\.schemes must be set/);
-    assert.throws(() => parseWith(users, 'enforce.auth.enabled=true\nenforce.auth.schemes=x509\n'), /scheme 'x509', which is not available/);
+    assert.throws(() => parseWith(users, 'enforce.auth.enabled=true\nenforce.auth.schemes=kerberos\n'), /scheme 'kerberos', which is not available/);
   });
 });
 

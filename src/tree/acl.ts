@@ -45,8 +45,8 @@ function ipMatches(clientAddr: string, aclExpr: string): boolean {
   return true;
 }
 
-/** Schemes no provider needs registering for. */
-const BUILT_IN: ReadonlySet<string> = new Set(['world', 'digest', 'ip']);
+/** Schemes no provider needs registering for (x509: the id a TLS client certificate gives, src/tls). */
+const BUILT_IN: ReadonlySet<string> = new Set(['world', 'digest', 'ip', 'x509']);
 
 /** Whether an ACL id is well-formed for its scheme (ServerAuthenticationProvider.isValid), its provider registered. */
 function validId(id: Id, providers: ReadonlySet<string>): boolean {
