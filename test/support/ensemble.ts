@@ -286,12 +286,16 @@ export class TestEnsemble {
     return /^Mode: ([\w-]+)$/m.exec(await this.fourLetter(id, 'srvr'))?.[1] ?? null;
   }
 
-  /** Wait until one running member leads and every other running one follows (participants) or observes (observers). */
-  async settled(): Promise<Settled> {
+  /**
+   * Wait until one of members `among` (default: every running one) leads and
+   * every other of them follows (participants) or observes (observers); pass
+   * `among` to leave out a member that is paused and cannot answer.
+   */
+  async settled(among: number[] = this.runningIds): Promise<Settled> {
     let last = '';
     const found = waitFor('one leader, the rest following or observing', this.waitMs, async () => {
       const modes = new Map<number, string | null>();
-      for (const id of this.running.keys()) modes.set(id, await this.mode(id));
+      for (const id of among) modes.set(id, await this.mode(id));
       last = [...modes].map(([id, m]) => `${id}: ${m}`).join(', ');
       const with_ = (mode: string) => [...modes].filter(([, m]) => m === mode).map(([id]) => id);
       const [leaders, followers, observers] = [with_('leader'), with_('follower'), with_('observer')];
@@ -300,7 +304,7 @@ export class TestEnsemble {
       return ok ? { leader: leaders[0]!, followers, observers } : null;
     });
     return found.catch((e: Error) => {
-      const tails = [...this.running].map(([id, s]) => `--- member ${id} (${s.kind}), the end of its output:\n${s.output().split('\n').slice(-TAIL_LINES).join('\n')}`);
+      const tails = [...this.running].filter(([id]) => among.includes(id)).map(([id, s]) => `--- member ${id} (${s.kind}), the end of its output:\n${s.output().split('\n').slice(-TAIL_LINES).join('\n')}`);
       throw new Error(`${e.message}; last modes: ${last}\n${tails.join('\n')}`);
     });
   }
