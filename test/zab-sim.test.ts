@@ -50,12 +50,14 @@ describe('Zab core in the simulator', () => {
     runSeed({ seed: 501, peers: 3, duration: 15_000, ...pauses });
   });
 
-  // Losing an acked txn needs crashes; a stale sync needs a paused leader.
+  // Losing an acked txn needs crashes; a stale sync needs a paused leader; a prep blind
+  // to pending txns needs only pipelined writes (and is caught by the history's model).
   const crashy = { crash: 0.6, partition: 0.2, breakConn: 0.2 };
   const sabotages = [
     ['ackBeforeFsync', { faults: crashy, clients: 6 }],
     ['commitShortOfQuorum', { faults: crashy, clients: 6 }],
     ['unconfirmedSync', pauses],
+    ['forgetPending', { faults, clients: 4 }],
   ] as const;
   for (const [sabotage, mix] of sabotages) {
     test(`the checkers catch a core that breaks the rules: ${sabotage}`, () => {

@@ -22,6 +22,7 @@ import type { Txn, TxnBody } from '../../src/proto/txn.ts';
 import { Prep } from '../../src/server/prep.ts';
 import { OPEN_ACL_UNSAFE } from '../../src/tree/acl.ts';
 import { DataTree, ZNode, type ApplyResult } from '../../src/tree/datatree.ts';
+import type { ZabSettings } from '../../src/zab/context.ts';
 import { majorityQuorum, type QuorumVerifier } from '../../src/zab/quorum.ts';
 import type { Notification } from '../../src/zab/election.ts';
 import type { ZabMessage } from '../../src/zab/messages.ts';
@@ -85,8 +86,12 @@ export interface SimOptions {
   faults?: { crash?: number; partition?: number; breakConn?: number; pause?: number };
   /** observers, ids after the voters */
   observers?: number;
-  /** break the core on purpose, to show the checkers catch it */
-  sabotage?: 'ackBeforeFsync' | 'commitShortOfQuorum' | 'unconfirmedSync';
+  /**
+   * Break the core on purpose, to show the checkers catch it; forgetPending breaks
+   * the leader's prep instead: it checks each request against the applied tree,
+   * blind to the txns prepared but not applied yet (ZooKeeper's outstanding changes).
+   */
+  sabotage?: NonNullable<ZabSettings['sabotage']> | 'forgetPending';
 }
 
 /** Voters 1..n (a majority of them is a quorum), and the given observers. */
@@ -253,7 +258,7 @@ export class Cluster {
         tickTime: this.tickMs,
         initLimit: this.opts.initLimit ?? 10,
         syncLimit: this.opts.syncLimit ?? 5,
-        sabotage: this.opts.sabotage,
+        sabotage: this.opts.sabotage === 'forgetPending' ? undefined : this.opts.sabotage,
       },
       epochs: { ...p.disk.epochs },
       history: { logStart: p.disk.snapshot.applied, logged: p.disk.log.map((t) => t.hdr.zxid) },
@@ -409,7 +414,7 @@ export class Cluster {
     this.epochLeaders.set(epoch, p.id);
     const chain = new Set(p.state.chain);
     for (const op of this.history.acknowledgedWrites()) {
-      assert.ok(chain.has(op.zxid!), `leader ${p.id} of epoch ${epoch} lacks acknowledged write ${op.value} at ${zxidHex(op.zxid!)}`);
+      assert.ok(chain.has(op.zxid!), `leader ${p.id} of epoch ${epoch} lacks acknowledged ${op.kind} ${op.key} (cxid ${op.cxid} of session ${op.session}) at ${zxidHex(op.zxid!)}`);
     }
   }
 
@@ -443,7 +448,12 @@ export class Cluster {
     if (!ch) this.channels.set(dir, (ch = { queue: [], pumping: false }));
     const last = ch.queue[ch.queue.length - 1];
     ch.queue.push({ at: Math.max(this.now + this.rng.int(1, 20), last?.at ?? 0), conn, w });
-    this.pump(dir);
+    // Only a message into an idle channel starts its pump: a channel that holds
+    // messages is pumping already, or waits for heal(). Pumping it from here
+    // could deliver to a peer in the middle of its own Ready (say, a leader whose
+    // proposal to one learner brings back a request): the nested Ready's messages
+    // would then overtake the outer one's on the wire, which TCP never does.
+    if (ch.queue.length === 1) this.pump(dir);
   }
 
   /**
@@ -639,10 +649,10 @@ export class Cluster {
 
   /** The leader's prep, made over its tree on first use. */
   private prepOf(leader: SimPeer): LeaderPrep {
-    return (leader.prep ??= {
-      prep: new Prep(leader.state.tree, { extendedTypesEnabled: false, reconfigEnabled: false, skipACL: true }),
-      sessions: new Set(leader.state.tree.sessions.keys()),
-    });
+    const newPrep = () => new Prep(leader.state.tree, { extendedTypesEnabled: false, reconfigEnabled: false, skipACL: true });
+    const lp = (leader.prep ??= { prep: newPrep(), sessions: new Set(leader.state.tree.sessions.keys()) });
+    if (this.opts.sabotage === 'forgetPending') lp.prep = newPrep();
+    return lp;
   }
 
   /** Order a client's write: the txn is prepared as its zxid is given. */
