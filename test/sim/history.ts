@@ -108,6 +108,7 @@ export class History {
         assert.ok(live.delete(hdr.clientId), `the leader expired session ${hdr.clientId}, which is not live`);
         continue;
       }
+      assert.ok(!committedAt.has(op), `${op.kind} ${op.key} of session ${op.session} committed twice: at ${committedAt.get(op)} and ${zxid}`);
       committedAt.set(op, zxid);
       let expect: { err: number; version: number };
       if (op.kind === 'createSession') {
