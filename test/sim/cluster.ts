@@ -623,7 +623,7 @@ export class Cluster {
         } else if (server.peer.role === 'leading') {
           this.leaderWrite(server, op);
         } else {
-          server.peer.forward({ sessionId: op.session, cxid: op.cxid, op: OpCode.setData, payload: op });
+          server.peer.forward({ sessionId: op.session, cxid: op.cxid, op: OPCODE_OF[op.kind], payload: op });
         }
       }),
     );
@@ -742,6 +742,16 @@ export class Cluster {
     this.history.check(this.committed);
   }
 }
+
+/** The opcode of each kind of request of the workload. */
+const OPCODE_OF: Record<Op['kind'], number> = {
+  createSession: OpCode.createSession,
+  closeSession: OpCode.closeSession,
+  create: OpCode.create,
+  ephemeral: OpCode.create,
+  set: OpCode.setData,
+  read: OpCode.sync,
+};
 
 /** The client request behind a write of the workload. */
 function requestOf(op: Op): Request | null {
