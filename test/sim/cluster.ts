@@ -135,6 +135,7 @@ interface Client {
   deadline: number;
   /** the session in use (its createSession may still be in flight); null: open one next */
   session: bigint | null;
+  /** sessions opened so far (the low half of the next session id) */
   sessions: number;
   /** the version last seen of each register, to expect in the next set */
   versions: Map<string, number>;
