@@ -8,7 +8,7 @@
 // of real txns that the leader prepares with the server's Prep. Clients open
 // sessions, create registers and ephemerals, set registers with an expected
 // version, read them after a sync and close their sessions; the leader expires
-// sessions their clients abandoned. Their history is checked for
+// the sessions it has not heard of for their timeout. Their history is checked for
 // linearizability at the end (history.ts). Invariants beyond Zab's own: every
 // non-error txn applies cleanly (prep checked it against the state it applies
 // to); peers that applied a committed zxid hold trees of one digest; a session
@@ -60,7 +60,12 @@ function cloneTree(tree: DataTree): DataTree {
 interface LeaderPrep {
   prep: Prep;
   sessions: Set<bigint>;
+  /** session → the leader's clock when it last heard of it (a request reached it) */
+  heard: Map<bigint, number>;
 }
+
+/** Every session's timeout, in ms of the leader's clock. */
+const SESSION_TIMEOUT = 4000;
 
 interface Disk {
   snapshot: AppState;
@@ -602,7 +607,7 @@ export class Cluster {
       if (c.op && this.now > c.deadline) this.giveUp(c, 'timeout');
       if (!c.op) this.nextOp(c);
     }
-    if (this.now % 500 === 0) this.expireAbandoned();
+    if (this.now % 500 === 0) this.expireSessions();
     this.at(10, () => this.clientLoop());
   }
 
@@ -651,7 +656,9 @@ export class Cluster {
   /** The leader's prep, made over its tree on first use. */
   private prepOf(leader: SimPeer): LeaderPrep {
     const newPrep = () => new Prep(leader.state.tree, { extendedTypesEnabled: false, reconfigEnabled: false, skipACL: true });
-    const lp = (leader.prep ??= { prep: newPrep(), sessions: new Set(leader.state.tree.sessions.keys()) });
+    // As ZooKeeper's new leader, it gives every session a fresh timeout.
+    const now = this.clockOf(leader);
+    const lp = (leader.prep ??= { prep: newPrep(), sessions: new Set(leader.state.tree.sessions.keys()), heard: new Map([...leader.state.tree.sessions.keys()].map((s) => [s, now])) });
     if (this.opts.sabotage === 'forgetPending') lp.prep = newPrep();
     return lp;
   }
@@ -659,11 +666,12 @@ export class Cluster {
   /** Order a client's write: the txn is prepared as its zxid is given. */
   private leaderWrite(leader: SimPeer, op: Op): void {
     const lp = this.prepOf(leader);
+    lp.heard.set(op.session, this.clockOf(leader));
     leader.peer.propose((zxid) => {
       let body: TxnBody;
       if (op.kind === 'createSession') {
         lp.sessions.add(op.session);
-        body = { type: OpCode.createSession, timeOut: 4000 };
+        body = { type: OpCode.createSession, timeOut: SESSION_TIMEOUT };
       } else {
         body = this.prepare(lp, requestOf(op), op.session, zxid);
       }
@@ -680,16 +688,20 @@ export class Cluster {
     return lp.prep.prepareCloseSession(ctx);
   }
 
-  /** The leader's session expiry, kept simple: it closes the sessions no client holds any more. */
-  private expireAbandoned(): void {
+  /**
+   * The leader's session expiry, kept simple: it closes a session once it has not
+   * heard of it for the timeout (only requests that reach the leader count; a
+   * paused leader's clock jumps on resume, as a real one's does).
+   */
+  private expireSessions(): void {
     const leader = this.peers.find((p) => p.alive && p.peer.role === 'leading' && p.peer.serving);
     if (!leader) return;
     this.onPeer(leader, leader.incarnation, () => {
       if (leader.peer.role !== 'leading' || !leader.peer.serving) return;
       const lp = this.prepOf(leader);
-      const held = new Set(this.clients.map((c) => c.session));
+      const now = this.clockOf(leader);
       for (const session of [...lp.sessions]) {
-        if (held.has(session)) continue;
+        if (now - (lp.heard.get(session) ?? 0) <= SESSION_TIMEOUT) continue;
         // cxid 0, as ZooKeeper's expiry request
         leader.peer.propose((zxid) => {
           const body = this.prepare(lp, null, session, zxid);

@@ -103,7 +103,7 @@ export class History {
       const { hdr } = committed.get(zxid)!;
       const op = byRequest.get(`${hdr.clientId}:${hdr.cxid}`);
       if (!op) {
-        // Only the leader's expiry of an abandoned session writes without a client request.
+        // Only the leader's expiry of a session writes without a client request.
         assert.equal(hdr.cxid, 0, `txn at ${zxid} (session ${hdr.clientId}, cxid ${hdr.cxid}) answers no client request`);
         assert.ok(live.delete(hdr.clientId), `the leader expired session ${hdr.clientId}, which is not live`);
         continue;
