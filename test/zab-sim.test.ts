@@ -35,7 +35,7 @@ describe('Zab core in the simulator', () => {
     for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
       const mix = seed % 4 === 0 ? pauses : { faults, clients: 4 };
       const c = runSeed({ seed, peers: seed % 2 ? 3 : 5, observers: seed % 3 === 0 ? 1 : 0, duration: 15_000, ...mix });
-      writes += c.history.ops.filter((o) => o.kind === 'write' && o.outcome === 'ok').length;
+      writes += [...c.history.acknowledgedWrites()].length;
       reads += c.history.ops.filter((o) => o.kind === 'read' && o.outcome === 'ok').length;
     }
     t.diagnostic(`${writes} acknowledged writes and ${reads} synced reads checked`);
@@ -48,14 +48,22 @@ describe('Zab core in the simulator', () => {
     runSeed({ seed: 32, peers: 3, observers: 1, duration: 20_000, faults: { crash: 0.2, partition: 0.2, breakConn: 0.2, pause: 0.2 } });
     runSeed({ seed: 448, peers: 5, duration: 15_000, ...pauses });
     runSeed({ seed: 501, peers: 3, duration: 15_000, ...pauses });
+    // A send pumped a busy channel, so a leader's nested Ready overtook its outer one on the wire and a
+    // learner skipped a txn (caught by the tree digest). The fix changed the schedules: it now replays another.
+    runSeed({ seed: 1631, peers: 3, duration: 15_000, faults, clients: 4 });
+    // A leader paused while its NEWLEADER acks arrived learned it led epoch 4 after epoch 5 took writes: the
+    // check wrongly asked it for epoch 5's writes (it now asks a leader only for earlier epochs' writes).
+    runSeed({ seed: 1400, peers: 5, duration: 15_000, ...pauses });
   });
 
-  // Losing an acked txn needs crashes; a stale sync needs a paused leader.
+  // Losing an acked txn needs crashes; a stale sync needs a paused leader; a prep blind
+  // to pending txns needs only pipelined writes (and is caught by the history's model).
   const crashy = { crash: 0.6, partition: 0.2, breakConn: 0.2 };
   const sabotages = [
     ['ackBeforeFsync', { faults: crashy, clients: 6 }],
     ['commitShortOfQuorum', { faults: crashy, clients: 6 }],
     ['unconfirmedSync', pauses],
+    ['forgetPending', { faults, clients: 4 }],
   ] as const;
   for (const [sabotage, mix] of sabotages) {
     test(`the checkers catch a core that breaks the rules: ${sabotage}`, () => {
