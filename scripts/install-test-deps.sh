@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the test suite runs against: Apache ZooKeeper 3.8 (the reference
 # server, its jars for the Java client and zkCli.sh), the C client library and
-# tools, Python's kazoo (for /usr/bin/python3), a JDK and a C compiler.
+# tools, Python's kazoo (for /usr/bin/python3), a JDK and a C compiler, and the
+# openssl command the TLS tests make their certificates with.
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
@@ -9,4 +10,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
 $SUDO apt-get install -y --no-install-recommends \
   zookeeper zookeeper-bin libzookeeper-mt-dev python3-kazoo \
-  openjdk-17-jdk-headless gcc libc6-dev
+  openjdk-17-jdk-headless gcc libc6-dev openssl
