@@ -28,7 +28,7 @@ import { closeSync, fsync, openSync, readFileSync, unlinkSync, writeSync, ftrunc
 import { open, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { crc32, gunzipSync } from 'node:zlib';
+import { gunzipSync } from 'node:zlib';
 import { adler32 } from './adler32.ts';
 import { filesByZxid, type ZxidFile } from './files.ts';
 import type { Readable, Writable } from 'node:stream';
@@ -37,7 +37,7 @@ import type { ACL } from '../proto/records.ts';
 import { readACL } from '../proto/records.ts';
 import { OPEN_ACL_UNSAFE } from '../tree/acl.ts';
 import { DataTree, UNRESOLVED_ACL, ZNode, kindOf, ttlOf } from '../tree/datatree.ts';
-import { DIGEST_VERSION, DigestSum, countsInDigest, finishNodeDigest } from '../tree/digest.ts';
+import { DIGEST_VERSION } from '../tree/digest.ts';
 
 export const SNAP_MAGIC = 0x5a4b534e; // "ZKSN"
 export const SNAP_VERSION = 2;
@@ -283,24 +283,18 @@ class Sink {
     this.bytes(b);
   }
 
-  /**
-   * A Jute ustring; returns the CRC-32 of its UTF-8 bytes (continuing `crc`)
-   * when `withCrc`, as the node digest starts with the path.
-   */
-  ustring(s: string, withCrc = false): number {
+  /** A Jute ustring. */
+  ustring(s: string): void {
     const max = s.length * 3;
     if (max + 4 <= CHUNK >> 2) {
       this.room(max + 4);
       const n = this.buf.write(s, this.pos + 4, 'utf8');
       this.buf.writeInt32BE(n, this.pos);
-      this.pos += 4;
-      const crc = withCrc && n > 0 ? crc32(this.buf.subarray(this.pos, this.pos + n)) : 0;
-      this.pos += n;
-      return crc;
+      this.pos += 4 + n;
+      return;
     }
     const b = Buffer.from(s, 'utf8');
     this.buffer(b);
-    return withCrc ? crc32(b) : 0;
   }
 
   /** Seal: the Adler-32 of everything so far, then "/". */
@@ -332,10 +326,9 @@ export function removePartialSnapshots(dir: string): string[] {
   return partial;
 }
 
-/** One node record; adds the node's digest to `sum`, if given. */
-function writeNode(sink: Sink, path: string, node: ZNode, ref: number, sum: DigestSum | null): void {
-  const counts = sum !== null && countsInDigest(path);
-  let crc = sink.ustring(path === '/' ? '' : path, counts);
+/** One node record. */
+function writeNode(sink: Sink, path: string, node: ZNode, ref: number): void {
+  sink.ustring(path === '/' ? '' : path);
   const data = node.data;
   sink.buffer(data);
   sink.long(ref);
@@ -348,7 +341,6 @@ function writeNode(sink: Sink, path: string, node: ZNode, ref: number, sum: Dige
   sink.int(node.aversion);
   sink.bigLong(node.ephemeralOwner);
   sink.long(node.pzxid);
-  if (counts) sum!.add(finishNodeDigest(crc, node));
 }
 
 /** SerializeUtils' sessions, then the ACL table (ReferenceCountedACLCache.serialize). */
@@ -397,9 +389,9 @@ async function writeAttempt(tree: DataTree, sink: Sink, table: AclTable, fuzzy: 
   sink.int(SNAP_VERSION);
   sink.long(SNAP_DBID);
   writeSessionsAndAcls(sink, tree.sessions, table);
-  // The digest is exact only if no txn is applied while the nodes are written.
+  // The tree's digest (kept as nodes change) as of now; the file states it only if no txn is applied while the nodes are written.
   const zxidAtStart = tree.lastProcessedZxid;
-  const sum = new DigestSum();
+  const digestAtStart = tree.digest;
   const walk = new Walk(tree);
   let nodes = 0;
   let spoilt = false;
@@ -413,7 +405,7 @@ async function writeAttempt(tree: DataTree, sink: Sink, table: AclTable, fuzzy: 
         spoilt = true;
         table.add(node.acl);
       } else {
-        writeNode(sink, walk.path, node, ref, sum);
+        writeNode(sink, walk.path, node, ref);
       }
     }
     if (fuzzy && (++nodes % SLICE_NODES === 0 || sink.offset - sliceStart > SLICE_BYTES)) {
@@ -429,7 +421,7 @@ async function writeAttempt(tree: DataTree, sink: Sink, table: AclTable, fuzzy: 
   // zxid 0 marks "no digest" for ZooKeeper (as when it has not computed one yet)
   sink.long(exact ? zxidAtStart : 0);
   sink.int(DIGEST_VERSION);
-  sink.bigLong(exact ? sum.value : 0n);
+  sink.bigLong(exact ? digestAtStart : 0n);
   sink.seal();
   sink.flush();
   return true;
@@ -566,7 +558,7 @@ export async function writeSnapStream(tree: DataTree, out: Writable): Promise<nu
   let sliceStart = sink.offset;
   while (walk.next()) {
     const node = walk.node!;
-    writeNode(sink, walk.path, node, table.refOf(node.acl) ?? OPEN_REF, null);
+    writeNode(sink, walk.path, node, table.refOf(node.acl) ?? OPEN_REF);
     if (++nodes % SLICE_NODES === 0 || sink.offset - sliceStart > SLICE_BYTES) {
       sink.flush();
       if (out.writableNeedDrain || out.destroyed) await drained(out);

@@ -69,28 +69,14 @@ function pathCrc(path: string): number {
   return ~c >>> 0;
 }
 
-/** True when the node at `path` takes part in the tree digest. */
-export const countsInDigest = (path: string): boolean => !path.startsWith(EXCLUDED_PREFIX);
-
 /**
  * The digest of one node (an unsigned 32-bit value), or 0 for nodes under
- * /zookeeper/. `path` may be given as "/" or "" for the root, or as its UTF-8
- * bytes (then the caller has already left out excluded paths).
+ * /zookeeper/. The root may be given as "/" or "": the CRC-32 of its path,
+ * then the data and the 60 stat bytes.
  */
-export function nodeDigest(path: string | Uint8Array, node: DigestedFields): number {
-  let crc: number;
-  if (typeof path === 'string') {
-    if (!countsInDigest(path)) return 0;
-    crc = path === '/' ? 0 : pathCrc(path);
-  } else {
-    crc = crc32(path);
-  }
-  return finishNodeDigest(crc, node);
-}
-
-/** A node's digest, given the CRC-32 of its path: the data and the 60 stat bytes follow. */
-export function finishNodeDigest(pathCrc: number, node: DigestedFields): number {
-  let c = ~pathCrc;
+export function nodeDigest(path: string, node: DigestedFields): number {
+  if (path.startsWith(EXCLUDED_PREFIX)) return 0;
+  let c = ~(path === '/' ? 0 : pathCrc(path));
   if (node.data !== null) c = crcBytes(c, node.data);
   c = crcLong(c, node.czxid);
   c = crcLong(c, node.mzxid);
