@@ -108,6 +108,7 @@ describe('defaults', () => {
         readOnlyModeEnabled: false,
         skipACL: false,
         clientAuth: { providers: new Set(), saslUsers: null, saslSuperUsers: new Set(), allowSaslFailedClients: false, enforcedSchemes: [] },
+        quorumAuth: null,
         containerCheckIntervalMs: 60000,
         containerMaxPerMinute: 10000,
         containerMaxNeverUsedIntervalMs: 0,

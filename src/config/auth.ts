@@ -10,7 +10,7 @@
 //   zookeeper.allowSaslFailedClients (ZooKeeperServer)
 // - zookeeper.sessionRequireClientSASLAuth, zookeeper.enforce.auth.enabled / .schemes (AuthenticationHelper)
 
-import { JaasError, parseJaas } from './jaas.ts';
+import { JaasError, parseJaas, type LoginModuleEntry } from './jaas.ts';
 import type { SystemProperty } from './jvmflags.ts';
 
 export interface ClientAuthConfig {
@@ -105,6 +105,24 @@ export function clientAuthConfig(props: ReadonlyMap<string, SystemProperty>, rea
 
 /** The DIGEST-MD5 users of the JAAS server section; null when there is no JAAS file or no such section. */
 function saslUsers(props: ReadonlyMap<string, SystemProperty>, readFile: (path: string) => string): Map<string, string> | null {
+  const jaas = readJaasFile(props, readFile);
+  const entries = jaas && digestSection(jaas, props.get('zookeeper.sasl.serverconfig')?.value ?? 'Server');
+  if (!entries) return null;
+  const users = digestUsers(entries);
+  // ZooKeeper takes the password of user "super" from this property when it is set (the user must still be listed).
+  const superPassword = props.get('zookeeper.SASLAuthenticationProvider.superPassword')?.value;
+  if (superPassword !== undefined && users.has('super')) users.set('super', superPassword);
+  return users;
+}
+
+/** The JAAS file -Djava.security.auth.login.config names, parsed, and how messages name it. */
+export interface JaasFile {
+  where: string;
+  sections: Map<string, LoginModuleEntry[]>;
+}
+
+/** The JAAS file; null when java.security.auth.login.config is not set. Throws when it cannot be read or parsed. */
+export function readJaasFile(props: ReadonlyMap<string, SystemProperty>, readFile: (path: string) => string): JaasFile | null {
   const file = props.get('java.security.auth.login.config');
   if (!file) return null;
   const where = `JAAS file ${file.value} (java.security.auth.login.config, ${file.from})`;
@@ -114,33 +132,38 @@ function saslUsers(props: ReadonlyMap<string, SystemProperty>, readFile: (path: 
   } catch (err) {
     throw new Error(`${where}: cannot read it: ${(err as Error).message}`);
   }
-  let sections;
   try {
-    sections = parseJaas(text, (name) => props.get(name)?.value ?? (name === 'user.home' ? process.env.HOME : undefined));
+    return { where, sections: parseJaas(text, (name) => props.get(name)?.value ?? (name === 'user.home' ? process.env.HOME : undefined)) };
   } catch (err) {
     if (err instanceof JaasError) throw new Error(`${where}: ${err.message}`);
     throw err;
   }
-  const sectionName = props.get('zookeeper.sasl.serverconfig')?.value ?? 'Server';
-  const entries = sections.get(sectionName);
-  if (!entries || entries.length === 0) return null;
+}
 
-  const users = new Map<string, string>();
+/**
+ * The options of each entry of section `name`, every one a DigestLoginModule (Kerberos and
+ * other modules are refused); null when the file has no such section or it is empty.
+ */
+export function digestSection(jaas: JaasFile, name: string): Map<string, string>[] | null {
+  const entries = jaas.sections.get(name);
+  if (!entries || entries.length === 0) return null;
   for (const entry of entries) {
     if (KERBEROS_LOGIN_MODULE.test(entry.loginModule)) {
       throw new Error(
-        `${where}: section ${sectionName} uses ${entry.loginModule}: Kerberos (GSSAPI) is not supported by Paddock; ` +
-          `use ${DIGEST_LOGIN_MODULE} with user_<name>="<password>" options (DIGEST-MD5)`,
+        `${jaas.where}: section ${name} uses ${entry.loginModule}: Kerberos (GSSAPI) is not supported by Paddock; ` +
+          `use ${DIGEST_LOGIN_MODULE} (DIGEST-MD5)`,
       );
     }
     if (entry.loginModule !== DIGEST_LOGIN_MODULE) {
-      throw new Error(`${where}: section ${sectionName} uses login module ${entry.loginModule}, which Paddock does not have (it has ${DIGEST_LOGIN_MODULE})`);
+      throw new Error(`${jaas.where}: section ${name} uses login module ${entry.loginModule}, which Paddock does not have (it has ${DIGEST_LOGIN_MODULE})`);
     }
-    // As SaslServerCallbackHandler: every user_<name> option of the section, whichever entry holds it.
-    for (const [key, value] of entry.options) if (key.startsWith('user_')) users.set(key.slice(5), value);
   }
-  // ZooKeeper takes the password of user "super" from this property when it is set (the user must still be listed).
-  const superPassword = props.get('zookeeper.SASLAuthenticationProvider.superPassword')?.value;
-  if (superPassword !== undefined && users.has('super')) users.set('super', superPassword);
+  return entries.map((e) => e.options);
+}
+
+/** A server section's users: every user_<name>="<password>" option, whichever entry holds it (SaslServerCallbackHandler). */
+export function digestUsers(entries: Map<string, string>[]): Map<string, string> {
+  const users = new Map<string, string>();
+  for (const options of entries) for (const [key, value] of options) if (key.startsWith('user_')) users.set(key.slice(5), value);
   return users;
 }

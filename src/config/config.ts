@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import type { DataDirOptions } from '../persistence/datadir.ts';
 import { CLIENT_AUTH_PROPERTIES, clientAuthConfig, type ClientAuthConfig } from './auth.ts';
 import { jvmSystemProperties, type SystemProperty } from './jvmflags.ts';
+import { quorumAuthConfig, type QuorumAuthConfig } from './quorum-auth.ts';
 
 export class ConfigError extends Error {
   constructor(message: string, readonly key?: string, readonly line?: number) {
@@ -76,6 +77,8 @@ export interface ServerConfig {
   skipACL: boolean;
   /** auth providers, SASL (JAAS) and enforcement of client authentication */
   clientAuth: ClientAuthConfig;
+  /** quorum SASL between ensemble members; null when off (quorum.auth.enableSasl) or standalone */
+  quorumAuth: QuorumAuthConfig | null;
   containerCheckIntervalMs: number;
   containerMaxPerMinute: number;
   containerMaxNeverUsedIntervalMs: number;
@@ -95,6 +98,10 @@ const HONOURED: Record<string, Kind> = {
   'autopurge.snapRetainCount': 'int', 'autopurge.purgeInterval': 'int', electionAlg: 'int', peerType: 'text',
   reconfigEnabled: 'bool', localSessionsEnabled: 'bool', localSessionsUpgradingEnabled: 'bool',
   secureClientPort: 'port', secureClientPortAddress: 'text',
+  // quorum SASL (quorum-auth.ts); Paddock's handshakes need no thread pool, so quorum.cnxn.threads.size changes nothing
+  'quorum.auth.enableSasl': 'bool', 'quorum.auth.serverRequireSasl': 'bool', 'quorum.auth.learnerRequireSasl': 'bool',
+  'quorum.auth.learner.saslLoginContext': 'text', 'quorum.auth.server.saslLoginContext': 'text',
+  'quorum.auth.kerberos.servicePrincipal': 'text', 'quorum.cnxn.threads.size': 'int',
 };
 
 // Keys QuorumPeerConfig parses and checks that Paddock does not implement, with ZooKeeper's
@@ -104,10 +111,7 @@ const UNSUPPORTED: Record<string, [Kind, string?]> = {
   clientPortListenBacklog: ['int', '-1'], connectToLearnerMasterLimit: ['int', '0'],
   quorumListenOnAllIPs: ['bool', 'false'], syncEnabled: ['bool', 'true'],
   sslQuorum: ['bool', 'false'], portUnification: ['bool', 'false'], sslQuorumReloadCertFiles: ['bool', 'false'],
-  'quorum.auth.enableSasl': ['bool', 'false'], 'quorum.auth.serverRequireSasl': ['bool', 'false'],
-  'quorum.auth.learnerRequireSasl': ['bool', 'false'], 'quorum.auth.learner.saslLoginContext': ['text'],
-  'quorum.auth.server.saslLoginContext': ['text'], 'quorum.auth.kerberos.servicePrincipal': ['text'],
-  'quorum.cnxn.threads.size': ['int'], 'jvm.pause.monitor': ['bool', 'false'],
+  'jvm.pause.monitor': ['bool', 'false'],
   'jvm.pause.info-threshold.ms': ['long'], 'jvm.pause.warn-threshold.ms': ['long'], 'jvm.pause.sleep.time.ms': ['long'],
   'metricsProvider.className': ['text', 'org.apache.zookeeper.metrics.impl.DefaultMetricsProvider'],
   'multiAddress.enabled': ['bool', 'false'], 'multiAddress.reachabilityCheckEnabled': ['bool', 'true'],
@@ -376,6 +380,13 @@ export function parseConfig(
     ignored.push(`${quorumFile.where(keyOf(servers[0].id))}: a single server line runs standalone (set standaloneEnabled=false for a quorum of one)`);
   }
 
+  let quorumAuth: QuorumAuthConfig | null = null;
+  try {
+    if (!standalone) quorumAuth = quorumAuthConfig(cfg, props, readFile, ignored);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+
   const myidPath = join(dataDir, 'myid');
   const myid = servers.length > 0 ? readMyid(myidPath, readFile) : null;
   const own = servers.find((s) => s.id === myid);
@@ -448,6 +459,7 @@ export function parseConfig(
     readOnlyModeEnabled,
     skipACL: prop('zookeeper.skipACL') === 'yes',
     clientAuth,
+    quorumAuth,
     containerCheckIntervalMs: propInt('znode.container.checkIntervalMs', 60_000),
     containerMaxPerMinute: propInt('znode.container.maxPerMinute', 10_000),
     containerMaxNeverUsedIntervalMs: propInt('znode.container.maxNeverUsedIntervalMs', 0, 64),

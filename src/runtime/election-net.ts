@@ -11,7 +11,9 @@
 // - a send to a server we have no connection to dials it; nothing else reconnects, since the
 //   election resends while it looks; a new connection repeats the last message if none waits;
 // - bad bytes from a peer never stop the service: a bad header or frame length closes that
-//   connection, a bad notification is logged and skipped.
+//   connection, a bad notification is logged and skipped;
+// - with quorum SASL (quorum-auth.ts) its handshake follows the header on every connection,
+//   whichever way it goes, and a connection is used (or dialled back) only once it passed.
 //
 // Use:
 //   const election = new Election({ myId, quorum, lastZxid, currentEpoch, now: performance.now() });
@@ -33,6 +35,7 @@ import {
   type PeerAddr,
 } from '../proto/election.ts';
 import type { Decision, Election, Notification } from '../zab/election.ts';
+import type { QuorumAuth } from './quorum-auth.ts';
 
 export interface ElectionNetOptions {
   myId: number;
@@ -43,6 +46,8 @@ export interface ElectionNetOptions {
   sendQueueLimit?: number;
   /** give up a dial, or a connection that sends no header, after this long */
   connectTimeoutMs?: number;
+  /** quorum SASL: its handshake follows the header on every connection, both ways */
+  auth?: QuorumAuth;
 }
 
 const SILENT: Logger = { info() {}, warn() {}, error() {} };
@@ -66,6 +71,7 @@ export class ElectionNet {
   private readonly log: Logger;
   private readonly queueLimit: number;
   private readonly timeoutMs: number;
+  private readonly auth: QuorumAuth | undefined;
   private readonly peers = new Map<number, Peer>();
   private readonly sockets = new Set<net.Socket>();
   private server: net.Server | null = null;
@@ -79,6 +85,7 @@ export class ElectionNet {
     this.log = opts.log ?? SILENT;
     this.queueLimit = opts.sendQueueLimit ?? 1;
     this.timeoutMs = opts.connectTimeoutMs ?? 5000;
+    this.auth = opts.auth;
     for (const s of opts.servers) if (s.id !== this.myId) this.peer(s.id).addr = { host: s.host, port: s.electionPort };
   }
 
@@ -147,12 +154,16 @@ export class ElectionNet {
     socket.once('timeout', () => socket.destroy());
     socket.once('close', () => (peer.dialling = false));
     socket.once('connect', () => {
-      peer.dialling = false;
       socket.setTimeout(0);
       socket.write(encodeConnectHeader(this.myId, [{ host: this.own.host, port: this.own.electionPort }]));
-      // Only connections from the higher id survive: the other side dials us back.
-      if (sid > this.myId) socket.end();
-      else this.use(sid, socket, Buffer.alloc(0));
+      // --- quorum SASL hook (quorum-auth.ts): the dial is over once its handshake is ---
+      const authenticated = this.auth?.asLearner(socket, `server ${sid} (election)`) ?? Promise.resolve(Buffer.alloc(0));
+      authenticated.then((rest) => {
+        peer.dialling = false;
+        // Only connections from the higher id survive: the other side dials us back.
+        if (sid > this.myId) socket.end();
+        else this.use(sid, socket, rest);
+      }, () => socket.destroy());
     });
   }
 
@@ -183,14 +194,19 @@ export class ElectionNet {
         this.log.warn(`election: a connection claims our own id ${sid}; closed`);
         return void socket.destroy();
       }
-      const peer = this.peer(sid);
-      if (!peer.addr && header.addresses.length > 0) peer.addr = header.addresses[0];
-      if (sid < this.myId) {
-        socket.destroy();
-        this.dial(sid);
-      } else {
-        this.use(sid, socket, pending.subarray(length));
-      }
+      // --- quorum SASL hook (quorum-auth.ts): the peer's handshake follows its header ---
+      const rest = pending.subarray(length);
+      const authenticated = this.auth?.asServer(socket, rest, `server ${sid} (election, ${socket.remoteAddress}:${socket.remotePort})`) ?? Promise.resolve(rest);
+      authenticated.then((rest) => {
+        const peer = this.peer(sid);
+        if (!peer.addr && header.addresses.length > 0) peer.addr = header.addresses[0];
+        if (sid < this.myId) {
+          socket.destroy();
+          this.dial(sid);
+        } else {
+          this.use(sid, socket, rest);
+        }
+      }, () => socket.destroy());
     };
     socket.on('data', onData);
   }

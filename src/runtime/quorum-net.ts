@@ -31,6 +31,8 @@
 //   runtime closed it itself (a role change closes every quorum connection of
 //   the old role; the core's `disconnect` list closes one);
 // - bad bytes from a peer close that connection only;
+// - with quorum SASL (quorum-auth.ts) a connection carries no packet either
+//   way before its handshake passed (a learner's connection, dialled or accepted);
 // - every role change is logged in the words ZooKeeper 3.8 uses (LOOKING,
 //   LEADING, FOLLOWING, OBSERVING, "Peer state changed", "LEADER ELECTION
 //   TOOK"), with the leader, the epoch and the last zxid, and counted (stats).
@@ -50,6 +52,7 @@ import type { Ready, Role, RoleChange } from '../zab/ready.ts';
 import { zxidHex } from '../zxid.ts';
 import type { QuorumLink } from '../server/processor.ts';
 import type { ElectionNet } from './election-net.ts';
+import type { QuorumAuth } from './quorum-auth.ts';
 import { QuorumStats } from './quorum-stats.ts';
 import type { Replica } from './replica.ts';
 import { fromPacket, toPacket, type WireContext } from './zab-wire.ts';
@@ -78,6 +81,8 @@ export interface QuorumNetOptions {
   onRole?: (change: RoleChange) => void;
   /** the election port: the core's votes go out on it and what it hears goes to the core */
   electionNet?: ElectionNet;
+  /** quorum SASL: its handshake opens every learner connection */
+  auth?: QuorumAuth;
 }
 
 /** The request pipeline when it carries the core's Readies (Processor). */
@@ -116,16 +121,40 @@ class QuorumConn {
     peerId: number | null,
     private readonly receive: (conn: QuorumConn, p: QuorumPacket, snapStream: Buffer | null) => void | Promise<void>,
     private readonly logger: Logger,
+    /** quorum SASL's handshake (quorum-auth.ts), resolving with the bytes behind it: packets wait for it */
+    authenticated: Promise<Buffer> | null = null,
   ) {
     this.peerId = peerId;
     this.unanswered = accepted ? null : [];
     sock.setNoDelay(true);
     sock.setKeepAlive(true);
-    sock.on('data', (chunk: Buffer) => {
+    sock.on('error', (e) => this.logger.warn(`quorum connection ${this.describe()}: ${e.message}`));
+    // --- quorum SASL hook: until the handshake is over, packets are held and nothing is read ---
+    if (!authenticated) {
+      this.read(Buffer.alloc(0));
+      return;
+    }
+    const held: Buffer[] = (this.held = []);
+    authenticated.then(
+      (rest) => {
+        this.read(rest);
+        this.held = null;
+        for (const b of held) this.write(b);
+      },
+      () => sock.destroy(),
+    );
+  }
+
+  /** Decode what the peer sends, from `first` on. */
+  private read(first: Buffer): void {
+    this.sock.on('data', (chunk: Buffer) => {
       this.decoder.push(chunk);
       void this.pump();
     });
-    sock.on('error', (e) => this.logger.warn(`quorum connection ${this.describe()}: ${e.message}`));
+    if (first.length > 0) {
+      this.decoder.push(first);
+      void this.pump();
+    }
   }
 
   describe(): string {
@@ -169,6 +198,13 @@ class QuorumConn {
     this.unanswered?.push(bytes);
     if (this.held) this.held.push(bytes);
     else this.write(bytes);
+  }
+
+  /** What an earlier connection sent unanswered, sent again (a redial). */
+  resend(bytes: Buffer): void {
+    this.unanswered!.push(bytes);
+    if (this.held) this.held.push(bytes);
+    else this.sock.write(bytes);
   }
 
   /** Write within this pass's batch: what is written until the pass's I/O callbacks have run leaves in one writev. */
@@ -338,7 +374,8 @@ export class QuorumNet {
       sock.destroy();
       return;
     }
-    const conn = this.track(new QuorumConn(sock, true, null, (c, p, s) => this.received(c, p, s), this.logger));
+    const authenticated = this.opts.auth?.asServer(sock, Buffer.alloc(0), `learner at ${sock.remoteAddress}:${sock.remotePort} (quorum port)`) ?? null;
+    const conn = this.track(new QuorumConn(sock, true, null, (c, p, s) => this.received(c, p, s), this.logger, authenticated));
     this.unidentified.add(conn);
   }
 
@@ -352,12 +389,10 @@ export class QuorumNet {
   private dial(id: number, attempt = 1, resend: Buffer[] = []): QuorumConn {
     const a = this.address(id);
     const sock = net.connect({ host: a.host, port: a.quorumPort });
-    const conn = this.track(new QuorumConn(sock, false, id, (c, p, s) => this.received(c, p, s), this.logger), attempt);
+    const authenticated = this.opts.auth?.asLearner(sock, `leader ${id} (quorum port)`) ?? null;
+    const conn = this.track(new QuorumConn(sock, false, id, (c, p, s) => this.received(c, p, s), this.logger, authenticated), attempt);
     this.conns.set(id, conn);
-    for (const bytes of resend) {
-      conn.unanswered!.push(bytes);
-      sock.write(bytes);
-    }
+    for (const bytes of resend) conn.resend(bytes);
     return conn;
   }
 

@@ -15,6 +15,7 @@
 //   epoch with, of a SNAP's state as installed (Replica.install). 3.8 also
 //   snapshots after a TRUNC; Paddock's TRUNC cuts the files themselves, so
 //   its log on disk already is that state;
+// - with quorum SASL on (quorum.auth.enableSasl), both ports run its handshakes (QuorumAuth);
 // - autopurge runs as on a standalone server (at start-up after that
 //   snapshot, then every purgeInterval hours), and the core then forgets the
 //   purged history (QuorumNet.purge).
@@ -22,6 +23,7 @@
 import { dataDirOptions, type ServerConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import { ElectionNet } from '../runtime/election-net.ts';
+import { QuorumAuth } from '../runtime/quorum-auth.ts';
 import { QuorumNet } from '../runtime/quorum-net.ts';
 import type { ProposalSizes } from '../runtime/quorum-stats.ts';
 import { Replica } from '../runtime/replica.ts';
@@ -90,7 +92,9 @@ export class EnsembleMember {
       now: performance.now(),
       touches: () => this.touches(),
     });
-    this.electionNet = new ElectionNet({ myId: id, servers: config.servers, log: logger });
+    // Quorum SASL's handshakes are bounded as ZooKeeper bounds them: by the socket timeout, tickTime × syncLimit.
+    const auth = config.quorumAuth ? new QuorumAuth(config.quorumAuth, logger, config.tickTime * syncLimit) : undefined;
+    this.electionNet = new ElectionNet({ myId: id, servers: config.servers, log: logger, auth });
     this.quorumNet = new QuorumNet({
       myId: id,
       servers: config.servers,
@@ -100,6 +104,7 @@ export class EnsembleMember {
       logger,
       config: quorumText,
       electionNet: this.electionNet,
+      auth,
       onRole: (change) => {
         this.role = change;
         this.roleSince = Date.now();

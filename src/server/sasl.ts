@@ -1,18 +1,23 @@
-// Client SASL: the server side of DIGEST-MD5 (RFC 2831) as ZooKeeper 3.8 runs it
-// through the JDK (ZooKeeperSaslServer over com.sun.security.sasl.digest.DigestMD5Server,
-// protocol "zookeeper", server name and realm "zk-sasl-md5", qop auth only), and the
-// rules around it (ZooKeeperServer.processSasl, AuthenticationHelper):
-// - every sasl request (op 102) carries one token; the first is answered with a
-//   challenge whatever it holds, the second must be the digest response and is
-//   answered with rspauth; the exchange is then over, and any further token fails.
-// - success adds Id(sasl, <authorized id>) to the connection, and Id(super, "") when
-//   that id is a zookeeper.superUser.
-// - failure answers AuthFailed (SessionClosedRequireSaslAuth when SASL is required)
-//   with an empty token and closes the connection; with zookeeper.allowSaslFailedClients
-//   (and SASL not required) it answers Ok with no token and the connection stays.
-// - without a JAAS server section every token is answered Ok with no token.
-// - with enforcement on, any request but auth and sasl from a connection holding none
-//   of the enforced schemes is answered SessionClosedRequireSaslAuth and the connection closed.
+// DIGEST-MD5 (RFC 2831) as ZooKeeper 3.8 runs it through the JDK
+// (com.sun.security.sasl.digest: qop auth only, algorithm md5-sess, charset utf-8,
+// the realm is the server name): the server side (DigestMD5Server) and the client
+// side (DigestMD5Client), each for one service:
+// - client SASL (ZooKeeperSaslServer; protocol "zookeeper", server name "zk-sasl-md5"),
+//   and the rules around it (ZooKeeperServer.processSasl, AuthenticationHelper), ClientSasl below:
+//   - every sasl request (op 102) carries one token; the first is answered with a
+//     challenge whatever it holds, the second must be the digest response and is
+//     answered with rspauth; the exchange is then over, and any further token fails.
+//   - success adds Id(sasl, <authorized id>) to the connection, and Id(super, "") when
+//     that id is a zookeeper.superUser.
+//   - failure answers AuthFailed (SessionClosedRequireSaslAuth when SASL is required)
+//     with an empty token and closes the connection; with zookeeper.allowSaslFailedClients
+//     (and SASL not required) it answers Ok with no token and the connection stays.
+//   - without a JAAS server section every token is answered Ok with no token.
+//   - with enforcement on, any request but auth and sasl from a connection holding none
+//     of the enforced schemes is answered SessionClosedRequireSaslAuth and the connection closed.
+// - quorum SASL (SaslQuorumAuthServer / SaslQuorumAuthLearner; protocol "zookeeper-quorum",
+//   server name "zk-quorum-sasl-md5"): src/runtime/quorum-auth.ts carries the tokens.
+// Either side's exchange is two rounds and then over: a further token is an error.
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { ClientAuthConfig } from '../config/auth.ts';
@@ -20,8 +25,15 @@ import { Err } from '../proto/constants.ts';
 import type { Id } from '../proto/records.ts';
 import { SUPER } from '../tree/acl.ts';
 
-export const SASL_REALM = 'zk-sasl-md5';
-const DIGEST_URI = `zookeeper/${SASL_REALM}`;
+/** Who a DIGEST-MD5 exchange is with: its digest-uri is protocol/serverName, and serverName is the realm. */
+export interface SaslService {
+  protocol: string;
+  serverName: string;
+}
+
+export const CLIENT_SASL_SERVICE: SaslService = { protocol: 'zookeeper', serverName: 'zk-sasl-md5' };
+export const QUORUM_SASL_SERVICE: SaslService = { protocol: 'zookeeper-quorum', serverName: 'zk-quorum-sasl-md5' };
+const digestUri = (s: SaslService) => `${s.protocol}/${s.serverName}`;
 /** DigestMD5Server refuses longer responses */
 const MAX_RESPONSE_LENGTH = 4096;
 
@@ -43,10 +55,12 @@ function hashBytes(s: string, utf8: boolean): Buffer {
 }
 
 /**
- * The directives of a digest-response: `key=value` or `key="quoted"` (backslash
- * escapes the next character), separated by commas. Throws on anything else.
+ * The directives of a digest-challenge or digest-response (`what`, for messages):
+ * `key=value` or `key="quoted"` (backslash escapes the next character), separated
+ * by commas. Throws on anything else.
  */
-export function parseDirectives(text: string): Map<string, string> {
+export function parseDirectives(text: string, what = 'digest response'): Map<string, string> {
+  const violation = (detail: string) => new SaslError(`DIGEST-MD5: ${what} format violation: ${detail}`);
   const out = new Map<string, string>();
   let i = 0;
   const skipSpace = () => {
@@ -59,27 +73,46 @@ export function parseDirectives(text: string): Map<string, string> {
       continue;
     }
     const key = /^[A-Za-z0-9-]+/.exec(text.slice(i))?.[0];
-    if (!key) throw new SaslError(`DIGEST-MD5: digest response format violation: directive name expected at offset ${i}`);
+    if (!key) throw violation(`directive name expected at offset ${i}`);
     i += key.length;
     skipSpace();
-    if (text[i] !== '=') throw new SaslError(`DIGEST-MD5: digest response format violation: '=' expected after ${key}`);
+    if (text[i] !== '=') throw violation(`'=' expected after ${key}`);
     i++;
     skipSpace();
     let value = '';
     if (text[i] === '"') {
       for (i++; i < text.length && text[i] !== '"'; i++) value += text[i] === '\\' ? text[++i] ?? '' : text[i];
-      if (text[i] !== '"') throw new SaslError(`DIGEST-MD5: digest response format violation: unterminated quoted value of ${key}`);
+      if (text[i] !== '"') throw violation(`unterminated quoted value of ${key}`);
       i++;
     } else {
       while (i < text.length && text[i] !== ',' && !/[ \t\r\n]/.test(text[i]!)) value += text[i++];
     }
     const name = key.toLowerCase();
-    if (out.has(name)) throw new SaslError(`DIGEST-MD5: digest response format violation: ${name} appears twice`);
+    if (out.has(name)) throw violation(`${name} appears twice`);
     out.set(name, value);
     skipSpace();
-    if (i < text.length && text[i] !== ',') throw new SaslError(`DIGEST-MD5: digest response format violation: ',' expected after ${key}`);
+    if (i < text.length && text[i] !== ',') throw violation(`',' expected after ${key}`);
   }
   return out;
+}
+
+/** What both sides hash: RFC 2831's A1 of one exchange, and from it the digest of an A2. */
+interface DigestInputs {
+  user: string;
+  realm: string;
+  password: string;
+  nonce: string;
+  cnonce: string;
+  nc: string;
+  qop: string;
+  authzid: string | undefined;
+  utf8: boolean;
+}
+
+/** The response-value for `a2`: "AUTHENTICATE:<uri>" for the client's response, ":<uri>" for the server's rspauth. */
+function digestFor(x: DigestInputs): (a2: string) => string {
+  const a1 = md5(md5(hashBytes(x.user, x.utf8), ':', hashBytes(x.realm, x.utf8), ':', hashBytes(x.password, x.utf8)), `:${x.nonce}:${x.cnonce}`, x.authzid === undefined ? '' : `:${x.authzid}`);
+  return (a2) => hex(md5(`${hex(a1)}:${x.nonce}:${x.nc}:${x.cnonce}:${x.qop}:${hex(md5(a2))}`));
 }
 
 /**
@@ -88,7 +121,7 @@ export function parseDirectives(text: string): Map<string, string> {
  * a plain name stays as it is; a name with a host part or a realm matches no rule,
  * and then the JDK keeps the requested authorization id.
  */
-function authorizedId(user: string, authzid: string | undefined): string {
+function clientAuthorizedId(user: string, authzid: string | undefined): string {
   const kerberos = /^([^/@]*)(\/([^/@]*))?@([^/@]*)$/.exec(user);
   if (!kerberos) {
     if (user.includes('@')) throw new SaslError(`DIGEST-MD5: malformed Kerberos name ${user}`);
@@ -97,12 +130,17 @@ function authorizedId(user: string, authzid: string | undefined): string {
   return kerberos[3] === undefined && kerberos[4] === '' ? user : (authzid ?? user);
 }
 
-/** One connection's DIGEST-MD5 exchange. */
+/** One connection's DIGEST-MD5 exchange, server side. */
 export class DigestMd5Server {
   private step: 'challenge' | 'response' | 'over' = 'challenge';
   private readonly nonce = randomBytes(30).toString('base64');
 
-  constructor(private readonly users: ReadonlyMap<string, string>) {}
+  constructor(
+    private readonly users: ReadonlyMap<string, string>,
+    private readonly service: SaslService,
+    /** the authorized id of an authenticated user asking for authzid (absent: none asked for); throws SaslError to refuse */
+    private readonly authorize: (user: string, authzid: string | undefined) => string,
+  ) {}
 
   /** The next token for the client, and the authorized id once the exchange succeeded; throws SaslError. */
   evaluate(token: Buffer): { reply: Buffer; authorized?: string } {
@@ -113,7 +151,7 @@ export class DigestMd5Server {
     switch (this.step) {
       case 'challenge':
         this.step = 'response';
-        return { reply: Buffer.from(`realm="${SASL_REALM}",nonce="${this.nonce}",charset=utf-8,algorithm=md5-sess`, 'utf8') };
+        return { reply: Buffer.from(`realm="${this.service.serverName}",nonce="${this.nonce}",charset=utf-8,algorithm=md5-sess`, 'utf8') };
       case 'response':
         this.step = 'over';
         return this.verify(token);
@@ -136,9 +174,10 @@ export class DigestMd5Server {
       throw new SaslError(`DIGEST-MD5: digest response format violation: ${what}`);
     };
 
+    const realmName = this.service.serverName;
     const user = need('username');
     const realm = get('realm') ?? '';
-    if (realm !== '' && realm !== SASL_REALM) fail(`nonexistent realm ${realm}`);
+    if (realm !== '' && realm !== realmName) fail(`nonexistent realm ${realm}`);
     if (need('nonce') !== this.nonce) fail('mismatched nonce');
     const cnonce = need('cnonce');
     const nc = get('nc') ?? '';
@@ -146,15 +185,93 @@ export class DigestMd5Server {
     const qop = get('qop') ?? 'auth';
     if (qop !== 'auth') fail(`qop ${qop} was not offered (only auth)`);
     const uri = need('digest-uri');
-    if (uri.toLowerCase() !== DIGEST_URI) fail(`mismatched digest-uri ${uri} (expected ${DIGEST_URI})`);
+    const expectedUri = digestUri(this.service);
+    if (uri.toLowerCase() !== expectedUri) fail(`mismatched digest-uri ${uri} (expected ${expectedUri})`);
     const authzid = get('authzid');
     const password = this.users.get(user);
-    if (password === undefined) throw new SaslError(`DIGEST-MD5: cannot acquire password for ${user} in realm ${SASL_REALM}`);
+    if (password === undefined) throw new SaslError(`DIGEST-MD5: cannot acquire password for ${user} in realm ${realmName}`);
 
-    const a1 = md5(md5(hashBytes(user, utf8), ':', hashBytes(realm, utf8), ':', hashBytes(password, utf8)), `:${this.nonce}:${cnonce}`, authzid === undefined ? '' : `:${authzid}`);
-    const digest = (a2: string) => hex(md5(`${hex(a1)}:${this.nonce}:${nc}:${cnonce}:${qop}:${hex(md5(a2))}`));
+    const digest = digestFor({ user, realm, password, nonce: this.nonce, cnonce, nc, qop, authzid, utf8 });
     if (need('response').toLowerCase() !== digest(`AUTHENTICATE:${uri}`)) fail('mismatched response (wrong password?)');
-    return { reply: Buffer.from(`rspauth=${digest(`:${uri}`)}`, 'latin1'), authorized: authorizedId(user, authzid) };
+    const authorized = this.authorize(user, authzid);
+    return { reply: Buffer.from(`rspauth=${digest(`:${uri}`)}`, 'latin1'), authorized };
+  }
+}
+
+/** A value in a digest-response: quoted, with '"' and '\' escaped. */
+const quoted = (v: string) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+
+/**
+ * One DIGEST-MD5 exchange, client side: the server's challenge is answered with a
+ * digest-response, and the server's rspauth is checked, so a server that does not
+ * know our password fails the exchange too (mutual authentication).
+ */
+export class DigestMd5Client {
+  private step: 'challenge' | 'rspauth' | 'over' = 'challenge';
+  private expectedRspauth = '';
+
+  constructor(
+    private readonly user: string,
+    private readonly password: string,
+    private readonly service: SaslService,
+    /** the authorization id to ask for; the JDK client ZooKeeper runs asks for the user name */
+    private readonly authzid: string = user,
+  ) {}
+
+  get complete(): boolean {
+    return this.step === 'over';
+  }
+
+  /** The answer to the server's next token: the digest-response, then null once rspauth checked out; throws SaslError. */
+  evaluate(token: Buffer): Buffer | null {
+    switch (this.step) {
+      case 'challenge':
+        this.step = 'rspauth';
+        return this.respond(token);
+      case 'rspauth': {
+        this.step = 'over';
+        const rspauth = parseDirectives(token.toString('latin1'), 'rspauth').get('rspauth');
+        if (rspauth?.toLowerCase() !== this.expectedRspauth) throw new SaslError('DIGEST-MD5: mismatched rspauth from the server (does it hold another password for us?)');
+        return null;
+      }
+      case 'over':
+        throw new SaslError('DIGEST-MD5: the exchange is over (a token after the last one)');
+    }
+  }
+
+  private respond(challenge: Buffer): Buffer {
+    const raw = parseDirectives(challenge.toString('latin1'), 'digest challenge');
+    const fail = (what: string): never => {
+      throw new SaslError(`DIGEST-MD5: digest challenge format violation: ${what}`);
+    };
+    const utf8 = raw.get('charset')?.toLowerCase() === 'utf-8';
+    const get = (name: string) => {
+      const v = raw.get(name);
+      return v === undefined || !utf8 ? v : Buffer.from(v, 'latin1').toString('utf8');
+    };
+    const nonce = get('nonce') ?? fail('missing nonce');
+    if (get('algorithm')?.toLowerCase() !== 'md5-sess') fail('algorithm md5-sess missing');
+    const offered = (get('qop') ?? 'auth').split(',').map((q) => q.trim().toLowerCase());
+    if (!offered.includes('auth')) fail(`qop auth not offered (${offered.join(', ')})`);
+    const realm = get('realm') ?? '';
+    const uri = digestUri(this.service);
+    const inputs = { user: this.user, realm, password: this.password, nonce, cnonce: randomBytes(30).toString('base64'), nc: '00000001', qop: 'auth', authzid: this.authzid, utf8 };
+    const digest = digestFor(inputs);
+    this.expectedRspauth = digest(`:${uri}`);
+    const directives = [
+      ...(utf8 ? ['charset=utf-8'] : []),
+      `username=${quoted(this.user)}`,
+      `realm=${quoted(realm)}`,
+      `nonce=${quoted(nonce)}`,
+      `nc=${inputs.nc}`,
+      `cnonce=${quoted(inputs.cnonce)}`,
+      `digest-uri=${quoted(uri)}`,
+      'maxbuf=65536',
+      `response=${digest(`AUTHENTICATE:${uri}`)}`,
+      'qop=auth',
+      `authzid=${quoted(this.authzid)}`,
+    ];
+    return Buffer.from(directives.join(','), utf8 ? 'utf8' : 'latin1');
   }
 }
 
@@ -184,7 +301,7 @@ export class ClientSasl {
     // ZooKeeper without a JAAS server section has no SaslServer: every token is answered Ok, empty.
     if (!users) return { err: Err.ok, token: null, close: false };
     let exchange = this.exchanges.get(client);
-    if (!exchange) this.exchanges.set(client, (exchange = new DigestMd5Server(users)));
+    if (!exchange) this.exchanges.set(client, (exchange = new DigestMd5Server(users, CLIENT_SASL_SERVICE, clientAuthorizedId)));
     try {
       const { reply, authorized } = exchange.evaluate(token);
       if (authorized === undefined) return { err: Err.ok, token: reply, close: false };

@@ -168,6 +168,12 @@ export class TestEnsemble {
     return this.member(id).dataDir;
   }
 
+  /** The election port of member `id` (from its server line). */
+  electionPort(id: number): number {
+    this.member(id);
+    return Number(String(this.cfg[`server.${id}`]).split(':')[2]);
+  }
+
   /** "127.0.0.1:p1,127.0.0.1:p2,…" for `ids` (default: every member). */
   connectString(ids: number[] = this.ids): string {
     return ids.map((id) => `127.0.0.1:${this.clientPort(id)}`).join(',');
