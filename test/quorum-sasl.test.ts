@@ -181,10 +181,25 @@ async function handshake(port: number, header: Buffer | null, client: DigestMd5C
   }
 }
 
+/** Whether a member closes a connection on which `bytes` were sent (it does not answer them). */
+async function closesOn(port: number, bytes: Buffer): Promise<boolean> {
+  const sock = net.connect({ host: '127.0.0.1', port });
+  sock.on('error', () => {});
+  sock.on('data', () => {});
+  sock.write(bytes);
+  try {
+    await bounded('the member to close the connection', WAIT_MS, new Promise((resolve) => sock.once('close', resolve)));
+    return true;
+  } finally {
+    sock.destroy();
+  }
+}
+
 /**
  * Against the election port of each member and the quorum port of `leader`: the right
  * credentials pass (and the connection stays), a wrong password and a request to act as
- * another user (right password) are answered ERROR and the connection closed.
+ * another user (right password) are answered ERROR and the connection closed; bytes that
+ * are not a handshake, or a QuorumAuthPacket of absurd length, close the connection.
  */
 async function handMadePeers(ens: TestEnsemble, leader: number): Promise<void> {
   // Server 99 is in no server line: under DIGEST-MD5, 3.8 checks the user, not the server id.
@@ -196,6 +211,10 @@ async function handMadePeers(ens: TestEnsemble, leader: number): Promise<void> {
     assert.deepEqual(await as(PASSWORD), { status: AuthStatus.success, closed: false }, `${where}: the right credentials pass`);
     assert.deepEqual(await as('wrong'), { status: AuthStatus.error, closed: true }, `${where}: a wrong password is refused`);
     assert.deepEqual(await as(PASSWORD, 'super'), { status: AuthStatus.error, closed: true }, `${where}: ${USER} may not act as another user`);
+    const hugeToken = Buffer.alloc(16);
+    hugeToken.writeBigInt64BE(QUORUM_AUTH_MAGIC, 0);
+    hugeToken.writeInt32BE(0x7fffffff, 12);
+    for (const garbage of [Buffer.alloc(64, 7), hugeToken]) assert.ok(await closesOn(port, Buffer.concat([header ?? Buffer.alloc(0), garbage])), `${where}: bad bytes close the connection`);
   }
 }
 
@@ -211,8 +230,11 @@ for (const [x, y] of [['zookeeper', 'paddock'], ['paddock', 'zookeeper']] as [Se
     after(() => ens.close());
 
     it(`forms with a ${x} leader; writes through each are read on each`, async () => {
-      const s = await ens.startAll();
-      assert.equal(s.leader, 3, 'of equal histories the higher id leads');
+      // The two ${x} members first: of equal histories the higher id, 3, leads.
+      await Promise.all([ens.start(1, { noWait: true }), ens.start(3, { noWait: true })]);
+      assert.deepEqual(await ens.settled(), { leader: 3, followers: [1], observers: [] });
+      await ens.start(2, { noWait: true });
+      assert.deepEqual(await ens.settled(), { leader: 3, followers: [1, 2], observers: [] });
       await replicates(ens, 'first', [1, 2, 3], [1, 2, 3]);
       const log = (id: number) => ens.server(id).output();
       for (const id of ens.ids) {
