@@ -168,10 +168,11 @@ export class TestEnsemble {
     return this.member(id).dataDir;
   }
 
-  /** The election port of member `id` (from its server line). */
-  electionPort(id: number): number {
+  /** The quorum and election ports of member `id` (from its server line). */
+  peerPorts(id: number): { quorum: number; election: number } {
     this.member(id);
-    return Number(String(this.cfg[`server.${id}`]).split(':')[2]);
+    const [, quorum, election] = String(this.cfg[`server.${id}`]).split(':');
+    return { quorum: Number(quorum), election: Number(election) };
   }
 
   /** "127.0.0.1:p1,127.0.0.1:p2,…" for `ids` (default: every member). */
