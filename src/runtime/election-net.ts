@@ -33,6 +33,7 @@ import {
   type PeerAddr,
 } from '../proto/election.ts';
 import type { Decision, Election, Notification } from '../zab/election.ts';
+import { PLAINTEXT, type PeerTransport } from './transport.ts';
 
 export interface ElectionNetOptions {
   myId: number;
@@ -43,6 +44,8 @@ export interface ElectionNetOptions {
   sendQueueLimit?: number;
   /** give up a dial, or a connection that sends no header, after this long */
   connectTimeoutMs?: number;
+  /** how connections are made and taken: plaintext unless sslQuorum/portUnification (src/tls/quorum.ts) */
+  transport?: PeerTransport;
 }
 
 const SILENT: Logger = { info() {}, warn() {}, error() {} };
@@ -66,6 +69,7 @@ export class ElectionNet {
   private readonly log: Logger;
   private readonly queueLimit: number;
   private readonly timeoutMs: number;
+  private readonly transport: PeerTransport;
   private readonly peers = new Map<number, Peer>();
   private readonly sockets = new Set<net.Socket>();
   private server: net.Server | null = null;
@@ -79,12 +83,13 @@ export class ElectionNet {
     this.log = opts.log ?? SILENT;
     this.queueLimit = opts.sendQueueLimit ?? 1;
     this.timeoutMs = opts.connectTimeoutMs ?? 5000;
+    this.transport = opts.transport ?? PLAINTEXT;
     for (const s of opts.servers) if (s.id !== this.myId) this.peer(s.id).addr = { host: s.host, port: s.electionPort };
   }
 
   /** Listen on our election address; resolves once listening. */
   async listen(): Promise<void> {
-    const server = net.createServer((socket) => this.accepted(socket));
+    const server = net.createServer(this.transport.acceptor('election', (socket) => this.accepted(socket)));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -142,11 +147,7 @@ export class ElectionNet {
       return;
     }
     peer.dialling = true;
-    const socket = net.connect({ host: peer.addr.host, port: peer.addr.port, timeout: this.timeoutMs });
-    this.track(socket);
-    socket.once('timeout', () => socket.destroy());
-    socket.once('close', () => (peer.dialling = false));
-    socket.once('connect', () => {
+    const socket = this.transport.dial(peer.addr, this.timeoutMs, () => {
       peer.dialling = false;
       socket.setTimeout(0);
       socket.write(encodeConnectHeader(this.myId, [{ host: this.own.host, port: this.own.electionPort }]));
@@ -154,6 +155,9 @@ export class ElectionNet {
       if (sid > this.myId) socket.end();
       else this.use(sid, socket, Buffer.alloc(0));
     });
+    this.track(socket);
+    socket.once('timeout', () => socket.destroy());
+    socket.once('close', () => (peer.dialling = false));
   }
 
   private accepted(socket: net.Socket): void {

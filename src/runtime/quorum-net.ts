@@ -51,6 +51,7 @@ import { zxidHex } from '../zxid.ts';
 import type { QuorumLink } from '../server/processor.ts';
 import type { ElectionNet } from './election-net.ts';
 import { QuorumStats } from './quorum-stats.ts';
+import { PLAINTEXT, type PeerTransport } from './transport.ts';
 import type { Replica } from './replica.ts';
 import { fromPacket, toPacket, type WireContext } from './zab-wire.ts';
 
@@ -78,6 +79,8 @@ export interface QuorumNetOptions {
   onRole?: (change: RoleChange) => void;
   /** the election port: the core's votes go out on it and what it hears goes to the core */
   electionNet?: ElectionNet;
+  /** how connections are made and taken: plaintext unless sslQuorum/portUnification (src/tls/quorum.ts) */
+  transport?: PeerTransport;
 }
 
 /** The request pipeline when it carries the core's Readies (Processor). */
@@ -299,7 +302,8 @@ export class QuorumNet {
   listen(): Promise<void> {
     const me = this.address(this.opts.myId);
     return new Promise((resolve, reject) => {
-      const server = net.createServer((sock) => this.accepted(sock));
+      const transport = this.opts.transport ?? PLAINTEXT;
+      const server = net.createServer(transport.acceptor('quorum', (sock) => this.accepted(sock)));
       server.once('error', reject);
       server.listen(me.quorumPort, me.host, () => {
         server.off('error', reject);
@@ -351,7 +355,7 @@ export class QuorumNet {
    */
   private dial(id: number, attempt = 1, resend: Buffer[] = []): QuorumConn {
     const a = this.address(id);
-    const sock = net.connect({ host: a.host, port: a.quorumPort });
+    const sock = (this.opts.transport ?? PLAINTEXT).dial({ host: a.host, port: a.quorumPort }, undefined, () => {});
     const conn = this.track(new QuorumConn(sock, false, id, (c, p, s) => this.received(c, p, s), this.logger), attempt);
     this.conns.set(id, conn);
     for (const bytes of resend) {

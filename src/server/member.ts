@@ -25,10 +25,12 @@ import { ElectionNet } from '../runtime/election-net.ts';
 import { QuorumNet } from '../runtime/quorum-net.ts';
 import type { ProposalSizes } from '../runtime/quorum-stats.ts';
 import { Replica } from '../runtime/replica.ts';
+import type { PeerTransport } from '../runtime/transport.ts';
 import { quorumConfigText } from '../runtime/zab-wire.ts';
 import { Peer } from '../zab/peer.ts';
 import { quorumVerifier } from '../zab/quorum.ts';
 import type { RoleChange } from '../zab/ready.ts';
+import { quorumTransport } from '../tls/quorum.ts';
 import type { Processor } from './processor.ts';
 
 /** ZooKeeper's defaults when zoo.cfg leaves them out (QuorumPeerConfig requires them; its sample has these). */
@@ -52,14 +54,17 @@ export class EnsembleMember {
 
   /** Recover the data directories and epochs; nothing listens yet. */
   static async open(config: ServerConfig, logger: Logger): Promise<EnsembleMember> {
+    // Quorum TLS first: a bad setting or store stops start-up before any data is touched.
+    const transport = quorumTransport(config, logger);
     const replica = await Replica.open(dataDirOptions(config), logger);
-    return new EnsembleMember(config, logger, replica);
+    return new EnsembleMember(config, logger, replica, transport);
   }
 
   private constructor(
     config: ServerConfig,
     logger: Logger,
     readonly replica: Replica,
+    private readonly transport: PeerTransport,
   ) {
     const id = config.myid!;
     const quorumText = quorumConfigText(config.servers, 0, { groups: config.groups, weights: config.weights });
@@ -90,7 +95,7 @@ export class EnsembleMember {
       now: performance.now(),
       touches: () => this.touches(),
     });
-    this.electionNet = new ElectionNet({ myId: id, servers: config.servers, log: logger });
+    this.electionNet = new ElectionNet({ myId: id, servers: config.servers, log: logger, transport });
     this.quorumNet = new QuorumNet({
       myId: id,
       servers: config.servers,
@@ -100,6 +105,7 @@ export class EnsembleMember {
       logger,
       config: quorumText,
       electionNet: this.electionNet,
+      transport,
       onRole: (change) => {
         this.role = change;
         this.roleSince = Date.now();
@@ -178,6 +184,7 @@ export class EnsembleMember {
   async close(): Promise<void> {
     await this.electionNet.close();
     await this.quorumNet.close();
+    this.transport.close();
     await this.replica.close();
   }
 }
