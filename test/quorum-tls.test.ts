@@ -9,8 +9,8 @@
 // from plaintext to TLS through portUnification keeps the ensemble serving.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { after, before, test } from 'node:test';
 import { encodeConnectHeader } from '../src/proto/election.ts';
 import { encodePacket, PacketType } from '../src/proto/quorum.ts';
 import { Acknowledged, TestEnsemble, type MemberSpec, type ServerKind } from './support/ensemble.ts';
+import { ROOT } from './support/servers.ts';
 import { waitFor } from './support/wait.ts';
 
 const PASS = 'secret';
@@ -140,8 +141,64 @@ test('a Paddock ensemble with sslQuorum forms, replicates, and its quorum and el
 
     // None of it disturbed the ensemble.
     await writesEverywhere(ens, acked, 'after-probes');
+
+    // Hostname verification: member 3 with a certificate the CA issued for another host (zoo.cfg wins over its -D flags) is refused.
+    await ens.stop(3);
+    const since = ens.server(1).output().length;
+    await ens.start(3, { noWait: true, cfg: { ...stores('elsewhere'), ...TLS_ON } });
+    await logSays(ens, 1, /refusing election connection from 127\.0\.0\.1:\d+: hostname verification failed: certificate CN=elsewhere\.example, O=Paddock ensemble \(DNS:elsewhere\.example\) matches neither 127\.0\.0\.1 nor localhost/, since);
+    await writesEverywhere(ens, acked, 'without-3', [1, 2]);
+    assert.equal(await ens.mode(3), null, 'member 3 does not serve');
+    // ...and joins once nobody verifies hostnames.
+    const noVerification = { ...TLS_ON, 'ssl.quorum.hostnameVerification': 'false' };
+    for (const id of ens.ids) await ens.stop(id);
+    for (const id of ens.ids) await ens.start(id, { noWait: true, cfg: { ...stores(id === 3 ? 'elsewhere' : 'member'), ...noVerification } });
+    await ens.settled();
+    await writesEverywhere(ens, acked, 'no-hostname-verification');
   } finally {
     await ens.close();
+  }
+});
+
+test('sslQuorumReloadCertFiles: a member refused for its certificate joins once its key store file holds a trusted one', async () => {
+  const live = f('live.p12');
+  copyFileSync(f('intruder.p12'), live);
+  const ens = await ensemble('quorum-tls-reload', [{ id: 1 }, { id: 2 }, { id: 3 }]);
+  try {
+    await ens.start(1, { noWait: true, cfg: { ...stores(), ...TLS_ON } });
+    await ens.start(2, { noWait: true, cfg: { ...stores(), ...TLS_ON } });
+    await ens.start(3, { noWait: true, cfg: { ...stores(), 'ssl.quorum.keyStore.location': live, ...TLS_ON, sslQuorumReloadCertFiles: 'true' } });
+    await ens.settled([1, 2]);
+    await logSays(ens, 1, /refusing election connection from 127\.0\.0\.1:\d+: client certificate CN=localhost, O=intruder not trusted/);
+    assert.equal(await ens.mode(3), null, 'member 3 does not serve');
+    copyFileSync(f('member.p12'), live);
+    await logSays(ens, 3, /quorum TLS key and trust stores reloaded; new connections use them/);
+    await ens.settled();
+    const acked = new Acknowledged(ens, '');
+    await writesEverywhere(ens, acked, 'reloaded');
+  } finally {
+    await ens.close();
+  }
+});
+
+test('start-up errors name the ssl.quorum setting: no key store, a JKS store, a bad clientAuth', () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ sslQuorum: 'true' }, /ssl\.quorum\.keyStore\.location: not set; sslQuorum=true needs this member's certificate and key/],
+    [{ portUnification: 'true' }, /ssl\.quorum\.keyStore\.location: not set; portUnification=true needs/],
+    [{ sslQuorum: 'true', 'ssl.quorum.keyStore.location': f('member.jks') }, /ssl\.quorum\.keyStore\.location: .*member\.jks is a JKS store.*keytool -importkeystore/],
+    [{ sslQuorum: 'true', ...stores(), 'ssl.quorum.clientAuth': 'maybe' }, /ssl\.quorum\.clientAuth: 'maybe' is not one of need, want, none/],
+    [{ sslQuorum: 'true', ...stores(), 'ssl.quorum.hostnameVerification': 'yes' }, /ssl\.quorum\.hostnameVerification: 'yes' is not true or false/],
+  ];
+  for (const [settings, expected] of cases) {
+    const dir = mkdtempSync(join(tmpdir(), 'quorum-tls-cfg-'));
+    mkdirSync(join(dir, 'data'));
+    writeFileSync(join(dir, 'data', 'myid'), '1\n');
+    const cfg = { dataDir: join(dir, 'data'), clientPort: 1, initLimit: 10, syncLimit: 5, 'server.1': '127.0.0.1:2:3', 'server.2': '127.0.0.1:4:5', ...settings };
+    writeFileSync(join(dir, 'zoo.cfg'), Object.entries(cfg).map(([k, v]) => `${k}=${v}`).join('\n'));
+    const res = spawnSync(process.execPath, [join(ROOT, 'bin', 'paddock.js'), 'server', join(dir, 'zoo.cfg')], { encoding: 'utf8', timeout: 30_000 });
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(res.status, 2, `${JSON.stringify(settings)}: ${res.stderr}${res.stdout}`);
+    assert.match(res.stderr, expected);
   }
 });
 

@@ -104,7 +104,7 @@ export class TlsFront {
     const authIds: Id[] = [];
     if (this.settings.clientAuth !== 'none') {
       if (!cert) {
-        if (this.settings.clientAuth === 'need') return this.refuse(socket, `${from}: no client certificate, and ${this.settings.prefix}.clientAuth=need`);
+        if (this.settings.clientAuth === 'need') return this.refuse(socket, `${from}: no client certificate, and ${this.settings.prefix}.clientAuth=need (a Java peer sends none when no CA in this server's trust store issued its certificate)`);
       } else if (!socket.authorized) {
         return this.refuse(socket, `${from}: client certificate ${cert.subject.replace(/\n/g, ', ')} not trusted: ${socket.authorizationError}`);
       } else {

@@ -75,7 +75,12 @@ class QuorumTls implements PeerTransport {
     // What the caller writes waits for the peer to pass (see transport.ts).
     socket.cork();
     const where = `${to.host}:${to.port}`;
-    const failed = (e: Error & { reason?: string }) => this.logger.warn(`quorum TLS: connection to ${where} failed: ${e.reason ?? e.message.trim()}`);
+    // A peer that is down is the nets' business (they dial again); a failed handshake is worth saying.
+    let connected = false;
+    socket.once('connect', () => (connected = true));
+    const failed = (e: Error & { reason?: string }) => {
+      if (connected) this.logger.warn(`quorum TLS: handshake with ${where} failed: ${e.reason ?? e.message.trim()}`);
+    };
     socket.once('error', failed);
     socket.once('secureConnect', () => {
       socket.off('error', failed);
