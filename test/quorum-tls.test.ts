@@ -4,22 +4,25 @@
 // one from a rogue CA, one naming another host); a Paddock ensemble with
 // sslQuorum forms, replicates and refuses plaintext and certificate-less
 // connections on its quorum and election ports; mixed ensembles in which each
-// kind leads and follows over TLS; a member with an untrusted certificate
-// cannot join, of each kind, and the others keep serving; a rolling switch
-// from plaintext to TLS through portUnification keeps the ensemble serving.
+// kind leads and follows over TLS; a member with an untrusted certificate, or
+// with one for another host (hostname verification), cannot join, of each
+// kind, and the others keep serving; a rolling switch from plaintext to TLS
+// through portUnification keeps the ensemble serving; a key store reloaded in
+// place (sslQuorumReloadCertFiles); start-up errors.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { after, before, test } from 'node:test';
+import { ConfigError, parseConfig } from '../src/config/config.ts';
 import { encodeConnectHeader } from '../src/proto/election.ts';
 import { encodePacket, PacketType } from '../src/proto/quorum.ts';
+import { quorumTransport } from '../src/tls/quorum.ts';
 import { Acknowledged, TestEnsemble, type MemberSpec, type ServerKind } from './support/ensemble.ts';
-import { ROOT } from './support/servers.ts';
 import { waitFor } from './support/wait.ts';
 
 const PASS = 'secret';
@@ -70,6 +73,7 @@ function storeFlags(keyStore = 'member'): string[] {
 }
 
 const TLS_ON = { sslQuorum: 'true' };
+const SILENT = { info() {}, warn() {}, error() {} };
 
 async function ensemble(name: string, specs: MemberSpec[]): Promise<TestEnsemble> {
   return TestEnsemble.create(name, specs, { waitMs: WAIT_MS, zkLog: true });
@@ -181,24 +185,19 @@ test('sslQuorumReloadCertFiles: a member refused for its certificate joins once 
   }
 });
 
-test('start-up errors name the ssl.quorum setting: no key store, a JKS store, a bad clientAuth', () => {
+test('start-up errors name the ssl.quorum setting: no key store, a JKS store, a bad clientAuth or hostnameVerification', () => {
   const cases: [Record<string, string>, RegExp][] = [
     [{ sslQuorum: 'true' }, /ssl\.quorum\.keyStore\.location: not set; sslQuorum=true needs this member's certificate and key/],
     [{ portUnification: 'true' }, /ssl\.quorum\.keyStore\.location: not set; portUnification=true needs/],
     [{ sslQuorum: 'true', 'ssl.quorum.keyStore.location': f('member.jks') }, /ssl\.quorum\.keyStore\.location: .*member\.jks is a JKS store.*keytool -importkeystore/],
     [{ sslQuorum: 'true', ...stores(), 'ssl.quorum.clientAuth': 'maybe' }, /ssl\.quorum\.clientAuth: 'maybe' is not one of need, want, none/],
     [{ sslQuorum: 'true', ...stores(), 'ssl.quorum.hostnameVerification': 'yes' }, /ssl\.quorum\.hostnameVerification: 'yes' is not true or false/],
+    [{ sslQuorum: 'true', ...stores(), 'ssl.quorum.keyStore.password': 'wrong' }, /ssl\.quorum\.keyStore\.location: .*member\.p12 \(PKCS12\) or the trust store cannot be used/],
   ];
   for (const [settings, expected] of cases) {
-    const dir = mkdtempSync(join(tmpdir(), 'quorum-tls-cfg-'));
-    mkdirSync(join(dir, 'data'));
-    writeFileSync(join(dir, 'data', 'myid'), '1\n');
-    const cfg = { dataDir: join(dir, 'data'), clientPort: 1, initLimit: 10, syncLimit: 5, 'server.1': '127.0.0.1:2:3', 'server.2': '127.0.0.1:4:5', ...settings };
-    writeFileSync(join(dir, 'zoo.cfg'), Object.entries(cfg).map(([k, v]) => `${k}=${v}`).join('\n'));
-    const res = spawnSync(process.execPath, [join(ROOT, 'bin', 'paddock.js'), 'server', join(dir, 'zoo.cfg')], { encoding: 'utf8', timeout: 30_000 });
-    rmSync(dir, { recursive: true, force: true });
-    assert.equal(res.status, 2, `${JSON.stringify(settings)}: ${res.stderr}${res.stdout}`);
-    assert.match(res.stderr, expected);
+    const cfg = { dataDir: pki, clientPort: 1, initLimit: 10, syncLimit: 5, 'server.1': '127.0.0.1:2:3', 'server.2': '127.0.0.1:4:5', ...settings };
+    const config = parseConfig(Object.entries(cfg).map(([k, v]) => `${k}=${v}`).join('\n'), { path: null, env: {}, readFile: () => '1\n' });
+    assert.throws(() => quorumTransport(config, SILENT), (e: Error) => e instanceof ConfigError && expected.test(e.message), JSON.stringify(settings));
   }
 });
 
@@ -229,18 +228,19 @@ async function eachKindLeads(ens: TestEnsemble, acked: Acknowledged, cfg: Record
 }
 
 /**
- * Restart follower `id` with a certificate from a CA nobody trusts: it cannot
- * join, `says` shows on member `witness`'s log why, and the others keep
- * serving; restarted with its own certificate it catches up.
+ * Restart member `id` with the certificate in <keyStore>.p12: it cannot join,
+ * `says` shows on member `witness`'s log why, and the others keep serving;
+ * restarted with its own certificate it catches up.
  */
-async function untrustedCannotJoin(ens: TestEnsemble, acked: Acknowledged, id: number, witness: number, says: RegExp): Promise<void> {
+async function refusedMember(ens: TestEnsemble, acked: Acknowledged, id: number, keyStore: string, witness: number, says: RegExp): Promise<void> {
   const others = ens.ids.filter((m) => m !== id);
   await ens.stop(id);
   const since = ens.server(witness).output().length;
-  await ens.start(id, { noWait: true, cfg: { ...stores('intruder'), ...TLS_ON } });
-  await logSays(ens, witness, says, witness === id ? 0 : since);
-  await writesEverywhere(ens, acked, `while-${id}-is-untrusted`, others);
-  assert.equal(await ens.mode(id), null, `member ${id} with an untrusted certificate does not serve`);
+  await ens.start(id, { noWait: true, cfg: { ...stores(keyStore), ...TLS_ON } });
+  await logSays(ens, witness, says, since);
+  await ens.settled(others);
+  await writesEverywhere(ens, acked, `while-${id}-has-${keyStore}`, others);
+  assert.equal(await ens.mode(id), null, `member ${id} with the ${keyStore} certificate does not serve`);
   await ens.stop(id);
   await ens.start(id, { noWait: true, cfg: { ...stores(), ...TLS_ON } });
   await ens.settled();
@@ -248,7 +248,7 @@ async function untrustedCannotJoin(ens: TestEnsemble, acked: Acknowledged, id: n
 }
 
 for (const kinds of [['zookeeper', 'paddock', 'zookeeper'], ['paddock', 'zookeeper', 'paddock']] as ServerKind[][]) {
-  test(`mixed ensemble (${kinds.join(', ')}) with sslQuorum: each kind leads and follows; a member with an untrusted certificate cannot join`, async () => {
+  test(`mixed ensemble (${kinds.join(', ')}) with sslQuorum: each kind leads and follows; a member with an untrusted certificate, or one for another host, cannot join`, async () => {
     const ens = await ensemble(`quorum-tls-${kinds.join('-')}`, kinds.map((kind, i) => ({ id: i + 1, kind })));
     try {
       const { leader } = await startAll(ens, TLS_ON);
@@ -256,12 +256,15 @@ for (const kinds of [['zookeeper', 'paddock', 'zookeeper'], ['paddock', 'zookeep
       const acked = new Acknowledged(ens, '/tls');
       await eachKindLeads(ens, acked, TLS_ON);
 
-      // The intruder is of the kind the middle member is not; a Paddock member says why it is refused.
+      // A follower of the outer kind with a certificate from a CA nobody trusts; a Paddock member says why it is refused.
       const { followers } = await ens.settled();
-      const intruder = followers.find((id) => ens.kind(id) !== kinds[1])!;
+      const intruder = followers.find((id) => ens.kind(id) === kinds[0])!;
       const paddock = ens.ids.find((id) => id !== intruder && ens.kind(id) === 'paddock')!;
-      const why = /refusing (election|quorum) connection from 127\.0\.0\.1:\d+: (client certificate CN=localhost, O=intruder not trusted|no client certificate)|refusing server 127\.0\.0\.1:\d+: its certificate CN=localhost, O=intruder is not trusted/;
-      await untrustedCannotJoin(ens, acked, intruder, paddock, why);
+      const untrusted = /refusing (election|quorum) connection from 127\.0\.0\.1:\d+: (client certificate CN=localhost, O=intruder not trusted|no client certificate)|refusing server 127\.0\.0\.1:\d+: its certificate CN=localhost, O=intruder is not trusted/;
+      await refusedMember(ens, acked, intruder, 'intruder', paddock, untrusted);
+      // The middle member with a trusted certificate for another host: member 1, of the other kind, verifies hostnames and refuses it.
+      const otherHost = kinds[0] === 'zookeeper' ? /ZKTrustManager.* - Failed to verify host address: 127\.0\.0\.1/ : /refusing (election|quorum) connection from 127\.0\.0\.1:\d+: hostname verification failed: certificate CN=elsewhere\.example/;
+      await refusedMember(ens, acked, 2, 'elsewhere', 1, otherHost);
     } finally {
       await ens.close();
     }
