@@ -7,7 +7,8 @@
 // peer's certificate (hostname verification).
 // Invariants:
 // - a socket reaches the request pipeline (`serve`) only after its handshake
-//   succeeded and its certificate passed ssl.clientAuth; every other socket is
+//   succeeded and its certificate passed ssl.clientAuth (and the port's
+//   `verifyPeer`, when it has one); every other socket is
 //   logged once and closed (`refused`), and nothing else is disturbed;
 // - a verified client certificate gives the connection the x509 id of its
 //   subject (X509AuthenticationProvider), and super when it is superUser;
