@@ -204,7 +204,7 @@ async function closesOn(port: number, bytes: Buffer): Promise<boolean> {
 async function handMadePeers(ens: TestEnsemble, leader: number): Promise<void> {
   // Server 99 is in no server line: under DIGEST-MD5, 3.8 checks the user, not the server id.
   const header = encodeConnectHeader(99, [{ host: '127.0.0.1', port: 1 }]);
-  const targets = [...ens.ids.map((id) => ({ id, port: ens.peerPorts(id).election, header, what: 'election port' })), { id: leader, port: ens.peerPorts(leader).quorum, header: null, what: 'quorum port' }];
+  const targets = [...ens.ids.map((id) => ({ id, port: ens.peerPorts(id).electionPort, header, what: 'election port' })), { id: leader, port: ens.peerPorts(leader).quorumPort, header: null, what: 'quorum port' }];
   for (const { id, port, header, what } of targets) {
     const where = `${ens.kind(id)} member ${id}'s ${what}`;
     const as = (password: string, authzid?: string) => bounded(`handshake with ${where}`, WAIT_MS, handshake(port, header, new DigestMd5Client(USER, password, QUORUM_SASL_SERVICE, authzid)));

@@ -84,6 +84,12 @@ export interface ServerConfig {
   containerMaxNeverUsedIntervalMs: number;
   /** test only (zoo.cfg paddock.test.perturbDigest=true): every TxnDigest this server orders is off by one */
   testPerturbDigest: boolean;
+  /** quorum and election connections are TLS (the ssl.quorum.* properties say how; src/tls/quorum.ts) */
+  sslQuorum: boolean;
+  /** the quorum and election ports also take what sslQuorum does not dial: TLS and plaintext both */
+  portUnification: boolean;
+  /** the ssl.quorum stores are read again when their files change */
+  sslQuorumReloadCertFiles: boolean;
   properties: Map<string, string>;
   ignored: string[];
 }
@@ -102,6 +108,7 @@ const HONOURED: Record<string, Kind> = {
   'quorum.auth.enableSasl': 'bool', 'quorum.auth.serverRequireSasl': 'bool', 'quorum.auth.learnerRequireSasl': 'bool',
   'quorum.auth.learner.saslLoginContext': 'text', 'quorum.auth.server.saslLoginContext': 'text',
   'quorum.auth.kerberos.servicePrincipal': 'text', 'quorum.cnxn.threads.size': 'int',
+  sslQuorum: 'bool', portUnification: 'bool', sslQuorumReloadCertFiles: 'bool',
 };
 
 // Keys QuorumPeerConfig parses and checks that Paddock does not implement, with ZooKeeper's
@@ -110,7 +117,6 @@ const UNSUPPORTED: Record<string, [Kind, string?]> = {
   observerMasterPort: ['int'],
   clientPortListenBacklog: ['int', '-1'], connectToLearnerMasterLimit: ['int', '0'],
   quorumListenOnAllIPs: ['bool', 'false'], syncEnabled: ['bool', 'true'],
-  sslQuorum: ['bool', 'false'], portUnification: ['bool', 'false'], sslQuorumReloadCertFiles: ['bool', 'false'],
   'jvm.pause.monitor': ['bool', 'false'],
   'jvm.pause.info-threshold.ms': ['long'], 'jvm.pause.warn-threshold.ms': ['long'], 'jvm.pause.sleep.time.ms': ['long'],
   'metricsProvider.className': ['text', 'org.apache.zookeeper.metrics.impl.DefaultMetricsProvider'],
@@ -125,8 +131,8 @@ const USED_PROPERTIES = new Set([
   // client TLS (src/tls/settings.ts), besides the ssl.* keys
   'serverCnxnFactory', 'client.portUnification', 'client.certReload', 'X509AuthenticationProvider.superUser',
 ]);
-// The client TLS keys (ssl.quorum.* are the quorum's, which Paddock does not do yet).
-const CLIENT_TLS_KEY = /^ssl\.(?!quorum\.)/;
+// The TLS keys: ssl.* the client port's, ssl.quorum.* the quorum's (src/tls/settings.ts).
+const TLS_KEY = /^ssl\./;
 // ZooKeeper reads these without the zookeeper. prefix, so in zoo.cfg they do nothing.
 const JVM_ONLY = /^(jute\.maxbuffer|readonlymode\.enabled|znode\.container\.)/;
 const QUORUM_KEY = /^(server\.|group|weight)/;
@@ -247,7 +253,7 @@ function portProblem(value: string): string | null {
 
 /** A note for a zoo.cfg key that ZooKeeper turned into system property zookeeper.<key>, or null if Paddock uses it. */
 function unusedKeyNote(key: string, value: string): string | null {
-  if (USED_PROPERTIES.has(key) || CLIENT_TLS_KEY.test(key) || key.startsWith('authProvider.')) return null;
+  if (USED_PROPERTIES.has(key) || TLS_KEY.test(key) || key.startsWith('authProvider.')) return null;
   if (JVM_ONLY.test(key)) return `${key} has no effect in zoo.cfg (ZooKeeper reads it only as a JVM flag); use -D${key}=${value} in SERVER_JVMFLAGS`;
   if (key.startsWith('zookeeper.')) return `${key} becomes system property zookeeper.${key}, which nothing reads; write ${key.slice(10)}=${value}`;
   return `${key}=${value} is not a setting Paddock uses (ZooKeeper would set system property zookeeper.${key}); ignored`;
@@ -464,6 +470,9 @@ export function parseConfig(
     containerMaxPerMinute: propInt('znode.container.maxPerMinute', 10_000),
     containerMaxNeverUsedIntervalMs: propInt('znode.container.maxNeverUsedIntervalMs', 0, 64),
     testPerturbDigest: prop('zookeeper.paddock.test.perturbDigest') === 'true',
+    sslQuorum: flag('sslQuorum', false),
+    portUnification: flag('portUnification', false),
+    sslQuorumReloadCertFiles: flag('sslQuorumReloadCertFiles', false),
     properties: new Map([...props].map(([name, p]) => [name, p.value])),
     ignored,
   };

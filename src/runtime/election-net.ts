@@ -36,6 +36,7 @@ import {
 } from '../proto/election.ts';
 import type { Decision, Election, Notification } from '../zab/election.ts';
 import type { QuorumAuth } from './quorum-auth.ts';
+import { PLAINTEXT, type PeerTransport } from './transport.ts';
 
 export interface ElectionNetOptions {
   myId: number;
@@ -48,6 +49,8 @@ export interface ElectionNetOptions {
   connectTimeoutMs?: number;
   /** quorum SASL: its handshake follows the header on every connection, both ways */
   auth?: QuorumAuth;
+  /** how connections are made and taken: plaintext unless sslQuorum/portUnification (src/tls/quorum.ts) */
+  transport?: PeerTransport;
 }
 
 const SILENT: Logger = { info() {}, warn() {}, error() {} };
@@ -72,6 +75,7 @@ export class ElectionNet {
   private readonly queueLimit: number;
   private readonly timeoutMs: number;
   private readonly auth: QuorumAuth | undefined;
+  private readonly transport: PeerTransport;
   private readonly peers = new Map<number, Peer>();
   private readonly sockets = new Set<net.Socket>();
   private server: net.Server | null = null;
@@ -86,12 +90,13 @@ export class ElectionNet {
     this.queueLimit = opts.sendQueueLimit ?? 1;
     this.timeoutMs = opts.connectTimeoutMs ?? 5000;
     this.auth = opts.auth;
+    this.transport = opts.transport ?? PLAINTEXT;
     for (const s of opts.servers) if (s.id !== this.myId) this.peer(s.id).addr = { host: s.host, port: s.electionPort };
   }
 
   /** Listen on our election address; resolves once listening. */
   async listen(): Promise<void> {
-    const server = net.createServer((socket) => this.accepted(socket));
+    const server = net.createServer(this.transport.acceptor('election', (socket) => this.accepted(socket)));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -149,11 +154,7 @@ export class ElectionNet {
       return;
     }
     peer.dialling = true;
-    const socket = net.connect({ host: peer.addr.host, port: peer.addr.port, timeout: this.timeoutMs });
-    this.track(socket);
-    socket.once('timeout', () => socket.destroy());
-    socket.once('close', () => (peer.dialling = false));
-    socket.once('connect', () => {
+    const socket = this.transport.dial(peer.addr, this.timeoutMs, () => {
       socket.setTimeout(0);
       socket.write(encodeConnectHeader(this.myId, [{ host: this.own.host, port: this.own.electionPort }]));
       // --- quorum SASL hook (quorum-auth.ts): the dial is over once its handshake is ---
@@ -165,6 +166,9 @@ export class ElectionNet {
         else this.use(sid, socket, rest);
       }, () => socket.destroy());
     });
+    this.track(socket);
+    socket.once('timeout', () => socket.destroy());
+    socket.once('close', () => (peer.dialling = false));
   }
 
   private accepted(socket: net.Socket): void {

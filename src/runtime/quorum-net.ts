@@ -54,6 +54,7 @@ import type { QuorumLink } from '../server/processor.ts';
 import type { ElectionNet } from './election-net.ts';
 import type { QuorumAuth } from './quorum-auth.ts';
 import { QuorumStats } from './quorum-stats.ts';
+import { PLAINTEXT, type PeerTransport } from './transport.ts';
 import type { Replica } from './replica.ts';
 import { fromPacket, toPacket, type WireContext } from './zab-wire.ts';
 
@@ -83,6 +84,8 @@ export interface QuorumNetOptions {
   electionNet?: ElectionNet;
   /** quorum SASL: its handshake opens every learner connection */
   auth?: QuorumAuth;
+  /** how connections are made and taken: plaintext unless sslQuorum/portUnification (src/tls/quorum.ts) */
+  transport?: PeerTransport;
 }
 
 /** The request pipeline when it carries the core's Readies (Processor). */
@@ -335,7 +338,8 @@ export class QuorumNet {
   listen(): Promise<void> {
     const me = this.address(this.opts.myId);
     return new Promise((resolve, reject) => {
-      const server = net.createServer((sock) => this.accepted(sock));
+      const transport = this.opts.transport ?? PLAINTEXT;
+      const server = net.createServer(transport.acceptor('quorum', (sock) => this.accepted(sock)));
       server.once('error', reject);
       server.listen(me.quorumPort, me.host, () => {
         server.off('error', reject);
@@ -388,7 +392,8 @@ export class QuorumNet {
    */
   private dial(id: number, attempt = 1, resend: Buffer[] = []): QuorumConn {
     const a = this.address(id);
-    const sock = net.connect({ host: a.host, port: a.quorumPort });
+    // SASL may start at once: what it writes waits for the transport's ready (transport.ts).
+    const sock = (this.opts.transport ?? PLAINTEXT).dial({ host: a.host, port: a.quorumPort }, undefined, () => {});
     const authenticated = this.opts.auth?.asLearner(sock, `leader ${id} (quorum port)`) ?? null;
     const conn = this.track(new QuorumConn(sock, false, id, (c, p, s) => this.received(c, p, s), this.logger, authenticated), attempt);
     this.conns.set(id, conn);

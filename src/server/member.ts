@@ -27,10 +27,12 @@ import { QuorumAuth } from '../runtime/quorum-auth.ts';
 import { QuorumNet } from '../runtime/quorum-net.ts';
 import type { ProposalSizes } from '../runtime/quorum-stats.ts';
 import { Replica } from '../runtime/replica.ts';
+import type { PeerTransport } from '../runtime/transport.ts';
 import { quorumConfigText } from '../runtime/zab-wire.ts';
 import { Peer } from '../zab/peer.ts';
 import { quorumVerifier } from '../zab/quorum.ts';
 import type { RoleChange } from '../zab/ready.ts';
+import { quorumTransport } from '../tls/quorum.ts';
 import type { Processor } from './processor.ts';
 
 /** ZooKeeper's defaults when zoo.cfg leaves them out (QuorumPeerConfig requires them; its sample has these). */
@@ -54,14 +56,17 @@ export class EnsembleMember {
 
   /** Recover the data directories and epochs; nothing listens yet. */
   static async open(config: ServerConfig, logger: Logger): Promise<EnsembleMember> {
+    // Quorum TLS first: a bad setting or store stops start-up before any data is touched.
+    const transport = quorumTransport(config, logger);
     const replica = await Replica.open(dataDirOptions(config), logger);
-    return new EnsembleMember(config, logger, replica);
+    return new EnsembleMember(config, logger, replica, transport);
   }
 
   private constructor(
     config: ServerConfig,
     logger: Logger,
     readonly replica: Replica,
+    private readonly transport: PeerTransport,
   ) {
     const id = config.myid!;
     const quorumText = quorumConfigText(config.servers, 0, { groups: config.groups, weights: config.weights });
@@ -94,7 +99,7 @@ export class EnsembleMember {
     });
     // Quorum SASL's handshakes are bounded as ZooKeeper bounds them: by the socket timeout, tickTime × syncLimit.
     const auth = config.quorumAuth ? new QuorumAuth(config.quorumAuth, logger, config.tickTime * syncLimit) : undefined;
-    this.electionNet = new ElectionNet({ myId: id, servers: config.servers, log: logger, auth });
+    this.electionNet = new ElectionNet({ myId: id, servers: config.servers, log: logger, auth, transport });
     this.quorumNet = new QuorumNet({
       myId: id,
       servers: config.servers,
@@ -105,6 +110,7 @@ export class EnsembleMember {
       config: quorumText,
       electionNet: this.electionNet,
       auth,
+      transport,
       onRole: (change) => {
         this.role = change;
         this.roleSince = Date.now();
@@ -183,6 +189,7 @@ export class EnsembleMember {
   async close(): Promise<void> {
     await this.electionNet.close();
     await this.quorumNet.close();
+    this.transport.close();
     await this.replica.close();
   }
 }

@@ -1,10 +1,14 @@
-// The TLS side of the client ports, as ZooKeeper's NettyServerCnxnFactory has
-// it: the secure client port speaks only TLS; with client.portUnification the
-// plain port also takes TLS, told apart by the first byte (0x16 opens a TLS
-// handshake; a plaintext frame length or four-letter word never does).
+// The TLS side of a listening port. For the client ports, as ZooKeeper's
+// NettyServerCnxnFactory has it: the secure client port speaks only TLS; with
+// client.portUnification the plain port also takes TLS, told apart by the
+// first byte (0x16 opens a TLS handshake; a plaintext frame length or
+// four-letter word never does). The quorum and election ports use it the same
+// way (src/tls/quorum.ts, as UnifiedServerSocket), with a further check of the
+// peer's certificate (hostname verification).
 // Invariants:
 // - a socket reaches the request pipeline (`serve`) only after its handshake
-//   succeeded and its certificate passed ssl.clientAuth; every other socket is
+//   succeeded and its certificate passed ssl.clientAuth (and the port's
+//   `verifyPeer`, when it has one); every other socket is
 //   logged once and closed (`refused`), and nothing else is disturbed;
 // - a verified client certificate gives the connection the x509 id of its
 //   subject (X509AuthenticationProvider), and super when it is superUser;
@@ -15,11 +19,11 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Socket } from 'node:net';
-import tls from 'node:tls';
+import tls, { type SecureContextOptions } from 'node:tls';
 import type { Logger } from '../log.ts';
 import type { Id } from '../proto/records.ts';
 import { SUPER } from '../tree/acl.ts';
-import { secureContextOptions, type TlsSettings } from './settings.ts';
+import { secureContextOptions, type TlsSettings, type X509Settings } from './settings.ts';
 import { subjectName } from './x500.ts';
 
 const TLS_HANDSHAKE_RECORD = 0x16;
@@ -31,18 +35,26 @@ const RELOAD_QUIET_MS = 200;
 /** Takes a socket ready for the request pipeline, with the auth ids its certificate gave. */
 export type Serve = (socket: Socket, authIds: Id[]) => void;
 
+/** Which port a front serves, for its log lines, and what more it asks of a trusted certificate. */
+export interface FrontPort {
+  /** 'client', 'quorum', 'election' */
+  name: string;
+  /** why a trusted peer certificate is still refused, or null to accept it */
+  verifyPeer?: (socket: tls.TLSSocket) => Promise<string | null>;
+}
+
 export class TlsFront {
   private readonly server: tls.Server;
   /** accepted sockets until they close (a TLS socket's own closes with it), destroyed by close() */
   private readonly pending = new Set<Socket>();
-  private readonly watchers: FSWatcher[] = [];
-  private reloadTimer: NodeJS.Timeout | null = null;
+  private readonly stopWatching: () => void = () => {};
 
   /** Reads the stores now: throws ConfigError when they cannot be used. */
   constructor(
     readonly settings: TlsSettings,
     private readonly logger: Logger,
     private readonly serve: Serve,
+    private readonly port: FrontPort = { name: 'client' },
   ) {
     this.server = tls.createServer({
       ...secureContextOptions(settings),
@@ -51,10 +63,12 @@ export class TlsFront {
       rejectUnauthorized: false,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     });
-    this.server.on('secureConnection', (socket) => this.secured(socket));
+    this.server.on('secureConnection', (socket) => void this.secured(socket));
     // OpenSSL's errors carry a short reason ('wrong version number'); the message adds its source location.
     this.server.on('tlsClientError', (e: Error & { reason?: string }, socket) => this.refuse(socket, `${describe(socket)}: TLS handshake failed: ${e.reason ?? e.message.trim()}`));
-    if (settings.certReload) this.watchStores();
+    if (settings.certReload) {
+      this.stopWatching = watchStores(settings, logger, 'client TLS', (options) => this.setSecureContext(options));
+    }
   }
 
   /**
@@ -80,18 +94,18 @@ export class TlsFront {
         plain(socket);
         socket.resume();
       } else {
-        this.refuse(socket, `${from}: plaintext on the secure client port (expected a TLS handshake)`);
+        this.refuse(socket, `${from}: plaintext on the secure ${this.port.name} port (expected a TLS handshake)`);
       }
     });
   }
 
-  private secured(socket: tls.TLSSocket): void {
+  private async secured(socket: tls.TLSSocket): Promise<void> {
     const from = describe(socket);
     const cert = socket.getPeerX509Certificate();
     const authIds: Id[] = [];
     if (this.settings.clientAuth !== 'none') {
       if (!cert) {
-        if (this.settings.clientAuth === 'need') return this.refuse(socket, `${from}: no client certificate, and ssl.clientAuth=need`);
+        if (this.settings.clientAuth === 'need') return this.refuse(socket, `${from}: no client certificate, and ${this.settings.prefix}.clientAuth=need (a Java peer sends none when no CA in this server's trust store issued its certificate)`);
       } else if (!socket.authorized) {
         return this.refuse(socket, `${from}: client certificate ${cert.subject.replace(/\n/g, ', ')} not trusted: ${socket.authorizationError}`);
       } else {
@@ -102,43 +116,24 @@ export class TlsFront {
         this.logger.info(`${from}: authenticated x509 id '${id}'${id === this.settings.superUser ? ' (super user)' : ''}`);
       }
     }
-    this.serve(socket, authIds);
+    const problem = cert && this.port.verifyPeer ? await this.port.verifyPeer(socket) : null;
+    if (problem !== null) return this.refuse(socket, `${from}: ${problem}`);
+    if (!socket.destroyed) this.serve(socket, authIds);
   }
 
   /** Log why, and close. */
   private refuse(socket: Socket, reason: string): void {
-    this.logger.warn(`refusing client connection ${reason}; closed`);
+    this.logger.warn(`refusing ${this.port.name} connection ${reason}; closed`);
     socket.destroy();
   }
 
-  private watchStores(): void {
-    const files = [this.settings.keyStore.location, this.settings.trustStore?.location].filter((f) => f !== undefined);
-    for (const dir of new Set(files.map((f) => dirname(f)))) {
-      const names = new Set(files.filter((f) => dirname(f) === dir).map((f) => basename(f)));
-      const watcher = watch(dir, (_event, name) => {
-        if (name !== null && names.has(name.toString())) this.scheduleReload();
-      });
-      watcher.on('error', (e) => this.logger.error(`watching ${dir} for certificate changes: ${e.message}`));
-      this.watchers.push(watcher);
-    }
-  }
-
-  private scheduleReload(): void {
-    if (this.reloadTimer) clearTimeout(this.reloadTimer);
-    this.reloadTimer = setTimeout(() => {
-      this.reloadTimer = null;
-      try {
-        this.server.setSecureContext(secureContextOptions(this.settings));
-        this.logger.info('client TLS key and trust stores reloaded; new connections use them');
-      } catch (e) {
-        this.logger.error(`client TLS stores changed but cannot be loaded, keeping the previous ones: ${(e as Error).message}`);
-      }
-    }, RELOAD_QUIET_MS);
+  /** New connections use these stores. */
+  setSecureContext(options: SecureContextOptions): void {
+    this.server.setSecureContext(options);
   }
 
   close(): void {
-    for (const w of this.watchers) w.close();
-    if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    this.stopWatching();
     for (const s of this.pending) s.destroy();
   }
 }
@@ -149,4 +144,38 @@ function remoteIp(socket: Socket): string {
 
 function describe(socket: Socket): string {
   return `from ${remoteIp(socket)}:${socket.remotePort ?? '?'}`;
+}
+
+/**
+ * Watch the store files of `settings` and hand `apply` what they hold once
+ * they change (ZooKeeper's FileChangeWatcher); a store that fails to load is
+ * logged and `apply` keeps what it had. Returns the function that stops watching.
+ */
+export function watchStores(settings: X509Settings, logger: Logger, what: string, apply: (options: SecureContextOptions) => void): () => void {
+  const files = [settings.keyStore.location, settings.trustStore?.location].filter((f) => f !== undefined);
+  let reloadTimer: NodeJS.Timeout | null = null;
+  const reload = () => {
+    reloadTimer = null;
+    try {
+      apply(secureContextOptions(settings));
+      logger.info(`${what} key and trust stores reloaded; new connections use them`);
+    } catch (e) {
+      logger.error(`${what} stores changed but cannot be loaded, keeping the previous ones: ${(e as Error).message}`);
+    }
+  };
+  const watchers: FSWatcher[] = [];
+  for (const dir of new Set(files.map((f) => dirname(f)))) {
+    const names = new Set(files.filter((f) => dirname(f) === dir).map((f) => basename(f)));
+    const watcher = watch(dir, (_event, name) => {
+      if (name === null || !names.has(name.toString())) return;
+      if (reloadTimer) clearTimeout(reloadTimer);
+      reloadTimer = setTimeout(reload, RELOAD_QUIET_MS);
+    });
+    watcher.on('error', (e) => logger.error(`watching ${dir} for certificate changes: ${e.message}`));
+    watchers.push(watcher);
+  }
+  return () => {
+    for (const w of watchers) w.close();
+    if (reloadTimer) clearTimeout(reloadTimer);
+  };
 }

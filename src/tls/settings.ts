@@ -1,14 +1,17 @@
-// The client TLS settings of a ZooKeeper 3.8 server (ClientX509Util's
-// zookeeper.ssl.* properties, NettyServerCnxnFactory's switches, the x509 auth
-// provider), read once at start-up and turned into node:tls options.
+// The TLS settings of a ZooKeeper 3.8 server, read once at start-up and turned
+// into node:tls options: X509Util's properties under a prefix (zookeeper.ssl.*
+// for the client port, ClientX509Util; zookeeper.ssl.quorum.* for the quorum and
+// election ports, QuorumX509Util), and for the client port NettyServerCnxnFactory's
+// switches and the x509 auth provider.
 // Invariants:
 // - every value ZooKeeper would reject, and every store that cannot be read,
 //   stops start-up with a ConfigError naming the property;
 // - stores are PEM or PKCS12, the type given or inferred from the file name
 //   (.pem, .p12) as KeyStoreFileType does; JKS gets an error with the keytool
 //   command that converts it;
-// - `secureContext()` reads the store files afresh each time it is called, so a
-//   reload (client.certReload) sees what is on disk now.
+// - `secureContextOptions()` reads the store files afresh each time it is
+//   called, so a reload (client.certReload, sslQuorumReloadCertFiles) sees what
+//   is on disk now.
 
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -25,23 +28,34 @@ export type ClientAuth = 'need' | 'want' | 'none';
 type StoreType = 'PEM' | 'PKCS12' | 'JKS' | 'BCFKS';
 
 interface Store {
+  /** its properties' common name, for messages: ssl.keyStore, ssl.quorum.trustStore, … */
+  key: string;
   location: string;
   password: string;
   type: StoreType;
 }
 
-export interface TlsSettings {
+/** X509Util's settings under one prefix. */
+export interface X509Settings {
+  /** of the properties' names (zookeeper.<prefix>.*), for messages */
+  prefix: 'ssl' | 'ssl.quorum';
   clientAuth: ClientAuth;
+  /** ssl[.quorum].hostnameVerification (default true) */
+  hostnameVerification: boolean;
+  keyStore: Store;
+  trustStore: Store | null;
+  /** protocol and cipher options, fixed at start-up */
+  protocolOptions: SecureContextOptions;
+}
+
+/** The client port's settings. */
+export interface TlsSettings extends X509Settings {
   /** the plain client port also takes TLS (client.portUnification) */
   portUnification: boolean;
   /** watch the store files and use what they hold for new connections (client.certReload) */
   certReload: boolean;
   /** the x509 id that is also super (X509AuthenticationProvider.superUser) */
   superUser: string | null;
-  keyStore: Store;
-  trustStore: Store | null;
-  /** protocol and cipher options, fixed at start-up */
-  protocolOptions: SecureContextOptions;
 }
 
 const PROTOCOLS: SecureVersion[] = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
@@ -114,30 +128,46 @@ export function tlsSettings(config: ServerConfig): TlsSettings | null {
   if ((provider !== undefined && provider !== X509_PROVIDER) || authScheme !== 'x509') {
     throw fail('ssl.authProvider', `'${authScheme}' with ${provider ?? X509_PROVIDER}: Paddock authenticates TLS clients only with ${X509_PROVIDER}, whose scheme is x509`);
   }
-  for (const unsupported of ['ssl.crl', 'ssl.ocsp']) {
-    if (prop(unsupported)?.toLowerCase() === 'true') throw fail(unsupported, 'certificate revocation checks are not supported by Paddock');
-  }
-  if (prop('ssl.context.supplier.class') !== undefined) throw fail('ssl.context.supplier.class', 'a Java SSLContext supplier cannot run in Paddock');
   // ssl.hostnameVerification is checked but changes nothing here: on the client port ZooKeeper verifies
   // hostnames only client-side (ClientX509Util.shouldVerifyClientHostname() is false).
-  for (const flag of ['ssl.hostnameVerification', 'client.certReload']) {
-    const v = prop(flag);
-    if (v !== undefined && !/^(true|false)$/i.test(v)) throw fail(flag, `'${v}' is not true or false`);
-  }
-
-  const clientAuthText = (prop('ssl.clientAuth') ?? 'need').toLowerCase();
-  if (clientAuthText !== 'need' && clientAuthText !== 'want' && clientAuthText !== 'none') {
-    throw fail('ssl.clientAuth', `'${prop('ssl.clientAuth')}' is not one of need, want, none`);
-  }
-  const keyStore = store('keyStore', prop, fail);
-  if (!keyStore) throw fail('ssl.keyStore.location', 'not set; the TLS client port needs the server certificate and key');
+  const certReload = prop('client.certReload');
+  if (certReload !== undefined && !/^(true|false)$/i.test(certReload)) throw fail('client.certReload', `'${certReload}' is not true or false`);
   return {
-    clientAuth: clientAuthText,
+    ...x509Settings(config, 'ssl', 'the TLS client port needs the server certificate and key'),
     portUnification,
-    certReload: prop('client.certReload')?.toLowerCase() === 'true',
+    certReload: certReload?.toLowerCase() === 'true',
     superUser: prop('X509AuthenticationProvider.superUser') ?? null,
+  };
+}
+
+/**
+ * X509Util's settings under `prefix` (zookeeper.<prefix>.*); `keyStoreNeed`
+ * says why the key store must be set.
+ */
+export function x509Settings(config: ServerConfig, prefix: 'ssl' | 'ssl.quorum', keyStoreNeed: string): X509Settings {
+  const prop: Prop = (name) => {
+    const v = config.properties.get(`zookeeper.${prefix}.${name}`);
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const fail: Fail = (name, detail) => new ConfigError(`${prefix}.${name}: ${detail}`, `${prefix}.${name}`);
+  for (const unsupported of ['crl', 'ocsp']) {
+    if (prop(unsupported)?.toLowerCase() === 'true') throw fail(unsupported, 'certificate revocation checks are not supported by Paddock');
+  }
+  if (prop('context.supplier.class') !== undefined) throw fail('context.supplier.class', 'a Java SSLContext supplier cannot run in Paddock');
+  const hostnameVerification = prop('hostnameVerification');
+  if (hostnameVerification !== undefined && !/^(true|false)$/i.test(hostnameVerification)) throw fail('hostnameVerification', `'${hostnameVerification}' is not true or false`);
+  const clientAuthText = (prop('clientAuth') ?? 'need').toLowerCase();
+  if (clientAuthText !== 'need' && clientAuthText !== 'want' && clientAuthText !== 'none') {
+    throw fail('clientAuth', `'${prop('clientAuth')}' is not one of need, want, none`);
+  }
+  const keyStore = store('keyStore', prefix, prop, fail);
+  if (!keyStore) throw fail('keyStore.location', `not set; ${keyStoreNeed}`);
+  return {
+    prefix,
+    clientAuth: clientAuthText,
+    hostnameVerification: hostnameVerification?.toLowerCase() !== 'false',
     keyStore,
-    trustStore: store('trustStore', prop, fail),
+    trustStore: store('trustStore', prefix, prop, fail),
     protocolOptions: protocolOptions(prop, fail),
   };
 }
@@ -145,42 +175,43 @@ export function tlsSettings(config: ServerConfig): TlsSettings | null {
 type Prop = (name: string) => string | undefined;
 type Fail = (name: string, detail: string) => ConfigError;
 
-function store(kind: 'keyStore' | 'trustStore', prop: Prop, fail: Fail): Store | null {
-  const location = prop(`ssl.${kind}.location`);
+/** `prop` and `fail` name properties without the prefix. */
+function store(kind: 'keyStore' | 'trustStore', prefix: string, prop: Prop, fail: Fail): Store | null {
+  const location = prop(`${kind}.location`);
   if (location === undefined) return null;
-  let password = prop(`ssl.${kind}.password`) ?? '';
-  const passwordPath = prop(`ssl.${kind}.passwordPath`);
+  let password = prop(`${kind}.password`) ?? '';
+  const passwordPath = prop(`${kind}.passwordPath`);
   if (passwordPath !== undefined) {
     try {
       password = readFileSync(passwordPath, 'utf8').replace(/\r?\n$/, '');
     } catch (e) {
-      throw fail(`ssl.${kind}.passwordPath`, `cannot read ${passwordPath}: ${(e as Error).message}`);
+      throw fail(`${kind}.passwordPath`, `cannot read ${passwordPath}: ${(e as Error).message}`);
     }
   }
-  const typeText = prop(`ssl.${kind}.type`);
+  const typeText = prop(`${kind}.type`);
   let type: string | undefined = typeText?.toUpperCase();
   if (type === undefined) {
     // KeyStoreFileType.fromFilename: the extension names the type.
     const ext = basename(location).split('.').slice(1).pop()?.toLowerCase();
     type = ({ pem: 'PEM', p12: 'PKCS12', jks: 'JKS', bcfks: 'BCFKS' } as Record<string, string>)[ext ?? ''];
-    if (!type) throw fail(`ssl.${kind}.location`, `cannot tell the store type of ${location} from its name (.pem, .p12, .jks); set ssl.${kind}.type`);
+    if (!type) throw fail(`${kind}.location`, `cannot tell the store type of ${location} from its name (.pem, .p12, .jks); set ${prefix}.${kind}.type`);
   }
   if (type === 'JKS') {
-    throw fail(`ssl.${kind}.${typeText ? 'type' : 'location'}`, `${location} is a JKS store, which Paddock cannot read; convert it to PKCS12 with: keytool -importkeystore -srckeystore ${location} -srcstoretype JKS -destkeystore ${location.replace(/\.jks$/i, '')}.p12 -deststoretype PKCS12, then set ssl.${kind}.location to the .p12 file`);
+    throw fail(`${kind}.${typeText ? 'type' : 'location'}`, `${location} is a JKS store, which Paddock cannot read; convert it to PKCS12 with: keytool -importkeystore -srckeystore ${location} -srcstoretype JKS -destkeystore ${location.replace(/\.jks$/i, '')}.p12 -deststoretype PKCS12, then set ${prefix}.${kind}.location to the .p12 file`);
   }
-  if (type !== 'PEM' && type !== 'PKCS12') throw fail(`ssl.${kind}.type`, `'${typeText ?? type}' is not supported; Paddock reads PEM and PKCS12 stores`);
-  return { location, password, type };
+  if (type !== 'PEM' && type !== 'PKCS12') throw fail(`${kind}.type`, `'${typeText ?? type}' is not supported; Paddock reads PEM and PKCS12 stores`);
+  return { key: `${prefix}.${kind}`, location, password, type };
 }
 
 function protocolOptions(prop: Prop, fail: Fail): SecureContextOptions {
-  const protocol = prop('ssl.protocol') ?? 'TLSv1.2';
-  const enabledText = prop('ssl.enabledProtocols');
+  const protocol = prop('protocol') ?? 'TLSv1.2';
+  const enabledText = prop('enabledProtocols');
   const enabled = enabledText === undefined ? [protocol] : enabledText.split(',').map((p) => p.trim()).filter(Boolean);
-  const key = enabledText === undefined ? 'ssl.protocol' : 'ssl.enabledProtocols';
+  const key = enabledText === undefined ? 'protocol' : 'enabledProtocols';
   for (const p of enabled) {
     if (!PROTOCOLS.includes(p as SecureVersion)) throw fail(key, `'${p}' is not one of ${PROTOCOLS.join(', ')}`);
   }
-  if (enabledText === undefined && !PROTOCOLS.includes(protocol as SecureVersion)) throw fail('ssl.protocol', `'${protocol}' is not one of ${PROTOCOLS.join(', ')}`);
+  if (enabledText === undefined && !PROTOCOLS.includes(protocol as SecureVersion)) throw fail('protocol', `'${protocol}' is not one of ${PROTOCOLS.join(', ')}`);
   const on = PROTOCOLS.filter((p) => enabled.includes(p));
   const minVersion = on[0]!;
   const maxVersion = on[on.length - 1]!;
@@ -189,21 +220,21 @@ function protocolOptions(prop: Prop, fail: Fail): SecureContextOptions {
   for (const p of PROTOCOLS.slice(PROTOCOLS.indexOf(minVersion), PROTOCOLS.indexOf(maxVersion) + 1)) {
     if (!on.includes(p)) secureOptions |= NO_PROTOCOL[p];
   }
-  const suitesText = prop('ssl.ciphersuites');
+  const suitesText = prop('ciphersuites');
   const suites = suitesText === undefined ? DEFAULT_CIPHER_SUITES : suitesText.split(',').map((s) => s.trim()).filter(Boolean);
   const ciphers = suites.map((s) => {
     const name = openSslCipher(s);
-    if (name === null && suitesText !== undefined) throw fail('ssl.ciphersuites', `'${s}' is not a cipher suite Paddock knows (OpenSSL has no equivalent)`);
+    if (name === null && suitesText !== undefined) throw fail('ciphersuites', `'${s}' is not a cipher suite Paddock knows (OpenSSL has no equivalent)`);
     return name;
   });
   return { minVersion, maxVersion, secureOptions, ciphers: ciphers.filter((c) => c !== null).join(':') };
 }
 
-function readStore(store: Store, kind: string): Buffer {
+function readStore(store: Store): Buffer {
   try {
     return readFileSync(store.location);
   } catch (e) {
-    throw new ConfigError(`ssl.${kind}.location: cannot read ${store.location}: ${(e as Error).message}`, `ssl.${kind}.location`);
+    throw new ConfigError(`${store.key}.location: cannot read ${store.location}: ${(e as Error).message}`, `${store.key}.location`);
   }
 }
 
@@ -211,9 +242,9 @@ function readStore(store: Store, kind: string): Buffer {
  * node:tls options holding the stores as they are on disk now; throws
  * ConfigError when a store cannot be read or does not hold what it must.
  */
-export function secureContextOptions(s: TlsSettings): SecureContextOptions {
+export function secureContextOptions(s: X509Settings): SecureContextOptions {
   const options: SecureContextOptions = { ...s.protocolOptions };
-  const keyData = readStore(s.keyStore, 'keyStore');
+  const keyData = readStore(s.keyStore);
   if (s.keyStore.type === 'PKCS12') {
     options.pfx = keyData;
     options.passphrase = s.keyStore.password;
@@ -224,7 +255,7 @@ export function secureContextOptions(s: TlsSettings): SecureContextOptions {
     options.passphrase = s.keyStore.password;
   }
   if (s.trustStore) {
-    const trustData = readStore(s.trustStore, 'trustStore');
+    const trustData = readStore(s.trustStore);
     if (s.trustStore.type === 'PEM') {
       options.ca = trustData;
     } else {
@@ -232,14 +263,14 @@ export function secureContextOptions(s: TlsSettings): SecureContextOptions {
         options.ca = pkcs12Certificates(trustData, s.trustStore.password).map(pemOf);
       } catch (e) {
         if (!(e instanceof Pkcs12Error)) throw e;
-        throw new ConfigError(`ssl.trustStore.location: ${s.trustStore.location}: ${e.message}`, 'ssl.trustStore.location');
+        throw new ConfigError(`${s.trustStore.key}.location: ${s.trustStore.location}: ${e.message}`, `${s.trustStore.key}.location`);
       }
     }
   }
   try {
     tls.createSecureContext(options);
   } catch (e) {
-    throw new ConfigError(`ssl.keyStore.location: ${s.keyStore.location} (${s.keyStore.type}) or the trust store cannot be used: ${(e as Error).message}`, 'ssl.keyStore.location');
+    throw new ConfigError(`${s.keyStore.key}.location: ${s.keyStore.location} (${s.keyStore.type}) or the trust store cannot be used: ${(e as Error).message}`, `${s.keyStore.key}.location`);
   }
   return options;
 }

@@ -168,11 +168,10 @@ export class TestEnsemble {
     return this.member(id).dataDir;
   }
 
-  /** The quorum and election ports of member `id` (from its server line). */
-  peerPorts(id: number): { quorum: number; election: number } {
-    this.member(id);
-    const [, quorum, election] = String(this.cfg[`server.${id}`]).split(':');
-    return { quorum: Number(quorum), election: Number(election) };
+  /** Member `id`'s quorum and election ports, from its server line. */
+  peerPorts(id: number): { quorumPort: number; electionPort: number } {
+    const [, quorumPort, electionPort] = String(this.cfg[`server.${this.member(id).id}`]).split(/[:;]/);
+    return { quorumPort: Number(quorumPort), electionPort: Number(electionPort) };
   }
 
   /** "127.0.0.1:p1,127.0.0.1:p2,…" for `ids` (default: every member). */
@@ -377,9 +376,9 @@ export class Acknowledged {
     readonly parent: string,
   ) {}
 
-  /** One create through each running member (observers too), each acknowledged. */
-  async throughEach(tag: string): Promise<void> {
-    for (const id of this.ens.runningIds) {
+  /** One create through each of `ids` (default: every running member, observers too), each acknowledged. */
+  async throughEach(tag: string, ids = this.ens.runningIds): Promise<void> {
+    for (const id of ids) {
       const c = await this.ens.connect(id);
       const path = `${this.parent}/${tag}-via-${id}`;
       const value = `${tag} through ${this.ens.kind(id)} ${id}`;
@@ -389,10 +388,10 @@ export class Acknowledged {
     }
   }
 
-  /** Every running member reads every acknowledged write after sync. */
-  async everywhere(): Promise<void> {
+  /** Each of `ids` (default: every running member) reads every acknowledged write after sync. */
+  async everywhere(ids = this.ens.runningIds): Promise<void> {
     const paths = [...this.writes.keys()];
-    for (const id of this.ens.runningIds) {
+    for (const id of ids) {
       assert.deepEqual(await this.ens.readManyAfterSync(id, paths), [...this.writes.values()], `${this.ens.kind(id)} member ${id} holds every acknowledged write`);
     }
   }
