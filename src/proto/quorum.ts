@@ -85,8 +85,13 @@ export interface QuorumPacket {
 
 export function encodePacket(p: QuorumPacket): Buffer {
   const w = new JuteWriter(32 + (p.data?.length ?? 0));
-  w.int(p.type).long(p.zxid).buffer(p.data).vector(p.authinfo, writeId);
+  writePacket(w, p);
   return w.take();
+}
+
+/** Append a packet's bytes to `w` (several packets in one buffer are what the peer reads one after another). */
+export function writePacket(w: JuteWriter, p: QuorumPacket): void {
+  w.int(p.type).long(p.zxid).buffer(p.data).vector(p.authinfo, writeId);
 }
 
 function decodePacket(bytes: Buffer): QuorumPacket {
