@@ -6,8 +6,9 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import fs, { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -466,7 +467,7 @@ describe('txn log: torn tails and damage', () => {
 // ------------------------------------------------------------ failed writes
 
 /** Patch FileHandle.prototype.<method> for the duration of fn. */
-async function withFileHandlePatch(method: 'write' | 'datasync', impl: (orig: (...a: unknown[]) => Promise<unknown>) => (...a: unknown[]) => Promise<unknown>, fn: () => Promise<void>): Promise<void> {
+async function withFileHandlePatch(method: 'datasync', impl: (orig: (...a: unknown[]) => Promise<unknown>) => (...a: unknown[]) => Promise<unknown>, fn: () => Promise<void>): Promise<void> {
   const probe = await openFile(join(tempDir(), 'probe'), 'w');
   const proto = Object.getPrototypeOf(probe) as Record<string, unknown>;
   await probe.close();
@@ -476,6 +477,21 @@ async function withFileHandlePatch(method: 'write' | 'datasync', impl: (orig: (.
     await fn();
   } finally {
     proto[method] = orig;
+  }
+}
+
+type WriteSync = (fd: number, buf: Buffer, off: number, len: number, pos: number) => number;
+
+/** Patch fs.writeSync (the log writes its batches with it) for the duration of fn. */
+async function withWriteSyncPatch(impl: (orig: WriteSync) => WriteSync, fn: () => Promise<void>): Promise<void> {
+  const orig = fs.writeSync as WriteSync;
+  fs.writeSync = impl(orig) as typeof fs.writeSync;
+  syncBuiltinESMExports(); // the log imports writeSync by name
+  try {
+    await fn();
+  } finally {
+    fs.writeSync = orig as typeof fs.writeSync;
+    syncBuiltinESMExports();
   }
 }
 
@@ -489,14 +505,12 @@ describe('txn log: failed writes are never acknowledged', () => {
     await w.flush();
     for (const t of seq(11, 20)) w.append(t);
     let calls = 0;
-    await withFileHandlePatch(
-      'write',
-      (orig) =>
-        function (this: unknown, buf: unknown, off: unknown, len: unknown, pos: unknown) {
-          // the first call writes half of what it was given, the next one finds the disk full
-          if (calls++ === 0) return orig.call(this, buf, off, Math.floor((len as number) / 2) + 13, pos);
-          return Promise.reject(ioError('ENOSPC', 'write'));
-        },
+    await withWriteSyncPatch(
+      (orig) => (fd, buf, off, len, pos) => {
+        // the first call writes half of what it was given, the next one finds the disk full
+        if (calls++ === 0) return orig(fd, buf, off, Math.floor(len / 2) + 13, pos);
+        throw ioError('ENOSPC', 'write');
+      },
       async () => {
         const failing = w.flush();
         const queued = w.flush(); // queued behind it: must not resolve either
