@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { deflateSync } from 'node:zlib';
 import { CreateMode, OPEN_ACL_UNSAFE, ZooKeeperClient, op } from '../src/client/index.ts';
 import { Err, OpCode } from '../src/proto/constants.ts';
+import { JuteWriter } from '../src/jute/archive.ts';
 import type { ACL } from '../src/proto/records.ts';
 import type { Txn, TxnBody } from '../src/proto/txn.ts';
 import {
@@ -149,6 +150,22 @@ describe('txn log: format', () => {
     assert.equal(b.readBigUInt64BE(16), BigInt(deflateSync(payload).readUInt32BE(deflateSync(payload).length - 4)));
     assert.equal(b[28 + len], 0x42);
     assert.equal(b.length, 28 + len + 1); // preAllocSize 0: no padding
+  });
+
+  test('a txn decoded from a payload is logged as those very bytes (a follower logs its PROPOSAL as received)', async () => {
+    // ZooKeeper with zookeeper.closeSessionTxn.enabled=false: a closeSession with no record, only the digest.
+    const w = new JuteWriter();
+    w.bigLong(SESSION).int(7).long(1).long(1_700_000_000_001).int(OpCode.closeSession).int(2).bigLong(0x1234n);
+    const recordless = w.toBuffer();
+    const setData = encodeEntry(seq(2, 2)[0]!).subarray(12, -1);
+    const decoded = [decodePayload(Buffer.from(recordless)), decodePayload(Buffer.from(setData))];
+    for (const [i, t] of decoded.entries()) {
+      const entry = encodeEntry(t);
+      assert.deepEqual(entry.subarray(12, -1), [recordless, setData][i], `txn ${t.hdr.zxid}: the logged payload is the received one`);
+    }
+    const dir = tempDir();
+    await writeLog(dir, decoded);
+    assert.deepEqual(scanTxnLogs(dir, 0).txns, decoded, 'and it reads back as the txn that was applied');
   });
 
   test('preallocation: the file grows in preAllocSize steps, as FilePadding', async () => {
