@@ -6,8 +6,9 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import fs, { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -15,6 +16,7 @@ import { promisify } from 'node:util';
 import { deflateSync } from 'node:zlib';
 import { CreateMode, OPEN_ACL_UNSAFE, ZooKeeperClient, op } from '../src/client/index.ts';
 import { Err, OpCode } from '../src/proto/constants.ts';
+import { JuteWriter } from '../src/jute/archive.ts';
 import type { ACL } from '../src/proto/records.ts';
 import type { Txn, TxnBody } from '../src/proto/txn.ts';
 import {
@@ -148,6 +150,22 @@ describe('txn log: format', () => {
     assert.equal(b.readBigUInt64BE(16), BigInt(deflateSync(payload).readUInt32BE(deflateSync(payload).length - 4)));
     assert.equal(b[28 + len], 0x42);
     assert.equal(b.length, 28 + len + 1); // preAllocSize 0: no padding
+  });
+
+  test('a txn decoded from a payload is logged as those very bytes (a follower logs its PROPOSAL as received)', async () => {
+    // ZooKeeper with zookeeper.closeSessionTxn.enabled=false: a closeSession with no record, only the digest.
+    const w = new JuteWriter();
+    w.bigLong(SESSION).int(7).long(1).long(1_700_000_000_001).int(OpCode.closeSession).int(2).bigLong(0x1234n);
+    const recordless = w.toBuffer();
+    const setData = encodeEntry(seq(2, 2)[0]!).subarray(12, -1);
+    const decoded = [decodePayload(Buffer.from(recordless)), decodePayload(Buffer.from(setData))];
+    for (const [i, t] of decoded.entries()) {
+      const entry = encodeEntry(t);
+      assert.deepEqual(entry.subarray(12, -1), [recordless, setData][i], `txn ${t.hdr.zxid}: the logged payload is the received one`);
+    }
+    const dir = tempDir();
+    await writeLog(dir, decoded);
+    assert.deepEqual(scanTxnLogs(dir, 0).txns, decoded, 'and it reads back as the txn that was applied');
   });
 
   test('preallocation: the file grows in preAllocSize steps, as FilePadding', async () => {
@@ -466,7 +484,7 @@ describe('txn log: torn tails and damage', () => {
 // ------------------------------------------------------------ failed writes
 
 /** Patch FileHandle.prototype.<method> for the duration of fn. */
-async function withFileHandlePatch(method: 'write' | 'datasync', impl: (orig: (...a: unknown[]) => Promise<unknown>) => (...a: unknown[]) => Promise<unknown>, fn: () => Promise<void>): Promise<void> {
+async function withFileHandlePatch(method: 'datasync', impl: (orig: (...a: unknown[]) => Promise<unknown>) => (...a: unknown[]) => Promise<unknown>, fn: () => Promise<void>): Promise<void> {
   const probe = await openFile(join(tempDir(), 'probe'), 'w');
   const proto = Object.getPrototypeOf(probe) as Record<string, unknown>;
   await probe.close();
@@ -476,6 +494,21 @@ async function withFileHandlePatch(method: 'write' | 'datasync', impl: (orig: (.
     await fn();
   } finally {
     proto[method] = orig;
+  }
+}
+
+type WriteSync = (fd: number, buf: Buffer, off: number, len: number, pos: number) => number;
+
+/** Patch fs.writeSync (the log writes its batches with it) for the duration of fn. */
+async function withWriteSyncPatch(impl: (orig: WriteSync) => WriteSync, fn: () => Promise<void>): Promise<void> {
+  const orig = fs.writeSync as WriteSync;
+  fs.writeSync = impl(orig) as typeof fs.writeSync;
+  syncBuiltinESMExports(); // the log imports writeSync by name
+  try {
+    await fn();
+  } finally {
+    fs.writeSync = orig as typeof fs.writeSync;
+    syncBuiltinESMExports();
   }
 }
 
@@ -489,14 +522,12 @@ describe('txn log: failed writes are never acknowledged', () => {
     await w.flush();
     for (const t of seq(11, 20)) w.append(t);
     let calls = 0;
-    await withFileHandlePatch(
-      'write',
-      (orig) =>
-        function (this: unknown, buf: unknown, off: unknown, len: unknown, pos: unknown) {
-          // the first call writes half of what it was given, the next one finds the disk full
-          if (calls++ === 0) return orig.call(this, buf, off, Math.floor((len as number) / 2) + 13, pos);
-          return Promise.reject(ioError('ENOSPC', 'write'));
-        },
+    await withWriteSyncPatch(
+      (orig) => (fd, buf, off, len, pos) => {
+        // the first call writes half of what it was given, the next one finds the disk full
+        if (calls++ === 0) return orig(fd, buf, off, Math.floor(len / 2) + 13, pos);
+        throw ioError('ENOSPC', 'write');
+      },
       async () => {
         const failing = w.flush();
         const queued = w.flush(); // queued behind it: must not resolve either

@@ -144,7 +144,7 @@ export class JuteWriter {
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
+    let size = Math.max(this.buf.length * 2, this.initial, 1);
     while (size < this.pos + n) size *= 2;
     const next = Buffer.allocUnsafe(size);
     this.buf.copy(next, 0, 0, this.pos);
@@ -231,10 +231,10 @@ export class JuteWriter {
     return this;
   }
 
-  /** The bytes written so far, without copying; the writer starts over on a new buffer of its initial size. */
+  /** The bytes written so far, without copying; the writer starts over, on a new buffer of its initial size once it writes again. */
   take(): Buffer {
     const bytes = this.buf.subarray(0, this.pos);
-    this.buf = Buffer.allocUnsafe(this.initial);
+    this.buf = EMPTY;
     this.pos = 0;
     return bytes;
   }

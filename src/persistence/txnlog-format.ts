@@ -11,7 +11,7 @@
 // order and gaps).
 
 import { JuteReader, JuteWriter } from '../jute/archive.ts';
-import { writePayload, type LoggedTxn } from '../proto/txn.ts';
+import { payloadBytes, type LoggedTxn } from '../proto/txn.ts';
 import { adler32 } from './adler32.ts';
 
 export const TXNLOG_MAGIC = 0x5a4b4c47; // "ZKLG"
@@ -29,15 +29,13 @@ export function fileHeaderBytes(dbid = 0): Buffer {
 
 /** One complete log entry (checksum, length, payload, 'B') for `txn`. */
 export function encodeEntry(txn: LoggedTxn): Buffer {
-  const w = new JuteWriter(256);
-  w.long(0).int(0);
-  writePayload(w, txn);
-  w.byte(EOR);
-  const entry = w.take();
-  const len = entry.length - ENTRY_OVERHEAD;
+  const payload = payloadBytes(txn);
+  const entry = Buffer.allocUnsafe(payload.length + ENTRY_OVERHEAD);
   entry.writeUInt32BE(0, 0);
-  entry.writeUInt32BE(adler32(entry, 12, 12 + len), 4);
-  entry.writeInt32BE(len, 8);
+  entry.writeUInt32BE(adler32(payload, 0, payload.length), 4);
+  entry.writeInt32BE(payload.length, 8);
+  payload.copy(entry, 12);
+  entry[12 + payload.length] = EOR;
   return entry;
 }
 

@@ -3,7 +3,8 @@
 // txnlog-format.ts for the bytes.
 //
 // Writing: append() encodes into a pending batch; flush() writes the batch
-// with one write per file and one fdatasync (group commit), preallocating the
+// with one write per file (synchronous: into the page cache) and one fdatasync
+// (in the thread pool; group commit), preallocating the
 // file in preAllocSize steps the way ZooKeeper's FilePadding does. The first
 // failed write or sync poisons the writer: nothing after it can be appended or
 // acknowledged.
@@ -33,7 +34,7 @@
 //    entries is damage); in older files a lost stretch shows as a gap before
 //    the next file, and their zeros (64 MiB each by default) are not read.
 
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { OpCode } from '../proto/constants.ts';
@@ -302,7 +303,8 @@ export class TxnLogWriter {
     const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     let off = 0;
     while (off < data.length) {
-      const { bytesWritten } = await fh.write(data, off, data.length - off, start + off);
+      // A write into the page cache, done here: only the fdatasync after it goes to the thread pool (one round trip per group commit, not two).
+      const bytesWritten = writeSync(fh.fd, data, off, data.length - off, start + off);
       this.stats.writes++;
       if (bytesWritten <= 0) throw new Error(`short write to ${this._currentFile}`);
       off += bytesWritten;

@@ -26,7 +26,7 @@ import { JuteError, JuteReader, JuteWriter } from '../jute/archive.ts';
 import { checkedZxid, ZxidError } from '../zxid.ts';
 import { DEFAULT_MAX_BUFFER } from './constants.ts';
 import { readId, writeId, type Id } from './records.ts';
-import { decodePayload, writePayload, type LoggedTxn } from './txn.ts';
+import { decodePayload, payloadBytes, writePayload, type LoggedTxn } from './txn.ts';
 
 /** Leader.java's packet constants. */
 export const PacketType = {
@@ -85,8 +85,13 @@ export interface QuorumPacket {
 
 export function encodePacket(p: QuorumPacket): Buffer {
   const w = new JuteWriter(32 + (p.data?.length ?? 0));
-  w.int(p.type).long(p.zxid).buffer(p.data).vector(p.authinfo, writeId);
+  writePacket(w, p);
   return w.take();
+}
+
+/** Append a packet's bytes to `w` (several packets in one buffer are what the peer reads one after another). */
+export function writePacket(w: JuteWriter, p: QuorumPacket): void {
+  w.int(p.type).long(p.zxid).buffer(p.data).vector(p.authinfo, writeId);
 }
 
 function decodePacket(bytes: Buffer): QuorumPacket {
@@ -415,7 +420,7 @@ export function decodeAckEpoch(data: Buffer | null): number {
 // ---------------------------------------------------------------- PROPOSAL / INFORM
 
 /** PROPOSAL and INFORM data: TxnHeader + txn record + TxnDigest (ZooKeeper's Util.marshallTxnEntry). */
-export const encodeProposal = (txn: LoggedTxn): Buffer => encode((w) => writePayload(w, txn));
+export const encodeProposal = (txn: LoggedTxn): Buffer => payloadBytes(txn);
 
 export function decodeProposal(data: Buffer | null, what = 'PROPOSAL'): LoggedTxn {
   if (data === null) throw new QuorumWireError(`${what}: no data`);

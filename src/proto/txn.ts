@@ -149,9 +149,30 @@ const DIGEST_BYTES = 12;
 
 /** TxnHeader + txn record [+ TxnDigest]. */
 export function writePayload(w: JuteWriter, txn: LoggedTxn): void {
-  writeTxnHeader(w, txn.hdr);
-  writeTxnBody(w, txn.body);
-  if (txn.digest) w.int(txn.digest.version).bigLong(txn.digest.treeDigest);
+  w.raw(payloadBytes(txn));
+}
+
+/**
+ * Each txn's payload, encoded once: a leader's log record and its PROPOSAL to
+ * every follower share the bytes, and a follower logs the PROPOSAL's own
+ * bytes. A txn is never changed once made, and these bytes are never written
+ * to.
+ */
+const payloads = new WeakMap<LoggedTxn, Buffer>();
+
+/** The payload bytes of `txn` (TxnHeader + txn record [+ TxnDigest]), encoded on first use. */
+export function payloadBytes(txn: LoggedTxn): Buffer {
+  let bytes = payloads.get(txn);
+  if (bytes === undefined) {
+    const data = 'data' in txn.body ? txn.body.data : null;
+    const w = new JuteWriter(128 + (data?.length ?? 0));
+    writeTxnHeader(w, txn.hdr);
+    writeTxnBody(w, txn.body);
+    if (txn.digest) w.int(txn.digest.version).bigLong(txn.digest.treeDigest);
+    bytes = w.take();
+    payloads.set(txn, bytes);
+  }
+  return bytes;
 }
 
 /** Decode a whole txn payload. Throws JuteError on anything it cannot account for. */
@@ -177,5 +198,7 @@ export function decodePayload(payload: Buffer): LoggedTxn {
   if (r.remaining === DIGEST_BYTES) {
     txn.digest = { version: r.int(), treeDigest: r.bigLong() };
   }
+  // Logged or proposed again as the very bytes it came from (so a replay decodes exactly what was applied).
+  payloads.set(txn, payload);
   return txn;
 }

@@ -20,8 +20,8 @@
 // - Readies are carried one at a time, in order; the one async storage step
 //   (TRUNC) holds the next Ready back until it is done;
 // - per connection, packets leave in the order the core sent them, those of
-//   one pass of the event loop in one write (the socket is corked until the
-//   I/O callbacks of the pass have run: the proposals, ACKs or COMMITs that
+//   one pass of the event loop encoded into one buffer and written once the
+//   I/O callbacks of the pass have run (the proposals, ACKs or COMMITs that
 //   the packets received together produce cost one syscall); a SNAP's
 //   snapshot stream (written from the tree as of the SNAP's zxid, fuzzy and
 //   sliced like ZooKeeper's) holds back whatever follows it;
@@ -43,7 +43,7 @@ import type { PeerAddress } from '../config/config.ts';
 import { JuteWriter } from '../jute/archive.ts';
 import type { Logger } from '../log.ts';
 import { readSnapStream, SNAP_SIGNATURE, writeSnapStream } from '../persistence/snapshot.ts';
-import { decodeLearnerInfo, encodePacket, packetName, PacketType, QuorumPacketDecoder, QuorumWireError, type QuorumPacket } from '../proto/quorum.ts';
+import { decodeLearnerInfo, encodePacket, packetName, PacketType, QuorumPacketDecoder, QuorumWireError, writePacket, type QuorumPacket } from '../proto/quorum.ts';
 import type { Txn } from '../proto/txn.ts';
 import type { ApplyResult, DataTree } from '../tree/datatree.ts';
 import type { ForwardedRequest, ZabMessage } from '../zab/messages.ts';
@@ -114,8 +114,9 @@ class QuorumConn {
   private snapPacket: QuorumPacket | null = null;
   /** packets held back behind a snapshot stream being written */
   private held: Buffer[] | null = null;
-  /** the socket is corked until the I/O callbacks of this pass of the event loop have run */
-  private corked = false;
+  /** the packets of this pass of the event loop, written as one buffer once its I/O callbacks have run */
+  private readonly batch = new JuteWriter(2048);
+  private batchScheduled = false;
 
   constructor(
     readonly sock: net.Socket,
@@ -141,8 +142,7 @@ class QuorumConn {
     authenticated.then(
       (rest) => {
         this.read(rest);
-        this.held = null;
-        for (const b of held) this.write(b);
+        this.release(held);
       },
       () => sock.destroy(),
     );
@@ -197,10 +197,15 @@ class QuorumConn {
   }
 
   send(p: QuorumPacket): void {
-    const bytes = encodePacket(p);
-    this.unanswered?.push(bytes);
-    if (this.held) this.held.push(bytes);
-    else this.write(bytes);
+    if (this.unanswered || this.held) {
+      const bytes = encodePacket(p);
+      this.unanswered?.push(bytes);
+      if (this.held) return void this.held.push(bytes);
+      this.batch.raw(bytes);
+    } else writePacket(this.batch, p);
+    if (this.batchScheduled) return;
+    this.batchScheduled = true;
+    setImmediate(() => this.flushBatch());
   }
 
   /** What an earlier connection sent unanswered, sent again (a redial). */
@@ -210,17 +215,16 @@ class QuorumConn {
     else this.sock.write(bytes);
   }
 
-  /** Write within this pass's batch: what is written until the pass's I/O callbacks have run leaves in one writev. */
-  private write(bytes: Buffer): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.sock.cork();
-      setImmediate(() => {
-        this.corked = false;
-        this.sock.uncork();
-      });
-    }
-    this.sock.write(bytes);
+  /** Write this pass's packets: the proposals, ACKs or COMMITs that the packets received together produce cost one syscall. */
+  private flushBatch(): void {
+    this.batchScheduled = false;
+    if (this.batch.length > 0 && !this.sock.destroyed) this.sock.write(this.batch.take());
+  }
+
+  /** Send what was held back (behind a handshake or a snapshot stream), in one write. */
+  private release(held: Buffer[]): void {
+    this.held = null;
+    if (held.length > 0) this.sock.write(Buffer.concat(held));
   }
 
   /** SNAP, then the tree's snapshot stream; packets sent meanwhile wait for it. */
@@ -228,12 +232,10 @@ class QuorumConn {
     if (tree.lastProcessedZxid !== zxid) throw new Error(`SNAP at ${zxidHex(zxid)}, but the tree is at ${zxidHex(tree.lastProcessedZxid)}`);
     if (this.held) throw new Error(`SNAP to ${this.describe()} while another snapshot stream is being written`);
     this.send({ type: PacketType.SNAP, zxid, data: null, authinfo: null });
+    this.flushBatch(); // the stream follows the SNAP packet directly
     const held: Buffer[] = (this.held = []);
     writeSnapStream(tree, this.sock).then(
-      () => {
-        this.held = null;
-        for (const b of held) this.write(b);
-      },
+      () => this.release(held),
       (e: Error) => {
         this.logger.warn(`SNAP to ${this.describe()} failed: ${e.message}`);
         this.sock.destroy();
@@ -277,6 +279,9 @@ export class QuorumNet {
   private readonly peer: Peer;
   private readonly replica: Replica;
   private readonly logger: Logger;
+  /** how packets map on a connection we lead, and on one to our leader */
+  private readonly leaderWire: WireContext;
+  private readonly learnerWire: WireContext;
   /** carries the Readies when set (carryWith); else this runtime carries them */
   private pipeline: Pipeline | null = null;
   /** the quorum part of a Ready, for a pipeline that carries them */
@@ -292,6 +297,8 @@ export class QuorumNet {
   };
 
   constructor(private readonly opts: QuorumNetOptions) {
+    this.leaderWire = { myId: opts.myId, leading: true, config: opts.config };
+    this.learnerWire = { ...this.leaderWire, leading: false };
     this.peer = opts.peer;
     this.replica = opts.replica;
     this.logger = opts.logger;
@@ -326,7 +333,7 @@ export class QuorumNet {
   }
 
   private wire(conn: QuorumConn): WireContext {
-    return { myId: this.opts.myId, leading: conn.accepted, config: this.opts.config };
+    return conn.accepted ? this.leaderWire : this.learnerWire;
   }
 
   /** From now on `pipeline` carries the core's Readies, with `link` as its QuorumLink. */

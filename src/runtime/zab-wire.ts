@@ -173,26 +173,20 @@ export function toPacket(msg: ZabMessage, ctx: WireContext): QuorumPacket {
  * closed.
  */
 export function fromPacket(p: QuorumPacket, ctx: WireContext): ZabMessage {
-  const fromLearner = (): void => {
-    if (!ctx.leading) throw new QuorumWireError(`${packetName(p.type)} from the leader`);
-  };
-  const fromLeader = (): void => {
-    if (ctx.leading) throw new QuorumWireError(`${packetName(p.type)} from a learner`);
-  };
   switch (p.type) {
     case PacketType.FOLLOWERINFO:
     case PacketType.OBSERVERINFO:
-      fromLearner();
+      fromLearner(p, ctx);
       decodeLearnerInfo(p.data);
       return { type: 'learnerInfo', acceptedEpoch: epochOf(p.zxid), observer: p.type === PacketType.OBSERVERINFO };
     case PacketType.ACKEPOCH:
-      fromLearner();
+      fromLearner(p, ctx);
       return { type: 'ackEpoch', currentEpoch: decodeAckEpoch(p.data), lastZxid: p.zxid };
     case PacketType.ACK:
-      fromLearner();
+      fromLearner(p, ctx);
       return { type: 'ack', zxid: p.zxid };
     case PacketType.REQUEST: {
-      fromLearner();
+      fromLearner(p, ctx);
       const r = decodeRequest(p.data);
       let payload: ForwardedWrite | Request;
       try {
@@ -214,42 +208,52 @@ export function fromPacket(p: QuorumPacket, ctx: WireContext): ZabMessage {
       }
       return { type: 'revalidated', ...decodeRevalidateReply(p.data) };
     case PacketType.LEADERINFO: {
-      fromLeader();
+      fromLeader(p, ctx);
       const version = decodeLeaderInfo(p.data);
       if (version < ZAB_PROTOCOL_VERSION) throw new QuorumWireError(`LEADERINFO: protocol version 0x${version.toString(16)} is older than 0x10000`);
       return { type: 'leaderInfo', epoch: epochOf(p.zxid) };
     }
     case PacketType.DIFF:
-      fromLeader();
+      fromLeader(p, ctx);
       return { type: 'diff', zxid: p.zxid };
     case PacketType.TRUNC:
-      fromLeader();
+      fromLeader(p, ctx);
       return { type: 'trunc', zxid: p.zxid };
     case PacketType.SNAP:
-      fromLeader();
+      fromLeader(p, ctx);
       return { type: 'snap', zxid: p.zxid };
     case PacketType.NEWLEADER:
-      fromLeader();
+      fromLeader(p, ctx);
       return { type: 'newLeader', zxid: p.zxid };
     case PacketType.UPTODATE:
-      fromLeader();
+      fromLeader(p, ctx);
       return { type: 'upToDate' };
     case PacketType.PROPOSAL:
-      fromLeader();
+      fromLeader(p, ctx);
       return { type: 'proposal', txn: checkedTxn(p, 'PROPOSAL') };
     case PacketType.COMMIT:
-      fromLeader();
+      fromLeader(p, ctx);
       return { type: 'commit', zxid: p.zxid };
     case PacketType.INFORM:
-      fromLeader();
+      fromLeader(p, ctx);
       return { type: 'inform', txn: checkedTxn(p, 'INFORM') };
     case PacketType.SYNC:
-      fromLeader();
+      fromLeader(p, ctx);
       return { type: 'sync' };
     default:
       // COMMITANDACTIVATE / INFORMANDACTIVATE: reconfiguration, which Paddock does not implement.
       throw new QuorumWireError(`${packetName(p.type)} is not supported`);
   }
+}
+
+/** A packet only a learner sends (no closure per packet: this runs for every one). */
+function fromLearner(p: QuorumPacket, ctx: WireContext): void {
+  if (!ctx.leading) throw new QuorumWireError(`${packetName(p.type)} from the leader`);
+}
+
+/** A packet only the leader sends. */
+function fromLeader(p: QuorumPacket, ctx: WireContext): void {
+  if (ctx.leading) throw new QuorumWireError(`${packetName(p.type)} from a learner`);
 }
 
 function checkedTxn(p: QuorumPacket, what: string) {
