@@ -1,0 +1,155 @@
+// The fault suite's clients: workers, each pinned to one peer (as Jepsen's
+// clients are to their nodes) with a session of Paddock's client, issuing a
+// seeded mix of register and create operations and recording each in the
+// History. Register ops on /reg/k<i>: reads as sync + getData ("read-sync")
+// and as getData confirmed by a multi holding check(path, version)
+// ("read-quorum": the check is a txn the quorum commits, so the value read was
+// current at that commit), writes (setData, version -1) and compare-and-sets
+// (setData with the version this worker last saw). Creates: named children of
+// /set (each name used once) and sequential children of /seq whose prefix
+// carries the op's tag.
+//
+// Invariants: an op without an answer within `opTimeoutMs`, or whose
+// connection dropped, is `info` and its process is retired (the worker goes on
+// as a fresh process; on a live connection the abandoned request stays
+// pipelined, so requests written into a paused peer's socket meet it when it
+// resumes); every loop is bounded by `running()`.
+//
+// Mirrors nothing in ZooKeeper: Jepsen's zookeeper test's clients, on the
+// wire-level client of src/client.
+
+import { CreateMode, Err, errorName, MultiError, op, ZkError, ZooKeeperClient } from '../../src/client/index.ts';
+import { Rand } from '../support/random.ts';
+import type { Fn, History, Versioned } from './history.ts';
+
+export const REGISTER_PARENT = '/reg';
+export const SET_PARENT = '/set';
+export const SEQ_PARENT = '/seq';
+export const registerPath = (key: number) => `${REGISTER_PARENT}/k${key}`;
+
+export interface WorkloadOptions {
+  keys: number;
+  opTimeoutMs: number;
+  sessionTimeoutMs: number;
+  /** pause between a worker's ops, at most */
+  thinkMs: number;
+}
+
+/** Thrown when an op gets no answer in time. */
+class Timeout extends Error {}
+
+/** The outcome of running one op against the server. */
+type Outcome = { type: 'ok'; value: unknown } | { type: 'fail' | 'info'; error: string };
+
+function classify(e: unknown): Outcome {
+  if (e instanceof Timeout) return { type: 'info', error: e.message };
+  if (e instanceof ZkError && e.code !== Err.connectionLoss && e.code !== Err.operationTimeout) return { type: 'fail', error: errorName(e.code) };
+  return { type: 'info', error: e instanceof Error ? e.message : String(e) };
+}
+
+/** Process ids, unique across the run. */
+export class Processes {
+  private next = 0;
+  take(): number {
+    return this.next++;
+  }
+}
+
+export class Worker {
+  private client: ZooKeeperClient | undefined;
+  private process: number;
+  private counter = 0;
+  /** requests abandoned on the current connection */
+  private abandoned = 0;
+  /** the version this worker last saw per key: its cas guesses */
+  private readonly seen = new Map<number, number>();
+  ops = 0;
+
+  constructor(
+    readonly peer: number,
+    private readonly address: string,
+    private readonly history: History,
+    private readonly processes: Processes,
+    private readonly rand: Rand,
+    private readonly opts: WorkloadOptions,
+  ) {
+    this.process = processes.take();
+  }
+
+  /** Issue ops until `running()` turns false, then drop the session. */
+  async run(running: () => boolean): Promise<void> {
+    while (running()) {
+      if (!this.client?.connected) {
+        this.client = await ZooKeeperClient.connect(this.address, { sessionTimeout: this.opts.sessionTimeoutMs, connectTimeout: this.opts.opTimeoutMs }).catch(() => undefined);
+        this.abandoned = 0;
+        if (!this.client) await sleep(100 + this.rand.int(0, 200));
+        continue;
+      }
+      await this.one(this.client);
+      await sleep(this.rand.int(0, this.opts.thinkMs));
+    }
+    this.client?.disconnect();
+  }
+
+  private async one(c: ZooKeeperClient): Promise<void> {
+    const key = this.rand.int(0, this.opts.keys - 1);
+    const path = registerPath(key);
+    const tag = `p${this.process}x${this.counter++}`;
+    const r = this.rand.next();
+    if (r < 0.25) await this.record('read-sync', path, null, async () => this.saw(key, await readAfterSync(c, path)));
+    else if (r < 0.45) await this.record('read-quorum', path, null, async () => this.saw(key, await quorumRead(c, path)));
+    else if (r < 0.62) await this.record('write', path, { value: tag }, async () => this.saw(key, { value: tag, version: (await c.setData(path, tag)).version }));
+    else if (r < 0.8) {
+      const expected = this.seen.get(key) ?? 0;
+      await this.record('cas', path, { expected, value: tag }, async () => this.saw(key, { value: tag, version: (await c.setData(path, tag, expected)).version }));
+    } else if (r < 0.9) await this.record('create', SET_PARENT, { name: `n${tag}` }, async () => ({ path: await c.create(`${SET_PARENT}/n${tag}`, tag) }));
+    else await this.record('create-seq', SEQ_PARENT, { prefix: `c${tag}-` }, async () => ({ path: await c.create(`${SEQ_PARENT}/c${tag}-`, tag, { mode: CreateMode.persistentSequential }) }));
+  }
+
+  private saw(key: number, v: Versioned): Versioned {
+    this.seen.set(key, v.version);
+    return v;
+  }
+
+  /** Invoke, run `body` with the op timeout, record the outcome; retire the process after `info`. */
+  private async record(f: Fn, key: string, input: unknown, body: () => Promise<unknown>): Promise<void> {
+    this.ops++;
+    this.history.add({ type: 'invoke', process: this.process, f, key, value: input, peer: this.peer });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Timeout(`no answer within ${this.opts.opTimeoutMs} ms`)), this.opts.opTimeoutMs)));
+    const running = body();
+    running.catch(() => undefined); // an abandoned request may fail later: nobody waits for it
+    const outcome: Outcome = await Promise.race([running, timeout]).then(
+      (value) => ({ type: 'ok' as const, value }),
+      classify,
+    );
+    clearTimeout(timer);
+    if (outcome.type === 'ok') this.history.add({ type: 'ok', process: this.process, f, key, value: outcome.value, peer: this.peer });
+    else this.history.add({ type: outcome.type, process: this.process, f, key, error: outcome.error, peer: this.peer });
+    if (outcome.type !== 'info') return;
+    this.process = this.processes.take();
+    // Keep a few abandoned requests pipelined on a live connection, then start afresh.
+    if (++this.abandoned > 3) this.client?.disconnect();
+  }
+}
+
+/** sync + getData on one session. */
+export async function readAfterSync(c: ZooKeeperClient, path: string): Promise<Versioned> {
+  await c.sync(path);
+  const { data, stat } = await c.getData(path);
+  return { value: data?.toString() ?? '', version: stat.version };
+}
+
+/** getData, confirmed by a quorum-committed check of the version it saw; BadVersion: the read failed. */
+async function quorumRead(c: ZooKeeperClient, path: string): Promise<Versioned> {
+  const { data, stat } = await c.getData(path);
+  try {
+    await c.multi([op.check(path, stat.version)]);
+  } catch (e) {
+    if (e instanceof MultiError) throw new ZkError(e.code, `the value read changed before the quorum confirmed it: ${errorName(e.code)}`);
+    throw e;
+  }
+  return { value: data?.toString() ?? '', version: stat.version };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
