@@ -18,13 +18,17 @@
 //
 // For a violation the report names the shortest failing prefix of the key's
 // history (found by bisection: a prefix cut at time t keeps ops invoked before
-// t, those still running read as `info`) and the ops open in its last moments.
+// t, those still running read as `info`), the op whose answer makes it fail,
+// the ops acknowledged just before that op began and those running alongside.
 //
 // Mirrors nothing in ZooKeeper: the checker Jepsen runs on its histories.
 
 import { describe, type Op, type Versioned } from './history.ts';
 
 export const INITIAL: Versioned = { value: 'init', version: 0 };
+
+/** How far before a failing op the window of a violation reaches for ops running alongside it. */
+const WINDOW_LEAD_MS = 1000;
 
 /** The model's next state after `op`, or null if `op` cannot take effect in `state`. */
 function step(state: Versioned, op: Op): Versioned | null {
@@ -167,9 +171,13 @@ export function checkRegister(key: string, ops: readonly Op[], initial: Versione
   }
   const until = cuts[hi]!;
   const culprit = ops.find((op) => Math.abs(op.complete + 1e-6 - until) < 1e-9)!;
-  // The window: every op the culprit overlaps, and the ops that completed last before it began.
-  const before = ops.filter((op) => op.complete < culprit.invoke && op.status !== 'fail').slice(-3);
-  const during = ops.filter((op) => op.invoke < until && op.complete > culprit.invoke && op !== culprit);
+  // The window: the ops acknowledged last before the culprit began, and those running alongside it
+  // (invoked at most WINDOW_LEAD_MS before it: an op without an answer from long before overlaps everything).
+  const before = ops
+    .filter((op) => op.complete < culprit.invoke && op.status !== 'fail')
+    .sort((a, b) => a.complete - b.complete)
+    .slice(-3);
+  const during = ops.filter((op) => op.invoke < until && op.complete > culprit.invoke && op.invoke > culprit.invoke - WINDOW_LEAD_MS && op !== culprit).slice(0, 12);
   const window = [...new Set([...before, ...during, culprit])].sort((a, b) => a.invoke - b.invoke);
   report.window = { until, ops: window.map((op) => (op === culprit ? `${describe(op)}  ← the prefix fails here` : describe(op))) };
   return report;

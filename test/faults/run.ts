@@ -196,6 +196,15 @@ export function recheck(dir: string) {
   return check(ops, final);
 }
 
+const USAGE = `npm run faults -- [options]   (as root: peers in network namespaces)
+  --duration S       seconds of workload and faults (default 60)
+  --seed N           seeds the fault plan and the clients (default: from the clock; printed)
+  --peers 3|5        ensemble size (default 3)
+  --faults K,K,...   fault kinds (default all): ${FAULT_KINDS.join(', ')}
+  --servers paddock|zookeeper   the peers: paddock server or ZooKeeper 3.8 QuorumPeerMain (default paddock)
+  --out DIR          where history.jsonl, schedule.json, final.json and report.json go
+  --check DIR        check a saved run's history again, run nothing`;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -206,8 +215,13 @@ async function main(): Promise<void> {
       servers: { type: 'string', default: 'paddock' },
       out: { type: 'string' },
       check: { type: 'string' },
+      help: { type: 'boolean' },
     },
   });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
   if (values.check) {
     const r = recheck(values.check);
     console.log(JSON.stringify({ registers: r.registers.valid, byRead: r.byRead, sets: r.sets.valid, problems: r.sets.problems, violations: r.registers.keys.filter((k) => k.verdict.valid !== true) }, null, 2));
