@@ -9,7 +9,9 @@
 //
 // Output (in --out, default a fresh directory under the system's tmp):
 // history.jsonl (every event, replayable: `--check DIR` checks it again),
-// schedule.json (the seeded plan and what was executed), report.json, and a
+// schedule.json (the seeded plan and what was executed), final.json (each
+// peer's children at the end), report.json, peer<id>.log (each peer's output
+// since its last start), and a
 // summary on stdout. Exit code 1 if any checker finds a violation.
 //
 // Mirrors nothing in ZooKeeper: Jepsen's zookeeper test, on one machine.
@@ -168,6 +170,8 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
     summarize(report, log);
     return report;
   } finally {
+    // Each peer's output since its last start, for a post-mortem.
+    for (const id of ens.runningIds) writeFileSync(join(out, `peer${id}.log`), ens.server(id).output());
     await ens.close();
     net?.teardown();
   }
