@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pair, parseHistory, type Event, type Fn, type Op } from './faults/history.ts';
+import { checkEphemerals } from './faults/ephemerals.ts';
 import { checkRegister } from './faults/linearizable.ts';
 import { checkSets } from './faults/sets.ts';
 
@@ -154,5 +155,34 @@ describe('set-of-creates checker', () => {
   it('fails a duplicate sequence number and a number below one acknowledged before', () => {
     assert.match(checkSets(creates(), final(['n1'], ['c4-0000000002', 'c5-0000000002'])).problems.join('\n'), /sequence number 2 taken by both/);
     assert.match(checkSets(creates(), final(['n1'], ['c4-0000000005', 'c5-0000000002'])).problems.join('\n'), /c5-0000000002 .* was invoked after c4-0000000005 was acknowledged, yet numbers below it/);
+  });
+});
+
+describe('ephemerals-and-sessions checker', () => {
+  // Session a stays live to the end and lists its own; session b is closed; session c was abandoned.
+  const history = () =>
+    ops('/eph', [
+      [1, 'create-eph', { name: 'ea1', session: 'a' }, 0, 1, 'ok', { path: '/eph/ea1' }],
+      [2, 'create-eph', { name: 'eb1', session: 'b' }, 0, 1, 'ok', { path: '/eph/eb1' }],
+      [3, 'create-eph', { name: 'ec1', session: 'c' }, 0, 1, 'ok', { path: '/eph/ec1' }],
+      [4, 'create-eph', { name: 'ec2', session: 'c' }, 2, null, 'info'],
+      [1, 'own-ephemerals', { session: 'a' }, 10, 11, 'ok', { children: ['ea1', 'ec1'] }],
+      [1, 'close', { session: 'a' }, 12, 13, 'ok', {}],
+      [2, 'close', { session: 'b' }, 12, 13, 'ok', {}],
+    ]);
+  const peers = (children: string[]) => new Map([1, 2, 3].map((p) => [p, children]));
+
+  it('passes when live sessions keep theirs, closed ones lose theirs at once, abandoned ones after their timeout', () => {
+    const r = checkEphemerals(history(), { afterClose: peers(['ec1', 'ec2']), afterTimeout: peers([]) });
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual([r.acknowledged, r.liveSessions, r.closedSessions], [3, 1, 2]);
+  });
+
+  it('fails a live session that lost its ephemeral, one of a closed session left behind, one that outlived every timeout', () => {
+    const lost = history().map((op) => (op.f === 'own-ephemerals' ? { ...op, output: { children: ['ec1'] } } : op));
+    assert.match(checkEphemerals(lost, { afterClose: peers([]), afterTimeout: peers([]) }).problems.join('\n'), /live session a lost its ephemeral ea1/);
+    assert.match(checkEphemerals(history(), { afterClose: peers(['eb1']), afterTimeout: peers([]) }).problems.join('\n'), /eb1 of closed session b is still present/);
+    assert.match(checkEphemerals(history(), { afterClose: peers([]), afterTimeout: new Map([[2, ['ec1']]]) }).problems.join('\n'), /peer 2: ephemerals outlived every session's timeout: ec1/);
+    assert.match(checkEphemerals(history(), { afterClose: peers(['ex9']), afterTimeout: peers([]) }).problems.join('\n'), /ex9 is present but no client created it/);
   });
 });

@@ -16,7 +16,7 @@ import { appendFileSync } from 'node:fs';
 export type Status = 'ok' | 'fail' | 'info';
 
 /** What an operation does. Register ops name a key; creates name their parent. */
-export type Fn = 'read-sync' | 'read-quorum' | 'write' | 'cas' | 'create' | 'create-seq';
+export type Fn = 'read-sync' | 'read-quorum' | 'write' | 'cas' | 'create' | 'create-seq' | 'create-eph' | 'own-ephemerals' | 'close';
 
 export interface Event {
   type: 'invoke' | Status;
@@ -42,7 +42,9 @@ export interface Versioned {
  * One operation, invoke and completion paired. Inputs and outputs by `f`:
  * read-*: output Versioned; write: input { value }, output Versioned;
  * cas: input { expected, value }, output Versioned; create: input { name },
- * output { path }; create-seq: input { prefix }, output { path }.
+ * output { path }; create-seq: input { prefix }, output { path }; create-eph:
+ * input { name, session }, output { path }; own-ephemerals: input { session },
+ * output { children }; close: input { session }.
  */
 export interface Op {
   /** position in the history, for reports */

@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { ZooKeeperClient } from '../../src/client/index.ts';
 import { bounded, TestEnsemble, type ServerKind } from '../support/ensemble.ts';
 import { Rand } from '../support/random.ts';
+import { checkEphemerals, EPHEMERAL_PARENT, type EphemeralReport } from './ephemerals.ts';
 import { History, pair, parseHistory, type Op } from './history.ts';
 import { checkRegister, type KeyReport } from './linearizable.ts';
 import { FAULT_KINDS, isPartition, Nemesis, plan, type ExecutedFault, type FaultKind, type PlannedFault } from './nemesis.ts';
@@ -56,10 +57,13 @@ export interface FaultReport {
   /** the same check restricted to each kind of read, to tell which one a violation needs */
   byRead: Record<'read-sync' | 'read-quorum', boolean | 'unknown'>;
   sets: SetReport;
+  ephemerals: EphemeralReport;
   valid: boolean;
 }
 
 const WAIT_MS = 60_000;
+/** final.json's name for the peers' /eph read after every session's timeout */
+const EPHEMERALS_AFTER_TIMEOUT = `${EPHEMERAL_PARENT} after timeout`;
 
 /** The combined verdict of several: false beats unknown beats true. */
 const combine = (vs: (boolean | 'unknown')[]): boolean | 'unknown' => (vs.includes(false) ? false : vs.includes('unknown') ? 'unknown' : true);
@@ -77,7 +81,9 @@ export function check(ops: readonly Op[], final: ReadonlyMap<number, ReadonlyMap
   const without = (f: string) => checkRegisters(ops.filter((op) => op.f !== f)).valid;
   const byRead = registers.valid === true ? { 'read-sync': true, 'read-quorum': true } : { 'read-sync': without('read-quorum'), 'read-quorum': without('read-sync') };
   const sets = checkSets(ops, final);
-  return { registers, byRead, sets, valid: registers.valid === true && sets.valid };
+  const reading = (name: string) => new Map([...final].map(([id, m]) => [id, m.get(name) ?? []]));
+  const ephemerals = checkEphemerals(ops, { afterClose: reading(EPHEMERAL_PARENT), afterTimeout: reading(EPHEMERALS_AFTER_TIMEOUT) });
+  return { registers, byRead, sets, ephemerals, valid: registers.valid === true && sets.valid && ephemerals.valid };
 }
 
 /** Ms from each heal until the first write, cas or create invoked after it was acknowledged. */
@@ -114,7 +120,7 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
   try {
     await ens.startAll();
     const setup = await ZooKeeperClient.connect(ens.connectString(), { sessionTimeout: workload.sessionTimeoutMs });
-    for (const parent of [REGISTER_PARENT, SET_PARENT, SEQ_PARENT]) await setup.create(parent, '');
+    for (const parent of [REGISTER_PARENT, SET_PARENT, SEQ_PARENT, EPHEMERAL_PARENT]) await setup.create(parent, '');
     for (let k = 0; k < workload.keys; k++) await setup.create(registerPath(k), 'init');
     await setup.close();
 
@@ -129,22 +135,29 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
 
     // Everything healed (the nemesis heals each fault); every peer up and in the ensemble again.
     await ens.settled();
-    const final = new Map<number, Map<string, string[]>>();
+    const final = new Map<number, Map<string, string[]>>(ids.map((id) => [id, new Map()]));
     const finalProcess = processes.take();
-    for (const id of ids) {
-      const c = await ZooKeeperClient.connect(ens.connectString([id]), { sessionTimeout: workload.sessionTimeoutMs });
-      try {
-        for (let k = 0; k < workload.keys; k++) {
-          const key = registerPath(k);
-          history.add({ type: 'invoke', process: finalProcess, f: 'read-sync', key, peer: id });
-          history.add({ type: 'ok', process: finalProcess, f: 'read-sync', key, value: await bounded(`final read of ${key} on ${id}`, WAIT_MS, readAfterSync(c, key)), peer: id });
+    /** On every peer: sync, then each of `parents`' children into `final` (under the name `as` gives), and with `registers` a read of each register. */
+    const readPeers = async (parents: string[], { registers = false, as = (parent: string) => parent } = {}) => {
+      for (const id of ids) {
+        const c = await ZooKeeperClient.connect(ens.connectString([id]), { sessionTimeout: workload.sessionTimeoutMs });
+        try {
+          for (let k = 0; registers && k < workload.keys; k++) {
+            const key = registerPath(k);
+            history.add({ type: 'invoke', process: finalProcess, f: 'read-sync', key, peer: id });
+            history.add({ type: 'ok', process: finalProcess, f: 'read-sync', key, value: await bounded(`final read of ${key} on ${id}`, WAIT_MS, readAfterSync(c, key)), peer: id });
+          }
+          await bounded(`sync on ${id}`, WAIT_MS, c.sync('/'));
+          for (const parent of parents) final.get(id)!.set(as(parent), await bounded(`children of ${parent} on ${id}`, WAIT_MS, c.getChildren(parent)));
+        } finally {
+          await c.close();
         }
-        final.set(id, new Map([SET_PARENT, SEQ_PARENT].map((p) => [p, [] as string[]])));
-        for (const parent of [SET_PARENT, SEQ_PARENT]) final.get(id)!.set(parent, await bounded(`children of ${parent} on ${id}`, WAIT_MS, c.getChildren(parent)));
-      } finally {
-        await c.close();
       }
-    }
+    };
+    await readPeers([SET_PARENT, SEQ_PARENT, EPHEMERAL_PARENT], { registers: true });
+    // Sessions the workers abandoned expire within their timeout (counted again by a new leader).
+    await sleep(2 * workload.sessionTimeoutMs + 1000);
+    await readPeers([EPHEMERAL_PARENT], { as: () => EPHEMERALS_AFTER_TIMEOUT });
 
     const ops = pair(history.events);
     const verdicts = check(ops, final);
@@ -189,6 +202,8 @@ function summarize(r: FaultReport, log: (line: string) => void): void {
   }
   log(`sets: ${r.sets.valid ? 'valid' : 'INVALID'} (acknowledged ${r.sets.acknowledged}, failed ${r.sets.failed}, indeterminate ${r.sets.indeterminate} of which present ${r.sets.indeterminatePresent})`);
   for (const p of r.sets.problems.slice(0, 20)) log(`  ${p}`);
+  log(`ephemerals: ${r.ephemerals.valid ? 'valid' : 'INVALID'} (acknowledged ${r.ephemerals.acknowledged}, live sessions checked ${r.ephemerals.liveSessions}, closed ${r.ephemerals.closedSessions})`);
+  for (const p of r.ephemerals.problems.slice(0, 20)) log(`  ${p}`);
   log(`verdict: ${r.valid ? 'valid' : 'INVALID'}`);
 }
 
@@ -228,7 +243,7 @@ async function main(): Promise<void> {
   }
   if (values.check) {
     const r = recheck(values.check);
-    console.log(JSON.stringify({ registers: r.registers.valid, byRead: r.byRead, sets: r.sets.valid, problems: r.sets.problems, violations: r.registers.keys.filter((k) => k.verdict.valid !== true) }, null, 2));
+    console.log(JSON.stringify({ registers: r.registers.valid, byRead: r.byRead, sets: r.sets.valid, ephemerals: r.ephemerals.valid, problems: [...r.sets.problems, ...r.ephemerals.problems], violations: r.registers.keys.filter((k) => k.verdict.valid !== true) }, null, 2));
     process.exitCode = r.valid ? 0 : 1;
     return;
   }

@@ -6,8 +6,10 @@
 // ("read-quorum": the check is a txn the quorum commits, so the value read was
 // current at that commit), writes (setData, version -1) and compare-and-sets
 // (setData with the version this worker last saw). Creates: named children of
-// /set (each name used once) and sequential children of /seq whose prefix
-// carries the op's tag.
+// /set (each name used once), sequential children of /seq whose prefix
+// carries the op's tag, and ephemeral children of /eph naming their session.
+// At the end a worker still connected lists /eph through its own session and
+// closes it (test/faults/ephemerals.ts checks what that shows).
 //
 // Invariants: an op without an answer within `opTimeoutMs`, or whose
 // connection dropped, is `info` and its process is retired (the worker goes on
@@ -18,8 +20,9 @@
 // Mirrors nothing in ZooKeeper: Jepsen's zookeeper test's clients, on the
 // wire-level client of src/client.
 
-import { CreateMode, Err, errorName, MultiError, op, ZkError, ZooKeeperClient } from '../../src/client/index.ts';
+import { CreateMode, Err, errorName, MultiError, op, OpCode, ZkError, ZooKeeperClient } from '../../src/client/index.ts';
 import { Rand } from '../support/random.ts';
+import { EPHEMERAL_PARENT } from './ephemerals.ts';
 import type { Fn, History, Versioned } from './history.ts';
 
 export const REGISTER_PARENT = '/reg';
@@ -88,7 +91,27 @@ export class Worker {
       await this.one(this.client);
       await sleep(this.rand.int(0, this.opts.thinkMs));
     }
+    if (this.client?.connected) await this.finish(this.client);
     this.client?.disconnect();
+  }
+
+  /** List /eph through this session, then close it. */
+  private async finish(c: ZooKeeperClient): Promise<void> {
+    const session = this.session(c);
+    await this.record('own-ephemerals', EPHEMERAL_PARENT, { session }, async () => {
+      await c.sync(EPHEMERAL_PARENT);
+      return { children: await c.getChildren(EPHEMERAL_PARENT) };
+    });
+    if (!c.connected) return;
+    await this.record('close', EPHEMERAL_PARENT, { session }, async () => {
+      const reply = await c.send(OpCode.closeSession);
+      if (reply.err !== Err.ok) throw new ZkError(reply.err, `closeSession: ${errorName(reply.err)}`);
+      return {};
+    });
+  }
+
+  private session(c: ZooKeeperClient): string {
+    return c.sessionId.toString(16);
   }
 
   private async one(c: ZooKeeperClient): Promise<void> {
@@ -102,8 +125,9 @@ export class Worker {
     else if (r < 0.8) {
       const expected = this.seen.get(key) ?? 0;
       await this.record('cas', path, { expected, value: tag }, async () => this.saw(key, { value: tag, version: (await c.setData(path, tag, expected)).version }));
-    } else if (r < 0.9) await this.record('create', SET_PARENT, { name: `n${tag}` }, async () => ({ path: await c.create(`${SET_PARENT}/n${tag}`, tag) }));
-    else await this.record('create-seq', SEQ_PARENT, { prefix: `c${tag}-` }, async () => ({ path: await c.create(`${SEQ_PARENT}/c${tag}-`, tag, { mode: CreateMode.persistentSequential }) }));
+    } else if (r < 0.88) await this.record('create', SET_PARENT, { name: `n${tag}` }, async () => ({ path: await c.create(`${SET_PARENT}/n${tag}`, tag) }));
+    else if (r < 0.95) await this.record('create-seq', SEQ_PARENT, { prefix: `c${tag}-` }, async () => ({ path: await c.create(`${SEQ_PARENT}/c${tag}-`, tag, { mode: CreateMode.persistentSequential }) }));
+    else await this.record('create-eph', EPHEMERAL_PARENT, { name: `e${tag}`, session: this.session(c) }, async () => ({ path: await c.create(`${EPHEMERAL_PARENT}/e${tag}`, tag, { mode: CreateMode.ephemeral }) }));
   }
 
   private saw(key: number, v: Versioned): Versioned {
