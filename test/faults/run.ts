@@ -135,6 +135,7 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
 
     // Everything healed (the nemesis heals each fault); every peer up and in the ensemble again.
     await ens.settled();
+    await Promise.all(workers.map((w) => w.finish()));
     const final = new Map<number, Map<string, string[]>>(ids.map((id) => [id, new Map()]));
     const finalProcess = processes.take();
     /** On every peer: sync, then each of `parents`' children into `final` (under the name `as` gives), and with `registers` a read of each register. */

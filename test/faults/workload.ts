@@ -8,8 +8,8 @@
 // (setData with the version this worker last saw). Creates: named children of
 // /set (each name used once), sequential children of /seq whose prefix
 // carries the op's tag, and ephemeral children of /eph naming their session.
-// At the end a worker still connected lists /eph through its own session and
-// closes it (test/faults/ephemerals.ts checks what that shows).
+// At the end (once every fault is healed) a worker still connected lists /eph
+// through its own session and closes it (test/faults/ephemerals.ts checks what that shows).
 //
 // Invariants: an op without an answer within `opTimeoutMs`, or whose
 // connection dropped, is `info` and its process is retired (the worker goes on
@@ -79,7 +79,7 @@ export class Worker {
     this.process = processes.take();
   }
 
-  /** Issue ops until `running()` turns false, then drop the session. */
+  /** Issue ops until `running()` turns false; the session stays for `finish`. */
   async run(running: () => boolean): Promise<void> {
     while (running()) {
       if (!this.client?.connected) {
@@ -91,12 +91,16 @@ export class Worker {
       await this.one(this.client);
       await sleep(this.rand.int(0, this.opts.thinkMs));
     }
-    if (this.client?.connected) await this.finish(this.client);
-    this.client?.disconnect();
   }
 
-  /** List /eph through this session, then close it. */
-  private async finish(c: ZooKeeperClient): Promise<void> {
+  /** If still connected: list /eph through this session, then close it. */
+  async finish(): Promise<void> {
+    const c = this.client;
+    if (c?.connected) await this.listAndClose(c);
+    c?.disconnect();
+  }
+
+  private async listAndClose(c: ZooKeeperClient): Promise<void> {
     const session = this.session(c);
     await this.record('own-ephemerals', EPHEMERAL_PARENT, { session }, async () => {
       await c.sync(EPHEMERAL_PARENT);
