@@ -8,6 +8,7 @@ import { pair, parseHistory, type Event, type Fn, type Op } from './faults/histo
 import { checkEphemerals } from './faults/ephemerals.ts';
 import { checkRegister } from './faults/linearizable.ts';
 import { checkSets } from './faults/sets.ts';
+import { checkWatches } from './faults/watches.ts';
 
 /**
  * Ops from compact rows: [process, f, input, invoke, complete, status, output].
@@ -184,5 +185,25 @@ describe('ephemerals-and-sessions checker', () => {
     assert.match(checkEphemerals(history(), { afterClose: peers(['eb1']), afterTimeout: peers([]) }).problems.join('\n'), /eb1 of closed session b is still present/);
     assert.match(checkEphemerals(history(), { afterClose: peers([]), afterTimeout: new Map([[2, ['ec1']]]) }).problems.join('\n'), /peer 2: ephemerals outlived every session's timeout: ec1/);
     assert.match(checkEphemerals(history(), { afterClose: peers(['ex9']), afterTimeout: peers([]) }).problems.join('\n'), /ex9 is present but no client created it/);
+  });
+});
+
+describe('watch checker', () => {
+  // Replies on session s for key r: [version, events received before the reply].
+  const stream = (...replies: [number, number][]) =>
+    ops(
+      'r',
+      replies.map(([version, events], i): Row => [1, 'read-sync', null, i * 10, i * 10 + 1, 'ok', { value: `v${version}`, version, session: 's', events }]),
+    );
+
+  it('passes when every change shown was notified first, once', () => {
+    const r = checkWatches(stream([3, 0], [3, 0], [5, 2], [9, 6]));
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual([r.streams, r.replies], [1, 4]);
+  });
+
+  it('fails a change shown before its event, and an event delivered twice or early', () => {
+    assert.match(checkWatches(stream([3, 0], [4, 0])).problems.join('\n'), /1 change\(s\) shown before their event arrived/);
+    assert.match(checkWatches(stream([3, 0], [4, 2])).problems.join('\n'), /1 event\(s\) more than the changes shown/);
   });
 });

@@ -29,6 +29,8 @@ describe('fault suite, short schedule (Paddock, three peers)', { timeout: 600_00
     assert.ok(report.sets.acknowledged > 50, `creates were acknowledged: ${report.sets.acknowledged}`);
     assert.deepEqual(report.ephemerals.problems, [], 'live sessions keep their ephemerals, closed and abandoned ones lose them');
     assert.ok(report.ephemerals.acknowledged > 10 && report.ephemerals.closedSessions > 0, `ephemerals were acknowledged (${report.ephemerals.acknowledged}) and sessions closed (${report.ephemerals.closedSessions})`);
+    assert.deepEqual(report.watches.problems, [], "each session's watch events match the versions its replies show, once each, never late or early");
+    assert.ok(report.watches.replies > 100, `replies were checked against watch events: ${report.watches.replies}`);
     assert.equal(report.valid, true);
   });
 });

@@ -25,11 +25,12 @@ import { ZooKeeperClient } from '../../src/client/index.ts';
 import { bounded, TestEnsemble, type ServerKind } from '../support/ensemble.ts';
 import { Rand } from '../support/random.ts';
 import { checkEphemerals, EPHEMERAL_PARENT, type EphemeralReport } from './ephemerals.ts';
-import { History, pair, parseHistory, type Op } from './history.ts';
+import { History, pair, parseHistory, type Fn, type Op } from './history.ts';
 import { checkRegister, type KeyReport } from './linearizable.ts';
 import { FAULT_KINDS, isPartition, Nemesis, plan, type ExecutedFault, type FaultKind, type PlannedFault } from './nemesis.ts';
 import { namespacesAvailable, NamespaceNet } from './net.ts';
 import { checkSets, type SetReport } from './sets.ts';
+import { checkWatches, type WatchReport } from './watches.ts';
 import { Processes, readAfterSync, REGISTER_PARENT, registerPath, SEQ_PARENT, SET_PARENT, sleep, Worker, type WorkloadOptions } from './workload.ts';
 
 export interface FaultOptions {
@@ -58,6 +59,7 @@ export interface FaultReport {
   byRead: Record<'read-sync' | 'read-quorum', boolean | 'unknown'>;
   sets: SetReport;
   ephemerals: EphemeralReport;
+  watches: WatchReport;
   valid: boolean;
 }
 
@@ -83,12 +85,15 @@ export function check(ops: readonly Op[], final: ReadonlyMap<number, ReadonlyMap
   const sets = checkSets(ops, final);
   const reading = (name: string) => new Map([...final].map(([id, m]) => [id, m.get(name) ?? []]));
   const ephemerals = checkEphemerals(ops, { afterClose: reading(EPHEMERAL_PARENT), afterTimeout: reading(EPHEMERALS_AFTER_TIMEOUT) });
-  return { registers, byRead, sets, ephemerals, valid: registers.valid === true && sets.valid && ephemerals.valid };
+  const watches = checkWatches(ops);
+  return { registers, byRead, sets, ephemerals, watches, valid: registers.valid === true && sets.valid && ephemerals.valid && watches.valid };
 }
+
+const WRITES = new Set<Fn>(['write', 'cas', 'create', 'create-seq', 'create-eph']);
 
 /** Ms from each heal until the first write, cas or create invoked after it was acknowledged. */
 function firstWrites(ops: readonly Op[], faults: readonly ExecutedFault[]): (number | null)[] {
-  const writes = ops.filter((op) => op.status === 'ok' && op.f !== 'read-sync' && op.f !== 'read-quorum');
+  const writes = ops.filter((op) => op.status === 'ok' && WRITES.has(op.f));
   return faults.map((fault) => {
     const first = Math.min(...writes.filter((op) => op.invoke >= fault.healedAt).map((op) => op.complete));
     return Number.isFinite(first) ? first - fault.healedAt : null;
@@ -146,7 +151,8 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
           for (let k = 0; registers && k < workload.keys; k++) {
             const key = registerPath(k);
             history.add({ type: 'invoke', process: finalProcess, f: 'read-sync', key, peer: id });
-            history.add({ type: 'ok', process: finalProcess, f: 'read-sync', key, value: await bounded(`final read of ${key} on ${id}`, WAIT_MS, readAfterSync(c, key)), peer: id });
+            const { value, version } = await bounded(`final read of ${key} on ${id}`, WAIT_MS, readAfterSync(c, key));
+            history.add({ type: 'ok', process: finalProcess, f: 'read-sync', key, value: { value, version }, peer: id });
           }
           await bounded(`sync on ${id}`, WAIT_MS, c.sync('/'));
           for (const parent of parents) final.get(id)!.set(as(parent), await bounded(`children of ${parent} on ${id}`, WAIT_MS, c.getChildren(parent)));
@@ -205,6 +211,8 @@ function summarize(r: FaultReport, log: (line: string) => void): void {
   for (const p of r.sets.problems.slice(0, 20)) log(`  ${p}`);
   log(`ephemerals: ${r.ephemerals.valid ? 'valid' : 'INVALID'} (acknowledged ${r.ephemerals.acknowledged}, live sessions checked ${r.ephemerals.liveSessions}, closed ${r.ephemerals.closedSessions})`);
   for (const p of r.ephemerals.problems.slice(0, 20)) log(`  ${p}`);
+  log(`watches: ${r.watches.valid ? 'valid' : 'INVALID'} (${r.watches.replies} replies on ${r.watches.streams} session-key streams)`);
+  for (const p of r.watches.problems.slice(0, 20)) log(`  ${p}`);
   log(`verdict: ${r.valid ? 'valid' : 'INVALID'}`);
 }
 
@@ -244,7 +252,7 @@ async function main(): Promise<void> {
   }
   if (values.check) {
     const r = recheck(values.check);
-    console.log(JSON.stringify({ registers: r.registers.valid, byRead: r.byRead, sets: r.sets.valid, ephemerals: r.ephemerals.valid, problems: [...r.sets.problems, ...r.ephemerals.problems], violations: r.registers.keys.filter((k) => k.verdict.valid !== true) }, null, 2));
+    console.log(JSON.stringify({ registers: r.registers.valid, byRead: r.byRead, sets: r.sets.valid, ephemerals: r.ephemerals.valid, watches: r.watches.valid, problems: [...r.sets.problems, ...r.ephemerals.problems, ...r.watches.problems], violations: r.registers.keys.filter((k) => k.verdict.valid !== true) }, null, 2));
     process.exitCode = r.valid ? 0 : 1;
     return;
   }

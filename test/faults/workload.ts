@@ -20,7 +20,7 @@
 // Mirrors nothing in ZooKeeper: Jepsen's zookeeper test's clients, on the
 // wire-level client of src/client.
 
-import { CreateMode, Err, errorName, MultiError, op, OpCode, ZkError, ZooKeeperClient } from '../../src/client/index.ts';
+import { AddWatchMode, CreateMode, Err, errorName, EventType, MultiError, op, OpCode, ZkError, ZooKeeperClient, type RawReply, type Request, type WatchEvent } from '../../src/client/index.ts';
 import { Rand } from '../support/random.ts';
 import { EPHEMERAL_PARENT } from './ephemerals.ts';
 import type { Fn, History, Versioned } from './history.ts';
@@ -66,6 +66,8 @@ export class Worker {
   private abandoned = 0;
   /** the version this worker last saw per key: its cas guesses */
   private readonly seen = new Map<number, number>();
+  /** the current session's persistent recursive watch on /reg: the frame positions (RawReply.seq) of each key's change events */
+  private events = new Map<string, number[]>();
   ops = 0;
 
   constructor(
@@ -83,7 +85,7 @@ export class Worker {
   async run(running: () => boolean): Promise<void> {
     while (running()) {
       if (!this.client?.connected) {
-        this.client = await ZooKeeperClient.connect(this.address, { sessionTimeout: this.opts.sessionTimeoutMs, connectTimeout: this.opts.opTimeoutMs }).catch(() => undefined);
+        this.client = await this.connect();
         this.abandoned = 0;
         if (!this.client) await sleep(100 + this.rand.int(0, 200));
         continue;
@@ -91,6 +93,26 @@ export class Worker {
       await this.one(this.client);
       await sleep(this.rand.int(0, this.opts.thinkMs));
     }
+  }
+
+  /** A session with a persistent recursive watch on /reg whose change events are counted; undefined if either fails. */
+  private async connect(): Promise<ZooKeeperClient | undefined> {
+    const c = await ZooKeeperClient.connect(this.address, { sessionTimeout: this.opts.sessionTimeoutMs, connectTimeout: this.opts.opTimeoutMs }).catch(() => undefined);
+    if (!c) return undefined;
+    const events = new Map<string, number[]>();
+    c.on('watch', (ev: WatchEvent) => {
+      if (ev.type === EventType.nodeDataChanged) events.set(ev.path, [...(events.get(ev.path) ?? []), c.received]);
+    });
+    const watching = await withTimeout(c.addWatch(REGISTER_PARENT, AddWatchMode.persistentRecursive), this.opts.opTimeoutMs).then(
+      () => true,
+      () => false,
+    );
+    if (!watching) {
+      c.disconnect();
+      return undefined;
+    }
+    this.events = events;
+    return c;
   }
 
   /** If still connected: list /eph through this session, then close it. */
@@ -123,35 +145,32 @@ export class Worker {
     const path = registerPath(key);
     const tag = `p${this.process}x${this.counter++}`;
     const r = this.rand.next();
-    if (r < 0.25) await this.record('read-sync', path, null, async () => this.saw(key, await readAfterSync(c, path)));
-    else if (r < 0.45) await this.record('read-quorum', path, null, async () => this.saw(key, await quorumRead(c, path)));
-    else if (r < 0.62) await this.record('write', path, { value: tag }, async () => this.saw(key, { value: tag, version: (await c.setData(path, tag)).version }));
+    if (r < 0.25) await this.record('read-sync', path, null, async () => this.saw(c, key, await readAfterSync(c, path)));
+    else if (r < 0.45) await this.record('read-quorum', path, null, async () => this.saw(c, key, await quorumRead(c, path)));
+    else if (r < 0.62) await this.record('write', path, { value: tag }, async () => this.saw(c, key, await setData(c, path, tag, -1)));
     else if (r < 0.8) {
       const expected = this.seen.get(key) ?? 0;
-      await this.record('cas', path, { expected, value: tag }, async () => this.saw(key, { value: tag, version: (await c.setData(path, tag, expected)).version }));
+      await this.record('cas', path, { expected, value: tag }, async () => this.saw(c, key, await setData(c, path, tag, expected)));
     } else if (r < 0.88) await this.record('create', SET_PARENT, { name: `n${tag}` }, async () => ({ path: await c.create(`${SET_PARENT}/n${tag}`, tag) }));
     else if (r < 0.95) await this.record('create-seq', SEQ_PARENT, { prefix: `c${tag}-` }, async () => ({ path: await c.create(`${SEQ_PARENT}/c${tag}-`, tag, { mode: CreateMode.persistentSequential }) }));
     else await this.record('create-eph', EPHEMERAL_PARENT, { name: `e${tag}`, session: this.session(c) }, async () => ({ path: await c.create(`${EPHEMERAL_PARENT}/e${tag}`, tag, { mode: CreateMode.ephemeral }) }));
   }
 
-  private saw(key: number, v: Versioned): Versioned {
-    this.seen.set(key, v.version);
-    return v;
+  /** The op's output: the state seen, and this session's count of change events for the key received before the reply. */
+  private saw(c: ZooKeeperClient, key: number, { value, version, seq }: Seen): Versioned & { session: string; events: number } {
+    this.seen.set(key, version);
+    const events = (this.events.get(registerPath(key)) ?? []).filter((at) => at < seq).length;
+    return { value, version, session: this.session(c), events };
   }
 
   /** Invoke, run `body` with the op timeout, record the outcome; retire the process after `info`. */
   private async record(f: Fn, key: string, input: unknown, body: () => Promise<unknown>): Promise<void> {
     this.ops++;
     this.history.add({ type: 'invoke', process: this.process, f, key, value: input, peer: this.peer });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Timeout(`no answer within ${this.opts.opTimeoutMs} ms`)), this.opts.opTimeoutMs)));
-    const running = body();
-    running.catch(() => undefined); // an abandoned request may fail later: nobody waits for it
-    const outcome: Outcome = await Promise.race([running, timeout]).then(
+    const outcome: Outcome = await withTimeout(body(), this.opts.opTimeoutMs).then(
       (value) => ({ type: 'ok' as const, value }),
       classify,
     );
-    clearTimeout(timer);
     if (outcome.type === 'ok') this.history.add({ type: 'ok', process: this.process, f, key, value: outcome.value, peer: this.peer });
     else this.history.add({ type: outcome.type, process: this.process, f, key, error: outcome.error, peer: this.peer });
     if (outcome.type !== 'info') return;
@@ -161,23 +180,50 @@ export class Worker {
   }
 }
 
+/** `p`, or a Timeout after `ms` (an abandoned request may fail later: nobody waits for it). */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  p.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Timeout(`no answer within ${ms} ms`)), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A register's state as one reply showed it, and that reply's position among the session's frames. */
+type Seen = Versioned & { seq: number };
+
+/** The reply to `req`; ZkError if it carries an error code. */
+async function answer(c: ZooKeeperClient, req: Request): Promise<RawReply> {
+  const r = await c.request(req);
+  if (r.err !== Err.ok) throw new ZkError(r.err, `${'path' in req ? req.path : req.type}: ${errorName(r.err)}`);
+  return r;
+}
+
+const getData = async (c: ZooKeeperClient, path: string): Promise<Seen> => {
+  const r = await answer(c, { type: OpCode.getData, path, watch: false });
+  return { value: r.body.data?.toString() ?? '', version: r.body.stat!.version, seq: r.seq };
+};
+
+async function setData(c: ZooKeeperClient, path: string, value: string, version: number): Promise<Seen> {
+  const r = await answer(c, { type: OpCode.setData, path, data: Buffer.from(value), version });
+  return { value, version: r.body.stat!.version, seq: r.seq };
+}
+
 /** sync + getData on one session. */
-export async function readAfterSync(c: ZooKeeperClient, path: string): Promise<Versioned> {
+export async function readAfterSync(c: ZooKeeperClient, path: string): Promise<Seen> {
   await c.sync(path);
-  const { data, stat } = await c.getData(path);
-  return { value: data?.toString() ?? '', version: stat.version };
+  return getData(c, path);
 }
 
 /** getData, confirmed by a quorum-committed check of the version it saw; BadVersion: the read failed. */
-async function quorumRead(c: ZooKeeperClient, path: string): Promise<Versioned> {
-  const { data, stat } = await c.getData(path);
+async function quorumRead(c: ZooKeeperClient, path: string): Promise<Seen> {
+  const seen = await getData(c, path);
   try {
-    await c.multi([op.check(path, stat.version)]);
+    await c.multi([op.check(path, seen.version)]);
   } catch (e) {
     if (e instanceof MultiError) throw new ZkError(e.code, `the value read changed before the quorum confirmed it: ${errorName(e.code)}`);
     throw e;
   }
-  return { value: data?.toString() ?? '', version: stat.version };
+  return seen;
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
