@@ -122,6 +122,13 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
   });
   const history = new History(join(out, 'history.jsonl'));
   writeFileSync(join(out, 'history.jsonl'), '');
+  // Interrupted: no peer outlives the run, no namespace stays behind.
+  const interrupted = () => {
+    for (const id of ens.runningIds) ens.server(id).proc.kill('SIGKILL');
+    net?.teardown();
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
   try {
     await ens.startAll();
     const setup = await ZooKeeperClient.connect(ens.connectString(), { sessionTimeout: workload.sessionTimeoutMs });
@@ -192,6 +199,7 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
   } finally {
     // Each peer's output since its last start, for a post-mortem.
     for (const id of ens.runningIds) writeFileSync(join(out, `peer${id}.log`), ens.server(id).output());
+    process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
     await ens.close();
     net?.teardown();
   }
