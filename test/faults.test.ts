@@ -3,7 +3,7 @@
 // without partitions when namespaces are not available: the suite says so),
 // clients pinned to every peer recording reads, writes, compare-and-sets and
 // creates (named, sequential, ephemeral) while a seeded nemesis kills, pauses
-// and partitions peers for 50 s; then every fault healed and every checker's
+// and partitions peers for 40 s; then every fault healed and every checker's
 // verdict. Longer runs, other seeds, five peers and ZooKeeper:
 // `npm run faults -- --help` (test/faults/run.ts).
 
@@ -16,7 +16,7 @@ const SEED = 9;
 
 describe('fault suite, short schedule (Paddock, three peers)', { timeout: 600_000 }, () => {
   it('every checker passes while peers are killed, paused and partitioned', async () => {
-    const report = await runFaults({ durationMs: 50_000, seed: SEED, peers: 3, faults: FAULT_KINDS, servers: 'paddock', log: (line) => console.log(`# ${line}`) });
+    const report = await runFaults({ durationMs: 40_000, seed: SEED, peers: 3, faults: FAULT_KINDS, servers: 'paddock', log: (line) => console.log(`# ${line}`) });
     assert.ok(report.faults.length >= 3, `faults were injected: ${report.faults.map((f) => f.kind).join(', ')}`);
     for (const f of report.faults) assert.notEqual(f.settledMs, null, `the ensemble settled again after ${f.kind} (${f.what}) was healed`);
     for (const f of ['read-sync', 'read-quorum', 'write', 'cas', 'create', 'create-seq']) assert.ok((report.ops.byFn[f] ?? 0) > 50, `clients ran ${f} operations: ${report.ops.byFn[f]}`);

@@ -64,6 +64,8 @@ export interface FaultReport {
 }
 
 const WAIT_MS = 60_000;
+/** How long the clients go on once every fault is healed and the ensemble settled: the service must work again. */
+const QUIET_MS = 4000;
 /** final.json's name for the peers' /eph read after every session's timeout */
 const EPHEMERALS_AFTER_TIMEOUT = `${EPHEMERAL_PARENT} after timeout`;
 
@@ -139,14 +141,19 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
     const rand = new Rand(opts.seed).fork(2);
     const processes = new Processes();
     const workers = ids.flatMap((id) => [...Array(opts.workersPerPeer ?? 2).keys()].map((w) => new Worker(id, ens.connectString([id]), history, processes, rand.fork(id * 100 + w), workload)));
+    // The nemesis stops at the deadline (healing its last fault); the clients go on until a quiet spell after that.
     const deadline = Date.now() + opts.durationMs;
-    const running = () => Date.now() < deadline;
+    let workloadUntil = Infinity;
     const nemesis = new Nemesis(ens, net, () => history.now(), log);
     await sleep(1000);
-    await Promise.all([...workers.map((w) => w.run(running)), nemesis.run(faultPlan, running)]);
-
-    // Everything healed (the nemesis heals each fault); every peer up and in the ensemble again.
-    await ens.settled();
+    const clients = Promise.all(workers.map((w) => w.run(() => Date.now() < workloadUntil)));
+    await nemesis
+      .run(faultPlan, () => Date.now() < deadline)
+      .then(() => ens.settled())
+      .finally(() => {
+        workloadUntil = Math.max(deadline, Date.now()) + QUIET_MS;
+        return clients;
+      });
     await Promise.all(workers.map((w) => w.finish()));
     const final = new Map<number, Map<string, string[]>>(ids.map((id) => [id, new Map()]));
     const finalProcess = processes.take();
