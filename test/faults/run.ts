@@ -2,17 +2,18 @@
 // --faults kill-leader,partition-halves --servers paddock`): a real ensemble
 // of `paddock server` processes (or ZooKeeper 3.8 QuorumPeerMain ones), each
 // peer in its own network namespace, clients recording a history while the
-// nemesis injects faults, then every fault healed, every peer read, and the
-// checkers' verdicts. Run as root. Without network namespaces the peers run on
-// loopback and no partitions are injected (there is no proxy mesh yet); the
-// output says so.
+// nemesis injects faults, then every fault healed, a quiet spell of clients,
+// every peer read, and the checkers' verdicts. Run as root. Without network
+// namespaces the peers run on loopback and no partitions are injected (there
+// is no proxy mesh yet); the output says so. Delays and packet loss (netem)
+// are not injected: this machine's kernel has no sch_netem.
 //
 // Output (in --out, default a fresh directory under the system's tmp):
 // history.jsonl (every event, replayable: `--check DIR` checks it again),
 // schedule.json (the seeded plan and what was executed), final.json (each
 // peer's children at the end), report.json, peer<id>.log (each peer's output
-// since its last start), and a
-// summary on stdout. Exit code 1 if any checker finds a violation.
+// since its last start), and a summary on stdout. Exit code 1 if any checker
+// finds a violation.
 //
 // Mirrors nothing in ZooKeeper: Jepsen's zookeeper test, on one machine.
 
@@ -103,7 +104,8 @@ function firstWrites(ops: readonly Op[], faults: readonly ExecutedFault[]): (num
 }
 
 export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
-  const log = opts.log ?? ((line: string) => console.log(line));
+  const { log: logTo, ...options } = opts;
+  const log = logTo ?? ((line: string) => console.log(line));
   const out = opts.out ?? mkdtempSync(join(tmpdir(), `paddock-faults-${opts.servers}-${opts.seed}-`));
   mkdirSync(out, { recursive: true });
   const workload: WorkloadOptions = { keys: 6, opTimeoutMs: 4000, sessionTimeoutMs: 6000, thinkMs: 40, ...opts.workload };
@@ -184,7 +186,7 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
     const verdicts = check(ops, final);
     const writes = firstWrites(ops, nemesis.executed);
     const report: FaultReport = {
-      options: { ...opts, log: undefined } as FaultReport['options'],
+      options,
       out,
       network,
       ops: {
