@@ -248,6 +248,8 @@ const USAGE = `npm run faults -- [options]   (as root: peers in network namespac
   --faults K,K,...   fault kinds (default all): ${FAULT_KINDS.join(', ')}
   --servers paddock|zookeeper   the peers: paddock server or ZooKeeper 3.8 QuorumPeerMain (default paddock)
   --out DIR          where history.jsonl, schedule.json, final.json and report.json go
+  --op-timeout MS    an op without an answer this long is indeterminate (default 4000; shorter
+                     pipelines more requests into a paused peer)
   --check DIR        check a saved run's history again, run nothing`;
 
 async function main(): Promise<void> {
@@ -259,6 +261,7 @@ async function main(): Promise<void> {
       faults: { type: 'string', default: FAULT_KINDS.join(',') },
       servers: { type: 'string', default: 'paddock' },
       out: { type: 'string' },
+      'op-timeout': { type: 'string', default: '4000' },
       check: { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -285,6 +288,7 @@ async function main(): Promise<void> {
     faults: faults as FaultKind[],
     servers: values.servers,
     out: values.out,
+    workload: { opTimeoutMs: Number(values['op-timeout']) },
   });
   process.exitCode = report.valid ? 0 : 1;
 }
