@@ -68,7 +68,6 @@ export class Worker {
   private readonly seen = new Map<number, number>();
   /** the current session's persistent recursive watch on /reg: the frame positions (RawReply.seq) of each key's change events */
   private events = new Map<string, number[]>();
-  ops = 0;
 
   constructor(
     readonly peer: number,
@@ -101,7 +100,9 @@ export class Worker {
     if (!c) return undefined;
     const events = new Map<string, number[]>();
     c.on('watch', (ev: WatchEvent) => {
-      if (ev.type === EventType.nodeDataChanged) events.set(ev.path, [...(events.get(ev.path) ?? []), c.received]);
+      if (ev.type !== EventType.nodeDataChanged) return;
+      if (!events.has(ev.path)) events.set(ev.path, []);
+      events.get(ev.path)!.push(c.received);
     });
     const watching = await withTimeout(c.addWatch(REGISTER_PARENT, AddWatchMode.persistentRecursive), this.opts.opTimeoutMs).then(
       () => true,
@@ -165,7 +166,6 @@ export class Worker {
 
   /** Invoke, run `body` with the op timeout, record the outcome; retire the process after `info`. */
   private async record(f: Fn, key: string, input: unknown, body: () => Promise<unknown>): Promise<void> {
-    this.ops++;
     this.history.add({ type: 'invoke', process: this.process, f, key, value: input, peer: this.peer });
     const outcome: Outcome = await withTimeout(body(), this.opts.opTimeoutMs).then(
       (value) => ({ type: 'ok' as const, value }),
