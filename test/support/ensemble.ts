@@ -1,4 +1,5 @@
-// An ensemble of real server processes on loopback for tests and benchmarks:
+// An ensemble of real server processes on loopback (or, with `network`, each
+// on its own address under a wrapper such as a network namespace) for tests and benchmarks:
 // each member is a `paddock server` or an Apache ZooKeeper 3.8 QuorumPeerMain,
 // a participant or an observer, with its own data directory (kept across
 // restarts) and one zoo.cfg that lists every member's server line. Members
@@ -40,7 +41,19 @@ export interface EnsembleOptions {
   clientAddressInServerLines?: boolean;
   /** ZooKeeper members print their log into output() */
   zkLog?: boolean;
+  /** each member on its own address, run under a wrapper (e.g. in its own network namespace): fixed ports 2181, 2888, 3888 then */
+  network?: MemberNetwork;
 }
+
+/** Where member `id` lives when it is not on loopback (test/faults/net.ts). */
+export interface MemberNetwork {
+  address(id: number): string;
+  /** the command prefix member `id` runs under */
+  exec(id: number): string[];
+}
+
+/** The ports each member of a `network` ensemble listens on, on its own address. */
+const NETWORK_PORTS = { client: 2181, quorum: 2888, election: 3888 };
 
 /** A promise, or a failure naming `what` once `ms` have passed. */
 export async function bounded<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
@@ -91,6 +104,7 @@ async function memberPort(taken: Set<number>): Promise<number> {
 }
 
 interface Member extends Required<MemberSpec> {
+  host: string;
   clientPort: number;
   dataDir: string;
 }
@@ -129,10 +143,12 @@ export class TestEnsemble {
     const taken = new Set<number>();
     const freePort = () => memberPort(taken);
     for (const s of specs) {
-      const member = { id: s.id, kind: s.kind ?? 'paddock', observer: s.observer ?? false, jvmFlags: s.jvmFlags ?? [], clientPort: await freePort(), dataDir: scratch.freshDir(`member${s.id}`) };
+      const host = opts.network?.address(s.id) ?? '127.0.0.1';
+      const ports = opts.network ? NETWORK_PORTS : { client: await freePort(), quorum: await freePort(), election: await freePort() };
+      const member = { id: s.id, kind: s.kind ?? 'paddock', observer: s.observer ?? false, jvmFlags: s.jvmFlags ?? [], host, clientPort: ports.client, dataDir: scratch.freshDir(`member${s.id}`) };
       members.push(member);
-      const client = opts.clientAddressInServerLines ? `;127.0.0.1:${member.clientPort}` : '';
-      cfg[`server.${s.id}`] = `127.0.0.1:${await freePort()}:${await freePort()}${member.observer ? ':observer' : ''}${client}`;
+      const client = opts.clientAddressInServerLines ? `;${host}:${member.clientPort}` : '';
+      cfg[`server.${s.id}`] = `${host}:${ports.quorum}:${ports.election}${member.observer ? ':observer' : ''}${client}`;
     }
     return new TestEnsemble(scratch.root, members, cfg, opts);
   }
@@ -174,9 +190,14 @@ export class TestEnsemble {
     return { quorumPort: Number(quorumPort), electionPort: Number(electionPort) };
   }
 
+  /** The address member `id` serves clients on (127.0.0.1 unless on a `network`). */
+  host(id: number): string {
+    return this.member(id).host;
+  }
+
   /** "127.0.0.1:p1,127.0.0.1:p2,…" for `ids` (default: every member). */
   connectString(ids: number[] = this.ids): string {
-    return ids.map((id) => `127.0.0.1:${this.clientPort(id)}`).join(',');
+    return ids.map((id) => `${this.host(id)}:${this.clientPort(id)}`).join(',');
   }
 
   /** The process of member `id` (it must be running). */
@@ -191,7 +212,7 @@ export class TestEnsemble {
     const m = this.member(id);
     if (this.running.has(id)) throw new Error(`member ${id} is already running`);
     const own: Record<string, string> = m.observer ? { peerType: 'observer' } : {};
-    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, jvmFlags: m.jvmFlags, noWait, zkLog: this.opts.zkLog });
+    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, jvmFlags: m.jvmFlags, noWait, zkLog: this.opts.zkLog, host: m.host, wrap: this.opts.network?.exec(id) });
     this.running.set(id, s);
     return s;
   }
@@ -279,7 +300,7 @@ export class TestEnsemble {
 
   /** A four-letter word's reply from member `id` ("unreachable: …" when it does not answer). */
   fourLetter(id: number, word: string): Promise<string> {
-    return fourLetterWord('127.0.0.1', this.clientPort(id), word).catch((e: Error) => `unreachable: ${e.message}`);
+    return fourLetterWord(this.host(id), this.clientPort(id), word).catch((e: Error) => `unreachable: ${e.message}`);
   }
 
   async mntr(id: number): Promise<Map<string, string>> {

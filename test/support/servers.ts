@@ -48,6 +48,10 @@ export interface ServerOptions {
   noWait?: boolean;
   /** ZooKeeper: print its log (INFO and above) into output() */
   zkLog?: boolean;
+  /** the address it listens on for clients (default 127.0.0.1) */
+  host?: string;
+  /** a command the server runs under, e.g. ['ip', 'netns', 'exec', 'ns1'] (it must exec the server, keeping its pid) */
+  wrap?: string[];
 }
 
 export async function freePort(): Promise<number> {
@@ -99,7 +103,7 @@ export function fourLetterWord(host: string, port: number, word: string, timeout
 
 async function launch(kind: RunningServer['kind'], opts: ServerOptions): Promise<RunningServer> {
   const dir = mkdtempSync(join(tmpdir(), `${kind}-`));
-  const host = '127.0.0.1';
+  const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? (await freePort());
   const lines = {
     tickTime: opts.tickTime ?? 2000,
@@ -118,17 +122,16 @@ async function launch(kind: RunningServer['kind'], opts: ServerOptions): Promise
   const cfgPath = join(dir, 'zoo.cfg');
   writeFileSync(cfgPath, Object.entries(lines).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
   const jvmFlags = (opts.jvmFlags ?? []).join(' ');
-  const proc =
+  const [command, args]: [string, string[]] =
     kind === 'zookeeper'
-      ? spawn('java', ['-Xmx1g', ...(opts.jvmFlags ?? []), ...(opts.zkLog ? ZK_LOGGING.flags : []), '-cp', ZK_CLASSPATH + (opts.zkLog ? ZK_LOGGING.classpath : ''), opts.myid === undefined ? 'org.apache.zookeeper.server.ZooKeeperServerMain' : 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfgPath], {
-          cwd: dir,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        })
-      : spawn(process.execPath, [join(ROOT, 'bin', 'paddock.js'), 'server', cfgPath], {
-          cwd: dir,
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, SERVER_JVMFLAGS: jvmFlags },
-        });
+      ? ['java', ['-Xmx1g', ...(opts.jvmFlags ?? []), ...(opts.zkLog ? ZK_LOGGING.flags : []), '-cp', ZK_CLASSPATH + (opts.zkLog ? ZK_LOGGING.classpath : ''), opts.myid === undefined ? 'org.apache.zookeeper.server.ZooKeeperServerMain' : 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfgPath]]
+      : [process.execPath, [join(ROOT, 'bin', 'paddock.js'), 'server', cfgPath]];
+  const [wrapCommand, ...wrapArgs] = opts.wrap ?? [];
+  const proc = spawn(wrapCommand ?? command, wrapCommand === undefined ? args : [...wrapArgs, command, ...args], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: kind === 'paddock' ? { ...process.env, SERVER_JVMFLAGS: jvmFlags } : process.env,
+  });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));

@@ -1,0 +1,209 @@
+// The fault suite's checkers against hand-made histories: each checker passes
+// valid histories (including the ambiguous ones: concurrent ops, ops without
+// an answer) and fails violating ones, so a green fault run means something.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { pair, parseHistory, type Event, type Fn, type Op } from './faults/history.ts';
+import { checkEphemerals } from './faults/ephemerals.ts';
+import { checkRegister } from './faults/linearizable.ts';
+import { checkSets } from './faults/sets.ts';
+import { checkWatches } from './faults/watches.ts';
+
+/**
+ * Ops from compact rows: [process, f, input, invoke, complete, status, output].
+ * complete null: no answer (info). Events go through pair(), as a run's do.
+ */
+type Row = [number, Fn, unknown, number, number | null, 'ok' | 'fail' | 'info', unknown?];
+function ops(key: string, rows: Row[]): Op[] {
+  const events: Event[] = [];
+  for (const [process, f, input, invoke, complete, status, output] of rows) {
+    events.push({ type: 'invoke', process, time: invoke, f, key, value: input });
+    if (complete !== null) events.push({ type: status, process, time: complete, f, key, value: status === 'ok' ? output : undefined, error: status === 'fail' ? String(output) : undefined });
+  }
+  events.sort((a, b) => a.time - b.time);
+  return pair(parseHistory(events.map((e) => JSON.stringify(e)).join('\n')));
+}
+const v = (value: string, version: number) => ({ value, version });
+
+describe('register linearizability checker', () => {
+  it('passes a sequential history of reads, writes and compare-and-sets', () => {
+    const h = ops('r', [
+      [1, 'read-sync', null, 0, 1, 'ok', v('init', 0)],
+      [1, 'write', { value: 'a' }, 2, 3, 'ok', v('a', 1)],
+      [2, 'cas', { expected: 1, value: 'b' }, 4, 5, 'ok', v('b', 2)],
+      [2, 'cas', { expected: 1, value: 'c' }, 6, 7, 'fail', 'badVersion'],
+      [1, 'read-quorum', null, 8, 9, 'ok', v('b', 2)],
+    ]);
+    assert.deepEqual(checkRegister('r', h).verdict, { valid: true });
+  });
+
+  it('passes concurrent reads that see the old or the new value, and an unanswered write seen later', () => {
+    const h = ops('r', [
+      [1, 'write', { value: 'a' }, 0, 10, 'ok', v('a', 1)],
+      [2, 'read-sync', null, 1, 2, 'ok', v('a', 1)],
+      [3, 'read-sync', null, 3, 4, 'ok', v('init', 0)],
+      [4, 'write', { value: 'b' }, 11, null, 'info'],
+      [5, 'read-quorum', null, 12, 13, 'ok', v('a', 1)],
+      [6, 'read-quorum', null, 30, 31, 'ok', v('b', 2)],
+    ]);
+    // 3 reads "init" after 2 read "a": impossible unless the write took effect between
+    // them — it did not (one value at a time): this history is NOT linearizable.
+    assert.equal(checkRegister('r', h).verdict.valid, false);
+    const fixed = h.filter((op) => op.process !== 3);
+    assert.deepEqual(checkRegister('r', fixed).verdict, { valid: true });
+  });
+
+  it('fails a stale read after an acknowledged write, and names the window', () => {
+    const h = ops('r', [
+      [1, 'write', { value: 'a' }, 0, 5, 'ok', v('a', 1)],
+      [2, 'read-quorum', null, 6, 7, 'ok', v('a', 1)],
+      [2, 'write', { value: 'b' }, 8, 9, 'ok', v('b', 2)],
+      [3, 'read-sync', null, 20, 21, 'ok', v('a', 1)],
+      [1, 'read-sync', null, 30, 31, 'ok', v('b', 2)],
+    ]);
+    const report = checkRegister('r', h);
+    assert.equal(report.verdict.valid, false);
+    assert.equal(report.window!.until, 21 + 1e-6, 'the shortest failing prefix ends with the stale read');
+    assert.match(report.window!.ops.at(-1)!, /read-sync r .* ok → \{"value":"a","version":1\}.*the prefix fails here/);
+    assert.ok(!report.window!.ops.some((l) => l.includes('[30.0')), 'ops after the failure are not in the window');
+  });
+
+  it('fails a lost acknowledged write, a value never written, a wrong version, and a BadVersion that was not', () => {
+    const lost = ops('r', [
+      [1, 'write', { value: 'a' }, 0, 1, 'ok', v('a', 1)],
+      [2, 'read-sync', null, 2, 3, 'ok', v('init', 0)],
+    ]);
+    assert.equal(checkRegister('r', lost).verdict.valid, false);
+    const invented = ops('r', [[1, 'read-quorum', null, 0, 1, 'ok', v('ghost', 1)]]);
+    assert.equal(checkRegister('r', invented).verdict.valid, false);
+    const version = ops('r', [[1, 'write', { value: 'a' }, 0, 1, 'ok', v('a', 2)]]);
+    assert.equal(checkRegister('r', version).verdict.valid, false);
+    const badVersion = ops('r', [
+      [1, 'write', { value: 'a' }, 0, 1, 'ok', v('a', 1)],
+      [1, 'cas', { expected: 1, value: 'b' }, 2, 3, 'fail', 'badVersion'],
+    ]);
+    assert.equal(checkRegister('r', badVersion).verdict.valid, false);
+  });
+
+  it('lets an unanswered write or cas take effect or not, and ignores failed writes', () => {
+    const h = ops('r', [
+      [1, 'cas', { expected: 0, value: 'a' }, 0, null, 'info'],
+      [2, 'write', { value: 'x' }, 1, 2, 'fail', 'connection refused by the server'],
+      [3, 'read-sync', null, 5, 6, 'ok', v('init', 0)],
+      [3, 'read-sync', null, 7, 8, 'ok', v('a', 1)],
+      [3, 'read-sync', null, 9, 10, 'ok', v('a', 1)],
+    ]);
+    assert.deepEqual(checkRegister('r', h).verdict, { valid: true });
+    const never = ops('r', [
+      [1, 'write', { value: 'a' }, 0, null, 'info'],
+      [3, 'read-sync', null, 50, 51, 'ok', v('init', 0)],
+    ]);
+    assert.deepEqual(checkRegister('r', never).verdict, { valid: true });
+  });
+
+  it('decides a history of many concurrent unanswered writes (memoisation keeps it small)', () => {
+    const rows: Row[] = [];
+    for (let p = 0; p < 14; p++) rows.push([p, 'write', { value: `w${p}` }, p, null, 'info']);
+    rows.push([100, 'read-sync', null, 100, 101, 'ok', v('w13', 14)]);
+    rows.push([100, 'read-sync', null, 102, 103, 'ok', v('w3', 13)]);
+    assert.equal(checkRegister('r', ops('r', rows)).verdict.valid, false, 'versions only go up');
+    rows.pop();
+    assert.deepEqual(checkRegister('r', ops('r', rows)).verdict, { valid: true });
+  });
+});
+
+describe('set-of-creates checker', () => {
+  const creates = () => [
+    ...ops('/set', [
+      [1, 'create', { name: 'n1' }, 0, 1, 'ok', { path: '/set/n1' }],
+      [2, 'create', { name: 'n2' }, 0, 2, 'fail', 'nodeExists'],
+      [3, 'create', { name: 'n3' }, 0, null, 'info'],
+    ]),
+    ...ops('/seq', [
+      [4, 'create-seq', { prefix: 'c4-' }, 10, 11, 'ok', { path: '/seq/c4-0000000000' }],
+      [5, 'create-seq', { prefix: 'c5-' }, 12, 13, 'ok', { path: '/seq/c5-0000000002' }],
+      [6, 'create-seq', { prefix: 'c6-' }, 12, null, 'info'],
+    ]),
+  ];
+  const final = (set: string[], seq: string[], peers = [1, 2, 3]) =>
+    new Map(
+      peers.map((p) => [
+        p,
+        new Map([
+          ['/set', set],
+          ['/seq', seq],
+        ]),
+      ]),
+    );
+
+  it('passes when every acknowledged create is everywhere and unanswered ones may be', () => {
+    const r = checkSets(creates(), final(['n1', 'n3'], ['c4-0000000000', 'c6-0000000001', 'c5-0000000002']));
+    assert.deepEqual(r.problems, []);
+    assert.equal(r.valid, true);
+    assert.deepEqual([r.acknowledged, r.failed, r.indeterminate, r.indeterminatePresent], [3, 1, 2, 2]);
+  });
+
+  it('fails a missing acknowledged create, a failed create present, an unknown node, peers that differ', () => {
+    assert.match(checkSets(creates(), final(['n3'], ['c4-0000000000', 'c5-0000000002'])).problems.join('\n'), /acknowledged \/set\/n1 is missing/);
+    assert.match(checkSets(creates(), final(['n1', 'n2'], ['c4-0000000000', 'c5-0000000002'])).problems.join('\n'), /n2 is present but its create definitely failed/);
+    assert.match(checkSets(creates(), final(['n1', 'zz'], ['c4-0000000000', 'c5-0000000002'])).problems.join('\n'), /zz is present but no client created it/);
+    const differ = final(['n1'], ['c4-0000000000', 'c5-0000000002']);
+    differ.get(3)!.set('/set', ['n1', 'n3']);
+    assert.match(checkSets(creates(), differ).problems.join('\n'), /peers 1 and 3 hold different children of \/set/);
+  });
+
+  it('fails a duplicate sequence number and a number below one acknowledged before', () => {
+    assert.match(checkSets(creates(), final(['n1'], ['c4-0000000002', 'c5-0000000002'])).problems.join('\n'), /sequence number 2 taken by both/);
+    assert.match(checkSets(creates(), final(['n1'], ['c4-0000000005', 'c5-0000000002'])).problems.join('\n'), /c5-0000000002 .* was invoked after c4-0000000005 was acknowledged, yet numbers below it/);
+  });
+});
+
+describe('ephemerals-and-sessions checker', () => {
+  // Session a stays live to the end and lists its own; session b is closed; session c was abandoned.
+  const history = () =>
+    ops('/eph', [
+      [1, 'create-eph', { name: 'ea1', session: 'a' }, 0, 1, 'ok', { path: '/eph/ea1' }],
+      [2, 'create-eph', { name: 'eb1', session: 'b' }, 0, 1, 'ok', { path: '/eph/eb1' }],
+      [3, 'create-eph', { name: 'ec1', session: 'c' }, 0, 1, 'ok', { path: '/eph/ec1' }],
+      [4, 'create-eph', { name: 'ec2', session: 'c' }, 2, null, 'info'],
+      [1, 'own-ephemerals', { session: 'a' }, 10, 11, 'ok', { children: ['ea1', 'ec1'] }],
+      [1, 'close', { session: 'a' }, 12, 13, 'ok', {}],
+      [2, 'close', { session: 'b' }, 12, 13, 'ok', {}],
+    ]);
+  const peers = (children: string[]) => new Map([1, 2, 3].map((p) => [p, children]));
+
+  it('passes when live sessions keep theirs, closed ones lose theirs at once, abandoned ones after their timeout', () => {
+    const r = checkEphemerals(history(), { afterClose: peers(['ec1', 'ec2']), afterTimeout: peers([]) });
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual([r.acknowledged, r.liveSessions, r.closedSessions], [3, 1, 2]);
+  });
+
+  it('fails a live session that lost its ephemeral, one of a closed session left behind, one that outlived every timeout', () => {
+    const lost = history().map((op) => (op.f === 'own-ephemerals' ? { ...op, output: { children: ['ec1'] } } : op));
+    assert.match(checkEphemerals(lost, { afterClose: peers([]), afterTimeout: peers([]) }).problems.join('\n'), /live session a lost its ephemeral ea1/);
+    assert.match(checkEphemerals(history(), { afterClose: peers(['eb1']), afterTimeout: peers([]) }).problems.join('\n'), /eb1 of closed session b is still present/);
+    assert.match(checkEphemerals(history(), { afterClose: peers([]), afterTimeout: new Map([[2, ['ec1']]]) }).problems.join('\n'), /peer 2: ephemerals outlived every session's timeout: ec1/);
+    assert.match(checkEphemerals(history(), { afterClose: peers(['ex9']), afterTimeout: peers([]) }).problems.join('\n'), /ex9 is present but no client created it/);
+  });
+});
+
+describe('watch checker', () => {
+  // Replies on session s for key r: [version, events received before the reply].
+  const stream = (...replies: [number, number][]) =>
+    ops(
+      'r',
+      replies.map(([version, events], i): Row => [1, 'read-sync', null, i * 10, i * 10 + 1, 'ok', { value: `v${version}`, version, session: 's', events }]),
+    );
+
+  it('passes when every change shown was notified first, once', () => {
+    const r = checkWatches(stream([3, 0], [3, 0], [5, 2], [9, 6]));
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual([r.streams, r.replies], [1, 4]);
+  });
+
+  it('fails a change shown before its event, and an event delivered twice or early', () => {
+    assert.match(checkWatches(stream([3, 0], [4, 0])).problems.join('\n'), /1 change\(s\) shown before their event arrived/);
+    assert.match(checkWatches(stream([3, 0], [4, 2])).problems.join('\n'), /1 event\(s\) more than the changes shown/);
+  });
+});
