@@ -83,8 +83,8 @@ class Cluster implements TestCluster {
     return this.peer(n).address;
   }
 
-  kill(n = 1): Promise<void> {
-    return this.peer(n).kill();
+  async kill(n = 1): Promise<void> {
+    await this.peer(n).kill();
   }
 
   async restart(n = 1): Promise<void> {

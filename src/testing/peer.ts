@@ -2,10 +2,13 @@
 // data/, kept across restarts), its client port, and the process while it
 // runs. The command is this package's own bin/paddock.js, run by the Node
 // that runs the caller. The last OUTPUT_TAIL characters the process printed
-// are kept (and the pipes drained) so a failure can show them.
+// are kept (and the pipes drained) so a failure can show them. The process
+// and its pipes do not hold the caller's event loop open: a test that forgets
+// close() still ends (and the exit hook of index.ts kills the process).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitForServing } from './probe.ts';
@@ -60,8 +63,8 @@ export class Peer {
       env: { ...process.env, SERVER_JVMFLAGS: this.jvmFlags.join(' '), JVMFLAGS: '' },
     });
     const keep = (d: Buffer) => (this.tail = (this.tail + d.toString()).slice(-OUTPUT_TAIL));
-    proc.stdout!.on('data', keep);
-    proc.stderr!.on('data', keep);
+    for (const pipe of [proc.stdout, proc.stderr] as Socket[]) pipe.on('data', keep).unref();
+    proc.unref();
     this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
     this.proc = proc;
   }
@@ -77,7 +80,7 @@ export class Peer {
   /** SIGKILL (as kill -9) and wait for the exit. */
   async kill(): Promise<void> {
     if (this.running) this.proc!.kill('SIGKILL');
-    await this.exited;
+    await this.exit();
   }
 
   /** SIGTERM, SIGKILL if it is still running after STOP_GRACE_MS; wait for the exit. */
@@ -85,8 +88,14 @@ export class Peer {
     if (!this.running) return;
     this.proc!.kill('SIGTERM');
     const killer = setTimeout(() => this.proc!.kill('SIGKILL'), STOP_GRACE_MS);
-    await this.exited;
+    await this.exit();
     clearTimeout(killer);
+  }
+
+  /** The process's exit, awaited with the event loop held open for it (the process is unref'd otherwise). */
+  private async exit(): Promise<void> {
+    this.proc?.ref();
+    await this.exited;
   }
 
   /** SIGKILL now, without waiting: for the exit of the process that started it. */
