@@ -5,7 +5,8 @@
 //    reads with the package's own client, kills and restarts every peer in
 //    turn (a write and read with each peer down, then through the restarted
 //    peer, which must hold every write so far), expires a session on demand,
-//    and closes everything, leaving no temporary directory;
+//    and closes everything, leaving no temporary directory; the README's
+//    "Testing your app" example runs there too;
 //  - `tsc --strict` with moduleResolution nodenext type-checks a TypeScript
 //    file that uses both entry points.
 // The tarball holds dist/, bin/, README and LICENSE and nothing of test/,
@@ -164,16 +165,17 @@ describe('the packed package, installed into an empty project', () => {
     for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) assert.equal(manifest.scripts[hook], undefined, `no ${hook} script`);
   });
 
-  it('plain node --test: a 3-peer ensemble from paddock/testing survives kill and restart of each peer; a session expires on demand', async () => {
+  it("plain node --test: a 3-peer ensemble from paddock/testing survives kill and restart of each peer; a session expires on demand; the README's example passes", async () => {
     writeFileSync(join(app, 'ensemble.test.mjs'), CONSUMER_TEST);
+    writeFileSync(join(app, 'readme.test.mjs'), readmeExample());
     const scratch = join(work, 'tmp');
     mkdirSync(scratch);
     // NODE_TEST_CONTEXT would make the inner `node --test` report to this runner instead of printing
     const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-    const result = await run(process.execPath, ['--test', '--test-reporter=tap', 'ensemble.test.mjs'], { cwd: app, env: { ...env, TMPDIR: scratch }, timeout: 540_000, maxBuffer: 16 << 20 }).catch(
+    const result = await run(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=tap', 'ensemble.test.mjs', 'readme.test.mjs'], { cwd: app, env: { ...env, TMPDIR: scratch }, timeout: 540_000, maxBuffer: 16 << 20 }).catch(
       (e: { stdout: string; stderr: string }) => assert.fail(`the consumer's test failed:\n${e.stdout}\n${e.stderr}`),
     );
-    assert.match(result.stdout, /^# pass 2$/m);
+    assert.match(result.stdout, /^# pass 3$/m);
     assert.match(result.stdout, /^# fail 0$/m);
     const outcome = JSON.parse(readFileSync(join(app, 'result.json'), 'utf8'));
     const expected: Record<string, string> = { '/app': 'made with every peer up' };
@@ -224,6 +226,12 @@ describe('the packed package, installed into an empty project', () => {
     }
   });
 });
+
+/** The JavaScript example of the README's "Testing your app" section. */
+function readmeExample(): string {
+  const section = readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n## Testing your app\n')[1]!;
+  return /```js\n([\s\S]*?)```/.exec(section)![1]!;
+}
 
 /** Spawn a server and time it until a client's first getData('/') is answered; its RSS at that moment. */
 async function startupToFirstRead({ cmd, args, cwd }: { cmd: string; args: string[]; cwd: string }, port: number): Promise<{ ms: number; rssMb: number }> {
