@@ -11,7 +11,7 @@
 //    file that uses both entry points.
 // The tarball holds dist/, bin/, README and LICENSE and nothing of test/,
 // bench/ or src/; the installed package pulls in no dependency and has no
-// install-time script.
+// install-time script; its version banner gives the build time.
 // Last, it prints how long a server takes from spawn to its first answered
 // read, and its RSS then: the installed (built) package, the sources run
 // through tsx (as bin/paddock.js did before the build), and ZooKeeper 3.8.
@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ZooKeeperClient } from '../src/client/index.ts';
+import { ZOOKEEPER_COMPAT_VERSION } from '../src/proto/constants.ts';
 import { freePort, ROOT, ZK_CLASSPATH } from './support/servers.ts';
 
 const run = promisify(execFile);
@@ -163,6 +164,15 @@ describe('the packed package, installed into an empty project', () => {
     const manifest = JSON.parse(readFileSync(join(app, 'node_modules', 'paddock', 'package.json'), 'utf8'));
     assert.equal(manifest.dependencies, undefined);
     for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) assert.equal(manifest.scripts[hook], undefined, `no ${hook} script`);
+  });
+
+  it("the installed command's version banner gives the build time dist/build-info.json holds, not a file's date", async () => {
+    const buildInfo = join(app, 'node_modules', 'paddock', 'dist', 'build-info.json');
+    assert.ok(!Number.isNaN(Date.parse(JSON.parse(readFileSync(buildInfo, 'utf8')).builtOn)), 'the build wrote its time');
+    writeFileSync(buildInfo, JSON.stringify({ builtOn: '2001-02-03T04:05:06.789Z' })); // a time no file of it has
+    const { stdout } = await run(process.execPath, [join(app, 'node_modules', '.bin', 'paddock'), 'version'], { timeout: 60_000 });
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    assert.equal(stdout, `${ZOOKEEPER_COMPAT_VERSION}-paddock-${version}, built on 2001-02-03 04:05 UTC\n`);
   });
 
   it("plain node --test: a 3-peer ensemble from paddock/testing survives kill and restart of each peer; a session expires on demand; the README's example passes", async () => {
