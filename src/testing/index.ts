@@ -3,7 +3,9 @@
 // server is a `paddock server` process of this package (no Java needed) on
 // 127.0.0.1, on ports free when it started and kept across restarts, with its
 // configuration and data in a temporary directory that close() removes.
-// Peers are numbered 1..size; a single server is peer 1.
+// Peers are numbered 1..size; a single server is peer 1. The processes do
+// not hold the caller's process open, and those of a cluster it never closed
+// are killed (their directory removed) as it exits.
 //
 // A session is expired on demand as Curator's KillSession does it: a second
 // connection reattaches to the session with its id and password and closes
