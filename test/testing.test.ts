@@ -45,45 +45,56 @@ async function withTmpdir<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** fn(dir) with a fresh temporary directory, removed afterwards. */
+async function inScratch(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'testing-scratch-'));
+  try {
+    await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const clusterDirs = (scratch: string) => readdirSync(scratch).filter((d) => d.startsWith('paddock-testing-'));
+
 describe('paddock/testing', () => {
-  it('startServer: data survive kill -9 and restart on the same port; close() removes the temporary directory', async () => {
-    const scratch = mkdtempSync(join(tmpdir(), 'testing-scratch-'));
-    const ours = () => readdirSync(scratch).filter((d) => d.startsWith('paddock-testing-'));
-    const server = await withTmpdir(scratch, () => startServer());
-    try {
-      assert.equal(ours().length, 1, 'the server lives in one temporary directory');
-      assert.equal(server.size, 1);
-      assert.equal(server.connectString, server.address(1));
-      const c = await ZooKeeperClient.connect(server.connectString);
-      await c.create('/kept', 'across a kill');
-      await c.close();
+  it('startServer: data survive kill -9 and restart on the same port; close() removes the temporary directory', () =>
+    inScratch(async (scratch) => {
+      const server = await withTmpdir(scratch, () => startServer());
+      try {
+        assert.equal(clusterDirs(scratch).length, 1, 'the server lives in one temporary directory');
+        assert.equal(server.size, 1);
+        assert.equal(server.connectString, server.address(1));
+        const c = await ZooKeeperClient.connect(server.connectString);
+        await c.create('/kept', 'across a kill');
+        await c.close();
 
-      await server.kill();
-      assert.notEqual(await ZooKeeperClient.connect(server.connectString, { connectTimeout: 2000 }).then(() => 'connected', () => 'refused'), 'connected');
-      await server.restart();
-      const again = await ZooKeeperClient.connect(server.connectString);
-      assert.equal((await again.getData('/kept')).data?.toString(), 'across a kill');
-      await again.close();
+        await server.kill();
+        assert.notEqual(await ZooKeeperClient.connect(server.connectString, { connectTimeout: 2000 }).then(() => 'connected', () => 'refused'), 'connected');
+        await server.restart();
+        const again = await ZooKeeperClient.connect(server.connectString);
+        assert.equal((await again.getData('/kept')).data?.toString(), 'across a kill');
+        await again.close();
 
-      await assert.rejects(server.kill(2), RangeError);
-      await assert.rejects(server.restart(0), RangeError);
-    } finally {
-      await server.close();
-    }
-    assert.deepEqual(ours(), []);
-    rmSync(scratch, { recursive: true, force: true });
-  });
+        await assert.rejects(server.kill(2), RangeError);
+        await assert.rejects(server.restart(0), RangeError);
+      } finally {
+        await server.close();
+      }
+      assert.deepEqual(clusterDirs(scratch), []);
+    }),
+  );
 
-  it('a cluster the caller never closes neither keeps its process alive nor outlives it', async () => {
-    const scratch = mkdtempSync(join(tmpdir(), 'testing-scratch-'));
-    const forgetful = `import { startServer } from './src/testing/index.ts'; const s = await startServer(); console.log(s.connectString);`;
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', forgetful], { cwd: ROOT, env: { ...process.env, TMPDIR: scratch }, timeout: WAIT_MS * 2 });
-    const connectString = stdout.trim();
-    assert.match(connectString, /^127\.0\.0\.1:\d+$/);
-    await waitFor('the abandoned server to be gone', WAIT_MS, () => ZooKeeperClient.connect(connectString, { connectTimeout: 2000 }).then((c) => (c.disconnect(), false), () => true));
-    assert.deepEqual(readdirSync(scratch).filter((d) => d.startsWith('paddock-testing-')), []);
-    rmSync(scratch, { recursive: true, force: true });
-  });
+  it('a cluster the caller never closes neither keeps its process alive nor outlives it', () =>
+    inScratch(async (scratch) => {
+      const forgetful = `import { startServer } from './src/testing/index.ts'; const s = await startServer(); console.log(s.connectString);`;
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', forgetful], { cwd: ROOT, env: { ...process.env, TMPDIR: scratch }, timeout: WAIT_MS * 2 });
+      const connectString = stdout.trim();
+      assert.match(connectString, /^127\.0\.0\.1:\d+$/);
+      await waitFor('the abandoned server to be gone', WAIT_MS, () => ZooKeeperClient.connect(connectString, { connectTimeout: 2000 }).then((c) => (c.disconnect(), false), () => true));
+      assert.deepEqual(clusterDirs(scratch), []);
+    }),
+  );
 
   for (const kind of ['paddock', 'zookeeper'] as const) {
     it(`expireSession on ${kind}: the owner's connection closes, its ephemeral goes, its reattach is refused as expired`, async () => {
