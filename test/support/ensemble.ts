@@ -10,9 +10,9 @@
 
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { Err, ZkError, ZooKeeperClient, type ConnectOptions } from '../../src/client/index.ts';
+import { restartablePort } from '../../src/testing/ports.ts';
 import { scratchRoot } from './datadirs.ts';
 import { fourLetterWord, startServer, type RunningServer } from './servers.ts';
 import { waitFor } from './wait.ts';
@@ -66,43 +66,6 @@ export async function bounded<T>(what: string, ms: number, p: Promise<T>): Promi
   }
 }
 
-/** The kernel's range for ephemeral (outgoing) ports; Linux's default when it cannot be read. */
-function ephemeralRange(): [number, number] {
-  try {
-    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (lo! > 0 && hi! >= lo!) return [lo!, hi!];
-  } catch {
-    // not Linux
-  }
-  return [32768, 60999];
-}
-
-const canListen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-
-/**
- * A free port below the ephemeral range, for a member to listen on across
- * restarts: a port from that range (freePort's) may meanwhile become the local
- * end of some process's outgoing connection (peers dial a stopped member's
- * election port over and over), and the restarted member could not listen.
- */
-async function memberPort(taken: Set<number>): Promise<number> {
-  const [lo] = ephemeralRange();
-  const from = Math.min(10_000, lo - 1000);
-  for (let attempt = 0; attempt < 1000; attempt++) {
-    const port = from + Math.floor(Math.random() * (lo - from));
-    if (!taken.has(port) && (await canListen(port))) {
-      taken.add(port);
-      return port;
-    }
-  }
-  throw new Error(`no free port in ${from}..${lo - 1}`);
-}
-
 interface Member extends Required<MemberSpec> {
   host: string;
   clientPort: number;
@@ -141,7 +104,7 @@ export class TestEnsemble {
     const cfg: Record<string, string | number> = { initLimit: 20, syncLimit: 10, ...opts.cfg };
     const members: Member[] = [];
     const taken = new Set<number>();
-    const freePort = () => memberPort(taken);
+    const freePort = () => restartablePort(taken);
     for (const s of specs) {
       const host = opts.network?.address(s.id) ?? '127.0.0.1';
       const ports = opts.network ? NETWORK_PORTS : { client: await freePort(), quorum: await freePort(), election: await freePort() };

@@ -11,6 +11,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fourLetterWord, waitForServing } from '../../src/testing/probe.ts';
+
+export { fourLetterWord, waitForServing };
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // zookeeper.jar's manifest names most of Netty; its TLS (NettyServerCnxnFactory, ClientCnxnSocketNetty) also needs these two.
@@ -61,42 +64,6 @@ export async function freePort(): Promise<number> {
     srv.listen(0, '127.0.0.1', () => {
       const { port } = srv.address() as net.AddressInfo;
       srv.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * Resolve once host:port serves clients, or reject after timeoutMs. ZooKeeper
- * answers ruok before it has loaded its data, so ask srvr (always whitelisted),
- * which only reports a version once the server is serving.
- */
-export async function waitForServing(host: string, port: number, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const reply = await fourLetterWord(host, port, 'srvr').catch(() => '');
-    if (reply.startsWith('Zookeeper version:')) return;
-    if (Date.now() > deadline) throw new Error(`server on ${host}:${port} did not answer ruok within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Send a four-letter word and collect the reply until the server closes. */
-export function fourLetterWord(host: string, port: number, word: string, timeoutMs = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(port, host, () => sock.write(word));
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`no reply to ${word} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    sock.on('data', (d) => chunks.push(d));
-    sock.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    sock.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString('utf8'));
     });
   });
 }
