@@ -129,6 +129,13 @@ export class WatchRegistry {
     return out;
   }
 
+  /** How many watchers of any kind wait on `path`, not counting those in `except`. */
+  countOnPath(path: string, except: Map<WatchKind, Watcher[]> = new Map()): number {
+    let n = 0;
+    for (const kind of kindsOf.any) n += (this.byKind[kind].get(path)?.size ?? 0) - (except.get(kind)?.length ?? 0);
+    return n;
+  }
+
   /** Remove what matching() found and tell each removed watcher (DataWatchRemoved, ChildWatchRemoved, PersistentWatchRemoved). */
   remove(path: string, found: Map<WatchKind, Watcher[]>): void {
     const told = new Map<Watcher, WatchEventType>();

@@ -435,7 +435,8 @@ export class ZooKeeper extends EventEmitter<ZooKeeperEvents> {
 
   /**
    * A persistent watch on `path` (mode 'persistentRecursive': on every node below it too) calling `watcher` for every
-   * event until removeWatches; it survives reconnects. Recursive watches see no NodeChildrenChanged.
+   * event until removeWatches; it survives reconnects. Recursive watches see no NodeChildrenChanged. The server keeps one
+   * persistent mode per path for a session (ZooKeeper's WatchManager does), so the later of the two modes on a path wins.
    */
   async addWatch(path: string, watcher: Watcher, mode: 'persistent' | 'persistentRecursive' = 'persistent', options: CallOptions = {}): Promise<void> {
     await this.call({ type: OpCode.addWatch, path: this.serverPath(path), mode: mode === 'persistent' ? 0 : 1 }, path, options.signal);
@@ -462,12 +463,7 @@ export class ZooKeeper extends EventEmitter<ZooKeeperEvents> {
       ended = true;
       this.off('Closed', onFinal).off('Expired', onFinal).off('AuthFailed', onFinal);
       options.signal?.removeEventListener('abort', onFinal);
-      const found = this.watches.matching(path, mode, watcher);
-      if (found.size === 0) return;
-      const others = this.watches.matching(path, mode).get(mode)!.length > 1;
-      this.watches.remove(path, new Map([[mode, [watcher]]]));
-      // The server's watch goes once no other iterator or watcher of this kind needs it.
-      if (!others && this.connected) await this.call({ type: OpCode.removeWatches, path: this.toServer(path), watcherType: WatcherType[mode] }, path, undefined).catch(() => undefined);
+      if (this.watches.matching(path, mode, watcher).size > 0) await this.removeWatches(path, mode, { watcher, local: true }).catch(() => undefined);
     };
     this.on('Closed', onFinal).on('Expired', onFinal).on('AuthFailed', onFinal);
     options.signal?.addEventListener('abort', onFinal, { once: true });
@@ -528,10 +524,22 @@ export class ZooKeeper extends EventEmitter<ZooKeeperEvents> {
     const found = this.watches.matching(path, type, options.watcher);
     if (found.size === 0) throw errorFor(Err.noWatcher, path);
     if (!(options.local && !this.connected)) {
-      const opType = options.watcher ? OpCode.checkWatches : OpCode.removeWatches;
-      await this.call({ type: opType, path: serverPath, watcherType: WatcherType[type] }, path, options.signal);
+      const request = this.serverRemoval(serverPath, type, options.watcher !== undefined, this.watches.countOnPath(path, found) > 0);
+      if (request) await this.call(request, path, options.signal);
     }
     this.watches.remove(path, found);
+  }
+
+  /**
+   * What to ask the server when removing watches: checkWatches for one watcher (its watch may serve others),
+   * removeWatches for all. ZooKeeper 3.8 takes neither for the persistent types (they came in 3.9): a persistent
+   * watch goes with type 'any', and only when no other watcher on the path needs the server's watch.
+   */
+  private serverRemoval(path: string, type: WatcherTypeName, one: boolean, othersRemain: boolean): Request | undefined {
+    if (type === 'persistent' || type === 'persistentRecursive') {
+      return othersRemain ? undefined : { type: OpCode.removeWatches, path, watcherType: WatcherType.any };
+    }
+    return { type: one ? OpCode.checkWatches : OpCode.removeWatches, path, watcherType: WatcherType[type] };
   }
 
   /** The ephemeral nodes this session owns under `prefix` ('/' for all). */
