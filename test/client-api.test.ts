@@ -21,11 +21,10 @@ import {
   OPEN_ACL_UNSAFE,
   op,
   Perm,
-  ZkError,
-  ZooKeeperError,
   type WatchEvent,
   type ZooKeeper,
 } from '../src/client/index.ts';
+import { rejectsWith } from './support/client-asserts.ts';
 import { TcpProxy } from './support/proxy.ts';
 import { startServer, type RunningServer } from './support/servers.ts';
 import { waitFor } from './support/wait.ts';
@@ -36,17 +35,6 @@ const WAIT_MS = 60_000;
 function recorder(): { watcher: (e: WatchEvent) => void; events: WatchEvent[] } {
   const events: WatchEvent[] = [];
   return { watcher: (e) => events.push(e), events };
-}
-
-/** Rejects with an error of class `cls`, `code` and `path`. */
-async function rejectsWith(p: Promise<unknown>, cls: new (...a: never[]) => ZooKeeperError, code: number, path: string | undefined): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof cls, `${String(e)} is a ${cls.name}`);
-    assert.ok(e instanceof ZkError);
-    assert.equal(e.code, code);
-    assert.equal(e.path, path);
-    return true;
-  });
 }
 
 for (const kind of ['paddock', 'zookeeper'] as const) {

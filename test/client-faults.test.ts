@@ -25,6 +25,7 @@ import {
   type WatchEvent,
   type ZooKeeper,
 } from '../src/client/index.ts';
+import { rejectsWith } from './support/client-asserts.ts';
 import { TcpProxy } from './support/proxy.ts';
 import { startServer, type RunningServer } from './support/servers.ts';
 import { waitFor } from './support/wait.ts';
@@ -42,14 +43,6 @@ function states(zk: ZooKeeper): SessionState[] {
 
 const untilState = (zk: ZooKeeper, state: SessionState) => waitFor(`state ${state} (now ${zk.state})`, WAIT_MS, () => zk.state === state);
 
-async function rejectsWithCode(p: Promise<unknown>, cls: typeof ConnectionLossError, path: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof cls, `${String(e)} is a ${cls.name}`);
-    assert.equal(e.path, path);
-    return true;
-  });
-}
-
 for (const kind of ['paddock', 'zookeeper'] as const) {
   describe(`client faults against ${kind}`, { timeout: 300_000 }, () => {
     let server: RunningServer;
@@ -58,6 +51,17 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       server = await startServer(kind, { tickTime: 2000, port: server.port, dataDir: join(server.dir, 'data') });
     };
     const firstDir: string[] = [];
+    /** Run `body` with a client connected through a fresh proxy to the server; both closed after. */
+    const throughProxy = async (body: (zk: ZooKeeper, proxy: TcpProxy) => Promise<void>) => {
+      const proxy = await TcpProxy.start(server);
+      const zk = await connect(proxy.connectString, { sessionTimeout: SESSION_MS });
+      try {
+        await body(zk, proxy);
+      } finally {
+        await zk.close();
+        await proxy.close();
+      }
+    };
     before(async () => {
       server = await startServer(kind, { tickTime: 2000 });
       firstDir.push(server.dir);
@@ -71,24 +75,24 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
     });
 
     it('server killed with requests in flight: ConnectionLoss, then the same session on the restarted server', async () => {
-      const proxy = await TcpProxy.start(server);
-      const zk = await connect(proxy.connectString, { sessionTimeout: SESSION_MS });
-      try {
+      await throughProxy(async (zk, proxy) => {
         const seen = states(zk);
         const eph = await zk.create('/f/eph', 'mine', { mode: CreateMode.ephemeral });
         const session = zk.sessionId;
         proxy.freeze(); // the requests below reach no one until the server is gone
         const inFlight = [zk.getData('/f'), zk.setData('/f', 'lost?'), zk.create('/f/new')];
+        const settled = Promise.allSettled(inFlight); // they fail as the proxy closes, before the exit event below
         const killed = once(server.proc, 'exit');
         server.proc.kill('SIGKILL');
         await killed;
         proxy.thaw();
-        await rejectsWithCode(inFlight[0]!, ConnectionLossError, '/f');
-        await rejectsWithCode(inFlight[1]!, ConnectionLossError, '/f');
-        await rejectsWithCode(inFlight[2]!, ConnectionLossError, '/f/new');
+        await settled;
+        await rejectsWith(inFlight[0]!, ConnectionLossError, Err.connectionLoss, '/f');
+        await rejectsWith(inFlight[1]!, ConnectionLossError, Err.connectionLoss, '/f');
+        await rejectsWith(inFlight[2]!, ConnectionLossError, Err.connectionLoss, '/f/new');
         await untilState(zk, 'Disconnected');
         // Nothing answers: a request made now fails when the next attempt fails.
-        await rejectsWithCode(zk.exists('/f'), ConnectionLossError, '/f');
+        await rejectsWith(zk.exists('/f'), ConnectionLossError, Err.connectionLoss, '/f');
         await server.stop({ keepDir: true });
         await restart();
         await untilState(zk, 'Connected');
@@ -98,16 +102,11 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         assert.deepEqual(seen, ['Disconnected', 'Connected']);
         await untilState(admin, 'Connected'); // admin reconnected too
         assert.equal((await admin.getData(eph)).data.toString(), 'mine');
-      } finally {
-        await zk.close();
-        await proxy.close();
-      }
+      });
     });
 
     it('connection cut by a proxy: ConnectionLoss in flight, same session after, a watch whose node changed meanwhile fires once', async () => {
-      const proxy = await TcpProxy.start(server);
-      const zk = await connect(proxy.connectString, { sessionTimeout: SESSION_MS });
-      try {
+      await throughProxy(async (zk, proxy) => {
         const seen = states(zk);
         const session = zk.sessionId;
         const events: WatchEvent[] = [];
@@ -121,11 +120,11 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         proxy.refuse();
         proxy.cut();
         proxy.thaw();
-        await rejectsWithCode(pending, ConnectionLossError, '/f');
+        await rejectsWith(pending, ConnectionLossError, Err.connectionLoss, '/f');
         await untilState(zk, 'Disconnected');
         await admin.setData('/f', 'changed while away');
         await admin.create('/f/later');
-        await rejectsWithCode(zk.getData('/f'), ConnectionLossError, '/f');
+        await rejectsWith(zk.getData('/f'), ConnectionLossError, Err.connectionLoss, '/f');
         assert.equal(events.length, 0);
         proxy.refuse(false);
         await untilState(zk, 'Connected');
@@ -139,16 +138,11 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         assert.equal(events.length, 1, 'once: the watch was one-shot');
         assert.deepEqual(seen, ['Disconnected', 'Connected']);
         await admin.delete('/f/later');
-      } finally {
-        await zk.close();
-        await proxy.close();
-      }
+      });
     });
 
     it('a silent partition: the read timeout notices, the session reconnects', async () => {
-      const proxy = await TcpProxy.start(server);
-      const zk = await connect(proxy.connectString, { sessionTimeout: SESSION_MS });
-      try {
+      await throughProxy(async (zk, proxy) => {
         const session = zk.sessionId;
         const persistent: WatchEvent[] = [];
         await zk.addWatch('/f', (e) => persistent.push(e), 'persistent');
@@ -158,13 +152,15 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         proxy.thaw();
         await untilState(zk, 'Connected');
         assert.equal(zk.sessionId, session);
+        const seen = states(zk);
+        // A persistent watch fires for no change it missed: the write must come after the server took setWatches2
+        // (the sync is answered after it, on the same connection).
+        await zk.sync('/');
         await admin.setData('/f', 'after the partition');
-        await waitFor('the persistent watch, re-armed by setWatches2', WAIT_MS, () => persistent.length === 1);
-        assert.deepEqual(persistent, [{ type: 'NodeDataChanged', state: 'SyncConnected', path: '/f' }]);
-      } finally {
-        await zk.close();
-        await proxy.close();
-      }
+        await waitFor('the persistent watch, re-armed by setWatches2', WAIT_MS, () => persistent.length > 0);
+        await zk.sync('/');
+        assert.deepEqual(persistent, [{ type: 'NodeDataChanged', state: 'SyncConnected', path: '/f' }], `states since: ${seen.join(', ')}`);
+      });
     });
 
     it('session expired on purpose (Curator\'s way): Expired is final, requests fail with SessionExpired, watchers hear it', async () => {

@@ -32,6 +32,7 @@ import { Err, OpCode, WatcherType, ZkError } from '../proto/constants.ts';
 import type { ACL, Request, Stat } from '../proto/records.ts';
 import type { ClientInfo, MultiResult, Response } from '../proto/responses.ts';
 import { ZooKeeperClient, formatAddress, parseConnectString, type RawReply, type ServerAddress } from './client.ts';
+import { EventStream } from './event-stream.ts';
 import { AuthFailedError, ConnectionLossError, SessionExpiredError, ZooKeeperError, errorFor } from './errors.ts';
 import { createRequest, toBuffer, type CreateOptions, type Data } from './ops.ts';
 import { Transaction, opResult, type OpResult } from './transaction.ts';
@@ -220,7 +221,7 @@ export class ZooKeeper extends EventEmitter<ZooKeeperEvents> {
         if (e instanceof ZkError && e.code === Err.sessionExpired) return this.end('Expired');
         failedInRow++;
         if (this.sessionTimeout === 0 && (Date.now() > deadline || signal?.aborted) && failedInRow >= this.servers.length) {
-          return this.end('Closed', new ConnectionLossError(undefined), e);
+          return this.end('Closed', Object.assign(new ConnectionLossError(undefined), { cause: e }));
         }
         if (this.sessionTimeout > 0) this.failWaiters(new ConnectionLossError(undefined));
         continue;
@@ -270,17 +271,16 @@ export class ZooKeeper extends EventEmitter<ZooKeeperEvents> {
   }
 
   /** Make the session final: the connection goes, waiters and pending requests fail, watchers of an expired session hear it. */
-  private end(state: 'Expired' | 'AuthFailed' | 'Closed', reason: Error = this.finalError(state), cause?: unknown): void {
+  private end(state: 'Expired' | 'AuthFailed' | 'Closed', reason: Error = this.finalError(state)): void {
     if (FINAL.has(this.state)) return;
-    if (cause !== undefined && reason.cause === undefined) Object.defineProperty(reason, 'cause', { value: cause });
-    const wasConnecting = this.state === 'Connecting';
+    const announce = this.state !== 'Connecting'; // before connect() resolves, its rejection says it all
     this.state = state;
     this.conn?.disconnect();
     this.conn = undefined;
     this.server = '';
     this.failWaiters(reason);
     if (state === 'Expired') this.watches.expire();
-    if (!wasConnecting) {
+    if (announce) {
       this.emit('state', state);
       this.emit(state);
     }
@@ -450,67 +450,27 @@ export class ZooKeeper extends EventEmitter<ZooKeeperEvents> {
    */
   watch(path: string, options: { recursive?: boolean; signal?: AbortSignal } = {}): AsyncIterableIterator<WatchEvent> {
     const mode = options.recursive ? 'persistentRecursive' : 'persistent';
-    const queue: WatchEvent[] = [];
-    let wake: (() => void) | undefined;
-    let ended = false;
-    const watcher: Watcher = (event) => {
-      queue.push(event);
-      wake?.();
-    };
-    const onFinal = () => wake?.();
-    const stop = async () => {
-      if (ended) return;
-      ended = true;
-      this.off('Closed', onFinal).off('Expired', onFinal).off('AuthFailed', onFinal);
-      options.signal?.removeEventListener('abort', onFinal);
+    const { signal } = options;
+    let cleaned = false;
+    const cleanUp = async () => {
+      if (cleaned) return;
+      cleaned = true;
+      this.off('Closed', onClosed).off('AuthFailed', onClosed);
+      signal?.removeEventListener('abort', onAbort);
       if (this.watches.matching(path, mode, watcher).size > 0) await this.removeWatches(path, mode, { watcher, local: true }).catch(() => undefined);
     };
-    this.on('Closed', onFinal).on('Expired', onFinal).on('AuthFailed', onFinal);
-    options.signal?.addEventListener('abort', onFinal, { once: true });
-    const armed = this.addWatch(path, watcher, mode, { signal: options.signal });
-    armed.catch(() => undefined);
-    const iterator: AsyncIterableIterator<WatchEvent> = {
-      next: async () => {
-        try {
-          await armed;
-        } catch (e) {
-          ended = true;
-          throw e;
-        }
-        for (;;) {
-          const event = queue.shift();
-          if (event && event.type === 'PersistentWatchRemoved') ended = true;
-          if (event && event.state === 'Expired') {
-            await stop();
-            throw new SessionExpiredError(path);
-          }
-          if (event && !ended) return { value: event, done: false };
-          if (ended) return { value: undefined, done: true };
-          if (options.signal?.aborted) {
-            await stop();
-            throw options.signal.reason;
-          }
-          if (this.state === 'Expired') {
-            await stop();
-            throw new SessionExpiredError(path);
-          }
-          if (FINAL.has(this.state)) {
-            await stop();
-            continue;
-          }
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-        }
-      },
-      return: async () => {
-        await stop();
-        return { value: undefined, done: true };
-      },
-      [Symbol.asyncIterator]() {
-        return iterator;
-      },
+    const stream = new EventStream<WatchEvent>(cleanUp);
+    const watcher: Watcher = (event) => {
+      if (event.state === 'Expired') stream.end(new SessionExpiredError(path));
+      else if (event.type === 'PersistentWatchRemoved') stream.end();
+      else stream.push(event);
     };
-    return iterator;
+    const onClosed = () => stream.end();
+    const onAbort = () => stream.end(signal!.reason);
+    this.on('Closed', onClosed).on('AuthFailed', onClosed);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.addWatch(path, watcher, mode, { signal }).catch((e: unknown) => stream.end(e));
+    return stream;
   }
 
   /**
@@ -560,21 +520,11 @@ export class ZooKeeper extends EventEmitter<ZooKeeperEvents> {
 
   /** Close the session (its ephemeral nodes go) and the connection; the object is final ('Closed'). Idempotent. */
   async close(options: CallOptions = {}): Promise<void> {
-    if (FINAL.has(this.state)) return;
     const conn = this.conn;
-    this.state = 'Closed';
-    this.failWaiters(new SessionExpiredError(undefined));
+    this.conn = undefined; // end() leaves it to send closeSession, after the requests already on it
+    this.end('Closed');
     if (conn?.connected) await abortable(conn.close(), options.signal).catch(() => undefined);
-    this.conn = undefined;
-    this.server = '';
     conn?.disconnect();
-    this.emit('state', 'Closed');
-    this.emit('Closed');
-  }
-
-  /** Drop the current connection without ending the session; it reconnects (to the next server) as after a network fault. */
-  dropConnection(): void {
-    this.conn?.disconnect();
   }
 }
 
