@@ -1,4 +1,5 @@
-// Paddock's ZooKeeper client: one TCP connection, one session, promise-based.
+// Paddock's wire-level ZooKeeper client (the part of Java's ClientCnxn for one
+// connection): one TCP connection, one session, promise-based.
 //
 // Two layers:
 //  - request()/send(): the raw layer. Resolves with the exact reply (xid, zxid,
@@ -9,10 +10,12 @@
 // Requests are pipelined: each is written as soon as it is issued and replies are
 // matched to requests by xid, in order. Notifications (xid -1) are emitted as
 // 'watch' events in the order they arrive relative to replies. The connection is
-// kept alive with pings at a third of the negotiated session timeout.
-// There is no reconnection: when the connection drops, pending requests reject
-// with ZkError(connectionLoss) and 'close' is emitted; to reattach to the session,
-// connect() again with { sessionId, password }.
+// kept alive with pings at a third of the negotiated session timeout, and with
+// readTimeout 'auto' dropped when nothing arrives for two thirds of it.
+// There is no reconnection here: when the connection drops, pending requests
+// reject with ZkError(connectionLoss) and 'close' is emitted; to reattach to the
+// session, connect() again with { sessionId, password } — which is what the
+// session-level ZooKeeper (zookeeper.ts) does, one ZooKeeperClient per connection.
 
 import { EventEmitter } from 'node:events';
 import net from 'node:net';

@@ -36,7 +36,7 @@ import { EventStream } from './event-stream.ts';
 import { AuthFailedError, ConnectionLossError, SessionExpiredError, ZooKeeperError, errorFor } from './errors.ts';
 import { createRequest, toBuffer, type CreateOptions, type Data } from './ops.ts';
 import { Transaction, opResult, type OpResult } from './transaction.ts';
-import { WatchRegistry, eventTypeName, type WatchEvent, type WatchKind, type Watcher, type WatcherTypeName } from './watches.ts';
+import { WatchRegistry, eventTypeName, type WatchEvent, type Watcher, type WatcherTypeName } from './watches.ts';
 
 export type SessionState = 'Connecting' | 'Connected' | 'ConnectedReadOnly' | 'Disconnected' | 'Expired' | 'AuthFailed' | 'Closed';
 
@@ -531,4 +531,3 @@ export class ZooKeeper extends EventEmitter<ZooKeeperEvents> {
 /** connect(connectString, options?): a ZooKeeper session, resolved once established. */
 export const connect = (connectString: string, options?: ZooKeeperOptions): Promise<ZooKeeper> => ZooKeeper.connect(connectString, options);
 
-export type { WatchEvent, WatchKind, Watcher, WatcherTypeName };
