@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
+  AuthFailedError,
   BadVersionError,
   connect,
   CreateMode,
@@ -236,6 +237,21 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       }
       assert.equal((await other.getData('/api/private')).data.toString(), 'p');
       await zk.delete('/api/private');
+    });
+
+    it('a rejected credential: AuthFailedError, and the session is AuthFailed, which is final', async () => {
+      const refused = await connect(server.connectString);
+      try {
+        const seen: string[] = [];
+        refused.on('state', (s) => seen.push(s));
+        await rejectsWith(refused.addAuth('nosuchscheme', 'x'), AuthFailedError, Err.authFailed, undefined);
+        assert.equal(refused.state, 'AuthFailed');
+        assert.deepEqual(seen, ['AuthFailed']);
+        await rejectsWith(refused.getData('/api'), AuthFailedError, Err.authFailed, '/api');
+      } finally {
+        await refused.close();
+      }
+      assert.equal(refused.state, 'AuthFailed');
     });
 
     it('AbortSignal: an aborted call rejects with its reason; one aborted before it starts sends nothing', async () => {
