@@ -23,7 +23,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ZooKeeperClient, type WatchEvent } from '../src/client/index.ts';
+import { ZooKeeperClient, type RawWatchEvent as WatchEvent } from '../src/client/index.ts';
 import { Err, EventType, OpCode, ZkError } from '../src/proto/constants.ts';
 import { sessionHex } from '../src/server/sessions.ts';
 import { ZK_CLIENT_CLASSPATH } from './interop/harness.ts';

@@ -1,4 +1,5 @@
-// Paddock's ZooKeeper client: one TCP connection, one session, promise-based.
+// Paddock's wire-level ZooKeeper client (the part of Java's ClientCnxn for one
+// connection): one TCP connection, one session, promise-based.
 //
 // Two layers:
 //  - request()/send(): the raw layer. Resolves with the exact reply (xid, zxid,
@@ -9,10 +10,12 @@
 // Requests are pipelined: each is written as soon as it is issued and replies are
 // matched to requests by xid, in order. Notifications (xid -1) are emitted as
 // 'watch' events in the order they arrive relative to replies. The connection is
-// kept alive with pings at a third of the negotiated session timeout.
-// There is no reconnection: when the connection drops, pending requests reject
-// with ZkError(connectionLoss) and 'close' is emitted; to reattach to the session,
-// connect() again with { sessionId, password }.
+// kept alive with pings at a third of the negotiated session timeout, and with
+// readTimeout 'auto' dropped when nothing arrives for two thirds of it.
+// There is no reconnection here: when the connection drops, pending requests
+// reject with ZkError(connectionLoss) and 'close' is emitted; to reattach to the
+// session, connect() again with { sessionId, password } — which is what the
+// session-level ZooKeeper (zookeeper.ts) does, one ZooKeeperClient per connection.
 
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
@@ -40,6 +43,9 @@ export interface ConnectOptions {
   maxPacketLength?: number;
   /** ping interval in ms; default a third of the negotiated timeout, 0 disables */
   pingInterval?: number;
+  /** drop the connection (connectionLoss) when nothing arrives for this many ms after the handshake;
+   *  'auto': two thirds of the negotiated session timeout, as ZooKeeper's client does; default: never */
+  readTimeout?: number | 'auto';
 }
 
 export interface RawReply {
@@ -97,14 +103,30 @@ function xidFor(type: number): number | undefined {
   }
 }
 
-export function parseConnectString(cs: string): { host: string; port: number }[] {
-  if (cs.includes('/')) throw new Error(`chroot is not supported: ${cs}`);
-  return cs.split(',').map((hp) => {
+export interface ServerAddress {
+  host: string;
+  port: number;
+}
+
+/**
+ * Split a connect string "host:port[,host:port...][/chroot]" into its servers
+ * and its chroot ('' when there is none or it is "/"), as ZooKeeper's
+ * ConnectStringParser does; the port defaults to 2181, IPv6 hosts are bracketed.
+ */
+export function parseConnectString(cs: string): { servers: ServerAddress[]; chroot: string } {
+  const slash = cs.indexOf('/');
+  const chroot = slash === -1 ? '' : cs.slice(slash).replace(/^\/$/, '');
+  if (chroot && !/^(\/[^/\0]+)+$/.test(chroot)) throw new TypeError(`bad chroot ${JSON.stringify(chroot)} in connect string ${JSON.stringify(cs)}`);
+  const servers = (slash === -1 ? cs : cs.slice(0, slash)).split(',').map((hp) => {
     const m = /^\s*(\[[^\]]+\]|[^:\s]+)(?::(\d+))?\s*$/.exec(hp);
-    if (!m) throw new Error(`bad connect string element ${JSON.stringify(hp)}`);
+    if (!m) throw new TypeError(`bad connect string element ${JSON.stringify(hp)}`);
     return { host: m[1].replace(/^\[|\]$/g, ''), port: m[2] ? Number(m[2]) : 2181 };
   });
+  return { servers, chroot };
 }
+
+/** "host:port" of a server, IPv6 hosts in brackets. */
+export const formatAddress = ({ host, port }: ServerAddress): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
 export class ZooKeeperClient extends EventEmitter {
   /** negotiated session timeout (ms) */
@@ -127,6 +149,7 @@ export class ZooKeeperClient extends EventEmitter {
   private readonly special = new Map<number, Pending[]>();
   private readonly decoder: FrameDecoder;
   private pingTimer: NodeJS.Timeout | undefined;
+  private readTimer: NodeJS.Timeout | undefined;
   private closeReason: Error | undefined;
   private handshake!: { resolve: () => void; reject: (e: Error) => void };
 
@@ -140,8 +163,10 @@ export class ZooKeeperClient extends EventEmitter {
 
   /** Connect to the first reachable server of `connectString` ("host:port[,host:port...]") and establish a session. */
   static async connect(connectString: string, opts: ConnectOptions = {}): Promise<ZooKeeperClient> {
+    const { servers, chroot } = parseConnectString(connectString);
+    if (chroot) throw new TypeError(`ZooKeeperClient takes no chroot (the session-level ZooKeeper does): ${connectString}`);
     let lastError: unknown;
-    for (const { host, port } of parseConnectString(connectString)) {
+    for (const { host, port } of servers) {
       try {
         return await ZooKeeperClient.connectOne(host, port, opts);
       } catch (e) {
@@ -369,6 +394,7 @@ export class ZooKeeperClient extends EventEmitter {
   }
 
   private onData(chunk: Buffer): void {
+    this.readTimer?.refresh();
     let frames: Buffer[];
     try {
       frames = this.decoder.push(chunk);
@@ -402,6 +428,11 @@ export class ZooKeeperClient extends EventEmitter {
     if (every > 0) {
       this.pingTimer = setInterval(() => void this.ping().catch(() => undefined), every);
       this.pingTimer.unref();
+    }
+    const silence = this.opts.readTimeout === 'auto' ? Math.floor((res.timeOut * 2) / 3) : this.opts.readTimeout;
+    if (silence) {
+      this.readTimer = setTimeout(() => this.fail(new ZkError(Err.connectionLoss, `nothing received from ${this.host}:${this.port} for ${silence} ms`)), silence);
+      this.readTimer.unref();
     }
     this.handshake.resolve();
   }
@@ -440,8 +471,9 @@ export class ZooKeeperClient extends EventEmitter {
   }
 
   private stopPing(): void {
-    if (this.pingTimer) clearInterval(this.pingTimer);
-    this.pingTimer = undefined;
+    clearInterval(this.pingTimer);
+    clearTimeout(this.readTimer);
+    this.pingTimer = this.readTimer = undefined;
   }
 
   /** Tear down: reject everything pending, destroy the socket, emit 'close' once. */

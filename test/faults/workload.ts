@@ -20,7 +20,7 @@
 // Mirrors nothing in ZooKeeper: Jepsen's zookeeper test's clients, on the
 // wire-level client of src/client.
 
-import { AddWatchMode, CreateMode, Err, errorName, EventType, MultiError, op, OpCode, ZkError, ZooKeeperClient, type RawReply, type Request, type WatchEvent } from '../../src/client/index.ts';
+import { AddWatchMode, CreateMode, Err, errorName, EventType, MultiError, op, OpCode, ZkError, ZooKeeperClient, type RawReply, type Request, type RawWatchEvent } from '../../src/client/index.ts';
 import { Rand } from '../support/random.ts';
 import { EPHEMERAL_PARENT } from './ephemerals.ts';
 import type { Fn, History, Versioned } from './history.ts';
@@ -99,7 +99,7 @@ export class Worker {
     const c = await ZooKeeperClient.connect(this.address, { sessionTimeout: this.opts.sessionTimeoutMs, connectTimeout: this.opts.opTimeoutMs }).catch(() => undefined);
     if (!c) return undefined;
     const events = new Map<string, number[]>();
-    c.on('watch', (ev: WatchEvent) => {
+    c.on('watch', (ev: RawWatchEvent) => {
       if (ev.type !== EventType.nodeDataChanged) return;
       if (!events.has(ev.path)) events.set(ev.path, []);
       events.get(ev.path)!.push(c.received);

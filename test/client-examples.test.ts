@@ -1,0 +1,50 @@
+// The README's client guide runs: examples/client/*.ts against a Paddock server
+// and against ZooKeeper 3.8, with the same expected output from both; and the
+// README's code block is made of lines of those examples.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { basics } from '../examples/client/basics.ts';
+import { watches } from '../examples/client/watches.ts';
+import { ROOT, startServer, type RunningServer } from './support/servers.ts';
+
+it('every line of the README\'s client code block is a line of the examples', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Using the client'));
+  const block = /```ts\n([\s\S]*?)```/.exec(section)![1]!;
+  const examples = ['basics.ts', 'watches.ts'].map((f) => readFileSync(join(ROOT, 'examples', 'client', f), 'utf8')).join('\n');
+  const lines = new Set(examples.split('\n').map((l) => l.trim()));
+  for (const line of block.split('\n').filter((l) => l.trim())) assert.ok(lines.has(line.trim()), `README line not in the examples: ${line}`);
+});
+
+for (const kind of ['paddock', 'zookeeper'] as const) {
+  describe(`client guide examples against ${kind}`, { timeout: 120_000 }, () => {
+    let server: RunningServer;
+    before(async () => (server = await startServer(kind, { tickTime: 300 })));
+    after(() => server?.stop());
+
+    it('basics', async () => {
+      assert.deepEqual(await basics(server.connectString), [
+        'read hello at version 0',
+        'BadVersionError for /guide',
+        'NodeExistsError: KeeperErrorCode = NodeExists for /guide',
+        'created /guide/member-N',
+        'transaction failed on /guide; /guide/a exists: false',
+        'transaction: create, setData',
+        'gone',
+      ]);
+    });
+
+    it('watches', async () => {
+      assert.deepEqual(await watches(server.connectString), [
+        'one-shot: NodeDataChanged /config',
+        'recursive: NodeCreated /jobs',
+        'recursive: NodeDataChanged /config',
+        'recursive: NodeDeleted /jobs',
+        'recursive: NodeDeleted /config',
+      ]);
+    });
+  });
+}

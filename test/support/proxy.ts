@@ -1,0 +1,97 @@
+// A TCP proxy on loopback that a test controls, to put faults between a client
+// and a server: cut() closes every connection through it at once (both ends, as
+// a network fault looks to each side), refuse() makes it drop new connections
+// as they arrive, freeze() stops forwarding bytes without closing anything (a
+// silent partition: only timeouts notice), thaw() resumes. Bytes are forwarded
+// unchanged.
+
+import net from 'node:net';
+
+export class TcpProxy {
+  private readonly links = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  private refusing = false;
+  private frozen = false;
+  /** connections accepted so far (refused ones included) */
+  accepted = 0;
+
+  private constructor(
+    private readonly server: net.Server,
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  /** A proxy on 127.0.0.1:<free port> forwarding to host:port. */
+  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
+    const server = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const proxy = new TcpProxy(server, (server.address() as net.AddressInfo).port, target);
+    server.on('connection', (client) => proxy.accept(client));
+    return proxy;
+  }
+
+  get connectString(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** connections currently open through the proxy */
+  get open(): number {
+    return this.links.size;
+  }
+
+  private accept(client: net.Socket): void {
+    this.accepted++;
+    if (this.refusing) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(this.target);
+    const link = { client, upstream };
+    this.links.add(link);
+    const drop = () => {
+      this.links.delete(link);
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      from.on('data', (chunk) => {
+        if (!this.frozen) to.write(chunk);
+      });
+      from.on('error', drop);
+      from.on('close', drop);
+    }
+  }
+
+  /** Close every open connection, both ends. */
+  cut(): void {
+    for (const { client, upstream } of this.links) {
+      client.destroy();
+      upstream.destroy();
+    }
+    this.links.clear();
+  }
+
+  /** Drop new connections as they arrive (true) or forward them again (false). */
+  refuse(on = true): void {
+    this.refusing = on;
+  }
+
+  /** Discard bytes both ways without closing anything, until thaw(). */
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  thaw(): void {
+    this.frozen = false;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
