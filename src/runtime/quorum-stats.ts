@@ -10,39 +10,8 @@
 // - durations are measured by the runtime's clock between role changes; the
 //   core never sees them.
 
+import { Summary } from '../metrics/summary.ts';
 import type { RoleChange } from '../zab/ready.ts';
-
-/** ZooKeeper's AvgMinMaxCounter as mntr prints it: avg (4 decimals), min, max, cnt, sum. */
-export class Summary {
-  private count = 0;
-  private sum = 0;
-  private min = 0;
-  private max = 0;
-
-  reset(): void {
-    this.count = this.sum = this.min = this.max = 0;
-  }
-
-  add(value: number): void {
-    const v = Math.max(0, Math.round(value));
-    this.min = this.count === 0 ? v : Math.min(this.min, v);
-    this.max = this.count === 0 ? v : Math.max(this.max, v);
-    this.count++;
-    this.sum += v;
-  }
-
-  /** mntr's five keys for `name` */
-  metrics(name: string): [string, number | string][] {
-    const avg = this.count === 0 ? 0 : Math.round((this.sum / this.count) * 10_000) / 10_000;
-    return [
-      [`avg_${name}`, Number.isInteger(avg) ? avg.toFixed(1) : String(avg)],
-      [`min_${name}`, this.min],
-      [`max_${name}`, this.max],
-      [`cnt_${name}`, this.count],
-      [`sum_${name}`, this.sum],
-    ];
-  }
-}
 
 /** Leader.getProposalStats: the data size of the PROPOSAL packets of this leadership. */
 export interface ProposalSizes {

@@ -35,6 +35,21 @@ import type { Processor } from './processor.ts';
 const DEFAULT_INIT_LIMIT = 10;
 const DEFAULT_SYNC_LIMIT = 5;
 
+/** An ensemble member as the AdminServer's leader, voting_view, zabstate and observers commands show it. */
+export interface QuorumView {
+  leading: boolean;
+  leaderId: number;
+  /** the leader's quorum host, as ZooKeeper's QuorumPeer.getLeaderAddress */
+  leaderHost: string;
+  voting: boolean;
+  /** ZooKeeper's ZabState, lower case: election, synchronization (role chosen, not serving yet) or broadcast */
+  zabState: 'election' | 'synchronization' | 'broadcast';
+  /** each voting member's server line value, without its client address unless the line gave one */
+  votingView: [number, string][];
+  /** the leader's synced observers (null on any other role) */
+  observers: { sid: number; remoteAddress: string | null; lastZxid: number | null }[] | null;
+}
+
 /** What srvr/stat/mntr call each serving role. */
 const MODE: Record<RoleChange['role'], string | null> = { leading: 'leader', following: 'follower', observing: 'observer', looking: null };
 
@@ -45,6 +60,7 @@ export class EnsembleMember {
   /** conf's quorum lines (QuorumZooKeeperServer.dumpConf), fixed for the life of the process */
   readonly confLines: readonly string[];
   private role: RoleChange = { role: 'looking', leader: null, epoch: 0, serving: false };
+  private readonly servers: ServerConfig['servers'];
   /** when the current role (or its serving) began */
   private roleSince = Date.now();
   /** the pipeline's learner touches, reported to the leader in PING replies */
@@ -62,6 +78,7 @@ export class EnsembleMember {
     readonly replica: Replica,
   ) {
     const id = config.myid!;
+    this.servers = config.servers;
     const quorumText = quorumConfigText(config.servers, 0, { groups: config.groups, weights: config.weights });
     replica.showQuorumConfig(quorumText);
     const initLimit = config.initLimit ?? DEFAULT_INIT_LIMIT;
@@ -144,6 +161,23 @@ export class EnsembleMember {
     if (sizes) metrics.push(['last_proposal_size', sizes.last], ['min_proposal_size', sizes.min], ['max_proposal_size', sizes.max]);
     metrics.push(...this.quorumNet.stats.metrics());
     return metrics;
+  }
+
+  quorumView(): QuorumView {
+    const { role, leader, serving } = this.role;
+    const me = this.servers.find((s) => s.id === this.peer.id)!;
+    return {
+      leading: role === 'leading',
+      leaderId: leader ?? -1,
+      leaderHost: this.servers.find((s) => s.id === leader)?.host ?? '',
+      voting: !me.observer,
+      zabState: role === 'looking' ? 'election' : serving ? 'broadcast' : 'synchronization',
+      votingView: this.servers
+        .filter((s) => !s.observer)
+        .map((s) => [s.id, `${s.host}:${s.quorumPort}:${s.electionPort}:participant${s.clientPort === undefined ? '' : `;${s.clientHost}:${s.clientPort}`}`]),
+      observers:
+        this.peer.syncedObservers?.map((o) => ({ sid: o.id, remoteAddress: this.quorumNet.remoteAddressOf(o.id), lastZxid: o.lastZxid })) ?? null,
+    };
   }
 
   /** The leader's proposal sizes (srvr's "Proposal sizes last/min/max"); null on any other role. */
