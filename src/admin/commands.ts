@@ -61,7 +61,7 @@ const COMMANDS: AdminCommand[] = [
   }),
   command(['connections', 'cons'], true, (view) => connections(view, false)),
   command(['hash'], true, (view) => ({
-    digests: view.processor.tree.digestLog.map((d) => ({ zxid: d.zxid, digestVersion: 2, digest: d.digest })),
+    digests: view.processor.tree.digestLog.map((d) => ({ zxid: d.zxid, digest_version: 2, digest: d.digest })),
   })),
   command(['dirs'], true, (view) => {
     const sizes = dirSizes(view.config);
@@ -111,7 +111,14 @@ const COMMANDS: AdminCommand[] = [
     };
   }),
   command(['system_properties', 'sysp'], false, (view) => Object.fromEntries([...view.config.properties].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))),
-  command(['voting_view'], true, (view) => ({ current_config: Object.fromEntries(view.quorumView?.()?.votingView ?? []) })),
+  command(['voting_view'], true, (view) => ({
+    current_config: Object.fromEntries(
+      (view.quorumView?.()?.votingView ?? []).map(([id, a]) => [
+        String(id),
+        { server_addresses: [a.quorum], election_addresses: [a.election], client_address: a.client, learner_type: 'participant' },
+      ]),
+    ),
+  })),
   command(['watches', 'wchc'], true, (view) => ({
     session_id_to_watched_paths: Object.fromEntries([...watchesBySession(view)].map(([id, paths]) => [String(id), [...paths]])),
   })),
@@ -124,7 +131,18 @@ const COMMANDS: AdminCommand[] = [
   }),
   command(['zabstate'], false, (view) => {
     const q = view.quorumView?.();
-    return q ? { voting: q.voting, zabstate: q.zabState } : { voting: false, zabstate: '' };
+    if (!q) return { voting: false, zabstate: '' };
+    const zxid = view.processor.zxid;
+    return {
+      myid: q.myid,
+      is_leader: q.leading,
+      client_address: `${view.config.clientPortAddress}:${view.config.clientPort}`,
+      last_zxid: zxid,
+      zab_epoch: q.epoch,
+      zab_counter: zxid % 2 ** 32,
+      voting: q.voting,
+      zabstate: q.zabState,
+    };
   }),
 ];
 

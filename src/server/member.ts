@@ -37,6 +37,9 @@ const DEFAULT_SYNC_LIMIT = 5;
 
 /** An ensemble member as the AdminServer's leader, voting_view, zabstate and observers commands show it. */
 export interface QuorumView {
+  myid: number;
+  /** the epoch of the current role (0 while looking at start-up) */
+  epoch: number;
   leading: boolean;
   leaderId: number;
   /** the leader's quorum host, as ZooKeeper's QuorumPeer.getLeaderAddress */
@@ -44,8 +47,8 @@ export interface QuorumView {
   voting: boolean;
   /** ZooKeeper's ZabState, lower case: election, synchronization (role chosen, not serving yet) or broadcast */
   zabState: 'election' | 'synchronization' | 'broadcast';
-  /** each voting member's server line value, without its client address unless the line gave one */
-  votingView: [number, string][];
+  /** each voting member's addresses (ZooKeeper 3.8.0's QuorumServerView) */
+  votingView: [number, { quorum: string; election: string; client: string }][];
   /** the leader's synced observers (null on any other role) */
   observers: { sid: number; remoteAddress: string | null; lastZxid: number | null }[] | null;
 }
@@ -167,6 +170,8 @@ export class EnsembleMember {
     const { role, leader, serving } = this.role;
     const me = this.servers.find((s) => s.id === this.peer.id)!;
     return {
+      myid: this.peer.id,
+      epoch: this.role.epoch,
       leading: role === 'leading',
       leaderId: leader ?? -1,
       leaderHost: this.servers.find((s) => s.id === leader)?.host ?? '',
@@ -174,7 +179,7 @@ export class EnsembleMember {
       zabState: role === 'looking' ? 'election' : serving ? 'broadcast' : 'synchronization',
       votingView: this.servers
         .filter((s) => !s.observer)
-        .map((s) => [s.id, `${s.host}:${s.quorumPort}:${s.electionPort}:participant${s.clientPort === undefined ? '' : `;${s.clientHost}:${s.clientPort}`}`]),
+        .map((s) => [s.id, { quorum: `${s.host}:${s.quorumPort}`, election: `${s.host}:${s.electionPort}`, client: s.clientPort === undefined ? '' : `${s.clientHost}:${s.clientPort}` }]),
       observers:
         this.peer.syncedObservers?.map((o) => ({ sid: o.id, remoteAddress: this.quorumNet.remoteAddressOf(o.id), lastZxid: o.lastZxid })) ?? null,
     };
