@@ -7,8 +7,11 @@
 // leader, voting_view, zabstate and observers.
 
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { CreateMode, ZooKeeperClient } from '../src/client/index.ts';
+import { parseConfig } from '../src/config/config.ts';
+import { PADDOCK_MNTR_KEYS } from '../src/server/inspect.ts';
 import { TestEnsemble, type ServerKind } from './support/ensemble.ts';
 import { httpGet } from './support/http.ts';
 import { freePort, startServer, type RunningServer } from './support/servers.ts';
@@ -77,12 +80,31 @@ async function command(port: number, name: string, query = ''): Promise<Record<s
   return JSON.parse(r.body);
 }
 
+/** The JSON type of each leaf (and list) at its key path; lists of leaves by their items' type. */
+function leafTypes(value: unknown, prefix = '', out = new Map<string, string>()): Map<string, string> {
+  if (Array.isArray(value)) {
+    if (value.length > 0 && value.every((v) => v === null || typeof v !== 'object')) out.set(prefix, `list of ${typeof value[0]}`);
+    for (const v of value) leafTypes(v, `${prefix}[]`, out);
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const path = prefix ? `${prefix}.${k}` : k;
+      if (DATA_KEYED.has(k)) for (const inner of Object.values(v as object)) leafTypes(inner, `${path}.*`, out);
+      else leafTypes(v, path, out);
+    }
+  } else out.set(prefix, value === null ? 'null' : typeof value);
+  return out;
+}
+
+/** The same key paths (but for the listed differences), and the same JSON types where both have a value. */
 function assertSameKeys(name: string, zk: object, pd: object): void {
   const z = keyPaths(zk);
   const p = keyPaths(pd);
   const missing = [...z].filter((k) => !p.has(k) && !(k in ZOOKEEPER_ONLY));
   const extra = [...p].filter((k) => !z.has(k) && !PADDOCK_ONLY.has(k));
   assert.deepEqual({ missing, extra }, { missing: [], extra: [] }, `${name}: key sets differ`);
+  const zt = leafTypes(zk);
+  const differing = [...leafTypes(pd)].filter(([k, t]) => zt.has(k) && zt.get(k) !== t && k !== 'error').map(([k, t]) => `${k}: ${t}, ZooKeeper ${zt.get(k)}`);
+  assert.deepEqual(differing, [], `${name}: JSON types differ`);
 }
 
 interface Admin {
@@ -190,7 +212,7 @@ describe('AdminServer: every ZooKeeper 3.8 command, standalone, side by side wit
 
   test("monitor: every key Paddock prints is one of ZooKeeper's (or Paddock's own back-pressure pair)", () => {
     const z = zk().replies.get('monitor')!;
-    const own = new Set(['read_throttled_count', 'backpressure_disconnect_count']);
+    const own = new Set([...PADDOCK_MNTR_KEYS].map((k) => k.replace(/^zk_/, '')));
     for (const k of Object.keys(pd().replies.get('monitor')!)) assert.ok(k in z || own.has(k), `ZooKeeper's monitor has no ${k}`);
     for (const k of ['avg_readlatency', 'p99_readlatency', 'cnt_updatelatency', 'avg_fsynctime', 'cnt_snapshottime']) {
       assert.ok(k in pd().replies.get('monitor')!, `monitor lacks ${k}`);
@@ -282,6 +304,41 @@ describe('AdminServer: leader, voting_view, zabstate and observers of an ensembl
           assert.match(obs.observers[0].remote_socket_address, /^\/127\.0\.0\.1:\d+$/, is);
         } else assert.deepEqual([obs.synced_observers, obs.observers], [0, []], is);
       }
+    }
+  });
+});
+
+describe('AdminServer settings', () => {
+  const parse = (text: string, env: NodeJS.ProcessEnv = {}) => parseConfig(`dataDir=/var/paddock\nclientPort=2181\n${text}`, { path: 'zoo.cfg', env });
+
+  test("ZooKeeper's defaults; zoo.cfg's admin.* keys and -Dzookeeper.admin.* flags set them, zoo.cfg winning", () => {
+    assert.deepEqual(parse('').admin, { enabled: true, address: '0.0.0.0', port: 8080, commandUrl: '/commands', idleTimeoutMs: 30000 });
+    const cfg = parse('admin.serverAddress=127.0.0.1\nadmin.serverPort=9090\nadmin.commandURL=/cmd\nadmin.idleTimeout=5000\n', {
+      SERVER_JVMFLAGS: '-Dzookeeper.admin.serverPort=9999 -Dzookeeper.admin.enableServer=FALSE',
+    });
+    assert.deepEqual(cfg.admin, { enabled: false, address: '127.0.0.1', port: 9090, commandUrl: '/cmd', idleTimeoutMs: 5000 });
+    assert.deepEqual(cfg.ignored, []);
+  });
+
+  test('a port that is not a number falls back to 8080, as ZooKeeper does, and says so', () => {
+    const cfg = parse('admin.serverPort=eighty\n');
+    assert.equal(cfg.admin.port, 8080);
+    assert.deepEqual(cfg.ignored, ["zoo.cfg line 3 (admin.serverPort): zookeeper.admin.serverPort='eighty' is not a number; using 8080, as ZooKeeper does"]);
+  });
+
+  test('a port it cannot take is logged; the server serves clients without it', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const taken = (holder.address() as net.AddressInfo).port;
+    const server = await startServer('paddock', { cfg: { 'admin.enableServer': 'true', 'admin.serverAddress': '127.0.0.1', 'admin.serverPort': taken } });
+    try {
+      assert.match(server.output(), new RegExp(`AdminServer not started on 127\\.0\\.0\\.1:${taken}: .*EADDRINUSE`));
+      const c = await ZooKeeperClient.connect(server.connectString);
+      assert.equal(await c.create('/ok'), '/ok');
+      await c.close();
+    } finally {
+      await server.stop();
+      holder.close();
     }
   });
 });

@@ -8,8 +8,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ZooKeeperClient } from '../src/client/index.ts';
+import { parseConfig } from '../src/config/config.ts';
+import { PADDOCK_MNTR_KEYS } from '../src/server/inspect.ts';
+import { TestEnsemble } from './support/ensemble.ts';
 import { httpGet } from './support/http.ts';
 import { fourLetterWord, freePort, startPaddock, startZooKeeper, type RunningServer } from './support/servers.ts';
+
+const PROMETHEUS = 'org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider';
 
 interface Family {
   type: string;
@@ -53,6 +58,15 @@ function parsePrometheus(text: string): Map<string, Family> {
   return families;
 }
 
+/** The value of the unlabelled sample `name` (a gauge, or a summary's X_count or X_sum). */
+function sample(families: Map<string, Family>, name: string): number | undefined {
+  for (const f of families.values()) {
+    const found = f.samples.find((s) => s.name === name && Object.keys(s.labels).length === 0);
+    if (found) return found.value;
+  }
+  return undefined;
+}
+
 /** The metric names ZooKeeper's ServerMetrics gives, from its mntr: summaries by their cnt_ key, the rest as they are. */
 function zooKeeperNames(mntr: string): Set<string> {
   const keys = mntr.trim().split('\n').map((l) => l.split('\t')[0]!.replace(/^zk_/, ''));
@@ -72,14 +86,13 @@ describe('Prometheus /metrics', () => {
     assert.match(r.type, /^text\/plain; version=0\.0\.4/);
     return parsePrometheus(r.body);
   };
-  const value = (f: Map<string, Family>, family: string, sample = family) => f.get(family)?.samples.find((s) => s.name === sample)?.value;
 
   before(async () => {
     metricsPort = await freePort();
     zk = await startZooKeeper();
     pd = await startPaddock({
       cfg: {
-        'metricsProvider.className': 'org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider',
+        'metricsProvider.className': PROMETHEUS,
         'metricsProvider.httpHost': '127.0.0.1',
         'metricsProvider.httpPort': metricsPort,
       },
@@ -102,7 +115,7 @@ describe('Prometheus /metrics', () => {
   test("the text parses; ZooKeeper's names for what both have, Node's under nodejs_/process_", async () => {
     const families = await scrape();
     const zkNames = zooKeeperNames(await fourLetterWord(zk.host, zk.port, 'mntr'));
-    const own = new Set(['read_throttled_count', 'backpressure_disconnect_count']);
+    const own = new Set([...PADDOCK_MNTR_KEYS].map((k) => k.replace(/^zk_/, '')));
     const paddockNames = [...families.keys()].filter((n) => !/^(nodejs|process)_/.test(n));
     for (const n of paddockNames) assert.ok(zkNames.has(n) || own.has(n), `ZooKeeper has no metric ${n}`);
     for (const n of ['znode_count', 'watch_count', 'ephemerals_count', 'approximate_data_size', 'outstanding_requests', 'packets_received', 'num_alive_connections', 'readlatency', 'updatelatency', 'fsynctime', 'snapshottime']) {
@@ -112,8 +125,8 @@ describe('Prometheus /metrics', () => {
     for (const n of ['readlatency', 'updatelatency', 'fsynctime', 'snapshottime']) assert.equal(families.get(n)!.type, 'summary', n);
     assert.deepEqual(families.get('updatelatency')!.samples.filter((s) => s.labels.quantile).map((s) => s.labels.quantile), ['0.5', '0.95', '0.99', '0.999']);
     for (const n of ['nodejs_eventloop_delay_seconds', 'nodejs_heap_used_bytes', 'nodejs_gc_duration_seconds', 'process_resident_memory_bytes']) assert.ok(families.has(n), `no ${n}`);
-    assert.ok(value(families, 'nodejs_heap_used_bytes')! > 0);
-    assert.equal(value(families, 'watch_count'), 1);
+    assert.ok(sample(families, 'nodejs_heap_used_bytes')! > 0);
+    assert.equal(sample(families, 'watch_count'), 1);
   });
 
   test('values follow the workload: N creates add N znodes and N update latencies; an ephemeral counts', async () => {
@@ -122,18 +135,85 @@ describe('Prometheus /metrics', () => {
     for (let i = 0; i < N; i++) await client.create(`/m/n${i}`, `v${i}`);
     await client.create('/m/eph', '', { mode: 1 });
     const after = await scrape();
-    assert.equal(value(after, 'znode_count')! - value(before, 'znode_count')!, N + 1);
-    assert.ok(value(after, 'updatelatency', 'updatelatency_count')! - value(before, 'updatelatency', 'updatelatency_count')! >= N + 1);
-    assert.equal(value(after, 'ephemerals_count'), 1);
-    assert.ok(value(after, 'approximate_data_size')! > value(before, 'approximate_data_size')!);
-    assert.ok(value(after, 'fsynctime', 'fsynctime_count')! > value(before, 'fsynctime', 'fsynctime_count')!, 'group commits timed');
+    assert.equal(sample(after, 'znode_count')! - sample(before, 'znode_count')!, N + 1);
+    assert.ok(sample(after, 'updatelatency_count')! - sample(before, 'updatelatency_count')! >= N + 1);
+    assert.equal(sample(after, 'ephemerals_count'), 1);
+    assert.ok(sample(after, 'approximate_data_size')! > sample(before, 'approximate_data_size')!);
+    assert.ok(sample(after, 'fsynctime_count')! > sample(before, 'fsynctime_count')!, 'group commits timed');
     // the same values as mntr: one source
     const mntr = await fourLetterWord(pd.host, pd.port, 'mntr');
-    assert.match(mntr, new RegExp(`^zk_znode_count\\t${value(after, 'znode_count')}$`, 'm'));
+    assert.match(mntr, new RegExp(`^zk_znode_count\\t${sample(after, 'znode_count')}$`, 'm'));
   });
 
   test('anything but /metrics is 404, and the endpoint keeps serving', async () => {
     assert.equal((await httpGet(`http://127.0.0.1:${metricsPort}/nope`)).status, 404);
     assert.ok((await scrape()).has('znode_count'));
+  });
+});
+
+describe('Prometheus /metrics of ensemble members', () => {
+  const ports = new Map<number, number>();
+  let ens: TestEnsemble;
+  let leader: number;
+  const scrape = async (id: number) => parsePrometheus((await httpGet(`http://127.0.0.1:${ports.get(id)}/metrics`)).body);
+
+  before(async () => {
+    ens = await TestEnsemble.create('metrics', [1, 2, 3].map((id) => ({ id })), { tickTime: 300, waitMs: 60_000 });
+    for (const id of ens.ids) {
+      ports.set(id, await freePort());
+      await ens.start(id, { noWait: true, cfg: { 'metricsProvider.className': PROMETHEUS, 'metricsProvider.httpHost': '127.0.0.1', 'metricsProvider.httpPort': ports.get(id)!, 'metricsProvider.exportJvmInfo': 'false' } });
+    }
+    ({ leader } = await ens.settled());
+  });
+
+  after(async () => {
+    await ens?.close();
+  });
+
+  test('quorum size, election and sync times, proposals and commits: the leader counts N writes, followers receive them', async () => {
+    const followers = ens.ids.filter((id) => id !== leader);
+    const before = new Map(await Promise.all(ens.ids.map(async (id) => [id, await scrape(id)] as const)));
+    const N = 12;
+    const c = await ens.connect(leader);
+    for (let i = 0; i < N; i++) await c.create(`/q${i}`, 'x');
+    await c.close();
+    for (const id of followers) await ens.readAfterSync(id, `/q${N - 1}`);
+    const lead = await scrape(leader);
+    assert.equal(sample(lead, 'quorum_size'), 3);
+    assert.ok(sample(lead, 'proposal_count')! - sample(before.get(leader)!, 'proposal_count')! >= N, 'proposals');
+    assert.ok(sample(lead, 'commit_count')! - sample(before.get(leader)!, 'commit_count')! >= N, 'commits');
+    assert.ok(sample(lead, 'election_time_count')! >= 1, 'the election is timed');
+    assert.equal(sample(lead, 'synced_followers'), 2);
+    for (const id of followers) {
+      const f = await scrape(id);
+      assert.ok(sample(f, 'follower_sync_time_count')! >= 1, `${id}: its sync is timed`);
+      assert.ok(sample(f, 'learner_commit_received_count')! - sample(before.get(id)!, 'learner_commit_received_count')! >= N, `${id}: commits received`);
+      assert.ok(!f.has('nodejs_heap_used_bytes'), 'exportJvmInfo=false leaves out the runtime metrics');
+    }
+    // the same numbers as mntr on the same member
+    const mntr = await ens.mntr(leader);
+    assert.equal(Number(mntr.get('zk_quorum_size')), sample(lead, 'quorum_size'));
+  });
+});
+
+describe('metricsProvider settings', () => {
+  const parse = (text: string) => parseConfig(`dataDir=/var/paddock\nclientPort=2181\n${text}`, { path: 'zoo.cfg', env: {} });
+
+  test("Prometheus: ZooKeeper's defaults, and the settings read", () => {
+    assert.equal(parse('').prometheus, null);
+    assert.deepEqual(parse(`metricsProvider.className=${PROMETHEUS}\n`).prometheus, { host: '0.0.0.0', port: 7000, exportJvmInfo: true });
+    const cfg = parse(`metricsProvider.className=${PROMETHEUS}\nmetricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort=7001\nmetricsProvider.exportJvmInfo=false\n`);
+    assert.deepEqual(cfg.prometheus, { host: '127.0.0.1', port: 7001, exportJvmInfo: false });
+    assert.deepEqual(cfg.ignored, []);
+  });
+
+  test('a bad port stops start-up (ZooKeeper cannot start its provider either); other providers and their keys are reported', () => {
+    assert.throws(() => parse(`metricsProvider.className=${PROMETHEUS}\nmetricsProvider.httpPort=x\n`), /zoo\.cfg line 4: metricsProvider\.httpPort: 'x' is not a number/);
+    const other = parse('metricsProvider.className=com.example.Metrics\nmetricsProvider.httpPort=7000\n');
+    assert.equal(other.prometheus, null);
+    assert.deepEqual(other.ignored, [
+      `zoo.cfg line 3: metricsProvider.className=com.example.Metrics is not a provider Paddock has (it has ${PROMETHEUS}); mntr only`,
+      `zoo.cfg line 4: metricsProvider.httpPort is read only by ${PROMETHEUS}; ignored`,
+    ]);
   });
 });

@@ -10,6 +10,7 @@
 // - a command that needs a serving server answers ZooKeeper's not-serving
 //   error while an ensemble member looks for its leader or syncs.
 
+import { join } from 'node:path';
 import { NOT_SERVING } from '../server/fourletter.ts';
 import {
   connectionInfo,
@@ -49,8 +50,8 @@ const COMMANDS: AdminCommand[] = [
     const c = view.config;
     return {
       client_port: c.clientPort,
-      data_dir: `${c.dataDir}/version-2`,
-      data_log_dir: `${c.dataLogDir}/version-2`,
+      data_dir: join(c.dataDir, 'version-2'),
+      data_log_dir: join(c.dataLogDir, 'version-2'),
       tick_time: c.tickTime,
       max_client_cnxns: c.maxClientCnxns,
       min_session_timeout: c.minSessionTimeout,

@@ -1,5 +1,6 @@
 // Four-letter words: the plain-text admin commands on the client port, in
-// ZooKeeper's output formats (monitoring scripts parse them).
+// ZooKeeper's output formats (monitoring scripts parse them). The values come
+// from inspect.ts, as the AdminServer's do; this file only formats them.
 
 import { join } from 'node:path';
 import { sessionHex } from './sessions.ts';

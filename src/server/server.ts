@@ -163,8 +163,10 @@ export class PaddockServer implements ServerView, ConnectionHost {
     return this.member?.replica.storageStats ?? this.dataDir!.stats;
   }
 
+  /** The member's quorum view; none while read-only (ZooKeeper's read-only server is not a quorum server either) */
   quorumView(): QuorumView | null {
-    return this.member?.quorumView() ?? null;
+    if (!this.member || this.readOnly) return null;
+    return this.member.quorumView();
   }
 
   /** Committed txns whose TxnDigest was not the tree's (an ensemble member checks them; standalone has none to check). */
