@@ -172,7 +172,7 @@ describe('AdminServer: every ZooKeeper 3.8 command, standalone, side by side wit
       assert.equal(p.command, name);
       assert.equal(z.command, name);
       assert.equal(p.error, z.error, 'error');
-      if (RUNTIME_KEYED.has(name!)) assertSameKeys(name!, { command: 1, error: 1 }, { command: p.command, error: p.error });
+      if (RUNTIME_KEYED.has(name!)) assertSameKeys(name!, { command: z.command, error: z.error }, { command: p.command, error: p.error });
       else assertSameKeys(name!, z, p);
     });
   }
@@ -213,7 +213,10 @@ describe('AdminServer: every ZooKeeper 3.8 command, standalone, side by side wit
   test("monitor: every key Paddock prints is one of ZooKeeper's (or Paddock's own back-pressure pair)", () => {
     const z = zk().replies.get('monitor')!;
     const own = new Set([...PADDOCK_MNTR_KEYS].map((k) => k.replace(/^zk_/, '')));
-    for (const k of Object.keys(pd().replies.get('monitor')!)) assert.ok(k in z || own.has(k), `ZooKeeper's monitor has no ${k}`);
+    for (const [k, v] of Object.entries(pd().replies.get('monitor')!)) {
+      assert.ok(k in z || own.has(k), `ZooKeeper's monitor has no ${k}`);
+      if (k in z) assert.equal(typeof v, typeof z[k], `${k}: ${v} is not of the type of ZooKeeper's ${z[k]}`);
+    }
     for (const k of ['avg_readlatency', 'p99_readlatency', 'cnt_updatelatency', 'avg_fsynctime', 'cnt_snapshottime']) {
       assert.ok(k in pd().replies.get('monitor')!, `monitor lacks ${k}`);
     }

@@ -138,7 +138,7 @@ const COMMANDS: AdminCommand[] = [
       myid: q.myid,
       is_leader: q.leading,
       client_address: `${view.config.clientPortAddress}:${view.config.clientPort}`,
-      last_zxid: zxid,
+      last_zxid: `0x${zxid.toString(16)}`,
       zab_epoch: q.epoch,
       zab_counter: zxid % 2 ** 32,
       voting: q.voting,
