@@ -27,6 +27,7 @@ import {
   watchSummary,
   type ServerView,
 } from '../server/inspect.ts';
+import type { SizeStats } from '../metrics/summary.ts';
 import type { Json } from './json.ts';
 
 type Fields = { [key: string]: Json | undefined };
@@ -176,10 +177,14 @@ function connections(view: ServerView, brief: boolean): Fields {
   };
 }
 
+/** ZooKeeper's BufferStats as JSON */
+const bufferStats = (b: SizeStats): Fields => ({ last_buffer_size: b.last, min_buffer_size: b.min, max_buffer_size: b.max });
+
 function serverStats(view: ServerView): Fields {
   const s = serverSummary(view);
   const sizes = dirSizes(view.config);
   const p = view.processor;
+  const responses = bufferStats(p.stats.responseSizes);
   return {
     version: s.version,
     read_only: s.readOnly,
@@ -187,6 +192,7 @@ function serverStats(view: ServerView): Fields {
       packets_sent: s.packetsSent,
       packets_received: s.packetsReceived,
       fsync_threshold_exceed_count: view.storage.slowFsyncs,
+      client_response_stats: responses,
       data_dir_size: sizes.dataDir,
       log_dir_size: sizes.dataLogDir,
       provider_null: false,
@@ -202,9 +208,8 @@ function serverStats(view: ServerView): Fields {
       non_mtlsremote_conn_count: 0,
       non_mtlslocal_conn_count: 0,
     },
-    ...(s.proposalSizes && {
-      proposal_stats: { last_buffer_size: s.proposalSizes.last, min_buffer_size: s.proposalSizes.min, max_buffer_size: s.proposalSizes.max },
-    }),
+    client_response: responses,
+    ...(s.proposalSizes && { proposal_stats: bufferStats(s.proposalSizes) }),
     node_count: s.nodeCount,
   };
 }

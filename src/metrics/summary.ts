@@ -75,3 +75,20 @@ export class Summary {
     return out;
   }
 }
+
+/** ZooKeeper's BufferStats: the last, smallest and largest size seen (bytes); -1 before any. */
+export class SizeStats {
+  last = -1;
+  min = -1;
+  max = -1;
+
+  add(size: number): void {
+    this.last = size;
+    this.min = this.min === -1 ? size : Math.min(this.min, size);
+    this.max = Math.max(this.max, size);
+  }
+
+  reset(): void {
+    this.last = this.min = this.max = -1;
+  }
+}

@@ -40,6 +40,13 @@ export class StorageStats {
   readonly snapshotTime = new Summary();
   /** the snapshot recovery loaded, then the last one written: its zxid and mtime in seconds (ZooKeeper's SnapshotInfo) */
   lastSnapshot: { zxid: number; timestamp: number } | null = null;
+
+  /** srst: the times and the count start afresh (the last snapshot stays what it is) */
+  reset(): void {
+    this.fsyncTime.reset();
+    this.snapshotTime.reset();
+    this.slowFsyncs = 0;
+  }
 }
 
 /** How many snapshots recovery tries before giving up, as ZooKeeper. */

@@ -10,15 +10,8 @@
 // - durations are measured by the runtime's clock between role changes; the
 //   core never sees them.
 
-import { Summary } from '../metrics/summary.ts';
+import { SizeStats, Summary } from '../metrics/summary.ts';
 import type { RoleChange } from '../zab/ready.ts';
-
-/** Leader.getProposalStats: the data size of the PROPOSAL packets of this leadership. */
-export interface ProposalSizes {
-  last: number;
-  min: number;
-  max: number;
-}
 
 export class QuorumStats {
   /** PROPOSAL_COUNT: proposals this member made as leader */
@@ -36,7 +29,8 @@ export class QuorumStats {
   /** SYNC_PROCESSOR_QUEUED: txns handed to the log; REQUEST_COMMIT_QUEUED: txns committed while serving (and a learner's syncs) */
   logged = 0;
   committed = 0;
-  proposalSizes: ProposalSizes = { last: -1, min: -1, max: -1 };
+  /** Leader.getProposalStats: the data sizes of this leadership's PROPOSAL packets */
+  readonly proposalSizes = new SizeStats();
   /** LOOKING until a role is chosen (leaders and followers: ZooKeeper counts no observer's) */
   readonly electionTime = new Summary();
   /** role chosen until serving (follower, observer); LOOKING until serving (any role, and the leader's own) */
@@ -59,10 +53,7 @@ export class QuorumStats {
     if (zxid <= this.lastProposal) return;
     this.lastProposal = zxid;
     this.proposals++;
-    const s = this.proposalSizes;
-    s.last = size;
-    s.min = s.min === -1 ? size : Math.min(s.min, size);
-    s.max = Math.max(s.max, size);
+    this.proposalSizes.add(size);
   }
 
   /** srst: every counter and summary to zero, the proposal sizes to -1 (the role's clock marks stay). */
@@ -70,11 +61,7 @@ export class QuorumStats {
     this.proposals = this.commits = this.proposalsReceived = this.commitsReceived = 0;
     this.diffSyncs = this.snapSyncs = this.lookingCount = this.logged = this.committed = 0;
     for (const summary of [this.electionTime, this.followerSyncTime, this.observerSyncTime, this.unavailableTime, this.leaderUnavailableTime]) summary.reset();
-    this.resetProposalSizes();
-  }
-
-  private resetProposalSizes(): void {
-    this.proposalSizes = { last: -1, min: -1, max: -1 };
+    this.proposalSizes.reset();
   }
 
   /** Account for a role change at `now`; returns how long the election took when this change ends one. */
@@ -95,7 +82,7 @@ export class QuorumStats {
       return null;
     }
     this.roleSince = now;
-    if (change.role === 'leading') this.resetProposalSizes();
+    if (change.role === 'leading') this.proposalSizes.reset();
     const took = now - this.lookingSince;
     if (change.role !== 'observing') this.electionTime.add(took);
     return took;

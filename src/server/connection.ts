@@ -319,6 +319,7 @@ export class Connection implements Client {
     writeReplyHeader(out, xid, zxid, err);
     if (body) writeResponse(out, type, body);
     out.endFrame(at);
+    this.host.processor.stats.responseSizes.add(out.length - at - 4);
     this.packetsSent++;
     if (xid !== Xid.ping && xid > 0) this.lastZxid = zxid;
     this.lastResponseTime = Date.now();

@@ -10,7 +10,7 @@ import { arch, freemem, hostname, release, totalmem, type, userInfo } from 'node
 import { join } from 'node:path';
 import type { ServerConfig } from '../config/config.ts';
 import type { StorageStats } from '../persistence/datadir.ts';
-import type { ProposalSizes } from '../runtime/quorum-stats.ts';
+import type { SizeStats } from '../metrics/summary.ts';
 import { PADDOCK_VERSION, VERSION_LINE } from '../version.ts';
 import type { FlowControl } from './backpressure.ts';
 import type { Connection } from './connection.ts';
@@ -35,7 +35,7 @@ export interface ServerView {
   /** an ensemble member's role, leader and membership; null standalone */
   quorumView?(): QuorumView | null;
   /** the leader's proposal sizes (srvr, stat); null on any other role and standalone */
-  readonly proposalSizes?: ProposalSizes | null;
+  readonly proposalSizes?: SizeStats | null;
   /** committed txns whose TxnDigest differed from the tree's (ZooKeeper's digest_mismatches_count) */
   readonly digestMismatches?: number;
   resetStats(): void;
@@ -83,6 +83,9 @@ export function monitorValues(view: ServerView): [string, number | string][] {
     ['outstanding_tls_handshake', 0],
     ['non_mtls_remote_conn_count', 0],
     ['non_mtls_local_conn_count', 0],
+    ['last_client_response_size', s.responseSizes.last],
+    ['min_client_response_size', s.responseSizes.min],
+    ['max_client_response_size', s.responseSizes.max],
     ...s.readLatency.metrics('readlatency'),
     ...s.updateLatency.metrics('updatelatency'),
     ...view.storage.fsyncTime.metrics('fsynctime'),
@@ -108,7 +111,7 @@ export interface ServerSummary {
   outstanding: number;
   zxid: number;
   nodeCount: number;
-  proposalSizes: ProposalSizes | null;
+  proposalSizes: SizeStats | null;
 }
 
 export function serverSummary(view: ServerView): ServerSummary {

@@ -23,7 +23,7 @@ import { dataDirOptions, type ServerConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import { ElectionNet } from '../runtime/election-net.ts';
 import { QuorumNet } from '../runtime/quorum-net.ts';
-import type { ProposalSizes } from '../runtime/quorum-stats.ts';
+import type { SizeStats } from '../metrics/summary.ts';
 import { Replica } from '../runtime/replica.ts';
 import { quorumConfigText } from '../runtime/zab-wire.ts';
 import { Peer } from '../zab/peer.ts';
@@ -186,7 +186,7 @@ export class EnsembleMember {
   }
 
   /** The leader's proposal sizes (srvr's "Proposal sizes last/min/max"); null on any other role. */
-  get proposalSizes(): ProposalSizes | null {
+  get proposalSizes(): SizeStats | null {
     return this.role.role === 'leading' ? this.quorumNet.stats.proposalSizes : null;
   }
 

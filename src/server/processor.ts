@@ -32,7 +32,7 @@ import type { ForwardedRequest } from '../zab/messages.ts';
 import type { Ready } from '../zab/ready.ts';
 import { Solo, type Orderer } from '../zab/solo.ts';
 import { GroupCommit, type AppendLog } from '../persistence/groupcommit.ts';
-import { Summary } from '../metrics/summary.ts';
+import { SizeStats, Summary } from '../metrics/summary.ts';
 import { NO_CLIENT_AUTH, type ClientAuthConfig } from '../config/auth.ts';
 import { createsEphemeral, parseMultiOps, Prep } from './prep.ts';
 import { REFUSED_WHEN_READ_ONLY } from './readonly.ts';
@@ -136,6 +136,8 @@ export interface ServerStats {
   /** ms from receipt to reply of requests that make no txn, and of those that do (ZooKeeper's readlatency, updatelatency) */
   readonly readLatency: Summary;
   readonly updateLatency: Summary;
+  /** the sizes of replies (header and body, as ZooKeeper's client_response_stats) */
+  readonly responseSizes: SizeStats;
 }
 
 const WRITES = new Set<number>([
@@ -216,6 +218,7 @@ export class Processor {
     authFailed: 0,
     readLatency: new Summary({ percentiles: true }),
     updateLatency: new Summary({ percentiles: true }),
+    responseSizes: new SizeStats(),
   };
 
   /**

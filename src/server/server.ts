@@ -19,7 +19,7 @@ import { PrometheusServer } from '../metrics/prometheus.ts';
 import { TlsFront } from '../tls/front.ts';
 import { secureContextOptions, tlsSettings, type TlsSettings } from '../tls/settings.ts';
 import { DataDir, type StorageStats } from '../persistence/datadir.ts';
-import type { ProposalSizes } from '../runtime/quorum-stats.ts';
+import type { SizeStats } from '../metrics/summary.ts';
 import type { RoleChange } from '../zab/ready.ts';
 import type { DataTree } from '../tree/datatree.ts';
 import { FlowControl } from './backpressure.ts';
@@ -155,7 +155,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
     return this.member?.confLines ?? [];
   }
 
-  get proposalSizes(): ProposalSizes | null {
+  get proposalSizes(): SizeStats | null {
     return this.member?.proposalSizes ?? null;
   }
 
@@ -339,6 +339,10 @@ export class PaddockServer implements ServerView, ConnectionHost {
   resetStats(): void {
     const s = this.processor.stats;
     s.packetsReceived = s.packetsSent = s.minLatency = s.maxLatency = s.totalLatency = s.latencyCount = 0;
+    s.readLatency.reset();
+    s.updateLatency.reset();
+    s.responseSizes.reset();
+    this.storage.reset();
     this.member?.resetStats();
   }
 
