@@ -22,6 +22,7 @@ import {
   resetConnectionStats,
   serverSummary,
   sessionsByExpiry,
+  TRACE_MASK,
   watchesByPath,
   watchesBySession,
   watchSummary,
@@ -38,9 +39,6 @@ interface AdminCommand {
   serverRequired: boolean;
   run(view: ServerView, args: URLSearchParams): Fields;
 }
-
-/** ZooKeeper's ZooTrace default text trace mask; Paddock has no trace levels to set. */
-const TRACE_MASK = 306;
 
 const COMMANDS: AdminCommand[] = [
   command(['connection_stat_reset', 'crst'], true, (view) => {

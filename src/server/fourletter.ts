@@ -15,6 +15,7 @@ import {
   resetConnectionStats,
   serverSummary,
   sessionsByExpiry,
+  TRACE_MASK,
   watchesByPath,
   watchesBySession,
   watchSummary,
@@ -75,7 +76,7 @@ export function fourLetterWord(word: string, view: ServerView): string | null {
       resetConnectionStats(view);
       return 'Connection stats reset.\n';
     case 'gtmk':
-      return '306';
+      return String(TRACE_MASK);
     default:
       return `${word} is not supported by Paddock.\n`;
   }

@@ -44,6 +44,9 @@ export interface ServerView {
 /** The mode of a member serving read-only clients while it looks for its quorum (readonly.ts). */
 export const READ_ONLY = 'read-only';
 
+/** ZooKeeper's ZooTrace default text trace mask (gtmk, get_trace_mask); Paddock has no trace levels to set. */
+export const TRACE_MASK = 306;
+
 /** mntr keys of Paddock's own: back-pressure (backpressure.ts) has no ZooKeeper metric. */
 export const PADDOCK_MNTR_KEYS: ReadonlySet<string> = new Set(['zk_read_throttled_count', 'zk_backpressure_disconnect_count']);
 
