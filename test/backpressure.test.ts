@@ -16,6 +16,7 @@ import { AddWatchMode, OpCode } from '../src/proto/constants.ts';
 import type { Request } from '../src/proto/records.ts';
 import { FlowControl, PAUSE_AT } from '../src/server/backpressure.ts';
 import type { ServerConfig } from '../src/config/config.ts';
+import { StorageStats } from '../src/persistence/datadir.ts';
 import { Connection, type ConnectionHost } from '../src/server/connection.ts';
 import { fourLetterWord, type ServerView } from '../src/server/fourletter.ts';
 import { Processor, type TxnSink } from '../src/server/processor.ts';
@@ -103,7 +104,7 @@ describe('back-pressure', () => {
     assert.equal(sock.paused, true);
     assert.equal(replies(sock).length, 0);
     // what srvr and mntr report meanwhile
-    const view: ServerView = { config: { fourLetterWords: 'all' } as ServerConfig, processor, flow, connections: new Set([conn]), startedAt: Date.now(), mode: 'standalone', resetStats: () => undefined };
+    const view: ServerView = { config: { fourLetterWords: 'all' } as ServerConfig, processor, flow, connections: new Set([conn]), startedAt: Date.now(), mode: 'standalone', storage: new StorageStats(), resetStats: () => undefined };
     assert.match(fourLetterWord('srvr', view)!, /^Outstanding: 10$/m);
     assert.match(fourLetterWord('mntr', view)!, /^zk_outstanding_requests\t10$/m);
     assert.match(fourLetterWord('mntr', view)!, /^zk_read_throttled_count\t1$/m);

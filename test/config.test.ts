@@ -74,6 +74,7 @@ describe('defaults', () => {
       { ...cfg, properties: [...cfg.properties], fourLetterWords: [...(cfg.fourLetterWords as Set<string>)] },
       {
         configPath: resolve('zoo.cfg'),
+        initialConfig: 'dataDir=/var/paddock\nclientPort=2181\n',
         tickTime: 3000,
         initLimit: null,
         syncLimit: null,
@@ -112,6 +113,8 @@ describe('defaults', () => {
         containerCheckIntervalMs: 60000,
         containerMaxPerMinute: 10000,
         containerMaxNeverUsedIntervalMs: 0,
+        admin: { enabled: true, address: '0.0.0.0', port: 8080, commandUrl: '/commands', idleTimeoutMs: 30000 },
+        prometheus: null,
         testPerturbDigest: false,
         sslQuorum: false,
         portUnification: false,
@@ -323,9 +326,6 @@ describe('accepted but ignored settings', () => {
     );
     assert.equal(cfg.autopurgeSnapRetainCount, 3);
     assert.deepEqual(cfg.ignored, [
-      'zoo.cfg line 7: metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider is not supported yet; ignored',
-      'zoo.cfg line 8: metricsProvider.httpPort=7000 is not supported yet; ignored',
-      'zoo.cfg line 9: admin.enableServer=false is not a setting Paddock uses (ZooKeeper would set system property zookeeper.admin.enableServer); ignored',
       'zoo.cfg line 13: frobnicate=7 is not a setting Paddock uses (ZooKeeper would set system property zookeeper.frobnicate); ignored',
       'zoo.cfg line 12: autopurge.snapRetainCount=1 is below 3; using 3, as ZooKeeper does',
     ]);

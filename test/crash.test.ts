@@ -82,6 +82,7 @@ class Server {
       `clientPort=${this.port}`,
       `clientPortAddress=${HOST}`,
       '4lw.commands.whitelist=*',
+      'admin.enableServer=false',
       'maxClientCnxns=0',
       `snapCount=${snapCount}`,
       `preAllocSize=${preAllocKb}`,

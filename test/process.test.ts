@@ -59,7 +59,7 @@ describe('process life', () => {
     test(`${signal} with clients connected exits 0 and frees the port for an immediate restart`, async () => {
       const dir = tempDir();
       const port = await freePort();
-      const cfg = writeCfg(dir, ['tickTime=2000', `dataDir=${join(dir, 'data')}`, `clientPort=${port}`, 'clientPortAddress=127.0.0.1', '4lw.commands.whitelist=*']);
+      const cfg = writeCfg(dir, ['tickTime=2000', `dataDir=${join(dir, 'data')}`, `clientPort=${port}`, 'clientPortAddress=127.0.0.1', '4lw.commands.whitelist=*', 'admin.enableServer=false']);
       const first = spawn(process.execPath, [PADDOCK, 'server', cfg], { stdio: 'ignore' });
       await waitForServing('127.0.0.1', port);
       const clients = await Promise.all([openSession(port), openSession(port), openSession(port)]);

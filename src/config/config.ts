@@ -33,6 +33,8 @@ export interface PeerAddress {
 
 export interface ServerConfig {
   configPath: string | null;
+  /** the zoo.cfg text as read (ZooKeeper's initial configuration) */
+  initialConfig: string;
   tickTime: number;
   initLimit: number | null;
   syncLimit: number | null;
@@ -82,6 +84,10 @@ export interface ServerConfig {
   containerCheckIntervalMs: number;
   containerMaxPerMinute: number;
   containerMaxNeverUsedIntervalMs: number;
+  /** ZooKeeper's AdminServer (src/admin), from the zookeeper.admin.* system properties (zoo.cfg's admin.* keys become them) */
+  admin: AdminConfig;
+  /** metricsProvider.className=…PrometheusMetricsProvider: /metrics on httpHost:httpPort (src/metrics); null for the default provider (mntr only) */
+  prometheus: PrometheusConfig | null;
   /** test only (zoo.cfg paddock.test.perturbDigest=true): every TxnDigest this server orders is off by one */
   testPerturbDigest: boolean;
   /** quorum and election connections are TLS (the ssl.quorum.* properties say how; src/tls/quorum.ts) */
@@ -93,6 +99,26 @@ export interface ServerConfig {
   properties: Map<string, string>;
   ignored: string[];
 }
+
+export interface AdminConfig {
+  enabled: boolean;
+  address: string;
+  port: number;
+  /** the path the commands are under: <commandUrl>/<name> */
+  commandUrl: string;
+  /** ms a connection may stay idle (Jetty's idle timeout) */
+  idleTimeoutMs: number;
+}
+
+export interface PrometheusConfig {
+  host: string;
+  port: number;
+  /** also export the runtime's own metrics (ZooKeeper: the JVM's; Paddock: Node's) */
+  exportJvmInfo: boolean;
+}
+
+const DEFAULT_METRICS_PROVIDER = 'org.apache.zookeeper.metrics.impl.DefaultMetricsProvider';
+const PROMETHEUS_METRICS_PROVIDER = 'org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider';
 
 type Kind = 'int' | 'long' | 'bool' | 'port' | 'text';
 
@@ -109,6 +135,8 @@ const HONOURED: Record<string, Kind> = {
   'quorum.auth.learner.saslLoginContext': 'text', 'quorum.auth.server.saslLoginContext': 'text',
   'quorum.auth.kerberos.servicePrincipal': 'text', 'quorum.cnxn.threads.size': 'int',
   sslQuorum: 'bool', portUnification: 'bool', sslQuorumReloadCertFiles: 'bool',
+  // PrometheusMetricsProvider's settings (src/metrics); parseConfig reports them with any other provider
+  'metricsProvider.className': 'text', 'metricsProvider.httpHost': 'text', 'metricsProvider.httpPort': 'port', 'metricsProvider.exportJvmInfo': 'text',
 };
 
 // Keys QuorumPeerConfig parses and checks that Paddock does not implement, with ZooKeeper's
@@ -119,7 +147,6 @@ const UNSUPPORTED: Record<string, [Kind, string?]> = {
   quorumListenOnAllIPs: ['bool', 'false'], syncEnabled: ['bool', 'true'],
   'jvm.pause.monitor': ['bool', 'false'],
   'jvm.pause.info-threshold.ms': ['long'], 'jvm.pause.warn-threshold.ms': ['long'], 'jvm.pause.sleep.time.ms': ['long'],
-  'metricsProvider.className': ['text', 'org.apache.zookeeper.metrics.impl.DefaultMetricsProvider'],
   'multiAddress.enabled': ['bool', 'false'], 'multiAddress.reachabilityCheckEnabled': ['bool', 'true'],
   'multiAddress.reachabilityCheckTimeoutMs': ['int'], oraclePath: ['text'],
 };
@@ -130,6 +157,8 @@ const USED_PROPERTIES = new Set([
   'extendedTypesEnabled', 'DigestAuthenticationProvider.superDigest', 'skipACL', 'paddock.test.perturbDigest', ...CLIENT_AUTH_PROPERTIES,
   // client TLS (src/tls/settings.ts), besides the ssl.* keys
   'serverCnxnFactory', 'client.portUnification', 'client.certReload', 'X509AuthenticationProvider.superUser',
+  // the AdminServer (src/admin)
+  'admin.enableServer', 'admin.serverAddress', 'admin.serverPort', 'admin.commandURL', 'admin.idleTimeout',
 ]);
 // The TLS keys: ssl.* the client port's, ssl.quorum.* the quorum's (src/tls/settings.ts).
 const TLS_KEY = /^ssl\./;
@@ -428,8 +457,31 @@ export function parseConfig(
   }
 
   const whitelist = prop('zookeeper.4lw.commands.whitelist');
+  const admin: AdminConfig = {
+    enabled: (prop('zookeeper.admin.enableServer') ?? 'true').toLowerCase() === 'true',
+    address: prop('zookeeper.admin.serverAddress') ?? '0.0.0.0',
+    port: propInt('zookeeper.admin.serverPort', 8080),
+    commandUrl: prop('zookeeper.admin.commandURL') ?? '/commands',
+    idleTimeoutMs: propInt('zookeeper.admin.idleTimeout', 30_000),
+  };
+  const metricsProvider = cfg.get('metricsProvider.className') ?? DEFAULT_METRICS_PROVIDER;
+  const prometheus: PrometheusConfig | null =
+    metricsProvider === PROMETHEUS_METRICS_PROVIDER
+      ? {
+          host: cfg.get('metricsProvider.httpHost') ?? '0.0.0.0',
+          port: num('metricsProvider.httpPort', 7000),
+          exportJvmInfo: (cfg.get('metricsProvider.exportJvmInfo') ?? 'true').toLowerCase() === 'true',
+        }
+      : null;
+  if (metricsProvider !== DEFAULT_METRICS_PROVIDER && !prometheus) {
+    ignored.push(`${cfg.where('metricsProvider.className')}: metricsProvider.className=${metricsProvider} is not a provider Paddock has (it has ${PROMETHEUS_METRICS_PROVIDER}); mntr only`);
+  }
+  for (const key of ['metricsProvider.httpHost', 'metricsProvider.httpPort', 'metricsProvider.exportJvmInfo']) {
+    if (!prometheus && cfg.get(key) !== undefined) ignored.push(`${cfg.where(key)}: ${key} is read only by ${PROMETHEUS_METRICS_PROVIDER}; ignored`);
+  }
   return {
     configPath: opts.path === null ? null : resolve(opts.path),
+    initialConfig: text,
     tickTime,
     initLimit: cfg.get('initLimit') === undefined ? null : num('initLimit', 0),
     syncLimit: cfg.get('syncLimit') === undefined ? null : num('syncLimit', 0),
@@ -469,6 +521,8 @@ export function parseConfig(
     containerCheckIntervalMs: propInt('znode.container.checkIntervalMs', 60_000),
     containerMaxPerMinute: propInt('znode.container.maxPerMinute', 10_000),
     containerMaxNeverUsedIntervalMs: propInt('znode.container.maxNeverUsedIntervalMs', 0, 64),
+    admin,
+    prometheus,
     testPerturbDigest: prop('zookeeper.paddock.test.perturbDigest') === 'true',
     sslQuorum: flag('sslQuorum', false),
     portUnification: flag('portUnification', false),

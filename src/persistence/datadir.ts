@@ -9,9 +9,10 @@
 // the replay leaves unresolved, failing the requests that check or read its
 // ACL (MarshallingError); Paddock refuses such a snapshot as a corrupt one.
 
-import { mkdirSync, unlinkSync } from 'node:fs';
+import { mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.ts';
+import { Summary } from '../metrics/summary.ts';
 import type { Txn } from '../proto/txn.ts';
 import { DataTree, UNRESOLVED_ACL } from '../tree/datatree.ts';
 import { zxidHex } from '../zxid.ts';
@@ -25,6 +26,27 @@ export interface DataDirOptions {
   preAllocSizeKb: number;
   forceSync: boolean;
   snapRetainCount: number;
+}
+
+const SLOW_FSYNC_MS = 1000;
+
+/** What a server's storage measures (mntr, AdminServer, /metrics); kept across the DataDirs an ensemble member reopens (TRUNC, SNAP). */
+export class StorageStats {
+  /** ms per group commit, its write and fsync (ZooKeeper's fsynctime) */
+  readonly fsyncTime = new Summary();
+  /** group commits that took longer than ZooKeeper's fsync.warningthresholdms default, 1 s (fsync_threshold_exceed_count) */
+  slowFsyncs = 0;
+  /** ms per snapshot written (snapshottime) */
+  readonly snapshotTime = new Summary();
+  /** the snapshot recovery loaded, then the last one written: its zxid and mtime in seconds (ZooKeeper's SnapshotInfo) */
+  lastSnapshot: { zxid: number; timestamp: number } | null = null;
+
+  /** srst: the times and the count start afresh (the last snapshot stays what it is) */
+  reset(): void {
+    this.fsyncTime.reset();
+    this.snapshotTime.reset();
+    this.slowFsyncs = 0;
+  }
 }
 
 /** How many snapshots recovery tries before giving up, as ZooKeeper. */
@@ -45,6 +67,7 @@ export class DataDir {
   private constructor(
     private readonly opts: DataDirOptions,
     private readonly logger: Logger,
+    readonly stats: StorageStats,
   ) {
     this.snapDir = join(opts.dataDir, 'version-2');
     this.logDir = join(opts.dataLogDir, 'version-2');
@@ -61,8 +84,8 @@ export class DataDir {
    * A snapshot whose unresolved ACL refs the replay does not resolve is skipped
    * for an older one (or the log alone), with an error naming the nodes.
    */
-  static async open(opts: DataDirOptions, logger: Logger): Promise<{ dataDir: DataDir; tree: DataTree }> {
-    const dir = new DataDir(opts, logger);
+  static async open(opts: DataDirOptions, logger: Logger, stats = new StorageStats()): Promise<{ dataDir: DataDir; tree: DataTree }> {
+    const dir = new DataDir(opts, logger, stats);
     for (const path of removePartialSnapshots(dir.snapDir)) logger.info(`removed ${path}, a snapshot a crash interrupted`);
     const snapshots = listSnapshots(dir.snapDir);
     const refused: string[] = [];
@@ -82,6 +105,7 @@ export class DataDir {
         const unresolved = [...loaded.unresolvedAcls].filter(([path]) => loaded.tree.get(path)?.acl === UNRESOLVED_ACL);
         if (unresolved.length === 0) {
           tree = loaded.tree;
+          stats.lastSnapshot = { zxid: snap.zxid, timestamp: Math.floor(statSync(snap.path).mtimeMs / 1000) };
           break;
         }
         const nodes = unresolved.map(([path, ref]) => `${path} refers to ACL ${ref}`).join(', ');
@@ -139,8 +163,12 @@ export class DataDir {
   }
 
   /** Write and fsync everything appended so far: one group commit. */
-  flush(): Promise<void> {
-    return this.log.flush();
+  async flush(): Promise<void> {
+    const started = performance.now();
+    await this.log.flush();
+    const took = performance.now() - started;
+    this.stats.fsyncTime.add(took);
+    if (took > SLOW_FSYNC_MS) this.stats.slowFsyncs++;
   }
 
   /**
@@ -159,7 +187,10 @@ export class DataDir {
   private async snapshot(tree: DataTree): Promise<void> {
     const zxid = tree.lastProcessedZxid;
     try {
+      const started = performance.now();
       const path = await writeSnapshot(tree, zxid, this.snapDir);
+      this.stats.snapshotTime.add(performance.now() - started);
+      this.stats.lastSnapshot = { zxid, timestamp: Math.floor(Date.now() / 1000) };
       this.snapshotZxid = zxid;
       this.logger.info(`wrote snapshot ${path}`);
     } catch (e) {

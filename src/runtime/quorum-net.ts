@@ -681,4 +681,12 @@ export class QuorumNet {
   private lookingLine(epoch: number): string {
     return `LOOKING - New election. My id = ${this.opts.myId}, proposed zxid=${zxidHex(this.peer.lastZxid)}, current epoch ${epoch}`;
   }
+
+  // ---- read by the AdminServer (src/admin) ----
+
+  /** The remote address of the quorum connection with peer `id`, as Java prints a socket address ("/host:port"); null without one. */
+  remoteAddressOf(id: number): string | null {
+    const sock = this.conns.get(id)?.sock;
+    return sock?.remoteAddress ? `/${sock.remoteAddress.replace(/^::ffff:/, '')}:${sock.remotePort}` : null;
+  }
 }

@@ -10,46 +10,8 @@
 // - durations are measured by the runtime's clock between role changes; the
 //   core never sees them.
 
+import { SizeStats, Summary } from '../metrics/summary.ts';
 import type { RoleChange } from '../zab/ready.ts';
-
-/** ZooKeeper's AvgMinMaxCounter as mntr prints it: avg (4 decimals), min, max, cnt, sum. */
-export class Summary {
-  private count = 0;
-  private sum = 0;
-  private min = 0;
-  private max = 0;
-
-  reset(): void {
-    this.count = this.sum = this.min = this.max = 0;
-  }
-
-  add(value: number): void {
-    const v = Math.max(0, Math.round(value));
-    this.min = this.count === 0 ? v : Math.min(this.min, v);
-    this.max = this.count === 0 ? v : Math.max(this.max, v);
-    this.count++;
-    this.sum += v;
-  }
-
-  /** mntr's five keys for `name` */
-  metrics(name: string): [string, number | string][] {
-    const avg = this.count === 0 ? 0 : Math.round((this.sum / this.count) * 10_000) / 10_000;
-    return [
-      [`avg_${name}`, Number.isInteger(avg) ? avg.toFixed(1) : String(avg)],
-      [`min_${name}`, this.min],
-      [`max_${name}`, this.max],
-      [`cnt_${name}`, this.count],
-      [`sum_${name}`, this.sum],
-    ];
-  }
-}
-
-/** Leader.getProposalStats: the data size of the PROPOSAL packets of this leadership. */
-export interface ProposalSizes {
-  last: number;
-  min: number;
-  max: number;
-}
 
 export class QuorumStats {
   /** PROPOSAL_COUNT: proposals this member made as leader */
@@ -67,7 +29,8 @@ export class QuorumStats {
   /** SYNC_PROCESSOR_QUEUED: txns handed to the log; REQUEST_COMMIT_QUEUED: txns committed while serving (and a learner's syncs) */
   logged = 0;
   committed = 0;
-  proposalSizes: ProposalSizes = { last: -1, min: -1, max: -1 };
+  /** Leader.getProposalStats: the data sizes of this leadership's PROPOSAL packets */
+  readonly proposalSizes = new SizeStats();
   /** LOOKING until a role is chosen (leaders and followers: ZooKeeper counts no observer's) */
   readonly electionTime = new Summary();
   /** role chosen until serving (follower, observer); LOOKING until serving (any role, and the leader's own) */
@@ -90,10 +53,7 @@ export class QuorumStats {
     if (zxid <= this.lastProposal) return;
     this.lastProposal = zxid;
     this.proposals++;
-    const s = this.proposalSizes;
-    s.last = size;
-    s.min = s.min === -1 ? size : Math.min(s.min, size);
-    s.max = Math.max(s.max, size);
+    this.proposalSizes.add(size);
   }
 
   /** srst: every counter and summary to zero, the proposal sizes to -1 (the role's clock marks stay). */
@@ -101,11 +61,7 @@ export class QuorumStats {
     this.proposals = this.commits = this.proposalsReceived = this.commitsReceived = 0;
     this.diffSyncs = this.snapSyncs = this.lookingCount = this.logged = this.committed = 0;
     for (const summary of [this.electionTime, this.followerSyncTime, this.observerSyncTime, this.unavailableTime, this.leaderUnavailableTime]) summary.reset();
-    this.resetProposalSizes();
-  }
-
-  private resetProposalSizes(): void {
-    this.proposalSizes = { last: -1, min: -1, max: -1 };
+    this.proposalSizes.reset();
   }
 
   /** Account for a role change at `now`; returns how long the election took when this change ends one. */
@@ -126,7 +82,7 @@ export class QuorumStats {
       return null;
     }
     this.roleSince = now;
-    if (change.role === 'leading') this.resetProposalSizes();
+    if (change.role === 'leading') this.proposalSizes.reset();
     const took = now - this.lookingSince;
     if (change.role !== 'observing') this.electionTime.add(took);
     return took;

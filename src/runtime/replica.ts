@@ -20,7 +20,7 @@
 //   it (apply(), or a request pipeline through `log`).
 
 import type { Logger } from '../log.ts';
-import { DataDir, type DataDirOptions } from '../persistence/datadir.ts';
+import { DataDir, type DataDirOptions, type StorageStats } from '../persistence/datadir.ts';
 import { GroupCommit } from '../persistence/groupcommit.ts';
 import { listSnapshots, writeSnapshot } from '../persistence/snapshot.ts';
 import { ACCEPTED_EPOCH, CURRENT_EPOCH, loadEpochs, truncateLogTo, txnsAfter, writeEpochFile } from '../persistence/sync.ts';
@@ -67,6 +67,11 @@ export class Replica {
 
   get snapDir(): string {
     return this.dir.snapDir;
+  }
+
+  /** fsync and snapshot times, the last snapshot: one set across the DataDirs TRUNC and SNAP reopen */
+  get storageStats(): StorageStats {
+    return this.dir.stats;
   }
 
   get logDir(): string {
@@ -171,7 +176,7 @@ export class Replica {
     await this.dir.close();
     const cut = truncateLogTo(this.logDir, this.snapDir, zxid);
     this.logger.info(`truncated the log to ${zxidHex(zxid)}: ${cut.removedLogs.length} log files and ${cut.removedSnapshots.length} snapshots removed${cut.cut ? `, ${cut.cut.file} cut at ${cut.cut.offset}` : ''}`);
-    const { dataDir, tree } = await DataDir.open(this.opts, this.logger);
+    const { dataDir, tree } = await DataDir.open(this.opts, this.logger, this.storageStats);
     this.dir = dataDir;
     if (this.tree.lastProcessedZxid > zxid) this.tree = tree;
     this.commits.reset(dataDir, zxid);
@@ -187,7 +192,7 @@ export class Replica {
     const path = await writeSnapshot(tree, zxid, this.snapDir);
     truncateLogTo(this.logDir, this.snapDir, zxid);
     this.logger.info(`installed the leader's snapshot at ${zxidHex(zxid)} as ${path}`);
-    this.dir = (await DataDir.open(this.opts, this.logger)).dataDir;
+    this.dir = (await DataDir.open(this.opts, this.logger, this.storageStats)).dataDir;
     this.tree = tree;
     this.commits.reset(this.dir, zxid);
   }

@@ -8,6 +8,7 @@
 // outstanding limit; otherwise the request stays unread in the socket.
 
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { JuteError, JuteReader, JuteWriter } from '../jute/archive.ts';
 import { Err, KeeperState, OpCode, OpName, Xid } from '../proto/constants.ts';
 import { readConnectRequest, readRequest, writeConnectResponse, type Id, type Request } from '../proto/records.ts';
@@ -128,6 +129,11 @@ export class Connection implements Client {
     socket.on('error', () => this.teardown());
     socket.on('close', () => this.teardown());
     this.sessionlessTimer = setTimeout(() => this.close('no ConnectRequest in time'), SESSIONLESS_TIMEOUT_MS);
+  }
+
+  /** over TLS (the secure client port, or TLS on the client port with port unification) */
+  get secure(): boolean {
+    return this.socket instanceof TLSSocket;
   }
 
   get isOpen(): boolean {
@@ -313,6 +319,7 @@ export class Connection implements Client {
     writeReplyHeader(out, xid, zxid, err);
     if (body) writeResponse(out, type, body);
     out.endFrame(at);
+    this.host.processor.stats.responseSizes.add(out.length - at - 4);
     this.packetsSent++;
     if (xid !== Xid.ping && xid > 0) this.lastZxid = zxid;
     this.lastResponseTime = Date.now();

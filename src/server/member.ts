@@ -25,7 +25,7 @@ import type { Logger } from '../log.ts';
 import { ElectionNet } from '../runtime/election-net.ts';
 import { QuorumAuth } from '../runtime/quorum-auth.ts';
 import { QuorumNet } from '../runtime/quorum-net.ts';
-import type { ProposalSizes } from '../runtime/quorum-stats.ts';
+import type { SizeStats } from '../metrics/summary.ts';
 import { Replica } from '../runtime/replica.ts';
 import type { PeerTransport } from '../runtime/transport.ts';
 import { quorumConfigText } from '../runtime/zab-wire.ts';
@@ -39,6 +39,24 @@ import type { Processor } from './processor.ts';
 const DEFAULT_INIT_LIMIT = 10;
 const DEFAULT_SYNC_LIMIT = 5;
 
+/** An ensemble member as the AdminServer's leader, voting_view, zabstate and observers commands show it. */
+export interface QuorumView {
+  myid: number;
+  /** the epoch of the current role (0 while looking at start-up) */
+  epoch: number;
+  leading: boolean;
+  leaderId: number;
+  /** the leader's quorum host, as ZooKeeper's QuorumPeer.getLeaderAddress */
+  leaderHost: string;
+  voting: boolean;
+  /** ZooKeeper's ZabState, lower case: election, synchronization (role chosen, not serving yet) or broadcast */
+  zabState: 'election' | 'synchronization' | 'broadcast';
+  /** each voting member's addresses (ZooKeeper 3.8.0's QuorumServerView) */
+  votingView: [number, { quorum: string; election: string; client: string }][];
+  /** the leader's synced observers (null on any other role) */
+  observers: { sid: number; remoteAddress: string | null; lastZxid: number | null }[] | null;
+}
+
 /** What srvr/stat/mntr call each serving role. */
 const MODE: Record<RoleChange['role'], string | null> = { leading: 'leader', following: 'follower', observing: 'observer', looking: null };
 
@@ -49,6 +67,7 @@ export class EnsembleMember {
   /** conf's quorum lines (QuorumZooKeeperServer.dumpConf), fixed for the life of the process */
   readonly confLines: readonly string[];
   private role: RoleChange = { role: 'looking', leader: null, epoch: 0, serving: false };
+  private readonly servers: ServerConfig['servers'];
   /** when the current role (or its serving) began */
   private roleSince = Date.now();
   /** the pipeline's learner touches, reported to the leader in PING replies */
@@ -69,6 +88,7 @@ export class EnsembleMember {
     private readonly transport: PeerTransport,
   ) {
     const id = config.myid!;
+    this.servers = config.servers;
     const quorumText = quorumConfigText(config.servers, 0, { groups: config.groups, weights: config.weights });
     replica.showQuorumConfig(quorumText);
     const initLimit = config.initLimit ?? DEFAULT_INIT_LIMIT;
@@ -157,8 +177,27 @@ export class EnsembleMember {
     return metrics;
   }
 
+  quorumView(): QuorumView {
+    const { role, leader, serving } = this.role;
+    const me = this.servers.find((s) => s.id === this.peer.id)!;
+    return {
+      myid: this.peer.id,
+      epoch: this.role.epoch,
+      leading: role === 'leading',
+      leaderId: leader ?? -1,
+      leaderHost: this.servers.find((s) => s.id === leader)?.host ?? '',
+      voting: !me.observer,
+      zabState: role === 'looking' ? 'election' : serving ? 'broadcast' : 'synchronization',
+      votingView: this.servers
+        .filter((s) => !s.observer)
+        .map((s) => [s.id, { quorum: `${s.host}:${s.quorumPort}`, election: `${s.host}:${s.electionPort}`, client: s.clientPort === undefined ? '' : `${s.clientHost}:${s.clientPort}` }]),
+      observers:
+        this.peer.syncedObservers?.map((o) => ({ sid: o.id, remoteAddress: this.quorumNet.remoteAddressOf(o.id), lastZxid: o.lastZxid })) ?? null,
+    };
+  }
+
   /** The leader's proposal sizes (srvr's "Proposal sizes last/min/max"); null on any other role. */
-  get proposalSizes(): ProposalSizes | null {
+  get proposalSizes(): SizeStats | null {
     return this.role.role === 'leading' ? this.quorumNet.stats.proposalSizes : null;
   }
 

@@ -32,6 +32,7 @@ import type { ForwardedRequest } from '../zab/messages.ts';
 import type { Ready } from '../zab/ready.ts';
 import { Solo, type Orderer } from '../zab/solo.ts';
 import { GroupCommit, type AppendLog } from '../persistence/groupcommit.ts';
+import { SizeStats, Summary } from '../metrics/summary.ts';
 import { NO_CLIENT_AUTH, type ClientAuthConfig } from '../config/auth.ts';
 import { createsEphemeral, parseMultiOps, Prep } from './prep.ts';
 import { REFUSED_WHEN_READ_ONLY } from './readonly.ts';
@@ -132,6 +133,11 @@ export interface ServerStats {
   totalLatency: number;
   latencyCount: number;
   authFailed: number;
+  /** ms from receipt to reply of requests that make no txn, and of those that do (ZooKeeper's readlatency, updatelatency) */
+  readonly readLatency: Summary;
+  readonly updateLatency: Summary;
+  /** the sizes of replies (header and body, as ZooKeeper's client_response_stats) */
+  readonly responseSizes: SizeStats;
 }
 
 const WRITES = new Set<number>([
@@ -202,7 +208,18 @@ export class Processor {
   private touched = new Map<bigint, number>();
   /** read-only mode (readonly.ts): reads only, every new session local */
   private readOnlyMode = false;
-  readonly stats: ServerStats = { packetsReceived: 0, packetsSent: 0, minLatency: 0, maxLatency: 0, totalLatency: 0, latencyCount: 0, authFailed: 0 };
+  readonly stats: ServerStats = {
+    packetsReceived: 0,
+    packetsSent: 0,
+    minLatency: 0,
+    maxLatency: 0,
+    totalLatency: 0,
+    latencyCount: 0,
+    authFailed: 0,
+    readLatency: new Summary({ percentiles: true }),
+    updateLatency: new Summary({ percentiles: true }),
+    responseSizes: new SizeStats(),
+  };
 
   /**
    * @param log where txns become durable; without one, txns apply at once (in-process tests)
@@ -662,6 +679,7 @@ export class Processor {
     if (latency > s.maxLatency) s.maxLatency = latency;
     s.totalLatency += latency;
     s.latencyCount++;
+    (isWrite(type) ? s.updateLatency : s.readLatency).add(latency);
     client.reply(xid, this.zxid, err, type, body);
   }
 

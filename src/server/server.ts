@@ -14,16 +14,19 @@ import net from 'node:net';
 import { dataDirOptions, type ServerConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import type { Id } from '../proto/records.ts';
+import { AdminServer } from '../admin/server.ts';
+import { PrometheusServer } from '../metrics/prometheus.ts';
 import { TlsFront } from '../tls/front.ts';
 import { secureContextOptions, tlsSettings, type TlsSettings } from '../tls/settings.ts';
-import { DataDir } from '../persistence/datadir.ts';
-import type { ProposalSizes } from '../runtime/quorum-stats.ts';
+import { DataDir, type StorageStats } from '../persistence/datadir.ts';
+import type { SizeStats } from '../metrics/summary.ts';
 import type { RoleChange } from '../zab/ready.ts';
 import type { DataTree } from '../tree/datatree.ts';
 import { FlowControl } from './backpressure.ts';
 import { Connection, type ConnectionHost } from './connection.ts';
-import { fourLetterWord, type ServerView } from './fourletter.ts';
-import { EnsembleMember } from './member.ts';
+import { fourLetterWord } from './fourletter.ts';
+import type { ServerView } from './inspect.ts';
+import { EnsembleMember, type QuorumView } from './member.ts';
 import { Processor, type TxnSink } from './processor.ts';
 import { readOnlyDelay, ReadOnlySwitch } from './readonly.ts';
 import { sessionHex } from './sessions.ts';
@@ -42,6 +45,9 @@ export class PaddockServer implements ServerView, ConnectionHost {
   private readonly timers: NodeJS.Timeout[] = [];
   /** ensemble member with readonlymode.enabled: serves read-only while it looks for a quorum */
   private readonly readOnlySwitch: ReadOnlySwitch | null;
+  /** the AdminServer (admin.enableServer) and the Prometheus endpoint (metricsProvider), once listening */
+  private admin: AdminServer | null = null;
+  private metrics: PrometheusServer | null = null;
 
   /** Recover the data directories, then build the server (not yet listening). */
   static async open(config: ServerConfig, logger: Logger): Promise<PaddockServer> {
@@ -149,8 +155,18 @@ export class PaddockServer implements ServerView, ConnectionHost {
     return this.member?.confLines ?? [];
   }
 
-  get proposalSizes(): ProposalSizes | null {
+  get proposalSizes(): SizeStats | null {
     return this.member?.proposalSizes ?? null;
+  }
+
+  get storage(): StorageStats {
+    return this.member?.replica.storageStats ?? this.dataDir!.stats;
+  }
+
+  /** The member's quorum view; none while read-only (ZooKeeper's read-only server is not a quorum server either) */
+  quorumView(): QuorumView | null {
+    if (!this.member || this.readOnly) return null;
+    return this.member.quorumView();
   }
 
   /** Committed txns whose TxnDigest was not the tree's (an ensemble member checks them; standalone has none to check). */
@@ -189,6 +205,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
   /** Listen on the client port, then snapshot the recovered state in the background. */
   async start(): Promise<void> {
     const c = this.config;
+    await this.startOperatorEndpoints();
     await listen(this.listener, c.clientPort, c.clientPortAddress);
     this.listener.on('error', (e) => this.logger.error(`client port: ${e.message}`));
     if (this.secureListener) {
@@ -224,6 +241,34 @@ export class PaddockServer implements ServerView, ConnectionHost {
       // As ZooKeeper's purge task: once at start-up (here, after the start-up snapshot), then every interval.
       void recovered.then(() => storage.purge());
       this.every(c.autopurgePurgeIntervalHours * 3_600_000, () => void storage.purge());
+    }
+  }
+
+  /**
+   * The Prometheus endpoint first: as ZooKeeper's metrics provider, a port it
+   * cannot take stops start-up. Then the AdminServer; one that cannot listen
+   * is logged and the server goes on without it (as a ZooKeeper ensemble
+   * member does; a standalone ZooKeeper exits).
+   */
+  private async startOperatorEndpoints(): Promise<void> {
+    const { admin, prometheus } = this.config;
+    if (prometheus) {
+      const metrics = new PrometheusServer(prometheus, this, this.logger);
+      const port = await metrics.listen().catch((e: Error) => {
+        throw new Error(`metrics endpoint ${prometheus.host}:${prometheus.port}: ${e.message}`);
+      });
+      this.metrics = metrics;
+      this.logger.info(`Prometheus metrics on http://${prometheus.host}:${port}/metrics`);
+    }
+    if (admin.enabled) {
+      const server = new AdminServer(admin, this, this.logger);
+      try {
+        const port = await server.listen();
+        this.admin = server;
+        this.logger.info(`AdminServer on ${admin.address}:${port}, commands under ${admin.commandUrl}`);
+      } catch (e) {
+        this.logger.warn(`AdminServer not started on ${admin.address}:${admin.port}: ${(e as Error).message}; serving without it (admin.enableServer=false turns it off)`);
+      }
     }
   }
 
@@ -294,6 +339,10 @@ export class PaddockServer implements ServerView, ConnectionHost {
   resetStats(): void {
     const s = this.processor.stats;
     s.packetsReceived = s.packetsSent = s.minLatency = s.maxLatency = s.totalLatency = s.latencyCount = 0;
+    s.readLatency.reset();
+    s.updateLatency.reset();
+    s.responseSizes.reset();
+    this.storage.reset();
     this.member?.resetStats();
   }
 
@@ -304,7 +353,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
     const closed = [this.listener, this.secureListener].map((l) => l && new Promise<void>((resolve) => l.close(() => resolve())));
     this.tls?.close();
     for (const c of this.connections) c.abort();
-    await Promise.all(closed);
+    await Promise.all([...closed, this.admin?.close(), this.metrics?.close()]);
     await this.dataDir?.close();
     await this.member?.close();
   }

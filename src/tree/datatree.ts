@@ -44,6 +44,9 @@ export const ttlOf = (owner: bigint): number => Number(BigInt.asUintN(40, owner)
 export const UNRESOLVED_ACL: ACL[] = Object.freeze([Object.freeze({ perms: 0, id: ANYONE })]) as ACL[];
 
 const NO_CHILDREN: ReadonlySet<string> = new Set();
+/** ZooKeeper's DataTree keeps the digest of every 128th zxid (0x80, easy to line up across servers), the newest 1024 */
+const DIGEST_LOG_INTERVAL = 128;
+const DIGEST_LOG_LIMIT = 1024;
 
 export class ZNode {
   /** child names; most nodes are leaves, so the set is made on the first child */
@@ -119,6 +122,8 @@ export class DataTree {
   skipACL = false;
   lastProcessedZxid = 0;
   private digestSum = new DigestSum();
+  /** the tree digest after each txn whose zxid is a multiple of 128, the newest 1024 (ZooKeeper's digest log; the `hash` admin command) */
+  readonly digestLog: { zxid: number; digest: bigint }[] = [];
 
   constructor() {
     const zero = () => new ZNode(Buffer.alloc(0), OPEN_ACL_UNSAFE, 0, 0, 0, 0, 0, 0, 0, 0n, 0);
@@ -291,6 +296,7 @@ export class DataTree {
   apply(hdr: TxnHeader, body: TxnBody): ApplyResult {
     const result = this.applyBody(hdr, body);
     if (hdr.zxid > this.lastProcessedZxid) this.lastProcessedZxid = hdr.zxid;
+    if (hdr.zxid % DIGEST_LOG_INTERVAL === 0 && this.digestLog.push({ zxid: hdr.zxid, digest: this.digest }) > DIGEST_LOG_LIMIT) this.digestLog.shift();
     return result;
   }
 

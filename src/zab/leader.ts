@@ -94,6 +94,11 @@ export class Leader {
     return { learners: this.learners.size, syncedFollowers, syncedObservers, pendingSyncs: this.syncs.length };
   }
 
+  /** The synced observers and the last zxid each reported (the `observers` admin command). */
+  get syncedObservers(): { id: number; lastZxid: number | null }[] {
+    return [...this.learners.values()].filter((l) => l.observer && l.synced).map((l) => ({ id: l.id, lastZxid: l.lastZxid }));
+  }
+
   private send(l: LearnerHandle, msg: ZabMessage): void {
     this.ctx.out.send(l.id, msg);
   }

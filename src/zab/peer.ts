@@ -98,6 +98,11 @@ export class Peer implements Orderer {
     return this.leader?.learnerCounts ?? null;
   }
 
+  /** The leader's synced observers (null unless leading). */
+  get syncedObservers(): Leader['syncedObservers'] | null {
+    return this.leader?.syncedObservers ?? null;
+  }
+
   /** The voters of the configuration (mntr's zk_quorum_size). */
   get quorumSize(): number {
     return this.ctx.settings.quorum.voters.size;

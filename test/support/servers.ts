@@ -18,7 +18,8 @@ export { fourLetterWord, waitForServing };
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // zookeeper.jar's manifest names most of Netty; its TLS (NettyServerCnxnFactory, ClientCnxnSocketNetty) also needs these two.
 export const NETTY_EXTRA = '/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar';
-export const ZK_CLASSPATH = `/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:${NETTY_EXTRA}`;
+// Its AdminServer (Jetty, which the manifest names) also needs the servlet API, which the manifest leaves out.
+export const ZK_CLASSPATH = `/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:${NETTY_EXTRA}:/usr/share/java/servlet-api.jar`;
 /** Debian's zookeeper.jar names no slf4j binding (ZooKeeper then logs nothing): these make it log INFO to the console, with the thread names the tests read. */
 const ZK_LOGGING = { classpath: ':/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar', flags: ['-Dzookeeper.root.logger=INFO,CONSOLE'] };
 
