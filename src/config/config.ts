@@ -668,12 +668,13 @@ function readMyid(path: string, readFile: (p: string) => string): number | null 
   return Number(first);
 }
 
-// Used without a zoo.cfg: a development server on loopback with every four-letter word on.
+// Used without a zoo.cfg: a development server on loopback (the AdminServer too) with every four-letter word on.
 const BUILT_IN = `
 tickTime=2000
 dataDir=data
 clientPort=2181
 clientPortAddress=127.0.0.1
+admin.serverAddress=127.0.0.1
 4lw.commands.whitelist=*
 `;
 
