@@ -69,12 +69,13 @@ describe('Zab core in the simulator', () => {
     runSeed({ seed: 852, peers: 5, observers: 1, duration: 15_000, ...pauses });
   });
 
-  // Losing an acked txn needs crashes; a stale sync needs a paused leader; a prep blind
-  // to pending txns needs only pipelined writes (and is caught by the history's model); a
-  // leader deaf to its learners' session reports needs leaders that outlast a session timeout.
+  // Losing an acked txn needs crashes (acks before the fsync: power failures and slow disks);
+  // a stale sync needs a paused leader; a prep blind to pending txns needs only pipelined
+  // writes (and is caught by the history's model); a leader deaf to its learners' session
+  // reports needs leaders that outlast a session timeout.
   const crashy = { crash: 0.6, partition: 0.2, breakConn: 0.2 };
   const sabotages = [
-    ['ackBeforeFsync', { faults: crashy, clients: 6 }],
+    ['ackBeforeFsync', { faults: { crash: 0.5, partition: 0.2, breakConn: 0.2, powerFailure: 0.1 }, clients: 6, fsyncMs: 200 }],
     ['commitShortOfQuorum', { faults: crashy, clients: 6 }],
     ['unconfirmedSync', pauses],
     ['forgetPending', { faults, clients: 4 }],

@@ -85,8 +85,13 @@ export interface SimOptions {
   /** ms a client waits for an answer before it gives up and moves on */
   clientTimeout?: number;
   keys?: number;
-  /** chance per nemesis step of each fault; pause is SIGSTOP/SIGCONT of a peer (often the leader) */
-  faults?: { crash?: number; partition?: number; breakConn?: number; pause?: number };
+  /**
+   * chance per nemesis step of each fault; pause is SIGSTOP/SIGCONT of a peer
+   * (often the leader); powerFailure crashes every peer at once
+   */
+  faults?: { crash?: number; partition?: number; breakConn?: number; pause?: number; powerFailure?: number };
+  /** the longest an fsync takes, in ms (slow disks widen the window an fsync leaves open) */
+  fsyncMs?: number;
   /** observers, ids after the voters */
   observers?: number;
   /**
@@ -235,7 +240,7 @@ export class Cluster {
   run(): void {
     const faults = this.opts.faults ?? {};
     this.at(0, () => this.clientLoop());
-    if (faults.crash || faults.partition || faults.breakConn || faults.pause) this.at(500, () => this.nemesis());
+    if (Object.values(faults).some((p) => p > 0)) this.at(500, () => this.nemesis());
     while (this.queue.length > 0) {
       const e = this.pop()!;
       if (e.at > this.opts.duration) break;
@@ -434,7 +439,7 @@ export class Cluster {
     if (p.fsyncScheduled) return;
     p.fsyncScheduled = true;
     const inc = p.incarnation;
-    this.at(this.rng.int(1, 15), () =>
+    this.at(this.rng.int(1, this.opts.fsyncMs ?? 15), () =>
       this.onPeer(p, inc, () => {
         p.fsyncScheduled = false;
         const d = p.disk;
@@ -611,6 +616,9 @@ export class Cluster {
         this.trace(`break connection ${a}-${b}`);
         this.breakConn(a, b);
       }
+    } else if (chance(f.powerFailure)) {
+      this.trace('power failure');
+      for (const p of alive) this.crash(p);
     } else if (chance(f.pause)) {
       const p = victim();
       if (p) {

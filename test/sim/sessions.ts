@@ -57,7 +57,7 @@ export class SessionWatch {
   private readonly kept = new Map<bigint, Map<number, Packet>>();
   /** D, in ms of the leader's clock */
   readonly slack: number;
-  /** expiries decided, and sessions found overdue (for the run's diagnostics) */
+  /** expiries decided (for the run's diagnostics) */
   expiries = 0;
 
   constructor(
