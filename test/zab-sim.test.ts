@@ -28,23 +28,24 @@ const faults = { crash: 0.2, partition: 0.2, breakConn: 0.2, pause: 0.2 };
 /** Paused leaders, many clients that move on quickly: where a sync can go stale (ZooKeeper 3.8's does). */
 const pauses = { faults: { pause: 0.6, crash: 0.1, partition: 0.1 }, clients: 8, clientTimeout: 1000 };
 /** Rarer faults: leaders last longer than a session timeout, so sessions live on learners' PING reports alone and expire. */
-const calm = { faults: { crash: 0.05, partition: 0.05, breakConn: 0.1, pause: 0.05 }, clients: 6 };
+const calm = { faults: { crash: 0.05, partition: 0.05, breakConn: 0.1, pause: 0.05 }, clients: 4 };
 
 describe('Zab core in the simulator', () => {
+  // 12 s of virtual time each: three session timeouts, and the budget's CPU time about what it was before sessions were modelled.
   test(`${SEEDS} seeds, 3 and 5 peers and an observer, fast leader election: crashes, partitions, broken connections, paused peers`, (t) => {
     let writes = 0;
     let reads = 0;
     let expiries = 0;
     for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
       const mix = seed % 4 === 0 ? pauses : seed % 4 === 2 ? calm : { faults, clients: 4 };
-      const c = runSeed({ seed, peers: seed % 2 ? 3 : 5, observers: seed % 3 === 0 ? 1 : 0, duration: 15_000, ...mix });
+      const c = runSeed({ seed, peers: seed % 2 ? 3 : 5, observers: seed % 3 === 0 ? 1 : 0, duration: 12_000, ...mix });
       writes += [...c.history.acknowledgedWrites()].length;
       reads += c.history.ops.filter((o) => o.kind === 'read' && o.outcome === 'ok').length;
       expiries += c.sessions.expiries;
     }
     t.diagnostic(`${writes} acknowledged writes, ${reads} synced reads and ${expiries} session expiries checked`);
     assert.ok(writes > SEEDS * 50 && reads > SEEDS * 50, `the workload made progress (${writes} writes, ${reads} reads)`);
-    assert.ok(expiries > SEEDS, `sessions were expired (${expiries})`);
+    assert.ok(expiries > SEEDS / 2, `sessions were expired (${expiries})`);
   });
 
   // Schedules that once failed (the simulator's own FIFO and replay bookkeeping, while it was written) stay in the suite.
