@@ -27,19 +27,25 @@ function runSeed(opts: SimOptions): Cluster {
 const faults = { crash: 0.2, partition: 0.2, breakConn: 0.2, pause: 0.2 };
 /** Paused leaders, many clients that move on quickly: where a sync can go stale (ZooKeeper 3.8's does). */
 const pauses = { faults: { pause: 0.6, crash: 0.1, partition: 0.1 }, clients: 8, clientTimeout: 1000 };
+/** Rarer faults: leaders last longer than a session timeout, so sessions live on learners' PING reports alone and expire. */
+const calm = { faults: { crash: 0.05, partition: 0.05, breakConn: 0.1, pause: 0.05 }, clients: 4 };
 
 describe('Zab core in the simulator', () => {
+  // 12 s of virtual time each: three session timeouts, and the budget's CPU time about what it was before sessions were modelled.
   test(`${SEEDS} seeds, 3 and 5 peers and an observer, fast leader election: crashes, partitions, broken connections, paused peers`, (t) => {
     let writes = 0;
     let reads = 0;
+    let expiries = 0;
     for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
-      const mix = seed % 4 === 0 ? pauses : { faults, clients: 4 };
-      const c = runSeed({ seed, peers: seed % 2 ? 3 : 5, observers: seed % 3 === 0 ? 1 : 0, duration: 15_000, ...mix });
+      const mix = seed % 4 === 0 ? pauses : seed % 4 === 2 ? calm : { faults, clients: 4 };
+      const c = runSeed({ seed, peers: seed % 2 ? 3 : 5, observers: seed % 3 === 0 ? 1 : 0, duration: 12_000, ...mix });
       writes += [...c.history.acknowledgedWrites()].length;
       reads += c.history.ops.filter((o) => o.kind === 'read' && o.outcome === 'ok').length;
+      expiries += c.sessions.expiries;
     }
-    t.diagnostic(`${writes} acknowledged writes and ${reads} synced reads checked`);
+    t.diagnostic(`${writes} acknowledged writes, ${reads} synced reads and ${expiries} session expiries checked`);
     assert.ok(writes > SEEDS * 50 && reads > SEEDS * 50, `the workload made progress (${writes} writes, ${reads} reads)`);
+    assert.ok(expiries > SEEDS / 2, `sessions were expired (${expiries})`);
   });
 
   // Schedules that once failed (the simulator's own FIFO and replay bookkeeping, while it was written) stay in the suite.
@@ -54,16 +60,27 @@ describe('Zab core in the simulator', () => {
     // A leader paused while its NEWLEADER acks arrived learned it led epoch 4 after epoch 5 took writes: the
     // check wrongly asked it for epoch 5's writes (it now asks a leader only for earlier epochs' writes).
     runSeed({ seed: 1400, peers: 5, duration: 15_000, ...pauses });
+    // A learner marked a session closing as it forwarded its client's close; the leader was paused and the
+    // close never committed; that learner led next and kept the mark: the session never expired (SessionAuthority
+    // now tracks the tree's sessions afresh whenever a role starts serving).
+    runSeed({ seed: 44, peers: 5, duration: 15_000, ...pauses });
+    // An observer kept a session's report through a leader change (its leader was paused) and handed it to the
+    // next leader, which kept the session a full timeout past its client's last packet (reports are now dropped
+    // when a role starts serving).
+    runSeed({ seed: 852, peers: 5, observers: 1, duration: 15_000, ...pauses });
   });
 
-  // Losing an acked txn needs crashes; a stale sync needs a paused leader; a prep blind
-  // to pending txns needs only pipelined writes (and is caught by the history's model).
+  // Losing an acked txn needs crashes (acks before the fsync: power failures and slow disks);
+  // a stale sync needs a paused leader; a prep blind to pending txns needs only pipelined
+  // writes (and is caught by the history's model); a leader deaf to its learners' session
+  // reports needs leaders that outlast a session timeout.
   const crashy = { crash: 0.6, partition: 0.2, breakConn: 0.2 };
   const sabotages = [
-    ['ackBeforeFsync', { faults: crashy, clients: 6 }],
+    ['ackBeforeFsync', { faults: { crash: 0.5, partition: 0.2, breakConn: 0.2, powerFailure: 0.1 }, clients: 6, fsyncMs: 200 }],
     ['commitShortOfQuorum', { faults: crashy, clients: 6 }],
     ['unconfirmedSync', pauses],
     ['forgetPending', { faults, clients: 4 }],
+    ['ignoreSessionReports', calm],
   ] as const;
   for (const [sabotage, mix] of sabotages) {
     test(`the checkers catch a core that breaks the rules: ${sabotage}`, () => {

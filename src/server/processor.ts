@@ -37,6 +37,7 @@ import { NO_CLIENT_AUTH, type ClientAuthConfig } from '../config/auth.ts';
 import { createsEphemeral, parseMultiOps, Prep } from './prep.ts';
 import { REFUSED_WHEN_READ_ONLY } from './readonly.ts';
 import { ClientSasl } from './sasl.ts';
+import { SessionAuthority } from './session-authority.ts';
 import { SessionTracker, sessionPassword } from './sessions.ts';
 
 /** A connected client, as the pipeline sees it. */
@@ -173,7 +174,7 @@ const mintedBy = (id: bigint): number => Number(BigInt.asUintN(64, id) >> 56n);
 
 export class Processor {
   /** global sessions: in the tree, created and closed by txns; the leader (or a standalone server) expires them */
-  readonly sessions: SessionTracker;
+  readonly sessions: SessionAuthority;
   /**
    * Local sessions (localSessionsEnabled, and every session made while
    * read-only): made without a txn, known to this member alone, expired by it
@@ -204,8 +205,6 @@ export class Processor {
   private readonly sessionMembers = new Map<bigint, number>();
   /** learner: sessions reattaching here, waiting in ask order for the leader's REVALIDATE answers */
   private readonly reattaching = new Map<bigint, Reattach[]>();
-  /** learner: sessions its clients kept alive since the last report to the leader */
-  private touched = new Map<bigint, number>();
   /** read-only mode (readonly.ts): reads only, every new session local */
   private readOnlyMode = false;
   readonly stats: ServerStats = {
@@ -238,7 +237,7 @@ export class Processor {
     orderer?: Orderer,
     private readonly quorum: QuorumLink | null = null,
   ) {
-    this.sessions = new SessionTracker(opts.tickTime, opts.serverId, now());
+    this.sessions = new SessionAuthority(opts.tickTime, opts.serverId, now());
     this.local = new SessionTracker(opts.tickTime, opts.serverId, now());
     this.sasl = new ClientSasl(opts.clientAuth ?? NO_CLIENT_AUTH);
     // Sessions recovered from disk get a full timeout for their clients to come back.
@@ -279,8 +278,7 @@ export class Processor {
     this.current = tree;
     this.prep = this.prepFor(tree);
     if (this.log) this.commits?.reset(this.log, logAt);
-    for (const [id] of [...this.sessions.entries()]) if (!tree.sessions.has(id)) this.sessions.remove(id);
-    for (const [id, timeout] of tree.sessions) if (this.sessions.timeoutOf(id) === undefined) this.sessions.add(id, timeout, this.now());
+    this.sessions.adopt(tree.sessions, this.now());
   }
 
   /**
@@ -391,7 +389,7 @@ export class Processor {
     if (!next) return;
     if (waiting!.length === 0) this.reattaching.delete(id);
     if (!next.client) return; // its connection went away meanwhile
-    if (valid && !this.sessions.touch(id, this.now(), next.timeOut)) this.sessions.add(id, next.timeOut, this.now());
+    if (valid) this.sessions.reattached(id, next.timeOut, this.now());
     next.finish(valid);
   }
 
@@ -413,9 +411,7 @@ export class Processor {
   /** Every packet keeps the session alive (a learner also reports it to the leader, which owns expiry). */
   touch(client: Client): boolean {
     if (this.local.touch(client.sessionId, this.now())) return true; // nobody else to tell
-    const alive = this.sessions.touch(client.sessionId, this.now());
-    if (alive && !this.orderer.leads) this.touched.set(client.sessionId, this.sessions.timeoutOf(client.sessionId)!);
-    return alive;
+    return this.sessions.clientActive(client.sessionId, this.now(), this.orderer.leads);
   }
 
   /** Sessions known to this member alone. */
@@ -446,9 +442,7 @@ export class Processor {
 
   /** Learner: the sessions to report in the next PING reply (ZooKeeper's touch table, swapped out each time). */
   takeTouches(): Map<bigint, number> {
-    const t = this.touched;
-    this.touched = new Map();
-    return t;
+    return this.sessions.takeReports();
   }
 
   /**
@@ -947,7 +941,7 @@ export class Processor {
     // be ordered. Were its entry kept, it would stand before every later request of its session (matched by cxid) for ever.
     if (r.role && !r.role.serving) this.awaiting.clear();
     for (const { from, request } of r.requests) this.orderForwarded(from, request);
-    for (const [id, timeout] of r.touches) this.sessions.touch(id, this.now(), timeout);
+    this.sessions.reported(r.touches, this.now());
     // The leader's session tracker answers a learner's REVALIDATE by touching the session (ZooKeeper's Leader.revalidateSession).
     for (const { from, sessionId, timeout } of r.revalidations) this.orderer.revalidated(from, sessionId, this.revalidate(sessionId, timeout, from));
     for (const { sessionId, valid } of r.revalidated) this.revalidated(sessionId, valid);
@@ -955,8 +949,8 @@ export class Processor {
     // Where sessions' clients are is the leader's knowledge of its own term.
     if (r.role?.role === 'leading' && !r.role.serving) this.sessionMembers.clear();
     for (const token of r.syncs) (token as () => void)();
-    // A new leader gives every session a full timeout from now, as ZooKeeper's does.
-    if (r.role?.role === 'leading' && r.role.serving) for (const [id] of this.sessions.entries()) this.sessions.touch(id, this.now());
+    // A role that starts serving tracks the tree's sessions afresh (a new leader gives each a full timeout, as ZooKeeper's does).
+    if (r.role?.serving) this.sessions.adopt(this.tree.sessions, this.now());
   }
 
   /** Apply a committed txn to the tree — the one place state changes — and answer whoever waits for it. */
@@ -967,13 +961,10 @@ export class Processor {
     let owner: Client | undefined;
     if (body.type === OpCode.closeSession) {
       owner = this.owners.get(hdr.clientId);
-      this.sessions.remove(hdr.clientId);
       this.sessionMembers.delete(hdr.clientId);
       this.owners.delete(hdr.clientId);
-    } else if (body.type === OpCode.createSession && this.sessions.timeoutOf(hdr.clientId) === undefined) {
-      // A session another server created: tracked here too (for expiry, should this server lead).
-      this.sessions.add(hdr.clientId, body.timeOut, this.now());
     }
+    this.sessions.committed(hdr.clientId, body, this.now());
     this.log?.committed(this.tree, txn);
     const waiting = this.awaiting.get(hdr.clientId);
     const next = waiting?.[0];

@@ -21,9 +21,10 @@ export interface ZabSettings {
    * shown to catch it. ackBeforeFsync: learners ack proposals on receipt;
    * commitShortOfQuorum: the leader commits one ack short of a quorum;
    * unconfirmedSync: syncs complete without a quorum's confirmation (as in
-   * ZooKeeper 3.8).
+   * ZooKeeper 3.8); ignoreSessionReports: the leader drops the sessions
+   * learners report in their PING replies.
    */
-  sabotage?: 'ackBeforeFsync' | 'commitShortOfQuorum' | 'unconfirmedSync';
+  sabotage?: 'ackBeforeFsync' | 'commitShortOfQuorum' | 'unconfirmedSync' | 'ignoreSessionReports';
 }
 
 export interface PeerContext {

@@ -125,7 +125,7 @@ export class Leader {
         return;
       case 'ping':
         if (!l) return;
-        if (msg.sessions && msg.sessions.length > 0) this.ctx.out.touch(msg.sessions);
+        if (msg.sessions && msg.sessions.length > 0 && this.ctx.settings.sabotage !== 'ignoreSessionReports') this.ctx.out.touch(msg.sessions);
         this.pingAnswered(l);
         return;
       case 'request':

@@ -7,9 +7,13 @@
 // The replicated state is the server's DataTree, changed only by DataTree.apply
 // of real txns that the leader prepares with the server's Prep. Clients open
 // sessions, create registers and ephemerals, set registers with an expected
-// version, read them after a sync and close their sessions; the leader expires
-// the sessions it has not heard of for their timeout. Their history is checked for
-// linearizability at the end (history.ts). Invariants beyond Zab's own: every
+// version, read them after a sync and close their sessions; they move between
+// members (reattaching there: REVALIDATE to the leader) and ping when a request
+// keeps them waiting. Each member tracks the sessions with the server's
+// SessionAuthority: a learner reports the sessions its clients kept alive in
+// its PING replies, and the leader expires the others after their timeout
+// (sessions.ts checks it does so neither early nor late). Their history is
+// checked for linearizability at the end (history.ts). Invariants beyond Zab's own: every
 // non-error txn applies cleanly (prep checked it against the state it applies
 // to); peers that applied a committed zxid hold trees of one digest; a session
 // leaves a tree only by its closeSession, and takes its ephemerals with it; an
@@ -20,6 +24,7 @@ import { Err, OpCode } from '../../src/proto/constants.ts';
 import type { Request } from '../../src/proto/records.ts';
 import type { Txn, TxnBody } from '../../src/proto/txn.ts';
 import { Prep } from '../../src/server/prep.ts';
+import { SessionAuthority } from '../../src/server/session-authority.ts';
 import { OPEN_ACL_UNSAFE } from '../../src/tree/acl.ts';
 import { DataTree, ZNode, type ApplyResult } from '../../src/tree/datatree.ts';
 import type { ZabSettings } from '../../src/zab/context.ts';
@@ -30,6 +35,7 @@ import { Peer } from '../../src/zab/peer.ts';
 import type { Ready } from '../../src/zab/ready.ts';
 import { epochOf, zxidFollows, zxidHex } from '../../src/zxid.ts';
 import { History, type Op } from './history.ts';
+import { SessionWatch, type Packet } from './sessions.ts';
 import { Rand } from '../support/random.ts';
 
 /** The replicated state: the tree, and the zxids applied to reach it. */
@@ -56,14 +62,6 @@ function cloneTree(tree: DataTree): DataTree {
   return copy;
 }
 
-/** The leader's prep: txns checked against the tree as it will be, and the sessions live then. */
-interface LeaderPrep {
-  prep: Prep;
-  sessions: Set<bigint>;
-  /** session → the leader's clock when it last heard of it (a request reached it) */
-  heard: Map<bigint, number>;
-}
-
 /** Every session's timeout, in ms of the leader's clock. */
 const SESSION_TIMEOUT = 4000;
 
@@ -87,8 +85,13 @@ export interface SimOptions {
   /** ms a client waits for an answer before it gives up and moves on */
   clientTimeout?: number;
   keys?: number;
-  /** chance per nemesis step of each fault; pause is SIGSTOP/SIGCONT of a peer (often the leader) */
-  faults?: { crash?: number; partition?: number; breakConn?: number; pause?: number };
+  /**
+   * chance per nemesis step of each fault; pause is SIGSTOP/SIGCONT of a peer
+   * (often the leader); powerFailure crashes every peer at once
+   */
+  faults?: { crash?: number; partition?: number; breakConn?: number; pause?: number; powerFailure?: number };
+  /** the longest an fsync takes, in ms (slow disks widen the window an fsync leaves open) */
+  fsyncMs?: number;
   /** observers, ids after the voters */
   observers?: number;
   /**
@@ -108,7 +111,14 @@ class SimPeer {
   peer!: Peer;
   state: AppState = emptyState();
   /** while leading: prep over this peer's tree (dropped whenever that tree is replaced or the role changes) */
-  prep: LeaderPrep | null = null;
+  prep: Prep | null = null;
+  /** the global sessions as this member tracks them (the server's own tracker) */
+  sessions!: SessionAuthority;
+  /** bumps on every role change and crash: a report's link to the leader is whole while neither end's stint changed */
+  stint = 0;
+  /** while serving: its leader (itself when leading), and since when it serves */
+  leader: number | null = null;
+  servingSince = 0;
   disk: Disk = { snapshot: emptyState(), log: [], durable: 0, epochs: { accepted: 0, current: 0 } };
   /** bumps on every crash: stale timers and fsyncs check it */
   incarnation = 0;
@@ -142,6 +152,12 @@ interface Client {
   session: bigint | null;
   /** sessions opened so far (the low half of the next session id) */
   sessions: number;
+  /** the member the session's connection is on; elsewhere it must reattach first */
+  attached: number | null;
+  /** a reattach under way at this member, or null */
+  reattaching: number | null;
+  /** when the client last sent a packet (it pings when a request keeps it waiting) */
+  lastSent: number;
   /** the version last seen of each register, to expect in the next set */
   versions: Map<string, number>;
 }
@@ -167,16 +183,18 @@ export class Cluster {
   private readonly epochLeaders = new Map<number, number>();
   readonly log: string[] = [];
   private readonly tickMs: number;
+  readonly sessions: SessionWatch;
 
   constructor(readonly opts: SimOptions) {
     this.rng = new Rand(opts.seed);
     this.tickMs = opts.tickMs ?? 100;
+    this.sessions = new SessionWatch(SESSION_TIMEOUT, this.tickMs, opts.syncLimit ?? 5, (p) => this.linked(p));
     const observers = Array.from({ length: opts.observers ?? 0 }, (_, i) => opts.peers + 1 + i);
     this.quorum = majority(opts.peers, observers);
     for (let id = 1; id <= opts.peers + observers.length; id++) this.peers.push(new SimPeer(id, id > opts.peers, this.rng));
     for (const p of this.peers) this.boot(p);
     for (let c = 0; c < (opts.clients ?? 3); c++) {
-      this.clients.push({ id: c + 1, server: null, op: null, seq: 0, deadline: 0, session: null, sessions: 0, versions: new Map() });
+      this.clients.push({ id: c + 1, server: null, op: null, seq: 0, deadline: 0, session: null, sessions: 0, attached: null, reattaching: null, lastSent: 0, versions: new Map() });
     }
   }
 
@@ -222,7 +240,7 @@ export class Cluster {
   run(): void {
     const faults = this.opts.faults ?? {};
     this.at(0, () => this.clientLoop());
-    if (faults.crash || faults.partition || faults.breakConn || faults.pause) this.at(500, () => this.nemesis());
+    if (Object.values(faults).some((p) => p > 0)) this.at(500, () => this.nemesis());
     while (this.queue.length > 0) {
       const e = this.pop()!;
       if (e.at > this.opts.duration) break;
@@ -254,9 +272,12 @@ export class Cluster {
     const inc = p.incarnation;
     p.alive = true;
     p.prep = null;
+    p.leader = null;
     p.state = cloneState(p.disk.snapshot);
     // As ZooKeeper, a restart applies the whole log; its uncommitted tail is truncated by the next sync if need be.
     for (const t of p.disk.log) if (t.hdr.zxid > p.state.applied) this.apply(p, t, 'replay');
+    p.sessions = new SessionAuthority(this.tickMs, p.id, this.clockOf(p));
+    p.sessions.adopt(p.state.tree.sessions, this.clockOf(p));
     p.peer = new Peer({
       settings: {
         id: p.id,
@@ -269,6 +290,7 @@ export class Cluster {
       epochs: { ...p.disk.epochs },
       history: { logStart: p.disk.snapshot.applied, logged: p.disk.log.map((t) => t.hdr.zxid) },
       now: this.clockOf(p),
+      touches: () => p.sessions.takeReports(),
     });
     this.carry(p);
     // The runtime's timer: the peer reads its (skewed) clock every 20 ms.
@@ -279,7 +301,10 @@ export class Cluster {
         this.at(p.pausedUntil - this.now + this.rng.int(0, 30), tick);
         return;
       }
-      this.onPeer(p, inc, () => p.peer.clock(this.clockOf(p)));
+      this.onPeer(p, inc, () => {
+        p.peer.clock(this.clockOf(p));
+        this.expireSessions(p);
+      });
       this.at(20, tick);
     };
     this.at(20, tick);
@@ -293,6 +318,7 @@ export class Cluster {
     this.trace(`crash ${p.id} (${p.peer.describe()})`);
     p.alive = false;
     p.incarnation++;
+    p.stint++;
     p.fsyncScheduled = false;
     // What was written but not fsynced may or may not have reached the disk.
     const kept = p.disk.durable + this.rng.int(0, p.disk.log.length - p.disk.durable);
@@ -336,7 +362,7 @@ export class Cluster {
     }
     p.state.applied = z;
     p.state.chain.push(z);
-    if (p.prep) p.prep.prep.applied(z);
+    if (p.prep) p.prep.applied(z);
     return result;
   }
 
@@ -369,10 +395,14 @@ export class Cluster {
         p.prep = null;
         p.state = cloneState(disk.snapshot);
         for (const x of disk.log) this.apply(p, x, 'replay');
+        p.sessions.adopt(p.state.tree.sessions, this.clockOf(p));
       }
     }
     if (r.epochs) disk.epochs = { ...disk.epochs, ...r.epochs };
-    for (const t of r.commit) this.completeWrite(p, t, this.apply(p, t));
+    for (const t of r.commit) {
+      this.completeWrite(p, t, this.apply(p, t));
+      p.sessions.committed(t.hdr.clientId, t.body, this.clockOf(p));
+    }
     if (r.append.length > 0) {
       for (const t of r.append) disk.log.push(t);
       this.scheduleFsync(p);
@@ -380,11 +410,18 @@ export class Cluster {
     for (const { to, msg } of r.messages) this.send(p, to, msg);
     for (const { to, n } of r.votes) this.sendVote(p, to, n);
     for (const { request } of r.requests) this.leaderWrite(p, request.payload as Op);
+    p.sessions.reported(r.touches, this.clockOf(p));
+    for (const { from, sessionId, timeout } of r.revalidations) p.peer.revalidated(from, sessionId, this.revalidate(p, sessionId, timeout));
+    for (const { sessionId, valid } of r.revalidated) this.reattached(p, sessionId, valid);
     for (const token of r.syncs) this.completeRead(p, token as Op);
     for (const other of r.disconnect) this.breakConn(p.id, other);
     for (const n of r.notes) this.trace(`peer ${p.id}: ${n}`);
     if (r.role) {
       p.prep = null;
+      p.stint++;
+      p.leader = r.role.serving ? r.role.leader : null;
+      p.servingSince = this.now;
+      if (r.role.serving) p.sessions.adopt(p.state.tree.sessions, this.clockOf(p));
       this.trace(`peer ${p.id} → ${r.role.role}${r.role.serving ? ' serving' : ''} leader ${r.role.leader} epoch ${r.role.epoch}${r.role.reason ? ` (${r.role.reason})` : ''}`);
       if (r.role.serving) {
         // A peer serves only what is committed: so is everything it has applied, replayed at start-up or not.
@@ -402,7 +439,7 @@ export class Cluster {
     if (p.fsyncScheduled) return;
     p.fsyncScheduled = true;
     const inc = p.incarnation;
-    this.at(this.rng.int(1, 15), () =>
+    this.at(this.rng.int(1, this.opts.fsyncMs ?? 15), () =>
       this.onPeer(p, inc, () => {
         p.fsyncScheduled = false;
         const d = p.disk;
@@ -507,6 +544,7 @@ export class Cluster {
       target.disk.snapshot = cloneState(w.snap);
       target.disk.log = [];
       target.disk.durable = 0;
+      target.sessions.adopt(target.state.tree.sessions, this.clockOf(target));
     }
     target.peer.step(from, w.msg);
     this.carry(target);
@@ -578,6 +616,9 @@ export class Cluster {
         this.trace(`break connection ${a}-${b}`);
         this.breakConn(a, b);
       }
+    } else if (chance(f.powerFailure)) {
+      this.trace('power failure');
+      for (const p of alive) this.crash(p);
     } else if (chance(f.pause)) {
       const p = victim();
       if (p) {
@@ -607,35 +648,126 @@ export class Cluster {
 
   private clientLoop(): void {
     for (const c of this.clients) {
-      if (c.op && this.now > c.deadline) this.giveUp(c, 'timeout');
-      if (!c.op) this.nextOp(c);
+      if ((c.op || c.reattaching !== null) && this.now > c.deadline) this.giveUp(c, 'timeout');
+      if (!c.op && c.reattaching === null) this.nextOp(c);
+      else if (c.op && this.now - c.lastSent >= SESSION_TIMEOUT / 3) this.ping(c);
     }
-    if (this.now % 500 === 0) this.expireSessions();
     this.at(10, () => this.clientLoop());
   }
 
   private nextOp(c: Client): void {
     const serving = this.peers.filter((p) => p.alive && p.peer.serving);
     if (serving.length === 0) return;
-    if (c.server === null || !serving.some((p) => p.id === c.server) || this.rng.chance(0.05)) c.server = this.rng.pick(serving).id;
+    if (c.server === null || !serving.some((p) => p.id === c.server) || this.rng.chance(0.002)) c.server = this.rng.pick(serving).id;
     const server = this.peers[c.server - 1]!;
-    c.seq++;
+    // Now and then a client goes away without closing its session: the leader must expire it.
+    if (c.session !== null && this.rng.chance(0.005)) {
+      this.trace(`client ${c.id} abandons session ${c.session}`);
+      c.session = null;
+      c.attached = null;
+    }
     c.deadline = this.now + (this.opts.clientTimeout ?? 4000);
+    c.lastSent = this.now;
+    if (c.session !== null && c.attached !== server.id) return this.reattach(c, server);
+    c.seq++;
     const op = (c.op = this.history.invoke(this.plan(c, server.id), this.now));
+    if (op.kind === 'createSession') c.attached = server.id;
     // The request reaches the server a moment later (later still if the server is paused).
     this.at(this.rng.int(1, 5), () =>
       this.onPeer(server, server.incarnation, () => {
         if (c.op !== op) return;
         if (!server.peer.serving) return this.giveUp(c, 'not serving');
+        if (op.kind === 'createSession') {
+          // The member tracks a session it creates from the start (the server's connect).
+          server.sessions.add(op.session, SESSION_TIMEOUT, this.clockOf(server));
+          this.sessions.packet(op.session, this.now, this.linkOf(server));
+        } else if (!this.clientPacket(server, op.session)) {
+          return this.toldExpired(c);
+        }
         if (op.kind === 'read') {
           if (!server.peer.sync(op, { sessionId: op.session, cxid: op.cxid, op: OpCode.sync, payload: null })) this.giveUp(c, 'not serving');
         } else if (server.peer.role === 'leading') {
           this.leaderWrite(server, op);
         } else {
+          // As the server's closeSessionTxn: the session is closing here from now on.
+          if (op.kind === 'closeSession') server.sessions.setClosing(op.session);
           server.peer.forward({ sessionId: op.session, cxid: op.cxid, op: OPCODE_OF[op.kind], payload: op });
         }
       }),
     );
+  }
+
+  /** A client waiting for an answer pings its member now and then (ZooKeeper's client: every third of its timeout). */
+  private ping(c: Client): void {
+    c.lastSent = this.now;
+    const server = c.attached === null ? null : this.peers[c.attached - 1]!;
+    const session = c.session;
+    if (!server || session === null) return;
+    this.at(this.rng.int(1, 5), () =>
+      this.onPeer(server, server.incarnation, () => {
+        if (c.session === session && c.attached === server.id && server.peer.serving && !this.clientPacket(server, session)) this.toldExpired(c);
+      }),
+    );
+  }
+
+  /** A packet of `session`'s client reaches serving member m: alive there? (As the server's touch on every packet.) */
+  private clientPacket(m: SimPeer, session: bigint): boolean {
+    const alive = m.sessions.clientActive(session, this.clockOf(m), m.peer.leads);
+    this.sessions.packet(session, this.now, alive ? this.linkOf(m) : null);
+    return alive;
+  }
+
+  /** The link from serving member m to its leader now, along which m's reports travel. */
+  private linkOf(m: SimPeer): Packet | null {
+    if (m.leader === null) return null;
+    const l = this.peers[m.leader - 1]!;
+    return { at: this.now, member: m.id, leader: l.id, memberStint: m.stint, leaderStint: l.stint, conn: m.id === l.id ? 0 : (this.conns.get(this.pair(m.id, l.id)) ?? 0) };
+  }
+
+  private linked(p: Packet): boolean {
+    const m = this.peers[p.member - 1]!;
+    const l = this.peers[p.leader - 1]!;
+    return m.alive && l.alive && m.stint === p.memberStint && l.stint === p.leaderStint && (m === l || (this.conns.get(this.pair(m.id, l.id)) ?? 0) === p.conn);
+  }
+
+  /** The member answered SessionExpired and closed the connection: the client opens a new session. */
+  private toldExpired(c: Client): void {
+    if (c.op) this.history.fail(c.op, this.now, 'session expired');
+    c.op = null;
+    c.session = null;
+    c.attached = null;
+    c.reattaching = null;
+  }
+
+  /** The client connects to another member with its session: that member asks the leader (REVALIDATE) unless it leads. */
+  private reattach(c: Client, server: SimPeer): void {
+    const session = c.session!;
+    c.reattaching = server.id;
+    this.at(this.rng.int(1, 5), () =>
+      this.onPeer(server, server.incarnation, () => {
+        if (c.reattaching !== server.id || c.session !== session) return;
+        if (!server.peer.serving) return this.giveUp(c, 'not serving');
+        if (server.peer.leads) return this.reattached(server, session, this.revalidate(server, session, SESSION_TIMEOUT));
+        if (!server.peer.revalidate(session, SESSION_TIMEOUT)) this.giveUp(c, 'not serving');
+      }),
+    );
+  }
+
+  /** Leader: is a reattaching session alive? Then it lives a full timeout from now (the server's revalidate). */
+  private revalidate(leader: SimPeer, session: bigint, timeout: number): boolean {
+    const alive = leader.sessions.touch(session, this.clockOf(leader), timeout);
+    if (alive) this.sessions.packet(session, this.now, this.linkOf(leader));
+    return alive;
+  }
+
+  /** Member p has the answer for a session reattaching there. */
+  private reattached(p: SimPeer, session: bigint, valid: boolean): void {
+    const c = this.clients.find((x) => x.reattaching === p.id && x.session === session);
+    if (!c) return; // the client gave up meanwhile
+    if (!valid) return this.toldExpired(c);
+    if (!p.peer.leads) p.sessions.reattached(session, SESSION_TIMEOUT, this.clockOf(p));
+    c.reattaching = null;
+    c.attached = p.id;
   }
 
   /** The client's next request: open a session first; then mostly sets and reads of the registers. */
@@ -657,61 +789,51 @@ export class Cluster {
   }
 
   /** The leader's prep, made over its tree on first use. */
-  private prepOf(leader: SimPeer): LeaderPrep {
+  private prepOf(leader: SimPeer): Prep {
     const newPrep = () => new Prep(leader.state.tree, { extendedTypesEnabled: false, reconfigEnabled: false, skipACL: true });
-    // As ZooKeeper's new leader, it gives every session a fresh timeout.
-    const now = this.clockOf(leader);
-    const lp = (leader.prep ??= { prep: newPrep(), sessions: new Set(leader.state.tree.sessions.keys()), heard: new Map([...leader.state.tree.sessions.keys()].map((s) => [s, now])) });
-    if (this.opts.sabotage === 'forgetPending') lp.prep = newPrep();
-    return lp;
+    if (this.opts.sabotage === 'forgetPending') return (leader.prep = newPrep());
+    return (leader.prep ??= newPrep());
   }
 
   /** Order a client's write: the txn is prepared as its zxid is given. */
   private leaderWrite(leader: SimPeer, op: Op): void {
-    const lp = this.prepOf(leader);
-    lp.heard.set(op.session, this.clockOf(leader));
+    const prep = this.prepOf(leader);
+    const sessions = leader.sessions;
+    // As the server's pipeline: a createSession is tracked from the moment it is ordered, a closeSession is closing from then.
+    if (op.kind === 'createSession' && sessions.timeoutOf(op.session) === undefined) sessions.add(op.session, SESSION_TIMEOUT, this.clockOf(leader));
+    const alive = sessions.isAlive(op.session);
+    if (op.kind === 'closeSession') sessions.setClosing(op.session);
     leader.peer.propose((zxid) => {
-      let body: TxnBody;
-      if (op.kind === 'createSession') {
-        lp.sessions.add(op.session);
-        body = { type: OpCode.createSession, timeOut: SESSION_TIMEOUT };
-      } else {
-        body = this.prepare(lp, requestOf(op), op.session, zxid);
-      }
+      const ctx = { sessionId: op.session, authIds: [], zxid, time: this.now };
+      const request = requestOf(op);
+      const body: TxnBody =
+        op.kind === 'createSession' ? { type: OpCode.createSession, timeOut: SESSION_TIMEOUT }
+        : !alive ? { type: OpCode.error, err: Err.sessionExpired }
+        : request ? prep.prepare(request, ctx)
+        : prep.prepareCloseSession(ctx);
       return { hdr: { clientId: op.session, cxid: op.cxid, zxid, time: this.now, type: body.type }, body };
     });
   }
 
-  /** As ZooKeeper's prep: a request of a session that is not live fails with SessionExpired; null: closeSession. */
-  private prepare(lp: LeaderPrep, request: Request | null, session: bigint, zxid: number): TxnBody {
-    if (!lp.sessions.has(session)) return { type: OpCode.error, err: Err.sessionExpired };
-    const ctx = { sessionId: session, authIds: [], zxid, time: this.now };
-    if (request) return lp.prep.prepare(request, ctx);
-    lp.sessions.delete(session);
-    return lp.prep.prepareCloseSession(ctx);
-  }
-
   /**
-   * The leader's session expiry, kept simple: it closes a session once it has not
-   * heard of it for the timeout (only requests that reach the leader count; a
-   * paused leader's clock jumps on resume, as a real one's does).
+   * Peer p's timer, when it leads: expire the sessions whose time is up (a
+   * paused leader's clock jumps on resume, as a real one's does), by a
+   * closeSession txn with cxid 0, as ZooKeeper's expiry request; and check
+   * that none it should have expired is left.
    */
-  private expireSessions(): void {
-    const leader = this.peers.find((p) => p.alive && p.peer.role === 'leading' && p.peer.serving);
-    if (!leader) return;
-    this.onPeer(leader, leader.incarnation, () => {
-      if (leader.peer.role !== 'leading' || !leader.peer.serving) return;
-      const lp = this.prepOf(leader);
-      const now = this.clockOf(leader);
-      for (const session of [...lp.sessions]) {
-        if (now - (lp.heard.get(session) ?? 0) <= SESSION_TIMEOUT) continue;
-        // cxid 0, as ZooKeeper's expiry request
-        leader.peer.propose((zxid) => {
-          const body = this.prepare(lp, null, session, zxid);
-          return { hdr: { clientId: session, cxid: 0, zxid, time: this.now, type: body.type }, body };
-        });
-      }
-    });
+  private expireSessions(p: SimPeer): void {
+    if (!p.peer.leads) return;
+    const view = { id: p.id, rate: p.rate, servingSince: Math.max(p.servingSince, p.pausedUntil), sessions: p.state.tree.sessions.keys(), zxid: p.state.applied };
+    for (const session of p.sessions.expire(this.clockOf(p))) {
+      this.trace(`leader ${p.id} expires session ${session}`);
+      this.sessions.expiring(session, view, this.now);
+      const prep = this.prepOf(p);
+      p.peer.propose((zxid) => {
+        const body = prep.prepareCloseSession({ sessionId: session, authIds: [], zxid, time: this.now });
+        return { hdr: { clientId: session, cxid: 0, zxid, time: this.now, type: body.type }, body };
+      });
+    }
+    this.sessions.overdue(view, this.now);
   }
 
   private completeWrite(p: SimPeer, t: Txn, result: ApplyResult): void {
@@ -721,7 +843,10 @@ export class Cluster {
     const version = result.stat?.version ?? 0;
     this.history.complete(op, this.now, { zxid: t.hdr.zxid, err: result.err, version });
     if ((op.kind === 'set' || op.kind === 'create') && result.err === Err.ok) c.versions.set(op.key, version);
-    if (op.kind === 'closeSession' || result.err === Err.sessionExpired) c.session = null;
+    if (op.kind === 'closeSession' || result.err === Err.sessionExpired) {
+      c.session = null;
+      c.attached = null;
+    }
     c.op = null;
   }
 
@@ -747,6 +872,8 @@ export class Cluster {
     }
     c.op = null;
     c.server = null;
+    c.attached = null;
+    c.reattaching = null;
   }
 
   private failClientsOf(id: number): void {
