@@ -63,6 +63,8 @@ before(async () => {
   issue('clientA', SUBJECT_A, 'ca');
   issue('clientB', '/CN=client two', 'ca');
   issue('intruder', '/CN=intruder', 'rogue');
+  // A key store whose chain carries a CA the trust store does not: sent to peers, never trusted.
+  openssl('pkcs12', '-export', '-in', 'server.crt', '-inkey', 'server.key', '-certfile', 'rogue.crt', '-out', 'server-chain.p12', '-passout', `pass:${PASS}`);
   // A trust store Java reads as PKCS12 needs keytool (OpenSSL 3.0 cannot mark a certificate trusted for Java).
   execFileSync('keytool', ['-importcert', '-noprompt', '-storetype', 'PKCS12', '-keystore', f('trust.p12'), '-storepass', PASS, '-alias', 'ca', '-file', f('ca.crt')], { stdio: 'ignore' });
   classes = join(pki, 'classes');
@@ -256,6 +258,23 @@ test('PKCS12 stores, clientAuth=want: a client with a PKCS12 key store gets its 
   }
 });
 
+test("a PKCS12 key store's chain is sent, not trusted: a client certificate from a CA that only the key store holds is refused, as by ZooKeeper", async () => {
+  const servers = await startBoth({ keyStore: 'server-chain.p12', trustStore: 'trust.p12' }, { 'ssl.clientAuth': 'need' });
+  try {
+    for (const { kind, securePort } of servers) {
+      assert.deepEqual(await kazoo(securePort, true, 'intruder', ['get:/']), [{ step: 'connect', ok: false }], kind);
+      assert.deepEqual(await kazoo(securePort, true, 'clientB', ['create:/chain', 'get:/chain']), [
+        { step: 'connect', ok: true },
+        { step: 'create:/chain', ok: true },
+        { step: 'get:/chain', ok: true, data: 'k' },
+      ], kind);
+    }
+    assert.match(servers[1]!.server.output(), /client certificate CN=intruder not trusted: [A-Z_]+; closed/);
+  } finally {
+    await stopAll(servers);
+  }
+});
+
 test('bad input on the secure port: plaintext, a four-letter word, garbage, an untrusted certificate are closed; everyone else is served', async () => {
   // maxClientCnxns=3: the refused connections must not keep counting against the client's address.
   const servers = await startBoth(PEM, { 'ssl.clientAuth': 'want', maxClientCnxns: 3 });
@@ -408,7 +427,7 @@ test('start-up errors name the setting: JKS (with the keytool command), unknown 
     [{ 'ssl.keyStore.location': f('server.pem'), serverCnxnFactory: 'org.apache.zookeeper.server.NIOServerCnxnFactory' }, /TLS needs serverCnxnFactory=org\.apache\.zookeeper\.server\.NettyServerCnxnFactory/],
     [{}, /ssl\.keyStore\.location: not set/],
     [{ 'ssl.keyStore.location': f('ca.crt') }, /cannot tell the store type of .*ca\.crt/],
-    [{ 'ssl.keyStore.location': f('server.p12'), 'ssl.keyStore.password': 'wrong' }, /server\.p12 \(PKCS12\) or the trust store cannot be used/],
+    [{ 'ssl.keyStore.location': f('server.p12'), 'ssl.keyStore.password': 'wrong' }, /ssl\.keyStore\.location: .*server\.p12 \(PKCS12\): cannot decrypt \(wrong password\?\)/],
     [{ 'ssl.keyStore.location': f('server.pem'), 'ssl.clientAuth': 'maybe' }, /ssl\.clientAuth: 'maybe' is not one of need, want, none/],
   ];
   for (const [settings, expected] of cases) {

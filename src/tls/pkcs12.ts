@@ -1,5 +1,7 @@
-// The certificates of a PKCS#12 file, for a trust store (node:tls reads a
-// PKCS#12 key store itself, as `pfx`, but refuses one without a private key).
+// The certificates and private keys of a PKCS#12 file, for a trust store and
+// for a key store. Paddock reads key stores itself rather than hand node:tls
+// the file as `pfx`: node:tls would also TRUST every CA certificate of the
+// key store's chain, where Java (and so ZooKeeper) trusts the trust store only.
 // Reads the bags as OpenSSL 3 and keytool (JDK 11.0.12+) write them:
 // unencrypted, or PBES2 (PBKDF2 with HMAC-SHA1/224/256/384/512, AES-CBC).
 // Every certBag counts, whatever its alias or trust attribute. Anything else
@@ -13,6 +15,8 @@ export class Pkcs12Error extends Error {}
 const OID = {
   data: '1.2.840.113549.1.7.1',
   encryptedData: '1.2.840.113549.1.7.6',
+  keyBag: '1.2.840.113549.1.12.10.1.1',
+  shroudedKeyBag: '1.2.840.113549.1.12.10.1.2',
   certBag: '1.2.840.113549.1.12.10.1.3',
   x509Certificate: '1.2.840.113549.1.9.22.1',
   pbes2: '1.2.840.113549.1.5.13',
@@ -61,35 +65,44 @@ function decrypt(algorithm: DerNode, data: Buffer, password: string): Buffer {
   }
 }
 
-function certsOfSafeContents(safeContents: Buffer, out: Buffer[]): void {
+/** What a PKCS#12 file holds: X.509 certificates (DER) and private keys (DER PKCS#8, encrypted with the store's password or not). */
+export interface Pkcs12Contents {
+  certificates: Buffer[];
+  keys: { der: Buffer; encrypted: boolean }[];
+}
+
+function bagsOfSafeContents(safeContents: Buffer, out: Pkcs12Contents): void {
   for (const bag of children(readNode(safeContents))) {
-    if (oidText(child(bag, 0)) !== OID.certBag) continue;
-    const certBag = child(child(bag, 1, Tag.context0), 0, Tag.sequence);
-    if (oidText(child(certBag, 0)) !== OID.x509Certificate) continue;
-    out.push(Buffer.from(child(child(certBag, 1, Tag.context0), 0, Tag.octetString).body));
+    const type = oidText(child(bag, 0));
+    const value = child(child(bag, 1, Tag.context0), 0, Tag.sequence);
+    if (type === OID.keyBag || type === OID.shroudedKeyBag) {
+      out.keys.push({ der: Buffer.from(value.raw), encrypted: type === OID.shroudedKeyBag });
+    } else if (type === OID.certBag && oidText(child(value, 0)) === OID.x509Certificate) {
+      out.certificates.push(Buffer.from(child(child(value, 1, Tag.context0), 0, Tag.octetString).body));
+    }
   }
 }
 
-/** Every X.509 certificate (DER) in a PKCS#12 file. */
-export function pkcs12Certificates(file: Buffer, password: string): Buffer[] {
+/** Every X.509 certificate and private key in a PKCS#12 file. */
+export function readPkcs12(file: Buffer, password: string): Pkcs12Contents {
   try {
     const authSafe = child(readNode(file), 1, Tag.sequence);
     if (oidText(child(authSafe, 0)) !== OID.data) throw new Pkcs12Error('not password-integrity PKCS#12 (public-key integrity mode is not supported)');
     const contents = readNode(child(child(authSafe, 1, Tag.context0), 0, Tag.octetString).body);
-    const certs: Buffer[] = [];
+    const out: Pkcs12Contents = { certificates: [], keys: [] };
     for (const info of children(contents)) {
       const type = oidText(child(info, 0));
       const content = child(child(info, 1, Tag.context0), 0);
       if (type === OID.data) {
-        certsOfSafeContents(content.body, certs);
+        bagsOfSafeContents(content.body, out);
       } else if (type === OID.encryptedData) {
         const encrypted = child(content, 1, Tag.sequence);
         const body = children(encrypted)[2];
         if (!body) continue; // no content: nothing stored in this part
-        certsOfSafeContents(decrypt(child(encrypted, 1, Tag.sequence), octets(body), password), certs);
+        bagsOfSafeContents(decrypt(child(encrypted, 1, Tag.sequence), octets(body), password), out);
       }
     }
-    return certs;
+    return out;
   } catch (e) {
     if (e instanceof DerError) throw new Pkcs12Error(`not a PKCS#12 file: ${e.message}`);
     throw e;

@@ -15,10 +15,10 @@
 
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { constants as cryptoConstants } from 'node:crypto';
+import { constants as cryptoConstants, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import tls, { type SecureContextOptions, type SecureVersion } from 'node:tls';
 import { ConfigError, type ServerConfig } from '../config/config.ts';
-import { Pkcs12Error, pkcs12Certificates } from './pkcs12.ts';
+import { Pkcs12Error, readPkcs12 } from './pkcs12.ts';
 
 const NETTY_FACTORY = 'org.apache.zookeeper.server.NettyServerCnxnFactory';
 const NIO_FACTORY = 'org.apache.zookeeper.server.NIOServerCnxnFactory';
@@ -246,8 +246,7 @@ export function secureContextOptions(s: X509Settings): SecureContextOptions {
   const options: SecureContextOptions = { ...s.protocolOptions };
   const keyData = readStore(s.keyStore);
   if (s.keyStore.type === 'PKCS12') {
-    options.pfx = keyData;
-    options.passphrase = s.keyStore.password;
+    Object.assign(options, pkcs12KeyStore(s.keyStore, keyData));
   } else {
     // One PEM file holds the certificate chain and the private key (encrypted with the password, or not).
     options.cert = keyData;
@@ -260,10 +259,9 @@ export function secureContextOptions(s: X509Settings): SecureContextOptions {
       options.ca = trustData;
     } else {
       try {
-        options.ca = pkcs12Certificates(trustData, s.trustStore.password).map(pemOf);
+        options.ca = readPkcs12(trustData, s.trustStore.password).certificates.map(pemOf);
       } catch (e) {
-        if (!(e instanceof Pkcs12Error)) throw e;
-        throw new ConfigError(`${s.trustStore.key}.location: ${s.trustStore.location}: ${e.message}`, `${s.trustStore.key}.location`);
+        throw storeError(s.trustStore, e);
       }
     }
   }
@@ -273,6 +271,32 @@ export function secureContextOptions(s: X509Settings): SecureContextOptions {
     throw new ConfigError(`${s.keyStore.key}.location: ${s.keyStore.location} (${s.keyStore.type}) or the trust store cannot be used: ${(e as Error).message}`, `${s.keyStore.key}.location`);
   }
   return options;
+}
+
+/**
+ * A PKCS#12 key store as node:tls `key` and `cert` (the certificate of the key first, then the
+ * rest of its chain, which is sent to the peer but not trusted: see pkcs12.ts).
+ */
+function pkcs12KeyStore(store: Store, data: Buffer): { key: string; cert: string } {
+  try {
+    const { certificates, keys } = readPkcs12(data, store.password);
+    if (keys.length !== 1) throw new Pkcs12Error(`holds ${keys.length} private keys; a key store for Paddock holds exactly one`);
+    const { der, encrypted } = keys[0]!;
+    const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8', ...(encrypted ? { passphrase: store.password } : {}) });
+    const own = createPublicKey(key).export({ type: 'spki', format: 'der' });
+    const leaf = certificates.findIndex((c) => new X509Certificate(c).publicKey.export({ type: 'spki', format: 'der' }).equals(own));
+    if (leaf < 0) throw new Pkcs12Error('holds no certificate for its private key');
+    const chain = [certificates[leaf]!, ...certificates.filter((_, i) => i !== leaf)];
+    return { key: key.export({ type: 'pkcs8', format: 'pem' }) as string, cert: chain.map(pemOf).join('') };
+  } catch (e) {
+    throw storeError(store, e);
+  }
+}
+
+/** A store that cannot be read as what it says it is, as a ConfigError naming its location setting. */
+function storeError(store: Store, e: unknown): ConfigError {
+  const message = e instanceof Pkcs12Error ? e.message : `cannot be read (wrong password?): ${(e as Error).message}`;
+  return new ConfigError(`${store.key}.location: ${store.location} (${store.type}): ${message}`, `${store.key}.location`);
 }
 
 function pemOf(der: Buffer): string {
