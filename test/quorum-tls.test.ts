@@ -192,7 +192,7 @@ test('start-up errors name the ssl.quorum setting: no key store, a JKS store, a 
     [{ sslQuorum: 'true', 'ssl.quorum.keyStore.location': f('member.jks') }, /ssl\.quorum\.keyStore\.location: .*member\.jks is a JKS store.*keytool -importkeystore/],
     [{ sslQuorum: 'true', ...stores(), 'ssl.quorum.clientAuth': 'maybe' }, /ssl\.quorum\.clientAuth: 'maybe' is not one of need, want, none/],
     [{ sslQuorum: 'true', ...stores(), 'ssl.quorum.hostnameVerification': 'yes' }, /ssl\.quorum\.hostnameVerification: 'yes' is not true or false/],
-    [{ sslQuorum: 'true', ...stores(), 'ssl.quorum.keyStore.password': 'wrong' }, /ssl\.quorum\.keyStore\.location: .*member\.p12 \(PKCS12\) or the trust store cannot be used/],
+    [{ sslQuorum: 'true', ...stores(), 'ssl.quorum.keyStore.password': 'wrong' }, /ssl\.quorum\.keyStore\.location: .*member\.p12 \(PKCS12\): cannot decrypt \(wrong password\?\)/],
   ];
   for (const [settings, expected] of cases) {
     const cfg = { dataDir: pki, clientPort: 1, initLimit: 10, syncLimit: 5, 'server.1': '127.0.0.1:2:3', 'server.2': '127.0.0.1:4:5', ...settings };

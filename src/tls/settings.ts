@@ -299,6 +299,7 @@ function storeError(store: Store, e: unknown): ConfigError {
   return new ConfigError(`${store.key}.location: ${store.location} (${store.type}): ${message}`, `${store.key}.location`);
 }
 
+/** PEM of a DER certificate (OpenSSL's own encoder: a hand-made one left a blank line before END when the base64 filled its last line, which OpenSSL refuses). */
 function pemOf(der: Buffer): string {
-  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+  return new X509Certificate(der).toString();
 }
