@@ -321,6 +321,8 @@ export class ShellSession {
   readonly history: string[] = [];
   /** `quit` was run */
   quitting = false;
+  /** zkCli's exit status: that of the last command (0, 1 when it failed, 127 when there is no such command) */
+  status = 0;
 
   constructor(
     public connectString: string,
@@ -365,11 +367,17 @@ export class ShellSession {
     return `[zk: ${this.connectString}(${state}) ${this.history.length}] `;
   }
 
-  /** Run one command line (or its words, already split); false when it failed. Blank lines are no commands. */
+  /** Run one command line (or its words, already split); false when it failed. Blank lines and `quit` leave `status` alone. */
   async execute(input: string | string[]): Promise<boolean> {
     const words = typeof input === 'string' ? splitLine(input) : input;
-    const line = typeof input === 'string' ? input : input.join(' ');
     if (words.length === 0) return true;
+    if (words[0] === 'quit') this.quitting = true;
+    else this.status = (await this.executeWords(words, typeof input === 'string' ? input : input.join(' '))) ? 0 : this.status || 1;
+    return this.status === 0;
+  }
+
+  private async executeWords(words: string[], line: string): Promise<boolean> {
+    this.status = 0;
     const number = this.history.length;
     this.history.push(line);
     if (words[0] === 'redo') {
@@ -386,9 +394,6 @@ export class ShellSession {
 
   private async run([name, ...rest]: string[]): Promise<boolean> {
     switch (name) {
-      case 'quit':
-        this.quitting = true;
-        return true;
       case 'history':
         for (let i = Math.max(0, this.history.length - 11); i < this.history.length; i++) this.io.out(`${i} - ${this.history[i]}`);
         return true;
@@ -402,6 +407,7 @@ export class ShellSession {
     const command = COMMANDS[name!];
     if (!command) {
       if (!this.options.json) for (const line of usageText()) this.io.err(line);
+      this.status = 127;
       return this.fail(`Command not found: Command not found ${name}`);
     }
     try {

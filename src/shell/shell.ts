@@ -52,13 +52,13 @@ export async function runShell(argv: string[]): Promise<number> {
   const session = new ShellSession(args.server, { timeout: args.timeout, readOnly: args.readOnly, json: args.json, announceStates: interactive }, io);
   const connected = await session.open();
   if (!interactive) {
-    const ok = connected && (await session.execute(args.command));
+    if (connected) await session.execute(args.command);
     await session.close();
-    return ok ? 0 : 1;
+    return connected ? session.status : 1;
   }
   await interact(session);
   await session.close();
-  return 0;
+  return session.status;
 }
 
 async function interact(session: ShellSession): Promise<void> {
