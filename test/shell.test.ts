@@ -41,14 +41,21 @@ function run(command: string, args: string[], input?: string): Promise<Run> {
   });
 }
 
-/** zkCli.sh's output without its banner (up to the first SyncConnected event), its closing event and SLF4J's complaints. */
+const BANNER = /^(Connecting to |Welcome to ZooKeeper!$|JLine support is disabled$|SLF4J:)/;
+
+/**
+ * zkCli.sh's output without its banner lines and SLF4J's complaints; for a one-shot command also without the
+ * connection event before the command's output, which `paddock shell` keeps out of a script's way.
+ */
 async function zkCli(server: RunningServer, args: string[], input?: string): Promise<Run> {
   const r = await run(ZKCLI, ['-server', server.connectString, ...args], input);
-  const start = r.out.indexOf('WatchedEvent state:SyncConnected type:None path:null');
-  assert.ok(start >= 0, `zkCli connected:\n${r.out.join('\n')}\n${r.err.join('\n')}`);
-  let out = r.out.slice(start + 1);
-  if (out.at(-1) === 'WatchedEvent state:Closed type:None path:null') out = out.slice(0, -4);
-  return { out, err: r.err.filter((l) => !l.startsWith('SLF4J:')), code: r.code };
+  let out = r.out.filter((l) => !BANNER.test(l));
+  if (args.length > 0) {
+    const connected = out.indexOf('WatchedEvent state:SyncConnected type:None path:null');
+    assert.ok(connected >= 0, `zkCli connected:\n${r.out.join('\n')}\n${r.err.join('\n')}`);
+    out = out.slice(connected + 1);
+  }
+  return { out, err: r.err.filter((l) => !BANNER.test(l)), code: r.code };
 }
 
 const shell = (server: RunningServer, args: string[], input?: string) => run(process.execPath, [PADDOCK, 'shell', '-server', server.connectString, ...args], input);
@@ -147,6 +154,31 @@ describe('paddock shell', () => {
     assert.ok(p.err.includes('Insufficient permission : /t/acl') && p.err.includes('get [-s] [-w] path'));
   });
 
+  test('watches, their removal, close and connect print what zkCli.sh prints', async () => {
+    // zkCli prints events from a thread of its own: no command that prints on stdout follows `close` or `connect`.
+    const session = (server: RunningServer) =>
+      ['create /w', 'ls -w /w', 'get -w /w', 'stat -w /w', 'removewatches /w -d', 'removewatches /w -d', 'addWatch -m PERSISTENT /w', 'close', `connect ${server.connectString}`, 'quit'].join('\n') + '\n';
+    const [p, z] = await Promise.all([shell(paddock, [], session(paddock)), zkCli(zookeeper, [], session(zookeeper))]);
+    assertSame(p, z, 'watch session');
+    const event = (state: string, type: string, path: string) => ['', 'WATCHER::', '', `WatchedEvent state:${state} type:${type} path:${path}`];
+    const stat = ['cZxid = <hex>', 'ctime = <date>', 'mZxid = <hex>', 'mtime = <date>', 'pZxid = <hex>', 'cversion = 0', 'dataVersion = 0', 'aclVersion = 0', 'ephemeralOwner = <hex>', 'dataLength = 0', 'numChildren = 0'];
+    assert.deepEqual(masked(p.out), [
+      ...event('SyncConnected', 'None', 'null'),
+      '[]',
+      'null',
+      ...stat,
+      ...event('SyncConnected', 'DataWatchRemoved', '/w'),
+      ...event('Closed', 'None', 'null'),
+      ...event('SyncConnected', 'None', 'null'),
+      ...event('Closed', 'None', 'null'),
+    ]);
+    assert.deepEqual(p.err, ['Created /w', 'KeeperErrorCode = No such watcher for /w']);
+
+    const closed = await shell(paddock, [], 'close\nls /\n');
+    assert.deepEqual(closed.out.slice(-1), ['Not connected']);
+    assert.equal(closed.code, 1);
+  });
+
   test('one-shot commands: the same output and exit status as zkCli.sh', async () => {
     for (const args of [['ls', '-R', '/t'], ['get', '/t/missing'], ['create', '/t', 'again'], ['set', '-v', '9', '/t', 'x'], ['getAllChildrenNumber', '/t']]) {
       const [p, z] = await Promise.all([shell(paddock, args), zkCli(zookeeper, args)]);
@@ -183,7 +215,7 @@ describe('paddock shell', () => {
       assert.deepEqual(await session.complete('getA'), [['getAcl', 'getAllChildrenNumber'], 'getA']);
       assert.deepEqual(await session.complete('get /t/'), [['/t/acl', '/t/c', '/t/j'], '/t/']);
       assert.deepEqual(await session.complete('ls -s /t/a'), [['/t/acl'], '/t/a']);
-      assert.deepEqual(await session.complete('ls /'), [['/t', '/zookeeper'], '/']);
+      assert.deepEqual(await session.complete('ls /'), [['/t', '/w', '/zookeeper'], '/']);
       assert.deepEqual(await session.complete('ls /nowhere/x'), [[], '/nowhere/x']);
     } finally {
       await session.close();

@@ -30,7 +30,7 @@ export interface ShellOptions {
   readOnly: boolean;
   /** print results as JSON documents */
   json: boolean;
-  /** say so when the session's state changes (interactive use) */
+  /** print the session's state changes as zkCli's watcher does (interactive use) */
   announceStates: boolean;
 }
 
@@ -346,7 +346,8 @@ export class ShellSession {
       const zk = await connect(connectString, { sessionTimeout: this.options.timeout, canBeReadOnly: this.options.readOnly });
       this.zk = zk;
       if (this.options.announceStates) {
-        zk.on('state', (s) => this.zk === zk && s !== 'Closed' && this.watcher({ state: KEEPER_STATES[s] ?? s, type: 'None', path: null }));
+        this.watcher({ state: KEEPER_STATES[zk.state]!, type: 'None', path: null });
+        zk.on('state', (s) => this.watcher({ state: KEEPER_STATES[s]!, type: 'None', path: null }));
       }
       return true;
     } catch (e) {
@@ -411,8 +412,12 @@ export class ShellSession {
       return this.fail(`Command not found: Command not found ${name}`);
     }
     try {
+      if (!this.zk) {
+        // zkCli says so on stdout.
+        if (!this.options.json) this.io.out('Not connected');
+        return this.options.json ? this.fail('Not connected') : false;
+      }
       const { args, flags } = parseFlags(command, rest);
-      if (!this.zk) throw new UsageError('Not connected');
       const reply = await command.run(this.zk, args, flags, this.watcher);
       if (this.options.json) this.io.out(JSON.stringify(reply.json));
       else {
