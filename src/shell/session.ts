@@ -302,6 +302,11 @@ const usageText = (): string[] => [
   ...COMMAND_NAMES.map((n) => `\t${COMMANDS[n]?.usage ?? SESSION_COMMANDS[n]}`),
 ];
 
+/** Exit statuses, as zkCli's. */
+const OK = 0;
+const FAILED = 1;
+const NO_SUCH_COMMAND = 127;
+
 const STATE_NAMES: Record<string, string> = {
   Connecting: 'CONNECTING',
   Connected: 'CONNECTED',
@@ -321,8 +326,8 @@ export class ShellSession {
   readonly history: string[] = [];
   /** `quit` was run */
   quitting = false;
-  /** zkCli's exit status: that of the last command (0, 1 when it failed, 127 when there is no such command) */
-  status = 0;
+  /** zkCli's exit status: that of the last command */
+  status = OK;
 
   constructor(
     public connectString: string,
@@ -372,51 +377,50 @@ export class ShellSession {
   async execute(input: string | string[]): Promise<boolean> {
     const words = typeof input === 'string' ? splitLine(input) : input;
     if (words.length === 0) return true;
-    if (words[0] === 'quit') this.quitting = true;
-    else this.status = (await this.executeWords(words, typeof input === 'string' ? input : input.join(' '))) ? 0 : this.status || 1;
-    return this.status === 0;
-  }
-
-  private async executeWords(words: string[], line: string): Promise<boolean> {
-    this.status = 0;
-    const number = this.history.length;
-    this.history.push(line);
-    if (words[0] === 'redo') {
-      const n = Number(words[1]);
-      if (words[1] === undefined || !Number.isInteger(n)) return this.fail(SESSION_COMMANDS.redo!);
-      if (n < 0 || n >= number) return this.fail('Command index out of range');
-      const again = this.history[n]!;
-      if (splitLine(again)[0] === 'redo') return this.fail('No redoing redos');
-      this.history[number] = again;
-      return this.run(splitLine(again));
+    if (words[0] === 'quit') {
+      this.quitting = true;
+      return true;
     }
-    return this.run(words);
+    this.history.push(typeof input === 'string' ? input : input.join(' '));
+    this.status = words[0] === 'redo' ? await this.redo(words[1]) : await this.run(words);
+    return this.status === OK;
   }
 
-  private async run([name, ...rest]: string[]): Promise<boolean> {
+  /** Run line `n` of the history again; its text takes the place of the redo line in the history. */
+  private async redo(n: string | undefined): Promise<number> {
+    const self = this.history.length - 1;
+    const index = Number(n);
+    if (n === undefined || !Number.isInteger(index)) return this.fail(SESSION_COMMANDS.redo!);
+    if (index < 0 || index >= self) return this.fail('Command index out of range');
+    const again = this.history[index]!;
+    if (splitLine(again)[0] === 'redo') return this.fail('No redoing redos');
+    this.history[self] = again;
+    return this.run(splitLine(again));
+  }
+
+  private async run([name, ...rest]: string[]): Promise<number> {
     switch (name) {
       case 'history':
         for (let i = Math.max(0, this.history.length - 11); i < this.history.length; i++) this.io.out(`${i} - ${this.history[i]}`);
-        return true;
+        return OK;
       case 'close':
         await this.close();
-        return true;
+        return OK;
       case 'connect':
         await this.close();
-        return this.open(rest[0] ?? this.connectString);
+        return (await this.open(rest[0] ?? this.connectString)) ? OK : FAILED;
     }
     const command = COMMANDS[name!];
     if (!command) {
       if (!this.options.json) for (const line of usageText()) this.io.err(line);
-      this.status = 127;
-      return this.fail(`Command not found: Command not found ${name}`);
+      return this.fail(`Command not found: Command not found ${name}`, undefined, NO_SUCH_COMMAND);
+    }
+    if (!this.zk) {
+      if (this.options.json) return this.fail('Not connected');
+      this.io.out('Not connected'); // zkCli says so on stdout
+      return FAILED;
     }
     try {
-      if (!this.zk) {
-        // zkCli says so on stdout.
-        if (!this.options.json) this.io.out('Not connected');
-        return this.options.json ? this.fail('Not connected') : false;
-      }
       const { args, flags } = parseFlags(command, rest);
       const reply = await command.run(this.zk, args, flags, this.watcher);
       if (this.options.json) this.io.out(JSON.stringify(reply.json));
@@ -424,19 +428,19 @@ export class ShellSession {
         for (const l of reply.out ?? []) this.io.out(l);
         for (const l of reply.err ?? []) this.io.err(l);
       }
-      return true;
+      return OK;
     } catch (e) {
       return this.fail(errorSentence(e), e);
     }
   }
 
-  /** Report a failure (zkCli's sentence on stderr, or a JSON error document) and return false. */
-  private fail(sentence: string, cause?: unknown): false {
+  /** Report a failure (zkCli's sentence on stderr, or a JSON error document); returns the exit status it means. */
+  private fail(sentence: string, cause?: unknown, status = FAILED): number {
     if (this.options.json) {
       const code = cause instanceof ZooKeeperError ? errorName(cause.code) : cause instanceof UsageError ? 'usage' : 'error';
       this.io.out(JSON.stringify({ error: sentence, code }));
     } else this.io.err(sentence);
-    return false;
+    return status;
   }
 
   /**
