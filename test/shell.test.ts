@@ -152,10 +152,10 @@ describe('paddock shell', () => {
     assert.ok(p.err.includes('Insufficient permission : /t/acl') && p.err.includes('get [-s] [-w] path'));
   });
 
-  test('watches, their removal, close and connect print what zkCli.sh prints', async () => {
+  test('watches, their events and removal, close and connect print what zkCli.sh prints', async () => {
     // zkCli prints events from a thread of its own: no command that prints on stdout follows `close` or `connect`.
     const session = (server: RunningServer) =>
-      ['create /w', 'ls -w /w', 'get -w /w', 'stat -w /w', 'removewatches /w -d', 'removewatches /w -d', 'addWatch -m PERSISTENT /w', 'close', `connect ${server.connectString}`, 'quit'].join('\n') + '\n';
+      ['create /w', 'ls -w /w', 'get -w /w', 'stat -w /w', 'removewatches /w -d', 'removewatches /w -d', 'addWatch -m PERSISTENT /w', 'set /w changed', 'close', `connect ${server.connectString}`, 'quit'].join('\n') + '\n';
     const [p, z] = await Promise.all([shell(paddock, [], session(paddock)), zkCli(zookeeper, [], session(zookeeper))]);
     assertSame(p, z, 'watch session');
     const event = (state: string, type: string, path: string) => ['', 'WATCHER::', '', `WatchedEvent state:${state} type:${type} path:${path}`];
@@ -166,6 +166,7 @@ describe('paddock shell', () => {
       'null',
       ...stat,
       ...event('SyncConnected', 'DataWatchRemoved', '/w'),
+      ...event('SyncConnected', 'NodeDataChanged', '/w'),
       ...event('Closed', 'None', 'null'),
       ...event('SyncConnected', 'None', 'null'),
       ...event('Closed', 'None', 'null'),
