@@ -6,6 +6,7 @@ import { formatTxnLog } from './persistence/txnlog.ts';
 import { consoleLogger } from './log.ts';
 import { PaddockServer } from './server/server.ts';
 import { VERSION_LINE } from './version.ts';
+import { SHELL_USAGE, runShell } from './shell/shell.ts';
 
 const USAGE = `usage:
   paddock server [zoo.cfg]          run a ZooKeeper-compatible server. Without zoo.cfg it
@@ -14,6 +15,8 @@ const USAGE = `usage:
                                     read from -Dkey=value flags in SERVER_JVMFLAGS and JVMFLAGS.
   paddock txnlog FILE [--json]      print the transactions of a log file (log.<zxid>)
   paddock snapshot FILE [--json]    print the sessions, ACLs and nodes of a snapshot file
+  ${SHELL_USAGE}
+                                    zkCli.sh's commands: the one given, or interactive
   paddock version`;
 
 /** Print a data file with `format`, or say clearly why it cannot be read. */
@@ -87,6 +90,9 @@ export async function main(argv: string[]): Promise<void> {
       return dump(rest, formatTxnLog);
     case 'snapshot':
       return dump(rest, formatSnapshot);
+    case 'shell':
+      process.exitCode = await runShell(rest);
+      return;
     case 'version':
     case '--version':
       process.stdout.write(`${VERSION_LINE}\n`);
