@@ -38,6 +38,7 @@ import { readACL } from '../proto/records.ts';
 import { OPEN_ACL_UNSAFE } from '../tree/acl.ts';
 import { DataTree, UNRESOLVED_ACL, ZNode, kindOf, ttlOf } from '../tree/datatree.ts';
 import { DIGEST_VERSION } from '../tree/digest.ts';
+import { javaDate } from '../java-date.ts';
 
 export const SNAP_MAGIC = 0x5a4b534e; // "ZKSN"
 export const SNAP_VERSION = 2;
@@ -951,17 +952,6 @@ const hex64 = (v: bigint | number): string => {
   return `0x${u.toString(16).padStart(14, '0')}`; // Java's %#016x
 };
 
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const two = (n: number): string => String(n).padStart(2, '0');
-
-/** java.util.Date#toString, in UTC. */
-function javaDate(ms: number): string {
-  const d = new Date(ms);
-  if (Number.isNaN(d.getTime())) return String(ms);
-  return `${DAYS[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${two(d.getUTCDate())} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} UTC ${d.getUTCFullYear()}`;
-}
-
 function permString(perms: number): string {
   return [
     [4, 'c'],
@@ -1042,9 +1032,9 @@ export function formatSnapshot(file: string, json: boolean): string {
       '----',
       path,
       `  cZxid = ${hex64(n.czxid)}`,
-      `  ctime = ${javaDate(n.ctime)}`,
+      `  ctime = ${javaDate(n.ctime, 'UTC')}`,
       `  mZxid = ${hex64(n.mzxid)}`,
-      `  mtime = ${javaDate(n.mtime)}`,
+      `  mtime = ${javaDate(n.mtime, 'UTC')}`,
       `  pZxid = ${hex64(n.pzxid)}`,
       `  cversion = ${n.cversion}`,
       `  dataVersion = ${n.version}`,

@@ -14,17 +14,7 @@
 import { Err, Perm } from '../proto/constants.ts';
 import type { ACL, Stat } from '../proto/records.ts';
 import { ZooKeeperError } from '../client/errors.ts';
-
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const two = (n: number) => String(n).padStart(2, '0');
-
-/** Java's Date.toString(): "EEE MMM dd HH:mm:ss zzz yyyy" in the local time zone. */
-export function javaDate(ms: number): string {
-  const d = new Date(ms);
-  const zone = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((p) => p.type === 'timeZoneName')?.value ?? 'UTC';
-  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${zone} ${d.getFullYear()}`;
-}
+import { javaDate } from '../java-date.ts';
 
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;
 
@@ -32,9 +22,9 @@ const hex = (n: number | bigint) => `0x${n.toString(16)}`;
 export function formatStat(s: Stat): string[] {
   return [
     `cZxid = ${hex(s.czxid)}`,
-    `ctime = ${javaDate(s.ctime)}`,
+    `ctime = ${javaDate(s.ctime, 'local')}`,
     `mZxid = ${hex(s.mzxid)}`,
-    `mtime = ${javaDate(s.mtime)}`,
+    `mtime = ${javaDate(s.mtime, 'local')}`,
     `pZxid = ${hex(s.pzxid)}`,
     `cversion = ${s.cversion}`,
     `dataVersion = ${s.version}`,
