@@ -189,19 +189,26 @@ export function startEnsemble(options: TestEnsembleOptions): Promise<TestCluster
   return launch(options.size, options);
 }
 
+const EXPIRE_ATTEMPTS = 20;
+
 /**
  * End a session on any ZooKeeper-compatible server (Paddock or ZooKeeper) of
- * `connectString`: reattach to it with its id and password, then close it.
- * Resolves once the server has closed it; a session that has already expired
- * is not an error.
+ * `connectString`: reattach to it with its id and password, then close it, as
+ * Curator's KillSession does. The owner's client, kicked off by the reattach,
+ * may reattach in turn before the close and so kick the closer off: the
+ * closer tries again until a reattach is refused as expired, which is when
+ * this resolves. A session that has already expired is not an error.
  */
 export async function expireSession(connectString: string, session: SessionCredentials): Promise<void> {
-  let twin: ZooKeeperClient;
-  try {
-    twin = await ZooKeeperClient.connect(connectString, { sessionId: session.sessionId, password: Buffer.from(session.password) });
-  } catch (e) {
-    if (e instanceof ZkError && e.code === Err.sessionExpired) return;
-    throw e;
+  for (let attempt = 1; attempt <= EXPIRE_ATTEMPTS; attempt++) {
+    let twin: ZooKeeperClient;
+    try {
+      twin = await ZooKeeperClient.connect(connectString, { sessionId: session.sessionId, password: Buffer.from(session.password) });
+    } catch (e) {
+      if (e instanceof ZkError && e.code === Err.sessionExpired) return;
+      throw e;
+    }
+    await twin.close();
   }
-  await twin.close();
+  throw new Error(`session 0x${session.sessionId.toString(16)} was still alive after ${EXPIRE_ATTEMPTS} attempts to close it (its owner keeps reattaching first)`);
 }
