@@ -86,7 +86,7 @@ export class Learner {
         out.note(`syncing with leader ${this.leader} by ${msg.type.toUpperCase()} at ${zxidHex(msg.zxid)}`);
         return;
       case 'proposal':
-        if (this.phase === 'connecting' || (this.phase === 'sync' && this.committedPoint < 0)) return this.fail('proposal before the sync began');
+        if (this.beforeSync()) return this.fail('proposal before the sync began');
         if (msg.txn.hdr.zxid <= h.lastAppended) return this.fail(`proposal ${zxidHex(msg.txn.hdr.zxid)} does not follow ${zxidHex(h.lastAppended)}`);
         h.append(msg.txn);
         out.append(msg.txn);
@@ -97,6 +97,7 @@ export class Learner {
         return this.commit(msg.zxid);
       case 'inform':
         if (!this.observer) return this.fail('INFORM sent to a follower');
+        if (this.beforeSync()) return this.fail('INFORM before the sync began');
         if (msg.txn.hdr.zxid <= h.lastAppended) return; // already had it from the sync
         h.append(msg.txn);
         out.append(msg.txn);
@@ -130,6 +131,11 @@ export class Learner {
       default:
         return this.fail(`unexpected ${msg.type} from the leader`);
     }
+  }
+
+  /** No DIFF, TRUNC or SNAP yet on this connection: a txn now is out of turn (a stale packet, or a broken leader). */
+  private beforeSync(): boolean {
+    return this.phase === 'connecting' || (this.phase === 'sync' && this.committedPoint < 0);
   }
 
   private leaderInfo(epoch: number): void {
