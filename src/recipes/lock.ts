@@ -1,0 +1,116 @@
+// A distributed mutex, mirroring Curator's InterProcessMutex: `lock(zk, '/locks/job').acquire()` / `.release()`.
+//
+// Design: each acquisition creates a protected ephemeral-sequential child `_c_<uuid>-lock-NNNNNNNNNN` of the lock
+// path (see contenders.ts); the lowest sequence holds the lock, every other contender watches only its predecessor
+// and re-checks when it goes (no herd). A create whose reply was lost is found again by its uuid.
+//
+// Invariants:
+//  - `held` is true only between an acquire() that resolved and the first of: release(), or the session leaving
+//    the Connected state. A Disconnected session may be expired on the server (and the node gone) before the
+//    client can know, so the holder stops believing at once, as Curator's standard ConnectionStateErrorPolicy
+//    treats SUSPENDED: the 'lost' event fires and the signal acquire() resolved to aborts. The node is then
+//    deleted as soon as the session is back (or goes with the session), so a lost lock is a released one.
+//  - A waiter keeps its place across Disconnected (its node lives as long as the session) and re-checks on
+//    reconnect; it stops only at its timeout/abort (its node is withdrawn) or when the session is final
+//    (SessionExpiredError). It never waits forever on a watch that cannot fire.
+//  - One acquisition at a time per Lock object (not reentrant, unlike Curator's per-thread reentrancy): a second
+//    acquire() while acquiring or holding rejects.
+
+import { EventEmitter } from 'node:events';
+import { validatePath, type ZooKeeper } from '../client/zookeeper.ts';
+import { changeOf, contenders, createProtected, eitherSignal, protectionTag, whenConnected, withdraw } from './contenders.ts';
+
+const PREFIX = 'lock-';
+
+export interface AcquireOptions {
+  /** give up (rejecting with the signal's reason) when it aborts */
+  signal?: AbortSignal;
+  /** give up after this many ms, rejecting with a TimeoutError (DOMException) */
+  timeoutMs?: number;
+}
+
+interface LockEvents {
+  /** the lock is no longer held, though release() was not called: the connection was lost or the session ended */
+  lost: [Error];
+}
+
+export class Lock extends EventEmitter<LockEvents> {
+  /** true while this object holds the lock (see the invariants above) */
+  held = false;
+  /** the tag of the current acquisition's node, until it is released or withdrawn */
+  private tag: string | undefined;
+  private holding: { ctl: AbortController; onState: () => void } | undefined;
+  /** deletion of the last acquisition's node, which release() awaits */
+  private withdrawal: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly zk: ZooKeeper,
+    readonly path: string,
+  ) {
+    super();
+    validatePath(path);
+  }
+
+  /**
+   * Wait until this client holds the lock. Resolves to a signal that aborts when the hold ends (release, or the
+   * lock is lost; the reason says which), to pass to the work done under the lock.
+   */
+  async acquire(options: AcquireOptions = {}): Promise<AbortSignal> {
+    if (this.tag !== undefined) throw new Error(`lock ${this.path} is already ${this.held ? 'held' : 'being acquired'} by this object`);
+    const signal = eitherSignal(options.signal, options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs));
+    const tag = protectionTag();
+    this.tag = tag;
+    try {
+      const mine = await createProtected(this.zk, this.path, tag, PREFIX, undefined, signal);
+      for (;;) {
+        const queue = await contenders(this.zk, this.path, PREFIX, signal);
+        const at = queue.indexOf(mine);
+        if (at < 0) throw new Error(`lock ${this.path}: node ${mine} disappeared while waiting (deleted by someone else?)`);
+        if (at === 0) {
+          if (this.zk.state === 'Connected') return this.hold();
+          await whenConnected(this.zk, signal);
+        } else {
+          await changeOf(this.zk, `${this.path}/${queue[at - 1]}`, signal);
+        }
+      }
+    } catch (e) {
+      this.tag = undefined;
+      this.withdrawal = withdraw(this.zk, this.path, tag);
+      throw e;
+    }
+  }
+
+  /** Give the lock up: resolves once its node is deleted (or the session is final). A no-op when not held (after a loss too). */
+  async release(): Promise<void> {
+    if (this.held) this.end(new Error(`lock ${this.path} released`));
+    else if (this.tag !== undefined) throw new Error(`lock ${this.path} is being acquired, not held: abort the acquire instead`);
+    await this.withdrawal;
+  }
+
+  private hold(): AbortSignal {
+    const ctl = new AbortController();
+    const onState = () => {
+      if (this.zk.state === 'Connected') return;
+      const reason = new Error(`lock ${this.path} lost: session ${this.zk.state}`);
+      this.end(reason);
+      this.emit('lost', reason);
+    };
+    this.holding = { ctl, onState };
+    this.zk.on('state', onState);
+    this.held = true;
+    return ctl.signal;
+  }
+
+  private end(reason: Error): void {
+    const { ctl, onState } = this.holding!;
+    this.zk.off('state', onState);
+    this.holding = undefined;
+    this.held = false;
+    this.withdrawal = withdraw(this.zk, this.path, this.tag!);
+    this.tag = undefined;
+    ctl.abort(reason);
+  }
+}
+
+/** A mutex at `path` (created as a container if missing) for this session: `await lock(zk, '/locks/a').acquire()`. */
+export const lock = (zk: ZooKeeper, path: string): Lock => new Lock(zk, path);

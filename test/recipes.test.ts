@@ -1,0 +1,254 @@
+// The recipes (src/recipes) against a Paddock server and against ZooKeeper 3.8, the same tests for both: the
+// lock's queue and timeouts, a create whose reply is lost at ConnectionLoss found again by its protected name,
+// the holder told when its session expires or its connection is cut, and a stress run in which six clients
+// contend while a fault injector cuts, refuses and freezes their connections (through TcpProxy) and expires a
+// holder's session on purpose. A checker over the recorded history (acquired / released / lost, in the order
+// this single-threaded process saw them) proves mutual exclusion, and every acquire attempt is shown to end.
+
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect, lock, SessionExpiredError, type ZooKeeper } from '../src/client/index.ts';
+import { expireSession } from '../src/testing/index.ts';
+import { TcpProxy } from './support/proxy.ts';
+import { startServer, type RunningServer } from './support/servers.ts';
+import { waitFor } from './support/wait.ts';
+
+const WAIT_MS = 60_000;
+/** Pings every second, read timeout 2 s: a frozen connection is noticed well before the server expires the session. */
+const SESSION_MS = 3000;
+const STRESS_MS = 8000;
+const CLIENTS = 6;
+
+const isTimeout = (e: unknown) => e instanceof DOMException && e.name === 'TimeoutError';
+
+interface Step {
+  who: number;
+  what: 'acquired' | 'released' | 'lost';
+  at: number;
+}
+
+/** Mutual exclusion over a history in the order it happened: no acquire while someone holds; only the holder lets go. */
+function checkMutualExclusion(history: Step[]): void {
+  let holder: number | undefined;
+  for (const step of history) {
+    if (step.what === 'acquired') {
+      assert.equal(holder, undefined, `client ${step.who} acquired at ${step.at} ms while client ${holder} held the lock`);
+      holder = step.who;
+    } else {
+      assert.equal(step.who, holder, `client ${step.who} ${step.what} at ${step.at} ms without holding the lock`);
+      holder = undefined;
+    }
+  }
+}
+
+for (const kind of ['paddock', 'zookeeper'] as const) {
+  describe(`recipes against ${kind}`, { timeout: 120_000 }, () => {
+    let server: RunningServer;
+    let admin: ZooKeeper;
+    const sessions: ZooKeeper[] = [];
+    const proxies: TcpProxy[] = [];
+    const session = async (connectString = server.connectString) => {
+      const zk = await connect(connectString, { sessionTimeout: SESSION_MS });
+      sessions.push(zk);
+      return zk;
+    };
+    const proxied = async () => {
+      const proxy = await TcpProxy.start(server);
+      proxies.push(proxy);
+      return { proxy, zk: await session(proxy.connectString) };
+    };
+    const children = (path: string) => admin.getChildren(path);
+
+    before(async () => {
+      server = await startServer(kind, { tickTime: 300 });
+      admin = await connect(server.connectString, { sessionTimeout: SESSION_MS });
+    });
+    after(async () => {
+      for (const zk of [...sessions, admin]) await zk?.close();
+      for (const p of proxies) await p.close();
+      await server?.stop();
+    });
+
+    describe('lock', () => {
+      it('one holder at a time, in queue order; a timed-out waiter leaves no node behind', async () => {
+        const [a, b, c] = [await session(), await session(), await session()];
+        const [la, lb, lc] = [lock(a, '/l1/lock'), lock(b, '/l1/lock'), lock(c, '/l1/lock')];
+        const heldByA = await la.acquire();
+        assert.equal(la.held, true);
+        await assert.rejects(la.acquire(), /already held/);
+        await assert.rejects(lb.acquire({ timeoutMs: 300 }), isTimeout);
+        await waitFor('the timed-out node withdrawn', WAIT_MS, async () => (await children('/l1/lock')).length === 1);
+
+        const order: string[] = [];
+        const gotB = lb.acquire().then(() => order.push('b'));
+        await waitFor("b's node", WAIT_MS, async () => (await children('/l1/lock')).length === 2);
+        const gotC = lc.acquire().then(() => order.push('c'));
+        await waitFor("c's node", WAIT_MS, async () => (await children('/l1/lock')).length === 3);
+        await b.sync('/');
+        await c.sync('/');
+        assert.deepEqual([lb.held, lc.held], [false, false], 'waiters wait while a holds');
+
+        await la.release();
+        assert.equal(heldByA.aborted, true, "the hold's signal aborts at release");
+        await gotB;
+        assert.deepEqual([order, lc.held], [['b'], false]);
+        await lb.release();
+        await gotC;
+        await lc.release();
+        assert.deepEqual(order, ['b', 'c']);
+        assert.deepEqual(await children('/l1/lock'), []);
+        await lc.release(); // a second release is a no-op
+      });
+
+      it('a create whose reply was lost at ConnectionLoss is found again by its protected name, not orphaned', async () => {
+        await admin.create('/l2');
+        await admin.create('/l2/lock');
+        const { proxy, zk } = await proxied();
+        const l = lock(zk, '/l2/lock');
+        proxy.freeze('replies');
+        const acquired = l.acquire();
+        await waitFor('the create applied on the server', WAIT_MS, async () => (await children('/l2/lock')).length === 1);
+        proxy.cut();
+        proxy.thaw();
+        await acquired;
+        assert.equal(l.held, true);
+        const nodes = await children('/l2/lock');
+        assert.equal(nodes.length, 1, `one node, no orphan: ${nodes.join(', ')}`);
+        assert.match(nodes[0]!, /^_c_[0-9a-f-]{36}-lock-\d{10}$/);
+        await l.release();
+        assert.deepEqual(await children('/l2/lock'), []);
+      });
+
+      it("the holder is told when its session expires; the next waiter then acquires", async () => {
+        const [a, b] = [await session(), await session()];
+        const [la, lb] = [lock(a, '/l3/lock'), lock(b, '/l3/lock')];
+        const heldByA = await la.acquire();
+        const lost = once(la, 'lost');
+        const gotB = lb.acquire();
+        await waitFor("b's node", WAIT_MS, async () => (await children('/l3/lock')).length === 2);
+        await expireSession(server.connectString, { sessionId: a.sessionId, password: a.password });
+        const [reason] = (await lost) as [Error];
+        assert.match(reason.message, /lost/);
+        assert.equal(la.held, false);
+        assert.equal(heldByA.aborted, true);
+        await gotB;
+        assert.equal(lb.held, true);
+        await la.release(); // a no-op once lost
+        await lb.release();
+      });
+
+      it('the holder is told when its connection is cut; its node goes once it reconnects, in the same session', async () => {
+        const { proxy, zk: a } = await proxied();
+        const b = await session();
+        const [la, lb] = [lock(a, '/l4/lock'), lock(b, '/l4/lock')];
+        await la.acquire();
+        const sessionId = a.sessionId;
+        const lost = once(la, 'lost');
+        const gotB = lb.acquire();
+        await waitFor("b's node", WAIT_MS, async () => (await children('/l4/lock')).length === 2);
+        proxy.cut();
+        await lost;
+        assert.equal(la.held, false);
+        await gotB;
+        assert.equal(a.state, 'Connected', 'the session survived: the lost node was deleted by its owner');
+        assert.equal(a.sessionId, sessionId);
+        await lb.release();
+      });
+
+      it(`stress: ${CLIENTS} clients contend for ${STRESS_MS / 1000} s through cut, refused and frozen connections and an expired session`, async () => {
+        const start = performance.now();
+        const history: Step[] = [];
+        const record = (who: number, what: Step['what']) => history.push({ who, what, at: Math.round(performance.now() - start) });
+        const tally = { attempts: 0, ended: 0, timeouts: 0, expired: 0, sessions: 0 };
+        const unexpected: unknown[] = [];
+        const current: { zk?: ZooKeeper; lock?: ReturnType<typeof lock> }[] = [];
+        const links = await Promise.all(Array.from({ length: CLIENTS }, () => TcpProxy.start(server)));
+        proxies.push(...links);
+        let stopped = false;
+
+        const worker = async (who: number) => {
+          while (!stopped) {
+            let zk: ZooKeeper;
+            try {
+              zk = await session(links[who]!.connectString);
+            } catch {
+              continue; // its proxy refused or froze the handshake: try again
+            }
+            tally.sessions++;
+            const l = lock(zk, '/stress/lock');
+            l.on('lost', () => record(who, 'lost'));
+            current[who] = { zk, lock: l };
+            while (!stopped && zk.state !== 'Expired') {
+              tally.attempts++;
+              try {
+                const hold = await l.acquire({ timeoutMs: 4000 });
+                record(who, 'acquired');
+                await Promise.race([sleep(20 + Math.random() * 80), once(hold, 'abort')]);
+                if (!hold.aborted) record(who, 'released');
+                await l.release();
+              } catch (e) {
+                if (isTimeout(e)) tally.timeouts++;
+                else if (e instanceof SessionExpiredError) tally.expired++;
+                else unexpected.push(e);
+              }
+              tally.ended++;
+            }
+          }
+        };
+
+        /** The client holding the lock, or -1. */
+        const holder = () => current.findIndex((c) => c?.lock?.held);
+        const faults = async () => {
+          const end = performance.now() + STRESS_MS;
+          let expiredHolder = false;
+          while (performance.now() < end) {
+            await sleep(300 + Math.random() * 400);
+            if (!expiredHolder && performance.now() > end - STRESS_MS / 2) {
+              // Curator's KillSession on whoever holds the lock (waiting a little for one, if need be).
+              const who = await waitFor('a holder to expire', WAIT_MS, () => holder() + 1).then((n) => n - 1);
+              const { zk } = current[who]!;
+              await expireSession(server.connectString, { sessionId: zk!.sessionId, password: zk!.password });
+              expiredHolder = true;
+              continue;
+            }
+            const held = holder();
+            const victim = links[held >= 0 && Math.random() < 0.6 ? held : Math.floor(Math.random() * CLIENTS)]!;
+            const fault = Math.floor(Math.random() * 3);
+            if (fault === 0) victim.cut();
+            else if (fault === 1) {
+              victim.refuse();
+              victim.cut();
+              await sleep(800);
+              victim.refuse(false);
+            } else {
+              victim.freeze();
+              await sleep(2500);
+              victim.thaw();
+            }
+          }
+          return expiredHolder;
+        };
+
+        const workers = Array.from({ length: CLIENTS }, (_, who) => worker(who));
+        const expiredHolder = await faults();
+        stopped = true;
+        let finished = false;
+        void Promise.all(workers).then(() => (finished = true));
+        await waitFor('every worker to finish its last attempt', WAIT_MS, () => finished);
+
+        checkMutualExclusion(history);
+        assert.deepEqual(unexpected, [], 'an acquire ends only by acquiring, timing out or a final session');
+        assert.equal(tally.ended, tally.attempts, 'every acquire attempt ended');
+        const acquired = history.filter((s) => s.what === 'acquired').length;
+        const lost = history.filter((s) => s.what === 'lost').length;
+        assert.ok(acquired >= 10, `progress: ${acquired} acquisitions`);
+        assert.ok(expiredHolder && lost >= 1, `faults hit holders: one expired on purpose: ${expiredHolder}, losses: ${lost}`);
+        assert.ok(tally.sessions > CLIENTS, `the expired holder went on with a new session (${tally.sessions} sessions)`);
+        await waitFor('every node withdrawn (no orphan) while the sessions live on', WAIT_MS, async () => (await children('/stress/lock')).length === 0);
+        console.log(`# ${kind} lock stress: ${acquired} acquisitions, ${lost} lost, ${tally.timeouts} timeouts, ${tally.expired} ended by expiry, ${tally.sessions} sessions`);
+      });
+    });
+  });
+}
