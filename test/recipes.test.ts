@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, lock, SessionExpiredError, type ZooKeeper } from '../src/client/index.ts';
+import { connect, leaderLatch, lock, NoNodeError, SessionExpiredError, type LeaderLatch, type ZooKeeper } from '../src/client/index.ts';
 import { expireSession } from '../src/testing/index.ts';
 import { TcpProxy } from './support/proxy.ts';
 import { startServer, type RunningServer } from './support/servers.ts';
@@ -22,6 +22,14 @@ const STRESS_MS = 8000;
 const CLIENTS = 6;
 
 const isTimeout = (e: unknown) => e instanceof DOMException && e.name === 'TimeoutError';
+
+/** One recipe as the stress run drives it: wait to hold (the lock, leadership), let go, and whether holding now. */
+interface Contender {
+  /** resolves to a signal that aborts when the hold ends; rejects on timeout or a final session */
+  attempt(timeoutMs: number): Promise<AbortSignal>;
+  letGo(): Promise<void>;
+  holding(): boolean;
+}
 
 interface Step {
   who: number;
@@ -59,7 +67,8 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       proxies.push(proxy);
       return { proxy, zk: await session(proxy.connectString) };
     };
-    const children = (path: string) => admin.getChildren(path);
+    /** The children of `path`; none once it is gone (an empty container may be removed by the server). */
+    const children = (path: string): Promise<string[]> => admin.getChildren(path).catch((e: unknown) => (e instanceof NoNodeError ? [] : Promise.reject(e)));
 
     before(async () => {
       server = await startServer(kind, { tickTime: 300 });
@@ -70,6 +79,105 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       for (const p of proxies) await p.close();
       await server?.stop();
     });
+
+    /**
+     * Run CLIENTS workers, each with its own session through its own proxy, contending with `recipe` for STRESS_MS
+     * while faults hit their connections and one holder's session is expired; then check the history.
+     */
+    const stress = async (name: string, path: string, recipe: (zk: ZooKeeper) => Contender) => {
+      const start = performance.now();
+      const history: Step[] = [];
+      const record = (who: number, what: Step['what']) => history.push({ who, what, at: Math.round(performance.now() - start) });
+      const tally = { attempts: 0, ended: 0, timeouts: 0, expired: 0, sessions: 0 };
+      const unexpected: unknown[] = [];
+      const current: { zk?: ZooKeeper; contender?: Contender }[] = [];
+      const links = await Promise.all(Array.from({ length: CLIENTS }, () => TcpProxy.start(server)));
+      proxies.push(...links);
+      let stopped = false;
+
+      const worker = async (who: number) => {
+        while (!stopped) {
+          let zk: ZooKeeper;
+          try {
+            zk = await session(links[who]!.connectString);
+          } catch {
+            continue; // its proxy refused or froze the handshake: try again
+          }
+          tally.sessions++;
+          const contender = recipe(zk);
+          current[who] = { zk, contender };
+          while (!stopped && zk.state !== 'Expired') {
+            tally.attempts++;
+            try {
+              const hold = await contender.attempt(4000);
+              record(who, 'acquired');
+              let lettingGo = false;
+              hold.addEventListener('abort', () => lettingGo || record(who, 'lost'), { once: true });
+              await Promise.race([sleep(20 + Math.random() * 80), once(hold, 'abort')]);
+              if (!hold.aborted) record(who, 'released');
+              lettingGo = true;
+              await contender.letGo();
+            } catch (e) {
+              if (isTimeout(e)) tally.timeouts++;
+              else if (e instanceof SessionExpiredError) tally.expired++;
+              else unexpected.push(e);
+            }
+            tally.ended++;
+          }
+        }
+      };
+
+      /** The client holding the lock or leadership, or -1. */
+      const holder = () => current.findIndex((c) => c?.contender?.holding());
+      const faults = async () => {
+        const end = performance.now() + STRESS_MS;
+        let expiredHolder = false;
+        while (performance.now() < end) {
+          await sleep(300 + Math.random() * 400);
+          if (!expiredHolder && performance.now() > end - STRESS_MS / 2) {
+            // Curator's KillSession on whoever holds (waiting a little for one, if need be).
+            const who = await waitFor('a holder to expire', WAIT_MS, () => holder() + 1).then((n) => n - 1);
+            const { zk } = current[who]!;
+            await expireSession(server.connectString, { sessionId: zk!.sessionId, password: zk!.password });
+            expiredHolder = true;
+            continue;
+          }
+          const held = holder();
+          const victim = links[held >= 0 && Math.random() < 0.6 ? held : Math.floor(Math.random() * CLIENTS)]!;
+          const fault = Math.floor(Math.random() * 3);
+          if (fault === 0) victim.cut();
+          else if (fault === 1) {
+            victim.refuse();
+            victim.cut();
+            await sleep(800);
+            victim.refuse(false);
+          } else {
+            victim.freeze();
+            await sleep(2500);
+            victim.thaw();
+          }
+        }
+        return expiredHolder;
+      };
+
+      const workers = Array.from({ length: CLIENTS }, (_, who) => worker(who));
+      const expiredHolder = await faults();
+      stopped = true;
+      let finished = false;
+      void Promise.all(workers).then(() => (finished = true));
+      await waitFor('every worker to finish its last attempt', WAIT_MS, () => finished);
+
+      checkMutualExclusion(history);
+      assert.deepEqual(unexpected, [], 'an attempt ends only by holding, timing out or a final session');
+      assert.equal(tally.ended, tally.attempts, 'every attempt ended');
+      const acquired = history.filter((s) => s.what === 'acquired').length;
+      const lost = history.filter((s) => s.what === 'lost').length;
+      assert.ok(acquired >= 10, `progress: ${acquired} holds`);
+      assert.ok(expiredHolder && lost >= 1, `faults hit holders: one expired on purpose: ${expiredHolder}, losses: ${lost}`);
+      assert.ok(tally.sessions > CLIENTS, `the expired holder went on with a new session (${tally.sessions} sessions)`);
+      await waitFor('every node withdrawn (no orphan) while the sessions live on', WAIT_MS, async () => (await children(path)).length === 0);
+      console.log(`# ${kind} ${name} stress: ${acquired} holds, ${lost} lost, ${tally.timeouts} timeouts, ${tally.expired} ended by expiry, ${tally.sessions} sessions`);
+    };
 
     describe('lock', () => {
       it('one holder at a time, in queue order; a timed-out waiter leaves no node behind', async () => {
@@ -157,98 +265,108 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         await lb.release();
       });
 
-      it(`stress: ${CLIENTS} clients contend for ${STRESS_MS / 1000} s through cut, refused and frozen connections and an expired session`, async () => {
-        const start = performance.now();
-        const history: Step[] = [];
-        const record = (who: number, what: Step['what']) => history.push({ who, what, at: Math.round(performance.now() - start) });
-        const tally = { attempts: 0, ended: 0, timeouts: 0, expired: 0, sessions: 0 };
-        const unexpected: unknown[] = [];
-        const current: { zk?: ZooKeeper; lock?: ReturnType<typeof lock> }[] = [];
-        const links = await Promise.all(Array.from({ length: CLIENTS }, () => TcpProxy.start(server)));
-        proxies.push(...links);
-        let stopped = false;
+      it(`stress: ${CLIENTS} clients contend for ${STRESS_MS / 1000} s through cut, refused and frozen connections and an expired session`, () =>
+        stress('lock', '/stress/lock', (zk) => {
+          const l = lock(zk, '/stress/lock');
+          return { attempt: (timeoutMs) => l.acquire({ timeoutMs }), letGo: () => l.release(), holding: () => l.held };
+        }));
+    });
 
-        const worker = async (who: number) => {
-          while (!stopped) {
-            let zk: ZooKeeper;
-            try {
-              zk = await session(links[who]!.connectString);
-            } catch {
-              continue; // its proxy refused or froze the handshake: try again
-            }
-            tally.sessions++;
-            const l = lock(zk, '/stress/lock');
-            l.on('lost', () => record(who, 'lost'));
-            current[who] = { zk, lock: l };
-            while (!stopped && zk.state !== 'Expired') {
-              tally.attempts++;
-              try {
-                const hold = await l.acquire({ timeoutMs: 4000 });
-                record(who, 'acquired');
-                await Promise.race([sleep(20 + Math.random() * 80), once(hold, 'abort')]);
-                if (!hold.aborted) record(who, 'released');
-                await l.release();
-              } catch (e) {
-                if (isTimeout(e)) tally.timeouts++;
-                else if (e instanceof SessionExpiredError) tally.expired++;
-                else unexpected.push(e);
-              }
-              tally.ended++;
-            }
-          }
-        };
-
-        /** The client holding the lock, or -1. */
-        const holder = () => current.findIndex((c) => c?.lock?.held);
-        const faults = async () => {
-          const end = performance.now() + STRESS_MS;
-          let expiredHolder = false;
-          while (performance.now() < end) {
-            await sleep(300 + Math.random() * 400);
-            if (!expiredHolder && performance.now() > end - STRESS_MS / 2) {
-              // Curator's KillSession on whoever holds the lock (waiting a little for one, if need be).
-              const who = await waitFor('a holder to expire', WAIT_MS, () => holder() + 1).then((n) => n - 1);
-              const { zk } = current[who]!;
-              await expireSession(server.connectString, { sessionId: zk!.sessionId, password: zk!.password });
-              expiredHolder = true;
-              continue;
-            }
-            const held = holder();
-            const victim = links[held >= 0 && Math.random() < 0.6 ? held : Math.floor(Math.random() * CLIENTS)]!;
-            const fault = Math.floor(Math.random() * 3);
-            if (fault === 0) victim.cut();
-            else if (fault === 1) {
-              victim.refuse();
-              victim.cut();
-              await sleep(800);
-              victim.refuse(false);
-            } else {
-              victim.freeze();
-              await sleep(2500);
-              victim.thaw();
-            }
-          }
-          return expiredHolder;
-        };
-
-        const workers = Array.from({ length: CLIENTS }, (_, who) => worker(who));
-        const expiredHolder = await faults();
-        stopped = true;
-        let finished = false;
-        void Promise.all(workers).then(() => (finished = true));
-        await waitFor('every worker to finish its last attempt', WAIT_MS, () => finished);
-
-        checkMutualExclusion(history);
-        assert.deepEqual(unexpected, [], 'an acquire ends only by acquiring, timing out or a final session');
-        assert.equal(tally.ended, tally.attempts, 'every acquire attempt ended');
-        const acquired = history.filter((s) => s.what === 'acquired').length;
-        const lost = history.filter((s) => s.what === 'lost').length;
-        assert.ok(acquired >= 10, `progress: ${acquired} acquisitions`);
-        assert.ok(expiredHolder && lost >= 1, `faults hit holders: one expired on purpose: ${expiredHolder}, losses: ${lost}`);
-        assert.ok(tally.sessions > CLIENTS, `the expired holder went on with a new session (${tally.sessions} sessions)`);
-        await waitFor('every node withdrawn (no orphan) while the sessions live on', WAIT_MS, async () => (await children('/stress/lock')).length === 0);
-        console.log(`# ${kind} lock stress: ${acquired} acquisitions, ${lost} lost, ${tally.timeouts} timeouts, ${tally.expired} ended by expiry, ${tally.sessions} sessions`);
+    describe('leader latch', () => {
+      it('one leader at a time, in queue order; getLeader names it; close() hands leadership on', async () => {
+        const latches: LeaderLatch[] = [];
+        for (const id of ['a', 'b', 'c']) {
+          const latch = leaderLatch(await session(), '/e1/leader', id);
+          latch.start();
+          await waitFor(`${id}'s node`, WAIT_MS, async () => (await children('/e1/leader')).length === latches.length + 1);
+          latches.push(latch);
+        }
+        const [a, b, c] = latches as [LeaderLatch, LeaderLatch, LeaderLatch];
+        await a.await({ timeoutMs: WAIT_MS });
+        const events: string[] = [];
+        for (const [name, l] of [['a', a], ['b', b], ['c', c]] as const) {
+          l.on('isLeader', () => events.push(`${name} isLeader`)).on('notLeader', () => events.push(`${name} notLeader`));
+        }
+        assert.deepEqual([a.hasLeadership, b.hasLeadership, c.hasLeadership], [true, false, false]);
+        assert.equal(await c.getLeader(), 'a');
+        await assert.rejects(c.await({ timeoutMs: 200 }), isTimeout);
+        await a.close();
+        await b.await({ timeoutMs: WAIT_MS });
+        assert.equal(await c.getLeader(), 'b');
+        await b.close();
+        await c.await({ timeoutMs: WAIT_MS });
+        assert.deepEqual(events, ['a notLeader', 'b isLeader', 'b notLeader', 'c isLeader']);
+        await c.close();
+        assert.equal(c.state, 'CLOSED');
+        await assert.rejects(c.await(), /closed/);
+        assert.deepEqual(await children('/e1/leader'), []);
       });
+
+      it('a leader whose connection is cut is told at once and queues again with a new node after reconnecting', async () => {
+        const { proxy, zk } = await proxied();
+        const a = leaderLatch(zk, '/e2/leader', 'a');
+        a.start();
+        await a.await({ timeoutMs: WAIT_MS });
+        const b = leaderLatch(await session(), '/e2/leader', 'b');
+        b.start();
+        const [before] = await children('/e2/leader');
+        await waitFor("b's node", WAIT_MS, async () => (await children('/e2/leader')).length === 2);
+        const told = once(a, 'notLeader');
+        proxy.cut();
+        await told;
+        assert.equal(a.hasLeadership, false);
+        await b.await({ timeoutMs: WAIT_MS });
+        await waitFor("a's new node after its reconnect, its old one withdrawn", WAIT_MS, async () => {
+          const now = await children('/e2/leader');
+          return now.length === 2 && !now.includes(before!);
+        });
+        assert.equal(await a.getLeader(), 'b');
+        assert.equal(a.state, 'STARTED');
+        await b.close();
+        await a.await({ timeoutMs: WAIT_MS });
+        await a.close();
+      });
+
+      it("a leader whose session expires is told, and the latch is closed with the reason; another leads", async () => {
+        const zk = await session();
+        const a = leaderLatch(zk, '/e3/leader', 'a');
+        a.start();
+        await a.await({ timeoutMs: WAIT_MS });
+        const b = leaderLatch(await session(), '/e3/leader', 'b');
+        b.start();
+        await waitFor("b's node", WAIT_MS, async () => (await children('/e3/leader')).length === 2);
+        const told = once(a, 'notLeader');
+        const closed = once(a, 'closed');
+        await expireSession(server.connectString, { sessionId: zk.sessionId, password: zk.password });
+        await told;
+        const [reason] = await closed;
+        assert.ok(reason instanceof SessionExpiredError, String(reason));
+        assert.equal(a.state, 'CLOSED');
+        await b.await({ timeoutMs: WAIT_MS });
+        await b.close();
+      });
+
+      it(`stress: ${CLIENTS} clients take turns leading for ${STRESS_MS / 1000} s through cut, refused and frozen connections and an expired session`, () =>
+        stress('leader latch', '/stress/leader', (zk) => {
+          let latch: LeaderLatch | undefined;
+          return {
+            async attempt(timeoutMs) {
+              latch = leaderLatch(zk, '/stress/leader');
+              const hold = new AbortController();
+              latch.on('notLeader', () => hold.abort());
+              latch.start();
+              try {
+                await latch.await({ timeoutMs });
+              } catch (e) {
+                await latch.close();
+                throw e;
+              }
+              return hold.signal;
+            },
+            letGo: () => latch!.close(),
+            holding: () => latch?.hasLeadership ?? false,
+          };
+        }));
     });
   });
 }

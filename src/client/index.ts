@@ -14,3 +14,4 @@ export type { ACL, Id, Stat, Request } from '../proto/records.ts';
 export type { MultiResult, Response, ClientInfo } from '../proto/responses.ts';
 // Recipes (Curator's): built on ZooKeeper above, exported here so that one import serves an application.
 export { lock, Lock, type AcquireOptions } from '../recipes/lock.ts';
+export { leaderLatch, LeaderLatch, type LatchState } from '../recipes/leader-latch.ts';
