@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, leaderLatch, lock, NoNodeError, SessionExpiredError, type LeaderLatch, type ZooKeeper } from '../src/client/index.ts';
+import { connect, leaderLatch, lock, NoNodeError, semaphore, SessionExpiredError, type LeaderLatch, type Lease, type ZooKeeper } from '../src/client/index.ts';
 import { expireSession } from '../src/testing/index.ts';
 import { TcpProxy } from './support/proxy.ts';
 import { startServer, type RunningServer } from './support/servers.ts';
@@ -37,16 +37,15 @@ interface Step {
   at: number;
 }
 
-/** Mutual exclusion over a history in the order it happened: no acquire while someone holds; only the holder lets go. */
-function checkMutualExclusion(history: Step[]): void {
-  let holder: number | undefined;
+/** Exclusion over a history in the order it happened: never more than `capacity` holders; only a holder lets go. */
+function checkExclusion(history: Step[], capacity: number): void {
+  const holders = new Set<number>();
   for (const step of history) {
     if (step.what === 'acquired') {
-      assert.equal(holder, undefined, `client ${step.who} acquired at ${step.at} ms while client ${holder} held the lock`);
-      holder = step.who;
+      assert.ok(holders.size < capacity, `client ${step.who} acquired at ${step.at} ms while clients ${[...holders].join(', ')} held (capacity ${capacity})`);
+      holders.add(step.who);
     } else {
-      assert.equal(step.who, holder, `client ${step.who} ${step.what} at ${step.at} ms without holding the lock`);
-      holder = undefined;
+      assert.ok(holders.delete(step.who), `client ${step.who} ${step.what} at ${step.at} ms without holding`);
     }
   }
 }
@@ -82,9 +81,10 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
 
     /**
      * Run CLIENTS workers, each with its own session through its own proxy, contending with `recipe` for STRESS_MS
-     * while faults hit their connections and one holder's session is expired; then check the history.
+     * while faults hit their connections and one holder's session is expired; then check the history, and that the
+     * recipe's `dirs` are left empty while the sessions live on.
      */
-    const stress = async (name: string, path: string, recipe: (zk: ZooKeeper) => Contender) => {
+    const stress = async (name: string, dirs: string[], recipe: (zk: ZooKeeper) => Contender, capacity = 1) => {
       const start = performance.now();
       const history: Step[] = [];
       const record = (who: number, what: Step['what']) => history.push({ who, what, at: Math.round(performance.now() - start) });
@@ -167,7 +167,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       void Promise.all(workers).then(() => (finished = true));
       await waitFor('every worker to finish its last attempt', WAIT_MS, () => finished);
 
-      checkMutualExclusion(history);
+      checkExclusion(history, capacity);
       assert.deepEqual(unexpected, [], 'an attempt ends only by holding, timing out or a final session');
       assert.equal(tally.ended, tally.attempts, 'every attempt ended');
       const acquired = history.filter((s) => s.what === 'acquired').length;
@@ -175,7 +175,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       assert.ok(acquired >= 10, `progress: ${acquired} holds`);
       assert.ok(expiredHolder && lost >= 1, `faults hit holders: one expired on purpose: ${expiredHolder}, losses: ${lost}`);
       assert.ok(tally.sessions > CLIENTS, `the expired holder went on with a new session (${tally.sessions} sessions)`);
-      await waitFor('every node withdrawn (no orphan) while the sessions live on', WAIT_MS, async () => (await children(path)).length === 0);
+      for (const dir of dirs) await waitFor(`every node in ${dir} withdrawn (no orphan) while the sessions live on`, WAIT_MS, async () => (await children(dir)).length === 0);
       console.log(`# ${kind} ${name} stress: ${acquired} holds, ${lost} lost, ${tally.timeouts} timeouts, ${tally.expired} ended by expiry, ${tally.sessions} sessions`);
     };
 
@@ -266,10 +266,63 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       });
 
       it(`stress: ${CLIENTS} clients contend for ${STRESS_MS / 1000} s through cut, refused and frozen connections and an expired session`, () =>
-        stress('lock', '/stress/lock', (zk) => {
+        stress('lock', ['/stress/lock'], (zk) => {
           const l = lock(zk, '/stress/lock');
           return { attempt: (timeoutMs) => l.acquire({ timeoutMs }), letGo: () => l.release(), holding: () => l.held };
         }));
+    });
+
+    describe('semaphore', () => {
+      it('at most maxLeases holders; a waiter gets the lease given back; a timed-out one leaves no node', async () => {
+        const [a, b, c] = [semaphore(await session(), '/s1', 2), semaphore(await session(), '/s1', 2), semaphore(await session(), '/s1', 2)];
+        const leaseA = await a.acquire({ timeoutMs: WAIT_MS });
+        const leaseB = await b.acquire({ timeoutMs: WAIT_MS });
+        await assert.rejects(c.acquire({ timeoutMs: 300 }), isTimeout);
+        await waitFor('the timed-out lease withdrawn', WAIT_MS, async () => (await children('/s1/leases')).length === 2);
+        const gotC = c.acquire({ timeoutMs: WAIT_MS });
+        await waitFor("c's waiting lease", WAIT_MS, async () => (await children('/s1/leases')).length === 3);
+        await leaseA.release();
+        assert.deepEqual([leaseA.held, leaseA.signal.aborted, leaseB.held], [false, true, true]);
+        const leaseC = await gotC;
+        assert.equal(leaseC.held, true);
+        await leaseB.release();
+        await leaseC.release();
+        assert.deepEqual(await children('/s1/leases'), []);
+        assert.throws(() => semaphore(a.zk, '/s1', 0), RangeError);
+      });
+
+      it('a lease is lost when its connection is cut; its node goes once reconnected and a waiter gets it', async () => {
+        const { proxy, zk } = await proxied();
+        const lease = await semaphore(zk, '/s2', 1).acquire({ timeoutMs: WAIT_MS });
+        const waiting = semaphore(await session(), '/s2', 1).acquire({ timeoutMs: WAIT_MS });
+        await waitFor('the waiting lease', WAIT_MS, async () => (await children('/s2/leases')).length === 2);
+        proxy.cut();
+        await once(lease.signal, 'abort');
+        assert.equal(lease.held, false);
+        const next = await waiting;
+        assert.equal(zk.state, 'Connected', 'the session survived: the lost lease was deleted by its owner');
+        await lease.release(); // a no-op once lost
+        await next.release();
+      });
+
+      it(`stress: ${CLIENTS} clients share 2 leases for ${STRESS_MS / 1000} s through cut, refused and frozen connections and an expired session`, () =>
+        stress(
+          'semaphore',
+          ['/stress/semaphore/leases', '/stress/semaphore/locks'],
+          (zk) => {
+            const pool = semaphore(zk, '/stress/semaphore', 2);
+            let lease: Lease | undefined;
+            return {
+              async attempt(timeoutMs) {
+                lease = await pool.acquire({ timeoutMs });
+                return lease.signal;
+              },
+              letGo: () => lease!.release(),
+              holding: () => lease?.held ?? false,
+            };
+          },
+          2,
+        ));
     });
 
     describe('leader latch', () => {
@@ -347,7 +400,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       });
 
       it(`stress: ${CLIENTS} clients take turns leading for ${STRESS_MS / 1000} s through cut, refused and frozen connections and an expired session`, () =>
-        stress('leader latch', '/stress/leader', (zk) => {
+        stress('leader latch', ['/stress/leader'], (zk) => {
           let latch: LeaderLatch | undefined;
           return {
             async attempt(timeoutMs) {

@@ -116,11 +116,10 @@ export async function contenders(zk: ZooKeeper, dir: string, prefix: string, sig
 }
 
 /**
- * Resolves when `path` is gone or may have changed: it is deleted or changed (its watch fired), the session
- * reconnected, or it is final (the caller's next request then fails with SessionExpiredError). Rejects when
- * `signal` aborts.
+ * Resolves when `path` (with `children`: its children) may have changed: its watch fired, the session reconnected,
+ * or it is final (the caller's next request then fails with SessionExpiredError). Rejects when `signal` aborts.
  */
-export function changeOf(zk: ZooKeeper, path: string, signal?: AbortSignal): Promise<void> {
+export function changeOf(zk: ZooKeeper, path: string, signal?: AbortSignal, children = false): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const onState = () => {
@@ -138,8 +137,10 @@ export function changeOf(zk: ZooKeeper, path: string, signal?: AbortSignal): Pro
     zk.on('state', onState);
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) return onAbort();
-    zk.exists(path, { watch: () => finish(), signal }).then(
-      (stat) => stat === null && finish(),
+    const watch = () => finish();
+    const armed = children ? zk.getChildren(path, { watch, signal }).then(() => true) : zk.exists(path, { watch, signal }).then((stat) => stat !== null);
+    armed.then(
+      (present) => present || finish(),
       (e: unknown) => (e instanceof ConnectionLossError ? undefined : finish(e)), // the reconnect (onState) re-checks
     );
   });
@@ -158,5 +159,50 @@ export async function withdraw(zk: ZooKeeper, dir: string, tag: string): Promise
     }
   } catch {
     // the session is final: nothing of it is left to delete
+  }
+}
+
+/**
+ * A contender's stake once it holds (a lock, a lease): `signal` aborts and the node is withdrawn on end() (a
+ * release) or as soon as the session leaves Connected (then `onLost` hears the reason too).
+ */
+export class Hold {
+  private readonly ctl = new AbortController();
+  private withdrawal: Promise<void> | undefined;
+  private readonly onState: () => void;
+
+  constructor(
+    private readonly zk: ZooKeeper,
+    private readonly dir: string,
+    private readonly tag: string,
+    what: string,
+    onLost: (reason: Error) => void,
+  ) {
+    this.onState = () => {
+      if (zk.state === 'Connected') return;
+      const reason = new Error(`${what} lost: session ${zk.state}`);
+      void this.end(reason);
+      onLost(reason);
+    };
+    zk.on('state', this.onState);
+  }
+
+  get held(): boolean {
+    return !this.ctl.signal.aborted;
+  }
+
+  /** aborts when the hold ends, with the reason */
+  get signal(): AbortSignal {
+    return this.ctl.signal;
+  }
+
+  /** End the hold (once); resolves when the node is deleted or the session is final. */
+  end(reason: Error): Promise<void> {
+    if (!this.withdrawal) {
+      this.zk.off('state', this.onState);
+      this.withdrawal = withdraw(this.zk, this.dir, this.tag);
+      this.ctl.abort(reason);
+    }
+    return this.withdrawal;
   }
 }

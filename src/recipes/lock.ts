@@ -18,7 +18,7 @@
 
 import { EventEmitter } from 'node:events';
 import { validatePath, type ZooKeeper } from '../client/zookeeper.ts';
-import { changeOf, contenders, createProtected, eitherSignal, protectionTag, whenConnected, withdraw } from './contenders.ts';
+import { changeOf, contenders, createProtected, eitherSignal, Hold, protectionTag, whenConnected, withdraw } from './contenders.ts';
 
 const PREFIX = 'lock-';
 
@@ -35,13 +35,9 @@ interface LockEvents {
 }
 
 export class Lock extends EventEmitter<LockEvents> {
-  /** true while this object holds the lock (see the invariants above) */
-  held = false;
-  /** the tag of the current acquisition's node, until it is released or withdrawn */
-  private tag: string | undefined;
-  private holding: { ctl: AbortController; onState: () => void } | undefined;
-  /** deletion of the last acquisition's node, which release() awaits */
-  private withdrawal: Promise<void> = Promise.resolve();
+  private acquiring = false;
+  /** the current or last hold */
+  private hold: Hold | undefined;
 
   constructor(
     readonly zk: ZooKeeper,
@@ -51,15 +47,20 @@ export class Lock extends EventEmitter<LockEvents> {
     validatePath(path);
   }
 
+  /** true while this object holds the lock (see the invariants above) */
+  get held(): boolean {
+    return this.hold?.held ?? false;
+  }
+
   /**
    * Wait until this client holds the lock. Resolves to a signal that aborts when the hold ends (release, or the
    * lock is lost; the reason says which), to pass to the work done under the lock.
    */
   async acquire(options: AcquireOptions = {}): Promise<AbortSignal> {
-    if (this.tag !== undefined) throw new Error(`lock ${this.path} is already ${this.held ? 'held' : 'being acquired'} by this object`);
+    if (this.acquiring || this.held) throw new Error(`lock ${this.path} is already ${this.held ? 'held' : 'being acquired'} by this object`);
     const signal = eitherSignal(options.signal, options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs));
     const tag = protectionTag();
-    this.tag = tag;
+    this.acquiring = true;
     try {
       const mine = await createProtected(this.zk, this.path, tag, PREFIX, undefined, signal);
       for (;;) {
@@ -67,48 +68,27 @@ export class Lock extends EventEmitter<LockEvents> {
         const at = queue.indexOf(mine);
         if (at < 0) throw new Error(`lock ${this.path}: node ${mine} disappeared while waiting (deleted by someone else?)`);
         if (at === 0) {
-          if (this.zk.state === 'Connected') return this.hold();
-          await whenConnected(this.zk, signal);
-        } else {
-          await changeOf(this.zk, `${this.path}/${queue[at - 1]}`, signal);
+          if (this.zk.state !== 'Connected') {
+            await whenConnected(this.zk, signal);
+            continue;
+          }
+          this.hold = new Hold(this.zk, this.path, tag, `lock ${this.path}`, (reason) => this.emit('lost', reason));
+          return this.hold.signal;
         }
+        await changeOf(this.zk, `${this.path}/${queue[at - 1]}`, signal);
       }
     } catch (e) {
-      this.tag = undefined;
-      this.withdrawal = withdraw(this.zk, this.path, tag);
+      void withdraw(this.zk, this.path, tag);
       throw e;
+    } finally {
+      this.acquiring = false;
     }
   }
 
   /** Give the lock up: resolves once its node is deleted (or the session is final). A no-op when not held (after a loss too). */
   async release(): Promise<void> {
-    if (this.held) this.end(new Error(`lock ${this.path} released`));
-    else if (this.tag !== undefined) throw new Error(`lock ${this.path} is being acquired, not held: abort the acquire instead`);
-    await this.withdrawal;
-  }
-
-  private hold(): AbortSignal {
-    const ctl = new AbortController();
-    const onState = () => {
-      if (this.zk.state === 'Connected') return;
-      const reason = new Error(`lock ${this.path} lost: session ${this.zk.state}`);
-      this.end(reason);
-      this.emit('lost', reason);
-    };
-    this.holding = { ctl, onState };
-    this.zk.on('state', onState);
-    this.held = true;
-    return ctl.signal;
-  }
-
-  private end(reason: Error): void {
-    const { ctl, onState } = this.holding!;
-    this.zk.off('state', onState);
-    this.holding = undefined;
-    this.held = false;
-    this.withdrawal = withdraw(this.zk, this.path, this.tag!);
-    this.tag = undefined;
-    ctl.abort(reason);
+    if (this.acquiring) throw new Error(`lock ${this.path} is being acquired, not held: abort the acquire instead`);
+    await this.hold?.end(new Error(`lock ${this.path} released`));
   }
 }
 
