@@ -43,6 +43,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         'holding: true, lost: false',
         'the other session: TimeoutError',
         'after release, lost: true, reason: lock /locks/report released',
+        'a third lease: TimeoutError',
         'worker-1 leads',
         'leader: worker-1',
         'worker-1 steps down',

@@ -1,7 +1,7 @@
-// Client guide, part 3 (README "Recipes"): a lock and a leader latch, two sessions contending.
+// Client guide, part 3 (README "Recipes"): a lock, a semaphore and a leader latch, two sessions contending.
 // test/client-examples.test.ts runs this against Paddock and ZooKeeper 3.8.
 
-import { connect, leaderLatch, lock } from '../../src/client/index.ts';
+import { connect, leaderLatch, lock, semaphore } from '../../src/client/index.ts';
 
 export async function recipes(connectString: string): Promise<string[]> {
   const log: string[] = [];
@@ -14,6 +14,13 @@ export async function recipes(connectString: string): Promise<string[]> {
     await lock(other, '/locks/report').acquire({ timeoutMs: 200 }).catch((e: Error) => log.push(`the other session: ${e.name}`));
     await mutex.release();
     log.push(`after release, lost: ${held.aborted}, reason: ${(held.reason as Error).message}`);
+
+    // At most two leases at once, whoever asks.
+    const pool = semaphore(zk, '/pools/db', 2);
+    const lease = await pool.acquire({ timeoutMs: 10_000 });
+    const second = await semaphore(other, '/pools/db', 2).acquire({ timeoutMs: 10_000 });
+    await pool.acquire({ timeoutMs: 200 }).catch((e: Error) => log.push(`a third lease: ${e.name}`));
+    await Promise.all([lease.release(), second.release()]);
 
     const latch = leaderLatch(zk, '/election/reports', 'worker-1');
     latch.on('isLeader', () => log.push('worker-1 leads')).on('notLeader', () => log.push('worker-1 steps down'));
