@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, leaderLatch, lock, NoNodeError, semaphore, SessionExpiredError, type LeaderLatch, type Lease, type ZooKeeper } from '../src/client/index.ts';
+import { connect, leaderLatch, lock, NoNodeError, readWriteLock, semaphore, SessionExpiredError, type LeaderLatch, type Lease, type ZooKeeper } from '../src/client/index.ts';
 import { expireSession } from '../src/testing/index.ts';
 import { TcpProxy } from './support/proxy.ts';
 import { startServer, type RunningServer } from './support/servers.ts';
@@ -18,7 +18,7 @@ import { waitFor } from './support/wait.ts';
 const WAIT_MS = 60_000;
 /** Pings every second, read timeout 2 s: a frozen connection is noticed well before the server expires the session. */
 const SESSION_MS = 3000;
-const STRESS_MS = 8000;
+const STRESS_MS = 6000;
 const CLIENTS = 6;
 
 const isTimeout = (e: unknown) => e instanceof DOMException && e.name === 'TimeoutError';
@@ -29,21 +29,32 @@ interface Contender {
   attempt(timeoutMs: number): Promise<AbortSignal>;
   letGo(): Promise<void>;
   holding(): boolean;
+  /** whether the current attempt is for a shared hold (default: no) */
+  shared?(): boolean;
 }
+
+type RW = ReturnType<typeof readWriteLock>;
 
 interface Step {
   who: number;
   what: 'acquired' | 'released' | 'lost';
   at: number;
+  /** a shared hold (a read lock's) */
+  shared: boolean;
 }
 
-/** Exclusion over a history in the order it happened: never more than `capacity` holders; only a holder lets go. */
+/**
+ * Exclusion over a history in the order it happened: an exclusive hold only while fewer than `capacity` hold, a
+ * shared one (a reader's) only while no exclusive one is held; only a holder lets go.
+ */
 function checkExclusion(history: Step[], capacity: number): void {
-  const holders = new Set<number>();
+  const holders = new Map<number, boolean>(); // who -> shared
   for (const step of history) {
+    const others = () => [...holders].map(([who, shared]) => `${who}${shared ? ' (shared)' : ''}`).join(', ');
     if (step.what === 'acquired') {
-      assert.ok(holders.size < capacity, `client ${step.who} acquired at ${step.at} ms while clients ${[...holders].join(', ')} held (capacity ${capacity})`);
-      holders.add(step.who);
+      const ok = step.shared ? ![...holders.values()].includes(false) : holders.size < capacity;
+      assert.ok(ok, `client ${step.who} acquired${step.shared ? ' shared' : ''} at ${step.at} ms while ${others()} held (capacity ${capacity})`);
+      holders.set(step.who, step.shared);
     } else {
       assert.ok(holders.delete(step.who), `client ${step.who} ${step.what} at ${step.at} ms without holding`);
     }
@@ -87,7 +98,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
     const stress = async (name: string, dirs: string[], recipe: (zk: ZooKeeper) => Contender, capacity = 1) => {
       const start = performance.now();
       const history: Step[] = [];
-      const record = (who: number, what: Step['what']) => history.push({ who, what, at: Math.round(performance.now() - start) });
+      const record = (who: number, what: Step['what'], shared = false) => history.push({ who, what, shared, at: Math.round(performance.now() - start) });
       const tally = { attempts: 0, ended: 0, timeouts: 0, expired: 0, sessions: 0 };
       const unexpected: unknown[] = [];
       const current: { zk?: ZooKeeper; contender?: Contender }[] = [];
@@ -110,7 +121,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
             tally.attempts++;
             try {
               const hold = await contender.attempt(4000);
-              record(who, 'acquired');
+              record(who, 'acquired', contender.shared?.());
               let lettingGo = false;
               hold.addEventListener('abort', () => lettingGo || record(who, 'lost'), { once: true });
               await Promise.race([sleep(20 + Math.random() * 80), once(hold, 'abort')]);
@@ -269,6 +280,47 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         stress('lock', ['/stress/lock'], (zk) => {
           const l = lock(zk, '/stress/lock');
           return { attempt: (timeoutMs) => l.acquire({ timeoutMs }), letGo: () => l.release(), holding: () => l.held };
+        }));
+    });
+
+    describe('read-write lock', () => {
+      it('readers hold together, a writer alone; a reader behind a waiting writer waits for it', async () => {
+        const [a, b, c, d] = [await session(), await session(), await session(), await session()].map((zk) => readWriteLock(zk, '/rw1')) as [RW, RW, RW, RW];
+        await a.readLock.acquire({ timeoutMs: WAIT_MS });
+        await b.readLock.acquire({ timeoutMs: WAIT_MS });
+        const order: string[] = [];
+        const writer = c.writeLock.acquire({ timeoutMs: WAIT_MS }).then(() => order.push('writer'));
+        await waitFor("the writer's node", WAIT_MS, async () => (await children('/rw1')).length === 3);
+        const reader = d.readLock.acquire({ timeoutMs: WAIT_MS }).then(() => order.push('late reader'));
+        await waitFor("the late reader's node", WAIT_MS, async () => (await children('/rw1')).length === 4);
+        await c.writeLock.zk.sync('/');
+        await d.readLock.zk.sync('/');
+        assert.deepEqual([c.writeLock.held, d.readLock.held], [false, false]);
+        await a.readLock.release();
+        await b.readLock.release();
+        await writer;
+        assert.equal(d.readLock.held, false, 'the late reader waits for the writer ahead of it');
+        await assert.rejects(a.writeLock.acquire({ timeoutMs: 200 }), isTimeout);
+        await c.writeLock.release();
+        await reader;
+        assert.deepEqual(order, ['writer', 'late reader']);
+        await d.readLock.release();
+        assert.deepEqual(await children('/rw1'), []);
+      });
+
+      it(`stress: ${CLIENTS} clients read and write for ${STRESS_MS / 1000} s through cut, refused and frozen connections and an expired session`, () =>
+        stress('read-write lock', ['/stress/rw'], (zk) => {
+          const { readLock, writeLock } = readWriteLock(zk, '/stress/rw');
+          let current = readLock;
+          return {
+            attempt(timeoutMs) {
+              current = Math.random() < 0.6 ? readLock : writeLock;
+              return current.acquire({ timeoutMs });
+            },
+            letGo: () => current.release(),
+            holding: () => current.held,
+            shared: () => current === readLock,
+          };
         }));
     });
 

@@ -109,10 +109,10 @@ async function findTagged(zk: ZooKeeper, dir: string, tag: string, signal?: Abor
   return children.filter((c) => c.startsWith(tag));
 }
 
-/** The children of `dir` whose name holds `prefix`, in sequence order. */
-export async function contenders(zk: ZooKeeper, dir: string, prefix: string, signal?: AbortSignal): Promise<string[]> {
+/** The children of `dir` named with one of `prefixes` (before the sequence), in sequence order. */
+export async function contenders(zk: ZooKeeper, dir: string, prefixes: string[], signal?: AbortSignal): Promise<string[]> {
   const children = await retrying(zk, signal, () => zk.getChildren(dir, { signal }));
-  return children.filter((c) => c.slice(0, -10).endsWith(prefix)).sort((a, b) => sequenceOf(a) - sequenceOf(b));
+  return children.filter((c) => prefixes.some((p) => c.slice(0, -10).endsWith(p))).sort((a, b) => sequenceOf(a) - sequenceOf(b));
 }
 
 /**

@@ -78,7 +78,7 @@ export class LeaderLatch extends EventEmitter<LatchEvents> {
 
   /** The id of the current leader (the first node's data), or undefined when there is none. */
   async getLeader(): Promise<string | undefined> {
-    const [first] = await contenders(this.zk, this.path, PREFIX).catch(() => []);
+    const [first] = await contenders(this.zk, this.path, [PREFIX]).catch(() => []);
     if (first === undefined) return undefined;
     return (await this.zk.getData(`${this.path}/${first}`)).data.toString();
   }
@@ -131,7 +131,7 @@ export class LeaderLatch extends EventEmitter<LatchEvents> {
     try {
       const mine = await createProtected(this.zk, this.path, tag, PREFIX, Buffer.from(this.id), signal);
       for (;;) {
-        const queue = await contenders(this.zk, this.path, PREFIX, signal);
+        const queue = await contenders(this.zk, this.path, [PREFIX], signal);
         const at = queue.indexOf(mine);
         if (at < 0) return; // deleted by someone else: queue again
         if (at > 0) {

@@ -1,8 +1,12 @@
-// A distributed mutex, mirroring Curator's InterProcessMutex: `lock(zk, '/locks/job').acquire()` / `.release()`.
+// A distributed mutex, mirroring Curator's InterProcessMutex: `lock(zk, '/locks/job').acquire()` / `.release()`;
+// and a read-write lock, mirroring InterProcessReadWriteLock: `readWriteLock(zk, path)` gives a `readLock` and a
+// `writeLock`, two Locks queueing on the same path.
 //
 // Design: each acquisition creates a protected ephemeral-sequential child `_c_<uuid>-lock-NNNNNNNNNN` of the lock
-// path (see contenders.ts); the lowest sequence holds the lock, every other contender watches only its predecessor
-// and re-checks when it goes (no herd). A create whose reply was lost is found again by its uuid.
+// path (see contenders.ts; `__READ__` / `__WRITE__` for a read-write lock); the lowest sequence holds the lock,
+// every other contender watches only its predecessor and re-checks when it goes (no herd). A reader waits only for
+// the nearest writer before it, so readers hold together while no writer is ahead of them. A create whose reply
+// was lost is found again by its uuid.
 //
 // Invariants:
 //  - `held` is true only between an acquire() that resolved and the first of: release(), or the session leaving
@@ -20,7 +24,24 @@ import { EventEmitter } from 'node:events';
 import { validatePath, type ZooKeeper } from '../client/zookeeper.ts';
 import { changeOf, contenders, createProtected, eitherSignal, Hold, protectionTag, whenConnected, withdraw } from './contenders.ts';
 
-const PREFIX = 'lock-';
+/** How a lock queues: the names of its nodes, and which node one at `at` of the sorted `queue` waits for (none: it holds). */
+export interface Queueing {
+  prefix: string;
+  /** every prefix of the queue's nodes (a read-write lock's readers and writers queue together) */
+  queue: string[];
+  blocker(queue: string[], at: number): string | undefined;
+}
+
+const predecessor = (queue: string[], at: number): string | undefined => queue[at - 1];
+const MUTEX: Queueing = { prefix: 'lock-', queue: ['lock-'], blocker: predecessor };
+const READ = '__READ__';
+const WRITE = '__WRITE__';
+const WRITER: Queueing = { prefix: WRITE, queue: [READ, WRITE], blocker: predecessor };
+const READER: Queueing = {
+  prefix: READ,
+  queue: [READ, WRITE],
+  blocker: (queue, at) => queue.slice(0, at).findLast((name) => name.slice(0, -10).endsWith(WRITE)),
+};
 
 export interface AcquireOptions {
   /** give up (rejecting with the signal's reason) when it aborts */
@@ -42,6 +63,8 @@ export class Lock extends EventEmitter<LockEvents> {
   constructor(
     readonly zk: ZooKeeper,
     readonly path: string,
+    /** a mutex by default; readWriteLock() passes its reader's and writer's */
+    private readonly queueing: Queueing = MUTEX,
   ) {
     super();
     validatePath(path);
@@ -62,12 +85,13 @@ export class Lock extends EventEmitter<LockEvents> {
     const tag = protectionTag();
     this.acquiring = true;
     try {
-      const mine = await createProtected(this.zk, this.path, tag, PREFIX, undefined, signal);
+      const mine = await createProtected(this.zk, this.path, tag, this.queueing.prefix, undefined, signal);
       for (;;) {
-        const queue = await contenders(this.zk, this.path, PREFIX, signal);
+        const queue = await contenders(this.zk, this.path, this.queueing.queue, signal);
         const at = queue.indexOf(mine);
         if (at < 0) throw new Error(`lock ${this.path}: node ${mine} disappeared while waiting (deleted by someone else?)`);
-        if (at === 0) {
+        const blocker = this.queueing.blocker(queue, at);
+        if (blocker === undefined) {
           if (this.zk.state !== 'Connected') {
             await whenConnected(this.zk, signal);
             continue;
@@ -75,7 +99,7 @@ export class Lock extends EventEmitter<LockEvents> {
           this.hold = new Hold(this.zk, this.path, tag, `lock ${this.path}`, (reason) => this.emit('lost', reason));
           return this.hold.signal;
         }
-        await changeOf(this.zk, `${this.path}/${queue[at - 1]}`, signal);
+        await changeOf(this.zk, `${this.path}/${blocker}`, signal);
       }
     } catch (e) {
       void withdraw(this.zk, this.path, tag);
@@ -94,3 +118,13 @@ export class Lock extends EventEmitter<LockEvents> {
 
 /** A mutex at `path` (created as a container if missing) for this session: `await lock(zk, '/locks/a').acquire()`. */
 export const lock = (zk: ZooKeeper, path: string): Lock => new Lock(zk, path);
+
+/**
+ * A read-write lock at `path`: any number of `readLock` holders together, or one `writeLock` holder, in queue
+ * order (a reader behind a waiting writer waits for it, so writers are not starved). Not reentrant, so no
+ * downgrade as Curator allows: a write holder asking for the read lock would wait for itself until its timeout.
+ */
+export const readWriteLock = (zk: ZooKeeper, path: string): { readLock: Lock; writeLock: Lock } => ({
+  readLock: new Lock(zk, path, READER),
+  writeLock: new Lock(zk, path, WRITER),
+});

@@ -64,7 +64,7 @@ export class Semaphore {
   private async waitForRoom(tag: string, signal: AbortSignal): Promise<Lease> {
     const mine = await createProtected(this.zk, this.leases, tag, PREFIX, undefined, signal);
     for (;;) {
-      const leases = await contenders(this.zk, this.leases, PREFIX, signal);
+      const leases = await contenders(this.zk, this.leases, [PREFIX], signal);
       if (!leases.includes(mine)) throw new NoNodeError(`${this.leases}/${mine}`);
       if (leases.length <= this.maxLeases && this.zk.state === 'Connected') {
         const hold = new Hold(this.zk, this.leases, tag, `lease ${this.leases}/${mine}`, () => undefined);
