@@ -1,9 +1,11 @@
-// The recipes (src/recipes) against a Paddock server and against ZooKeeper 3.8, the same tests for both: the
-// lock's queue and timeouts, a create whose reply is lost at ConnectionLoss found again by its protected name,
-// the holder told when its session expires or its connection is cut, and a stress run in which six clients
-// contend while a fault injector cuts, refuses and freezes their connections (through TcpProxy) and expires a
-// holder's session on purpose. A checker over the recorded history (acquired / released / lost, in the order
-// this single-threaded process saw them) proves mutual exclusion, and every acquire attempt is shown to end.
+// The recipes (src/recipes) against a Paddock server and against ZooKeeper 3.8, the same tests for both: for
+// the lock, read-write lock, semaphore and leader latch, their queue order and timeouts, a holder told when its
+// connection is cut or its session expires, and a create whose reply is lost at ConnectionLoss found again by its
+// protected name; then, per recipe, a stress run in which six clients contend while a fault injector cuts,
+// refuses and freezes their connections (through TcpProxy) and expires a holder's session on purpose (Curator's
+// KillSession). A checker over the recorded history (acquired / released / lost, in the order this
+// single-threaded process saw them) proves exclusion, every attempt is shown to end (holding, timing out or with
+// the session), and no node is left behind.
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
