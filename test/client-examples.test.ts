@@ -7,14 +7,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { basics } from '../examples/client/basics.ts';
+import { recipes } from '../examples/client/recipes.ts';
 import { watches } from '../examples/client/watches.ts';
 import { ROOT, startServer, type RunningServer } from './support/servers.ts';
 
-it('every line of the README\'s client code block is a line of the examples', () => {
+it('every line of the README\'s client code blocks is a line of the examples', () => {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## Using the client'));
-  const block = /```ts\n([\s\S]*?)```/.exec(section)![1]!;
-  const examples = ['basics.ts', 'watches.ts'].map((f) => readFileSync(join(ROOT, 'examples', 'client', f), 'utf8')).join('\n');
+  const section = readme.slice(readme.indexOf('## Using the client'), readme.indexOf('## Testing your app'));
+  const block = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!).join('\n');
+  const examples = ['basics.ts', 'watches.ts', 'recipes.ts'].map((f) => readFileSync(join(ROOT, 'examples', 'client', f), 'utf8')).join('\n');
   const lines = new Set(examples.split('\n').map((l) => l.trim()));
   for (const line of block.split('\n').filter((l) => l.trim())) assert.ok(lines.has(line.trim()), `README line not in the examples: ${line}`);
 });
@@ -34,6 +35,18 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         'transaction failed on /guide; /guide/a exists: false',
         'transaction: create, setData',
         'gone',
+      ]);
+    });
+
+    it('recipes', async () => {
+      assert.deepEqual(await recipes(server.connectString), [
+        'holding: true, lost: false',
+        'the other session: TimeoutError',
+        'after release, lost: true, reason: lock /locks/report released',
+        'a third lease: TimeoutError',
+        'worker-1 leads',
+        'leader: worker-1',
+        'worker-1 steps down',
       ]);
     });
 

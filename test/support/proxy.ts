@@ -2,15 +2,16 @@
 // and a server: cut() closes every connection through it at once (both ends, as
 // a network fault looks to each side), refuse() makes it drop new connections
 // as they arrive, freeze() stops forwarding bytes without closing anything (a
-// silent partition: only timeouts notice), thaw() resumes. Bytes are forwarded
-// unchanged.
+// silent partition: only timeouts notice; freeze('replies') drops only the
+// server's bytes, so requests are applied but their replies are lost), thaw()
+// resumes. Bytes are forwarded unchanged.
 
 import net from 'node:net';
 
 export class TcpProxy {
   private readonly links = new Set<{ client: net.Socket; upstream: net.Socket }>();
   private refusing = false;
-  private frozen = false;
+  private frozen: 'both' | 'replies' | false = false;
   /** connections accepted so far (refused ones included) */
   accepted = 0;
 
@@ -60,7 +61,7 @@ export class TcpProxy {
       [upstream, client],
     ] as const) {
       from.on('data', (chunk) => {
-        if (!this.frozen) to.write(chunk);
+        if (!this.frozen || (this.frozen === 'replies' && from === client)) to.write(chunk);
       });
       from.on('error', drop);
       from.on('close', drop);
@@ -81,9 +82,9 @@ export class TcpProxy {
     this.refusing = on;
   }
 
-  /** Discard bytes both ways without closing anything, until thaw(). */
-  freeze(): void {
-    this.frozen = true;
+  /** Discard bytes both ways (or only the server's, 'replies') without closing anything, until thaw(). */
+  freeze(what: 'both' | 'replies' = 'both'): void {
+    this.frozen = what;
   }
 
   thaw(): void {
