@@ -107,6 +107,9 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       const links = await Promise.all(Array.from({ length: CLIENTS }, () => TcpProxy.start(server)));
       proxies.push(...links);
       let stopped = false;
+      /** the holder to expire on purpose: wanted by the faults, claimed by the next client to hold */
+      const pin = { wanted: false, who: -1 };
+      const never = new Promise<never>(() => {});
 
       const worker = async (who: number) => {
         while (!stopped) {
@@ -126,7 +129,9 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
               record(who, 'acquired', contender.shared?.());
               let lettingGo = false;
               hold.addEventListener('abort', () => lettingGo || record(who, 'lost'), { once: true });
-              await Promise.race([sleep(50 + Math.random() * 100), once(hold, 'abort')]);
+              // The holder picked to be expired keeps holding until the expiry ends its hold.
+              if (pin.wanted && pin.who < 0) [pin.wanted, pin.who] = [false, who];
+              await Promise.race([pin.who === who ? never : sleep(50 + Math.random() * 100), once(hold, 'abort')]);
               if (!hold.aborted) record(who, 'released');
               lettingGo = true;
               await contender.letGo();
@@ -148,10 +153,13 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         while (performance.now() < end) {
           await sleep(300 + Math.random() * 400);
           if (!expired && performance.now() > end - STRESS_MS / 2) {
-            // Curator's KillSession on whoever holds (waiting a little for one, if need be).
-            const who = await waitFor('a holder to expire', WAIT_MS, () => holder() + 1).then((n) => n - 1);
+            // Curator's KillSession on a holder: the next to hold keeps holding until then, so the expiry hits a hold.
+            pin.wanted = true;
+            const who = await waitFor('a holder to expire', WAIT_MS, () => pin.who + 1).then((n) => n - 1);
             expired = current[who]!.zk!;
             await expireSession(server.connectString, { sessionId: expired.sessionId, password: expired.password });
+            pin.who = -2; // its later holds are ordinary ones
+            await waitFor('the expired holder to go on with a new session', WAIT_MS, () => tally.sessions > CLIENTS);
             continue;
           }
           const held = holder();
