@@ -7,11 +7,19 @@
 // the two return, the survivor rejoins and closes its read-only connections,
 // and the client, which has never seen a read-write server, reconnects with a
 // new session as ZooKeeper's client does, and writes again.
+//
+// The read-write probe: a lone member of a three-member ensemble (read-only for
+// good) and a standalone server behind a proxy that refuses connections at
+// first. The client takes the lone member read-only; once the proxy lets
+// connections through, the client's `isro` probe finds the standalone answering
+// "rw" and moves there by itself (the lone member never closes the connection).
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { connect, ConnectionLossError, Err, NotReadOnlyError, type SessionState } from '../src/client/index.ts';
 import { TestEnsemble } from './support/ensemble.ts';
+import { TcpProxy } from './support/proxy.ts';
+import { startServer } from './support/servers.ts';
 import { waitFor } from './support/wait.ts';
 
 const WAIT_MS = 60_000;
@@ -51,6 +59,44 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         assert.equal(await zk.create('/ro/after', 'rw'), '/ro/after');
       } finally {
         await zk.close();
+      }
+    });
+  });
+}
+
+for (const kind of ['paddock', 'zookeeper'] as const) {
+  describe(`client read-write probe, ${kind} servers`, { timeout: 300_000 }, () => {
+    it('a read-only session moves by itself to a server that answers isro with rw, with a new session', async () => {
+      const cfg: Record<string, string | number> = kind === 'zookeeper' ? { localSessionsEnabled: 'true' } : {};
+      const lone = await TestEnsemble.create(`client-rwprobe-${kind}`, [1, 2, 3].map((id) => ({ id, kind, jvmFlags: ['-Dreadonlymode.enabled=true'] })), { tickTime: 300, cfg, waitMs: WAIT_MS });
+      const standalone = await startServer(kind, { tickTime: 300 });
+      const proxy = await TcpProxy.start(standalone);
+      try {
+        await lone.start(1, { noWait: true });
+        await waitFor('the lone member to serve read-only', WAIT_MS, async () => (await lone.fourLetter(1, 'isro')) === 'ro');
+        proxy.refuse();
+        const zk = await connect(`${lone.connectString([1])},${proxy.connectString}`, { canBeReadOnly: true, sessionTimeout: 20_000 });
+        try {
+          assert.equal(zk.state, 'ConnectedReadOnly');
+          const readOnlySession = zk.sessionId;
+          const seen: SessionState[] = [];
+          zk.on('state', (s) => seen.push(s));
+          proxy.refuse(false);
+          await waitFor('the client to move to the read-write server', WAIT_MS, () => zk.state === 'Connected');
+          assert.deepEqual(seen, ['Disconnected', 'Connected']);
+          assert.equal(zk.server, proxy.connectString);
+          assert.notEqual(zk.sessionId, readOnlySession, 'a new session: no read-write server had seen the read-only one');
+          assert.equal(await zk.create('/moved', 'rw'), '/moved');
+          const direct = await connect(standalone.connectString);
+          assert.equal((await direct.getData('/moved')).data.toString(), 'rw', 'the write went to the standalone server');
+          await direct.close();
+        } finally {
+          await zk.close();
+        }
+      } finally {
+        await proxy.close();
+        await standalone.stop();
+        await lone.close();
       }
     });
   });

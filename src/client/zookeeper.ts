@@ -12,6 +12,11 @@
 // zxid, so a watch whose node changed meanwhile fires once. All of that is sent
 // before any request issued while disconnected.
 //
+// Read-only: with canBeReadOnly a server cut off from its quorum may take the
+// session read-only (ConnectedReadOnly). Meanwhile the client asks the other
+// servers `isro`, pausing 100 ms, then twice as long each time up to 60 s (the
+// Java client's pingRwServer), and moves to the first that answers "rw".
+//
 // States are events ('state' with the name, and the name itself): Connected,
 // ConnectedReadOnly, Disconnected, then Connected again, or Expired /
 // AuthFailed / Closed, which are final for this object.
@@ -28,6 +33,7 @@
 // both ways (requests, created paths, watch events, ephemerals).
 
 import { EventEmitter } from 'node:events';
+import net from 'node:net';
 import { Err, OpCode, WatcherType, ZkError } from '../proto/constants.ts';
 import type { ACL, Request, Stat } from '../proto/records.ts';
 import type { ClientInfo, MultiResult, Response } from '../proto/responses.ts';
@@ -98,8 +104,31 @@ interface Waiter {
 const FINAL: ReadonlySet<SessionState> = new Set(['Expired', 'AuthFailed', 'Closed']);
 /** ZooKeeper's client waits up to this long before a reconnect attempt, and this long after every server failed in a row. */
 const RECONNECT_PAUSE_MS = 1000;
+/** the read-write probe's first and longest pause, and how long one server has to answer (ClientCnxn's values) */
+const RW_PROBE_FIRST_MS = 100;
+const RW_PROBE_MAX_MS = 60_000;
+const RW_PROBE_TIMEOUT_MS = 1000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** a pause that does not keep the process alive */
+const idle = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/** Whether the server at `address` answers the four-letter word `isro` with "rw" (within RW_PROBE_TIMEOUT_MS). */
+function answersReadWrite(address: ServerAddress): Promise<boolean> {
+  return new Promise((resolve) => {
+    let answer = '';
+    const socket = net.connect({ host: address.host, port: address.port });
+    const done = (rw: boolean) => {
+      socket.destroy();
+      resolve(rw);
+    };
+    socket.setTimeout(RW_PROBE_TIMEOUT_MS, () => done(false));
+    socket.on('connect', () => socket.write('isro')); // no half-close: the server closes once it has answered
+    socket.on('data', (d) => (answer += d.toString('latin1')));
+    socket.on('end', () => done(answer === 'rw'));
+    socket.on('error', () => done(false));
+  });
+}
 
 function shuffled<T>(items: T[]): T[] {
   const out = [...items];
@@ -254,6 +283,29 @@ export class ZooKeeper extends EventEmitter<ZooKeeperEvents> {
     for (const req of this.watches.setWatchesRequests(this.lastZxid, (p) => this.toServer(p))) conn.request(req).catch(() => undefined);
     this.setState(conn.readOnly ? 'ConnectedReadOnly' : 'Connected');
     for (const w of this.waiters.splice(0)) w.resolve(conn);
+    if (conn.readOnly) void this.probeForReadWrite(conn);
+  }
+
+  /** While `conn` serves read-only, ask the other servers in turn whether they are read-write; move to the first that is. */
+  private async probeForReadWrite(conn: ZooKeeperClient): Promise<void> {
+    for (let pause = RW_PROBE_FIRST_MS; ; pause = Math.min(pause * 2, RW_PROBE_MAX_MS)) {
+      await idle(pause);
+      if (this.conn !== conn || !conn.connected) return;
+      const next = this.cursor % this.servers.length;
+      const address = this.servers[next]!;
+      if (address.host === conn.host && address.port === conn.port) {
+        this.cursor++;
+        continue;
+      }
+      if (!(await answersReadWrite(address))) {
+        this.cursor++;
+        continue;
+      }
+      if (this.conn !== conn) return;
+      this.cursor = next; // the reconnect goes there first
+      conn.disconnect();
+      return;
+    }
   }
 
   private detach(conn: ZooKeeperClient): void {
