@@ -153,9 +153,14 @@ export interface LoadSpec {
   size: number;
   warmup: number;
   duration: number;
+  /** loadgen's --engine: raw (its own one-thread protocol client) or zkclient (the C client); default zkclient */
+  engine?: Engine;
   /** extra loadgen arguments, e.g. ['--ops', '1000000', '--base', '/bench'] */
   extra?: string[];
 }
+
+export const ENGINES = ['raw', 'zkclient'] as const;
+export type Engine = (typeof ENGINES)[number];
 
 /**
  * What loadgen drives and whose cost is measured: the server processes (CPU
@@ -222,6 +227,7 @@ const loadgenArgs = (target: LoadTarget, s: LoadSpec) => [
   '--size', String(s.size),
   '--warmup', String(s.warmup),
   '--duration', String(s.duration),
+  '--engine', s.engine ?? 'zkclient',
   ...(s.extra ?? []),
 ];
 

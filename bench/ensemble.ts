@@ -4,13 +4,16 @@
 //   node --import tsx bench/ensemble.ts [--quick] [--servers zookeeper,paddock]
 //        [--workloads get,set,mix,create] [--rounds N] [--server-warmup S]
 //        [--warmup S] [--duration S] [--window N] [--sessions N]
-//        [--failovers N] [--failover-limit S] [--tick MS] [--cfg key=value]...
+//        [--failovers N] [--failover-limit S] [--tick MS] [--engine raw|zkclient]
+//        [--cfg key=value]...
 //        [--out results.json]
 //
 // Rounds alternate the kinds (ZK, Paddock, ZK, ...); each round starts a
 // FRESH ensemble (test/support/ensemble.ts, fsync on), warms it, then measures
 // each workload with bench/loadgen.c, whose sessions are spread evenly over the
-// three members (--spread). CPU is the sum over the three peers' processes
+// three members (--spread), on its raw engine by default (one thread speaking
+// the protocol, so the latencies are the servers'; --engine zkclient for the C
+// client; the failover writer always uses the C client, which reconnects). CPU is the sum over the three peers' processes
 // (/proc), exactly around the measured ops; RSS is sampled per peer. Then the
 // failover: a loadgen session on the two members that are not the leader
 // writes one setData at a time; the leader is killed (SIGKILL) and loadgen
@@ -25,8 +28,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TestEnsemble } from '../test/support/ensemble.ts';
 import {
-  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, median, optionReaders, ratio, round1, serversTarget, summarizeRounds, table, times,
-  warmServer, type Kind, type LoadSpec, type Measurement, type RoundsSummary,
+  compileLoadgen, ENGINES, fmt, LABEL, liveChildren, measureLoadgen, median, optionReaders, ratio, round1, serversTarget, summarizeRounds, table, times,
+  warmServer, type Engine, type Kind, type LoadSpec, type Measurement, type RoundsSummary,
 } from './common.ts';
 
 const WORKLOADS = ['get', 'set', 'mix', 'create'] as const;
@@ -53,6 +56,7 @@ interface Options {
   failovers: number;
   failoverLimit: number;
   tick: number;
+  engine: Engine;
   cfg: Record<string, string>;
   out?: string;
   quick: boolean;
@@ -63,7 +67,7 @@ function usage(msg?: string): never {
   console.error(
     'usage: node --import tsx bench/ensemble.ts [--quick] [--servers zookeeper,paddock] [--workloads get,set,mix,create]\n' +
       '       [--rounds N] [--server-warmup S] [--warmup S] [--duration S] [--window N] [--sessions N]\n' +
-      '       [--failovers N] [--failover-limit S] [--tick MS] [--cfg key=value]... [--out FILE]',
+      '       [--failovers N] [--failover-limit S] [--tick MS] [--engine raw|zkclient] [--cfg key=value]... [--out FILE]',
   );
   process.exit(2);
 }
@@ -95,6 +99,7 @@ function parseArgs(argv: string[]): Options {
     failovers: quick ? 2 : 5,
     failoverLimit: 30,
     tick: 2000,
+    engine: 'raw',
     cfg: {},
     quick,
   };
@@ -109,6 +114,7 @@ function parseArgs(argv: string[]): Options {
       (o as unknown as Record<string, number>)[field] = num(v, a, min, max);
     } else if (a === '--servers') o.servers = list(v, a, ['zookeeper', 'paddock'] as const);
     else if (a === '--workloads') o.workloads = list(v, a, WORKLOADS);
+    else if (a === '--engine') o.engine = list(v, a, ENGINES)[0];
     else if (a === '--cfg') {
       const m = /^([\w.]+)=(.*)$/.exec(v ?? '');
       if (!m) usage('--cfg takes key=value (a zoo.cfg line)');
@@ -126,6 +132,7 @@ const spec = (workload: Workload, o: Options): LoadSpec => ({
   size: 1024,
   warmup: o.warmup,
   duration: o.duration,
+  engine: o.engine,
 });
 
 // ---------------------------------------------------------------- failover
@@ -238,7 +245,7 @@ async function main() {
     console.log(
       `Ensemble benchmark: 3 peers each of ${o.servers.join(', ')}; tickTime ${o.tick} ms, forceSync=yes; workloads ${o.workloads.join(', ')}; ` +
         `${o.rounds} rounds, fresh ensemble per round; warm-up ${o.serverWarmup} s, per workload ${o.warmup} s + ${o.duration} s measured; ` +
-        `window ${o.window} over ${o.sessions} sessions spread over the members; ${o.failovers} leader kills per round; ` +
+        `window ${o.window} over ${o.sessions} sessions spread over the members (${o.engine} engine); ${o.failovers} leader kills per round; ` +
         `${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
     );
     for (let round = 1; round <= o.rounds && !interrupted; round++) {

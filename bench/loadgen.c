@@ -8,7 +8,7 @@
  *           [--window 32] [--sessions 2] [--size 1024]
  *           [--warmup 3] [--duration 8] [--ops 2000000]
  *           [--warmup-ops 1000000] [--handshake] [--mark]
- *           [--base /path] [--parents 100]
+ *           [--base /path] [--parents 100] [--engine zkclient|raw]
  *
  * Phases:
  *   setup     create /paddock-bench-<pid> and its 1 KiB data node
@@ -36,6 +36,17 @@
  * --parents parent nodes are created in setup. Nothing is deleted afterwards:
  * the tree is the point.
  *
+ * Engines: zkclient (default) runs every phase on the C client, whose
+ * completion and I/O threads hand each op over twice; raw runs the get, set,
+ * mix and create phases on its own sessions instead: plain TCP connections
+ * speaking the protocol (ConnectRequest, then pipelined requests whose
+ * replies come back in order per session), all driven by one thread and one
+ * epoll loop. On a small machine the C client spends more CPU per op than the
+ * server it measures, and its thread hand-offs show up in the tail; raw costs
+ * a few µs per op, so the latencies it reports are the server's. Setup and
+ * cleanup use the C client with either engine; raw has no reconnect, so it
+ * is not for failovers (--mark) or the connect and fill workloads.
+ *
  * Hosts: the C client picks a random host of --host for each session; with
  * --spread session i connects to host i mod n only (a list of n ensemble
  * members gets its sessions evenly), still reconnecting within that one host.
@@ -49,13 +60,20 @@
  */
 #include <zookeeper/zookeeper.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,6 +100,7 @@ static int recv_timeout_ms = 10000;
 static const char *base_opt = NULL; /* --base */
 static int nparents = 100;          /* fill: parents under base */
 static long fill_next;              /* fill: next node index (atomic) */
+static int raw_engine = 0;          /* --engine raw */
 
 static char *payload;
 static char base_path[64];
@@ -210,6 +229,8 @@ static struct waiter *new_waiter(void) {
 
 struct slot {
   int idx;
+  int stage;  /* raw create: 0 = create sent, 1 = its delete sent */
+  struct raw_session *rs; /* raw engine: the session this slot uses */
   long count; /* ops this slot issued (mix: every tenth is a setData) */
   zhandle_t *zh;
   uint64_t t0;
@@ -349,6 +370,311 @@ static void run_connect_phase(struct phase *p) {
   free(th);
 }
 
+/* ------------------------------------------------------------ raw engine */
+
+/* Protocol facts (zookeeper.jute): every frame is a 4-byte big-endian length
+   and a body; a request body is RequestHeader{xid, type} + the op's record, a
+   reply body ReplyHeader{xid, zxid, err} + the op's response. */
+enum { OP_CREATE = 1, OP_DELETE = 2, OP_GETDATA = 4, OP_SETDATA = 5, OP_PING = 11, OP_CLOSE = -11 };
+enum { XID_PING = -2, XID_WATCH = -1 };
+
+struct raw_session {
+  int fd;
+  int dead;             /* connection failed: its slots fail and stop */
+  int32_t xid;
+  int *fifo;            /* slots awaiting replies, in send order (ring of window_) */
+  int head, count;
+  char *out;            /* requests queued since the last flush */
+  size_t out_len, out_cap;
+  char *in;             /* bytes read, not yet a whole frame */
+  size_t in_len, in_cap;
+  uint64_t last_send_ns;
+  int timeout_ms;       /* negotiated */
+};
+
+static struct raw_session *raw_sessions;
+static int raw_epoll = -1;
+
+static void put_i32(char *b, int32_t v) {
+  uint32_t u = htonl((uint32_t)v);
+  memcpy(b, &u, 4);
+}
+static int32_t get_i32(const char *b) {
+  uint32_t u;
+  memcpy(&u, b, 4);
+  return (int32_t)ntohl(u);
+}
+
+static char *out_reserve(struct raw_session *rs, size_t n) {
+  if (rs->out_len + n > rs->out_cap) {
+    rs->out_cap = (rs->out_len + n) * 2;
+    rs->out = realloc(rs->out, rs->out_cap);
+    if (!rs->out) die("out of memory for the raw engine's output");
+  }
+  char *b = rs->out + rs->out_len;
+  rs->out_len += n;
+  return b;
+}
+static void out_i32(struct raw_session *rs, int32_t v) { put_i32(out_reserve(rs, 4), v); }
+static void out_buf(struct raw_session *rs, const char *data, int32_t len) {
+  out_i32(rs, len);
+  if (len > 0) memcpy(out_reserve(rs, (size_t)len), data, (size_t)len);
+}
+static void out_str(struct raw_session *rs, const char *s) { out_buf(rs, s, (int32_t)strlen(s)); }
+
+/* Open a frame: length placeholder + RequestHeader; returns the length's offset. */
+static size_t frame_begin(struct raw_session *rs, int32_t xid, int32_t type) {
+  size_t at = rs->out_len;
+  out_reserve(rs, 4);
+  out_i32(rs, xid);
+  out_i32(rs, type);
+  return at;
+}
+static void frame_end(struct raw_session *rs, size_t at) { put_i32(rs->out + at, (int32_t)(rs->out_len - at - 4)); }
+
+/* Blocking read of exactly n bytes (the handshake only), bounded by SO_RCVTIMEO. */
+static int read_full(int fd, char *b, size_t n) {
+  while (n) {
+    ssize_t r = read(fd, b, n);
+    if (r <= 0) return -1;
+    b += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+/* TCP connect to host:port and establish a new session; -1 on failure. */
+static int raw_connect(const char *hostport, struct raw_session *rs) {
+  char h[256];
+  snprintf(h, sizeof h, "%s", hostport);
+  char *colon = strrchr(h, ':');
+  if (!colon) return -1;
+  *colon = 0;
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+  if (getaddrinfo(h, colon + 1, &hints, &ai) != 0) return -1;
+  int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+  int ok = fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+  freeaddrinfo(ai);
+  if (!ok) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  struct timeval tv = {recv_timeout_ms / 1000, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  /* ConnectRequest{protocolVersion, lastZxidSeen, timeOut, sessionId, passwd, readOnly} */
+  char req[4 + 4 + 8 + 4 + 8 + 4 + 16 + 1] = {0};
+  put_i32(req, (int32_t)sizeof req - 4);
+  put_i32(req + 16, recv_timeout_ms);
+  put_i32(req + 28, 16);
+  char len[4], resp[64];
+  int32_t n;
+  if (write(fd, req, sizeof req) != (ssize_t)sizeof req || read_full(fd, len, 4) < 0 || (n = get_i32(len)) < 16 ||
+      n > (int32_t)sizeof resp || read_full(fd, resp, (size_t)n) < 0 || get_i32(resp + 4) <= 0) {
+    close(fd);
+    return -1;
+  }
+  /* ConnectResponse{protocolVersion, timeOut, sessionId, passwd[, readOnly]}: timeOut 0 = refused */
+  rs->timeout_ms = get_i32(resp + 4);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  rs->fd = fd;
+  rs->fifo = calloc((size_t)window_, sizeof *rs->fifo);
+  rs->last_send_ns = now_ns();
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = rs};
+  if (epoll_ctl(raw_epoll, EPOLL_CTL_ADD, fd, &ev) != 0) die("epoll_ctl failed");
+  return 0;
+}
+
+/* Queue the slot's next request on its session. */
+static void raw_submit(struct slot *s) {
+  struct raw_session *rs = s->rs;
+  int set = wl == W_SET || (wl == W_MIX && s->count++ % 10 == 0);
+  size_t at;
+  if (s->stage == 0) s->t0 = now_ns();
+  if (wl == W_CREATE && s->stage == 1) {
+    at = frame_begin(rs, ++rs->xid, OP_DELETE);
+    out_str(rs, s->path);
+    out_i32(rs, -1);
+  } else if (wl == W_CREATE) {
+    at = frame_begin(rs, ++rs->xid, OP_CREATE);
+    out_str(rs, s->path);
+    out_buf(rs, payload, data_size);
+    out_i32(rs, 1);          /* one ACL: world:anyone, all permissions */
+    out_i32(rs, 31);
+    out_str(rs, "world");
+    out_str(rs, "anyone");
+    out_i32(rs, 0);          /* persistent */
+  } else if (set) {
+    at = frame_begin(rs, ++rs->xid, OP_SETDATA);
+    out_str(rs, data_path);
+    out_buf(rs, payload, data_size);
+    out_i32(rs, -1);
+  } else {
+    at = frame_begin(rs, ++rs->xid, OP_GETDATA);
+    out_str(rs, data_path);
+    *out_reserve(rs, 1) = 0; /* no watch */
+  }
+  frame_end(rs, at);
+  rs->fifo[(rs->head + rs->count++) % window_] = s->idx;
+}
+
+/* An op ended (or failed): record it, then issue the next while the phase lasts. */
+static void raw_finish(struct phase *p, struct slot *s, int rc) {
+  s->stage = 0;
+  note_done(p, rc, s->t0, 0);
+  if (!s->rs->dead && claim(p))
+    raw_submit(s);
+  else
+    p->inflight--;
+}
+
+static void raw_fail(struct phase *p, struct raw_session *rs) {
+  if (rs->dead) return;
+  rs->dead = 1;
+  epoll_ctl(raw_epoll, EPOLL_CTL_DEL, rs->fd, NULL);
+  while (rs->count) {
+    struct slot *s = &slots[rs->fifo[rs->head]];
+    rs->head = (rs->head + 1) % window_;
+    rs->count--;
+    raw_finish(p, s, ZCONNECTIONLOSS);
+  }
+}
+
+/* One reply frame of `rs`: match it to the oldest outstanding request. */
+static void raw_reply(struct phase *p, struct raw_session *rs, const char *b, int32_t n) {
+  if (n < 16) {
+    raw_fail(p, rs);
+    return;
+  }
+  int32_t xid = get_i32(b), err = get_i32(b + 12);
+  if (xid == XID_PING || xid == XID_WATCH) return;
+  if (!rs->count) {
+    raw_fail(p, rs);
+    return;
+  }
+  struct slot *s = &slots[rs->fifo[rs->head]];
+  rs->head = (rs->head + 1) % window_;
+  rs->count--;
+  /* a getData reply: buffer data (its length first) + Stat */
+  if (err == ZOK && (wl == W_GET || wl == W_MIX) && !(wl == W_MIX && (s->count - 1) % 10 == 0) &&
+      (n < 20 || get_i32(b + 16) != data_size))
+    err = ZSYSTEMERROR; /* wrong payload */
+  if (err == ZOK && wl == W_CREATE && s->stage == 0) {
+    s->stage = 1;
+    raw_submit(s);
+    return;
+  }
+  raw_finish(p, s, err);
+}
+
+static void raw_read(struct phase *p, struct raw_session *rs) {
+  for (;;) {
+    if (rs->in_cap - rs->in_len < 65536) {
+      rs->in_cap = rs->in_cap * 2 + 65536;
+      rs->in = realloc(rs->in, rs->in_cap);
+      if (!rs->in) die("out of memory for the raw engine's input");
+    }
+    ssize_t r = read(rs->fd, rs->in + rs->in_len, rs->in_cap - rs->in_len);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) break;
+    if (r <= 0) {
+      raw_fail(p, rs);
+      return;
+    }
+    rs->in_len += (size_t)r;
+  }
+  size_t at = 0;
+  while (!rs->dead && rs->in_len - at >= 4) {
+    int32_t n = get_i32(rs->in + at);
+    if (n < 0 || n > 16 * 1024 * 1024) {
+      raw_fail(p, rs);
+      return;
+    }
+    if (rs->in_len - at - 4 < (size_t)n) break;
+    raw_reply(p, rs, rs->in + at + 4, n);
+    at += 4 + (size_t)n;
+  }
+  memmove(rs->in, rs->in + at, rs->in_len - at);
+  rs->in_len -= at;
+}
+
+/* Write what each session queued (pings for the idle ones); what the socket
+   does not take now waits for EPOLLOUT. */
+static void raw_flush(struct phase *p) {
+  uint64_t t = now_ns();
+  for (int i = 0; i < nsessions; i++) {
+    struct raw_session *rs = &raw_sessions[i];
+    if (rs->dead) continue;
+    if (!rs->out_len && t - rs->last_send_ns > (uint64_t)rs->timeout_ms * 1000000ull / 3)
+      frame_end(rs, frame_begin(rs, XID_PING, OP_PING));
+    if (!rs->out_len) continue;
+    ssize_t w = write(rs->fd, rs->out, rs->out_len);
+    if (w < 0 && errno != EAGAIN && errno != EINTR) {
+      raw_fail(p, rs);
+      continue;
+    }
+    if (w > 0) {
+      memmove(rs->out, rs->out + w, rs->out_len - (size_t)w);
+      rs->out_len -= (size_t)w;
+      rs->last_send_ns = t;
+    }
+    struct epoll_event ev = {.events = EPOLLIN | (rs->out_len ? EPOLLOUT : 0), .data.ptr = rs};
+    epoll_ctl(raw_epoll, EPOLL_CTL_MOD, rs->fd, &ev);
+  }
+}
+
+static void run_raw_phase(struct phase *p) {
+  p->start_ns = now_ns();
+  p->deadline_ns = p->start_ns + (uint64_t)(p->deadline_ns);
+  for (int i = 0; i < window_; i++) {
+    if (!claim(p)) break;
+    p->inflight++;
+    raw_submit(&slots[i]);
+  }
+  uint64_t last_progress = now_ns();
+  while (p->inflight > 0) {
+    raw_flush(p);
+    struct epoll_event evs[64];
+    int n = epoll_wait(raw_epoll, evs, 64, 100);
+    long before = p->done + p->errors;
+    for (int i = 0; i < n; i++) raw_read(p, evs[i].data.ptr);
+    if (p->done + p->errors != before) last_progress = now_ns();
+    else if (now_ns() - last_progress > (uint64_t)recv_timeout_ms * 1000000ull) /* a server that stopped answering */
+      for (int j = 0; j < nsessions; j++) raw_fail(p, &raw_sessions[j]);
+  }
+}
+
+/* Open the raw sessions (host i mod n as the C client's were) and give each slot one. */
+static void raw_open(void) {
+  raw_epoll = epoll_create1(0);
+  raw_sessions = calloc((size_t)nsessions, sizeof *raw_sessions);
+  for (int i = 0; i < nsessions; i++)
+    if (raw_connect(hosts[i % nhosts], &raw_sessions[i]) < 0) {
+      fprintf(stderr, "loadgen: raw engine cannot connect to %s\n", hosts[i % nhosts]);
+      exit(1);
+    }
+  for (int i = 0; i < window_; i++) slots[i].rs = &raw_sessions[i % nsessions];
+}
+
+/* Close the raw sessions (closeSession, its reply awaited a bounded time). */
+static void raw_close(void) {
+  for (int i = 0; i < nsessions; i++) {
+    struct raw_session *rs = &raw_sessions[i];
+    if (rs->dead) continue;
+    int fl = fcntl(rs->fd, F_GETFL);
+    fcntl(rs->fd, F_SETFL, fl & ~O_NONBLOCK);
+    char req[12];
+    put_i32(req, 8);
+    put_i32(req + 4, ++rs->xid);
+    put_i32(req + 8, OP_CLOSE);
+    char b[4096];
+    if (write(rs->fd, req, sizeof req) == (ssize_t)sizeof req)
+      while (read(rs->fd, b, sizeof b) > 0) {
+      }
+    close(rs->fd);
+  }
+}
+
 /* ----------------------------------------------------------------- stats */
 
 static int cmp_u64(const void *a, const void *b) {
@@ -379,6 +705,8 @@ static void run_phase(struct phase *p, double seconds, long limit, int record) {
   }
   if (wl == W_CONNECT)
     run_connect_phase(p);
+  else if (raw_engine)
+    run_raw_phase(p);
   else
     run_async_phase(p);
   if (p->last_done_ns < p->start_ns) p->last_done_ns = now_ns();
@@ -495,7 +823,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: loadgen --host H:P --workload get|set|create|connect|fill [--window N] [--sessions N]\n"
           "               [--size BYTES] [--warmup S] [--duration S] [--ops N] [--warmup-ops N] [--handshake]\n"
-          "               [--base PATH] [--parents N]\n");
+          "               [--base PATH] [--parents N] [--engine zkclient|raw]\n");
   exit(2);
 }
 
@@ -515,6 +843,7 @@ int main(int argc, char **argv) {
     else if (ARG("--warmup-ops")) max_warmup_ops = atol(v);
     else if (ARG("--base")) base_opt = v;
     else if (ARG("--parents")) nparents = atoi(v);
+    else if (ARG("--engine") && (strcmp(v, "raw") == 0 || strcmp(v, "zkclient") == 0)) raw_engine = strcmp(v, "raw") == 0;
     else if (strcmp(a, "--handshake") == 0) handshake = 1;
     else if (strcmp(a, "--spread") == 0) spread = 1;
     else if (strcmp(a, "--mark") == 0) mark_mode = 1;
@@ -531,7 +860,8 @@ int main(int argc, char **argv) {
   if (window_ < 1 || window_ > 4096 || nsessions < 1 || nsessions > 256 || data_size < 0 || data_size > 1000000 ||
       max_ops < 1 || max_ops > 50000000 || duration_s <= 0 || duration_s > 3600 || warmup_s < 0 || warmup_s > 3600 ||
       nparents < 1 || nparents > 100000 || (base_opt && (base_opt[0] != '/' || strlen(base_opt) > 40)) ||
-      (mark_mode && (!handshake || wl == W_CONNECT)))
+      (mark_mode && (!handshake || wl == W_CONNECT)) ||
+      (raw_engine && (mark_mode || wl == W_CONNECT || wl == W_FILL)))
     usage();
   nhosts = 1;
   hosts = malloc(sizeof *hosts);
@@ -597,6 +927,7 @@ int main(int argc, char **argv) {
     slots[i].count = i; /* mix: the slots' setData ops fall at different times */
     snprintf(slots[i].path, sizeof slots[i].path, "%s/n%d", base_path, i);
   }
+  if (raw_engine) raw_open();
 
   struct phase warm, meas;
   if (warmup_s > 0) {
@@ -617,6 +948,7 @@ int main(int argc, char **argv) {
   if (mark_mode) pthread_join(marker, NULL);
   print_result(&meas);
   if (handshake) wait_line();
+  if (raw_engine) raw_close();
 
   /* Cleanup (best effort); fill keeps its tree. */
   if (wl == W_FILL) {

@@ -3,15 +3,17 @@
 //   node --import tsx bench/run.ts [--quick] [--servers zookeeper,paddock]
 //        [--workloads get,set,create,connect] [--rounds N] [--warmup S]
 //        [--server-warmup S] [--duration S] [--window N] [--sessions N] [--connect-window N]
-//        [--cfg key=value]... [--out results.json]
+//        [--engine raw|zkclient] [--cfg key=value]... [--out results.json]
 //
 // Rounds alternate between the servers (ZK, Paddock, ZK, Paddock, ...). Each
 // round starts a FRESH standalone server (test/support/servers.ts), warms it
 // up with every workload in turn (--server-warmup seconds in total: the JVM
 // needs ~10 s of load before its JIT settles), then measures the workloads one
 // after another on that server, each after its own short warm-up. The load
-// comes from bench/loadgen.c (ZooKeeper C client, async API), compiled here
-// with gcc into a temporary directory. loadgen warms up, drains its window and
+// comes from bench/loadgen.c, compiled here with gcc into a temporary
+// directory: its raw engine (one thread speaking the protocol) by default,
+// the ZooKeeper C client's async API with --engine zkclient and always for
+// connect. loadgen warms up, drains its window and
 // says READY; we sample the server's CPU time and release it; it measures,
 // drains and prints its JSON; we sample CPU again. So the CPU delta covers
 // exactly the measured ops. RSS is sampled every 100 ms in between.
@@ -22,8 +24,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startServer, type RunningServer } from '../test/support/servers.ts';
 import {
-  compileLoadgen, fmt, LABEL, liveChildren, measureLoadgen, optionReaders, ratio, serversTarget, summarizeRounds, table, times, warmServer,
-  type Kind, type LoadSpec, type Measurement, type RoundsSummary,
+  compileLoadgen, ENGINES, fmt, LABEL, liveChildren, measureLoadgen, optionReaders, ratio, serversTarget, summarizeRounds, table, times, warmServer,
+  type Engine, type Kind, type LoadSpec, type Measurement, type RoundsSummary,
 } from './common.ts';
 
 const WORKLOADS = ['get', 'set', 'create', 'connect'] as const;
@@ -47,6 +49,7 @@ interface Options {
   window: number;
   sessions: number;
   connectWindow: number;
+  engine: Engine;
   out?: string;
   quick: boolean;
   /** extra zoo.cfg lines for both servers, e.g. forceSync=no */
@@ -57,7 +60,7 @@ function usage(msg?: string): never {
   if (msg) console.error(`bench: ${msg}`);
   console.error(
     'usage: node --import tsx bench/run.ts [--quick] [--servers zookeeper,paddock] [--workloads get,set,create,connect]\n' +
-      '       [--rounds N] [--server-warmup S] [--warmup S] [--duration S] [--window N] [--sessions N] [--connect-window N] [--cfg key=value]... [--out FILE]',
+      '       [--rounds N] [--server-warmup S] [--warmup S] [--duration S] [--window N] [--sessions N] [--connect-window N] [--engine raw|zkclient] [--cfg key=value]... [--out FILE]',
   );
   process.exit(2);
 }
@@ -74,6 +77,7 @@ function parseArgs(argv: string[]): Options {
     window: 32,
     sessions: 4,
     connectWindow: 4,
+    engine: 'raw',
     quick,
     cfg: {},
   };
@@ -114,6 +118,10 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--sessions':
         o.sessions = num(v, a, 1, 256);
+        i++;
+        break;
+      case '--engine':
+        o.engine = list(v, a, ENGINES)[0];
         i++;
         break;
       case '--connect-window':
@@ -160,6 +168,7 @@ function spec(workload: Workload, o: Options): LoadSpec {
     size: 1024,
     warmup: o.warmup,
     duration: o.duration,
+    engine: workload === 'connect' ? 'zkclient' : o.engine,
   };
 }
 
