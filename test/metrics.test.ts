@@ -3,9 +3,13 @@
 // against the metrics a running ZooKeeper 3.8 reports through mntr (the same
 // ServerMetrics its provider would export: a summary X as avg_X…cnt_X in mntr,
 // X{quantile}, X_count, X_sum in Prometheus). The text is checked with a small
-// parser of the 0.0.4 text format, and values are checked to follow a workload.
+// strict parser of the 0.0.4 text format and with the Prometheus project's own
+// parser (Python's prometheus_client, Debian's python3-prometheus-client, run by
+// /usr/bin/python3), which must read the same families, types and samples; and
+// values are checked to follow a workload.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { ZooKeeperClient } from '../src/client/index.ts';
 import { parseConfig } from '../src/config/config.ts';
@@ -127,6 +131,32 @@ describe('Prometheus /metrics', () => {
     for (const n of ['nodejs_eventloop_delay_seconds', 'nodejs_heap_used_bytes', 'nodejs_gc_duration_seconds', 'process_resident_memory_bytes']) assert.ok(families.has(n), `no ${n}`);
     assert.ok(sample(families, 'nodejs_heap_used_bytes')! > 0);
     assert.equal(sample(families, 'watch_count'), 1);
+  });
+
+  test("Prometheus's own parser (prometheus_client) reads the same families, types and samples", async () => {
+    const r = await httpGet(`http://127.0.0.1:${metricsPort}/metrics`);
+    const ours = parsePrometheus(r.body);
+    // text_string_to_metric_families raises on malformed text; print what it read as JSON.
+    const script = [
+      'import json, sys',
+      'from prometheus_client.parser import text_string_to_metric_families',
+      'out = {}',
+      'for f in text_string_to_metric_families(sys.stdin.read()):',
+      '    out[f.name] = {"type": f.type, "samples": [[s.name, s.labels, s.value] for s in f.samples]}',
+      'print(json.dumps(out))',
+    ].join('\n');
+    const run = spawnSync('/usr/bin/python3', ['-c', script], { input: r.body, encoding: 'utf8' });
+    assert.equal(run.status, 0, `prometheus_client could not parse /metrics: ${run.stderr}`);
+    const theirs = JSON.parse(run.stdout) as Record<string, { type: string; samples: [string, Record<string, string>, number][] }>;
+    // prometheus_client names a counter's family without its _total suffix (its samples keep it)
+    const familyName = (name: string, f: Family) => (f.type === 'counter' ? name.replace(/_total$/, '') : name);
+    assert.deepEqual(Object.keys(theirs).sort(), [...ours].map(([name, f]) => familyName(name, f)).sort());
+    const samples = (list: { name: string; labels: Record<string, string>; value: number }[]) => list.map((x) => JSON.stringify([x.name, x.labels, x.value])).sort();
+    for (const [name, f] of ours) {
+      const their = theirs[familyName(name, f)]!;
+      assert.equal(their.type, f.type, name);
+      assert.deepEqual(samples(their.samples.map(([n, labels, value]) => ({ name: n, labels, value }))), samples(f.samples), name);
+    }
   });
 
   test('values follow the workload: N creates add N znodes and N update latencies; an ephemeral counts', async () => {
