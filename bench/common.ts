@@ -1,14 +1,15 @@
 // Shared pieces of the benchmark drivers (bench/run.ts, bench/durability.ts,
-// bench/ensemble.ts): /proc probes of the server processes, compiling and
-// driving bench/loadgen.c against a LoadTarget (one standalone server or the
-// members of an ensemble), and the small statistics/table helpers. See
-// bench/README.md.
+// bench/ensemble.ts, bench/client.ts): /proc probes of the server processes,
+// compiling and driving bench/loadgen.c against a LoadTarget (one standalone
+// server or the members of an ensemble), loading the built client from dist/,
+// and the small statistics/table helpers. See bench/README.md.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type * as PaddockClient from '../src/client/index.ts';
 import type { RunningServer } from '../test/support/servers.ts';
 
 export type Kind = RunningServer['kind'];
@@ -88,6 +89,16 @@ export function treeStatusKiB(root: number, field = 'VmRSS'): number {
 
 /** Resident set size of the process tree, KiB. */
 export const treeRssKiB = (root: number) => treeStatusKiB(root, 'VmRSS');
+
+// ------------------------------------------------------------ built client
+
+const BUILT_CLIENT = new URL('../dist/client/index.js', import.meta.url);
+
+/** The client as the package ships it (dist/, JavaScript), not the sources: what an application imports as `paddock`. */
+export async function builtClient(): Promise<typeof PaddockClient> {
+  if (!existsSync(BUILT_CLIENT)) throw new Error(`${fileURLToPath(BUILT_CLIENT)} is missing: run \`npm run build\` first`);
+  return (await import(BUILT_CLIENT.href)) as typeof PaddockClient;
+}
 
 // ------------------------------------------------------------- command line
 
@@ -371,6 +382,13 @@ export async function warmServer(bin: string, target: LoadTarget, specs: LoadSpe
 
 export const round1 = (x: number) => Math.round(x * 10) / 10;
 export const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** Nearest-rank percentile (p in (0, 100]) of unsorted samples. */
+export function percentile(xs: number[], p: number): number | undefined {
+  if (!xs.length) return undefined;
+  const s = Float64Array.from(xs).sort();
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+}
 
 export function median(xs: number[]): number | undefined {
   if (!xs.length) return undefined;
