@@ -31,7 +31,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startServer, type RunningServer } from '../test/support/servers.ts';
 import { CLIENTS, OPS, runWorker, type ClientName, type Op, type WorkerOutcome, type WorkerResult, type WorkerSpec } from './client-worker.ts';
-import { builtClient, fmt, LABEL, liveChildren, median, optionReaders, ratio, round1, table, times, treeRssKiB, type Kind } from './common.ts';
+import { builtClient, fmt, LABEL, liveChildren, median, parseFlags, ratio, round1, table, times, treeRssKiB, usageOf, type Kind } from './common.ts';
 
 const CLIENT_LABEL: Record<ClientName, string> = {
   paddock: 'Paddock',
@@ -60,15 +60,12 @@ interface Options {
   out?: string;
 }
 
-function usage(msg?: string): never {
-  if (msg) console.error(`bench:client: ${msg}`);
-  console.error(
-    'usage: node --import tsx bench/client.ts [--quick] [--clients paddock,node-zookeeper-client,zookeeper] [--servers paddock,zookeeper]\n' +
-      '       [--ops get,set] [--windows 1,256] [--rounds N] [--warmup S] [--duration S] [--server-warmup S] [--startups N]\n' +
-      '       [--native-dir DIR] [--out FILE]',
-  );
-  process.exit(2);
-}
+const usage: (msg?: string) => never = usageOf(
+  'bench:client',
+  'node --import tsx bench/client.ts [--quick] [--clients paddock,node-zookeeper-client,zookeeper] [--servers paddock,zookeeper]\n' +
+    '       [--ops get,set] [--windows 1,256] [--rounds N] [--warmup S] [--duration S] [--server-warmup S] [--startups N]\n' +
+    '       [--native-dir DIR] [--out FILE]',
+);
 
 /** numeric options: flag -> [field, min, max] */
 const NUMERIC: Record<string, [keyof Options, number, number]> = {
@@ -92,24 +89,14 @@ function parseArgs(argv: string[]): Options {
     serverWarmup: quick ? 1 : 4,
     startups: quick ? 3 : 5,
   };
-  const { num, list } = optionReaders(usage);
-  for (let i = 0; i < argv.length; i++) {
-    const [a, v] = [argv[i], argv[i + 1]];
-    if (a === '--quick') continue;
-    if (a === '--help' || a === '-h') usage();
-    i++;
-    if (a in NUMERIC) {
-      const [field, min, max] = NUMERIC[a];
-      (o as unknown as Record<string, number>)[field] = num(v, a, min, max);
-    } else if (a === '--clients') o.clients = list(v, a, CLIENTS);
-    else if (a === '--servers') o.servers = list(v, a, ['paddock', 'zookeeper'] as const);
-    else if (a === '--ops') o.ops = list(v, a, OPS);
-    else if (a === '--windows') o.windows = (v ?? '').split(',').map((w) => num(w, a, 1, 4096));
-    else if (a === '--native-dir' && v) o.nativeDir = resolve(v);
-    else if (a === '--out' && v) o.out = resolve(v);
-    else usage(`unknown argument ${a}`);
-  }
-  return o;
+  return parseFlags(argv, o, usage, NUMERIC, {
+    '--clients': (v, { list }, flag) => (o.clients = list(v, flag, CLIENTS)),
+    '--servers': (v, { list }, flag) => (o.servers = list(v, flag, ['paddock', 'zookeeper'] as const)),
+    '--ops': (v, { list }, flag) => (o.ops = list(v, flag, OPS)),
+    '--windows': (v, { num }, flag) => (o.windows = (v ?? '').split(',').map((w) => num(w, flag, 1, 4096))),
+    '--native-dir': (v) => (o.nativeDir = v ? resolve(v) : usage('--native-dir needs a path')),
+    '--out': (v) => (o.out = v ? resolve(v) : usage('--out needs a path')),
+  });
 }
 
 // ------------------------------------------------------- the C-binding client
@@ -133,7 +120,7 @@ function installNative(dir: string | undefined): { dir: string } | { why: string
   const headers = '/usr/include/node/node_version.h';
   const headersMajor = existsSync(headers) ? /NODE_MAJOR_VERSION (\d+)/.exec(readFileSync(headers, 'utf8'))?.[1] : undefined;
   const env = headersMajor === process.versions.node.split('.')[0] ? { ...process.env, npm_config_nodedir: '/usr' } : process.env;
-  console.log(`installing ${NATIVE_PACKAGE} (compiles ZooKeeper's C client and an addon) into ${target} ...`);
+  console.log(`installing ${NATIVE_PACKAGE} (compiles ZooKeeper's C client and an addon; about a minute) into ${target} ...`);
   const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock', NATIVE_PACKAGE], {
     cwd: target,
     env,
@@ -391,6 +378,7 @@ async function main() {
     console.log(table(srows, 1));
   }
   if (nativeWhy) console.log(`\nzookeeper (C binding) was not measured: ${nativeWhy}`);
+  console.log(`\nfinished in ${((Date.now() - started.getTime()) / 60_000).toFixed(1)} min; load now ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   for (const t of trouble) console.log(`\n${t}`);
 
   if (o.out) {

@@ -102,6 +102,13 @@ export async function builtClient(): Promise<typeof PaddockClient> {
 
 // ------------------------------------------------------------- command line
 
+/** A driver's usage(): prints `msg`, if any, and the usage `text`, then exits 2. */
+export const usageOf = (driver: string, text: string) => (msg?: string): never => {
+  if (msg) console.error(`${driver}: ${msg}`);
+  console.error(`usage: ${text}`);
+  process.exit(2);
+};
+
 /** Readers of option values for a driver's parser; a bad value goes to `usage`, which exits. */
 export function optionReaders(usage: (msg: string) => never) {
   return {
@@ -118,6 +125,36 @@ export function optionReaders(usage: (msg: string) => never) {
       return xs;
     },
   };
+}
+
+export type OptionReaders = ReturnType<typeof optionReaders>;
+
+/**
+ * A driver's command line over `o`, its defaults (already those of --quick
+ * when given): each flag of `numeric` sets a field to a number in [min, max],
+ * each of `valued` hands its value to a setter; --quick is skipped, --help and
+ * anything unknown go to `usage`.
+ */
+export function parseFlags<O extends object>(
+  argv: string[],
+  o: O,
+  usage: (msg?: string) => never,
+  numeric: Record<string, [keyof O, number, number]>,
+  valued: Record<string, (v: string | undefined, read: OptionReaders, flag: string) => void>,
+): O {
+  const read = optionReaders(usage);
+  for (let i = 0; i < argv.length; i++) {
+    const [a, v] = [argv[i], argv[i + 1]];
+    if (a === '--quick') continue;
+    if (a === '--help' || a === '-h') usage();
+    i++;
+    if (a in numeric) {
+      const [field, min, max] = numeric[a];
+      (o as Record<keyof O, unknown>)[field] = read.num(v, a, min, max);
+    } else if (a in valued) valued[a](v, read, a);
+    else usage(`unknown argument ${a}`);
+  }
+  return o;
 }
 
 // ------------------------------------------------------------------ loadgen
