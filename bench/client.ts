@@ -111,10 +111,15 @@ function installNative(dir: string | undefined): { dir: string } | { why: string
   const target = dir ?? join(tmpdir(), `paddock-bench-${NATIVE_PACKAGE.replace('@', '-')}-abi${process.versions.modules}`);
   const loads = () => {
     const r = spawnSync(process.execPath, ['-e', "require('zookeeper')"], { cwd: target, encoding: 'utf8', timeout: 30_000 });
-    return r.status === 0 ? undefined : (r.stderr || String(r.error)).trim().split('\n').slice(0, 3).join(' | ');
+    if (r.status === 0) return undefined;
+    const lines = (r.stderr || String(r.error)).trim().split('\n');
+    return lines.find((l) => /^\w*Error\b/.test(l)) ?? lines[0];
   };
-  if (existsSync(join(target, 'node_modules', 'zookeeper')) && !loads()) return { dir: target };
-  if (dir) return { why: `${NATIVE_PACKAGE} in ${dir} does not load: ${loads()}` };
+  if (existsSync(join(target, 'node_modules', 'zookeeper'))) {
+    const trouble = loads();
+    if (!trouble) return { dir: target };
+    if (dir) return { why: `${NATIVE_PACKAGE} in ${dir} does not load: ${trouble}` };
+  } else if (dir) return { why: `${dir} holds no node_modules/zookeeper` };
   mkdirSync(target, { recursive: true });
   writeFileSync(join(target, 'package.json'), '{ "private": true }\n');
   const headers = '/usr/include/node/node_version.h';
@@ -280,7 +285,7 @@ async function main() {
     }
   }
   const cellsPerServer = o.rounds * o.ops.length * o.windows.length * clients.length;
-  const est = o.servers.length * (o.serverWarmup + cellsPerServer * (o.warmup + o.duration + 1)) + o.startups * 2 * 3;
+  const est = o.servers.length * (o.serverWarmup + cellsPerServer * (o.warmup + o.duration + 1.5)) + o.startups * 6;
   console.log(
     `Client benchmark: clients ${clients.join(', ')}; servers ${o.servers.join(', ')}; ${o.ops.join(', ')} of ${SIZE} bytes at ${o.windows.join(', ')} in flight ` +
       `(one session); ${o.rounds} rounds, per cell warm-up ${o.warmup} s + measure ${o.duration} s in a process of its own; ` +
