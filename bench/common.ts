@@ -1,14 +1,15 @@
 // Shared pieces of the benchmark drivers (bench/run.ts, bench/durability.ts,
-// bench/ensemble.ts): /proc probes of the server processes, compiling and
-// driving bench/loadgen.c against a LoadTarget (one standalone server or the
-// members of an ensemble), and the small statistics/table helpers. See
-// bench/README.md.
+// bench/ensemble.ts, bench/client.ts): /proc probes of the server processes,
+// compiling and driving bench/loadgen.c against a LoadTarget (one standalone
+// server or the members of an ensemble), loading the built client from dist/,
+// and the small statistics/table helpers. See bench/README.md.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type * as PaddockClient from '../src/client/index.ts';
 import type { RunningServer } from '../test/support/servers.ts';
 
 export type Kind = RunningServer['kind'];
@@ -89,7 +90,24 @@ export function treeStatusKiB(root: number, field = 'VmRSS'): number {
 /** Resident set size of the process tree, KiB. */
 export const treeRssKiB = (root: number) => treeStatusKiB(root, 'VmRSS');
 
+// ------------------------------------------------------------ built client
+
+const BUILT_CLIENT = new URL('../dist/client/index.js', import.meta.url);
+
+/** The client as the package ships it (dist/, JavaScript), not the sources: what an application imports as `paddock`. */
+export async function builtClient(): Promise<typeof PaddockClient> {
+  if (!existsSync(BUILT_CLIENT)) throw new Error(`${fileURLToPath(BUILT_CLIENT)} is missing: run \`npm run build\` first`);
+  return (await import(BUILT_CLIENT.href)) as typeof PaddockClient;
+}
+
 // ------------------------------------------------------------- command line
+
+/** A driver's usage(): prints `msg`, if any, and the usage `text`, then exits 2. */
+export const usageOf = (driver: string, text: string) => (msg?: string): never => {
+  if (msg) console.error(`${driver}: ${msg}`);
+  console.error(`usage: ${text}`);
+  process.exit(2);
+};
 
 /** Readers of option values for a driver's parser; a bad value goes to `usage`, which exits. */
 export function optionReaders(usage: (msg: string) => never) {
@@ -107,6 +125,36 @@ export function optionReaders(usage: (msg: string) => never) {
       return xs;
     },
   };
+}
+
+export type OptionReaders = ReturnType<typeof optionReaders>;
+
+/**
+ * A driver's command line over `o`, its defaults (already those of --quick
+ * when given): each flag of `numeric` sets a field to a number in [min, max],
+ * each of `valued` hands its value to a setter; --quick is skipped, --help and
+ * anything unknown go to `usage`.
+ */
+export function parseFlags<O extends object>(
+  argv: string[],
+  o: O,
+  usage: (msg?: string) => never,
+  numeric: Record<string, [keyof O, number, number]>,
+  valued: Record<string, (v: string | undefined, read: OptionReaders, flag: string) => void>,
+): O {
+  const read = optionReaders(usage);
+  for (let i = 0; i < argv.length; i++) {
+    const [a, v] = [argv[i], argv[i + 1]];
+    if (a === '--quick') continue;
+    if (a === '--help' || a === '-h') usage();
+    i++;
+    if (a in numeric) {
+      const [field, min, max] = numeric[a];
+      (o as Record<keyof O, unknown>)[field] = read.num(v, a, min, max);
+    } else if (a in valued) valued[a](v, read, a);
+    else usage(`unknown argument ${a}`);
+  }
+  return o;
 }
 
 // ------------------------------------------------------------------ loadgen
@@ -377,6 +425,13 @@ export async function warmServer(bin: string, target: LoadTarget, specs: LoadSpe
 
 export const round1 = (x: number) => Math.round(x * 10) / 10;
 export const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** Nearest-rank percentile (p in (0, 100]) of unsorted samples. */
+export function percentile(xs: number[], p: number): number | undefined {
+  if (!xs.length) return undefined;
+  const s = Float64Array.from(xs).sort();
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+}
 
 export function median(xs: number[]): number | undefined {
   if (!xs.length) return undefined;

@@ -28,8 +28,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TestEnsemble } from '../test/support/ensemble.ts';
 import {
-  compileLoadgen, ENGINES, fmt, LABEL, liveChildren, measureLoadgen, median, optionReaders, ratio, round1, serversTarget, summarizeRounds, table, times,
-  warmServer, type Engine, type Kind, type LoadSpec, type Measurement, type RoundsSummary,
+  compileLoadgen, ENGINES, fmt, LABEL, liveChildren, measureLoadgen, median, parseFlags, ratio, round1, serversTarget, summarizeRounds, table, times,
+  usageOf, warmServer, type Engine, type Kind, type LoadSpec, type Measurement, type RoundsSummary,
 } from './common.ts';
 
 const WORKLOADS = ['get', 'set', 'mix', 'create'] as const;
@@ -62,15 +62,12 @@ interface Options {
   quick: boolean;
 }
 
-function usage(msg?: string): never {
-  if (msg) console.error(`bench:ensemble: ${msg}`);
-  console.error(
-    'usage: node --import tsx bench/ensemble.ts [--quick] [--servers zookeeper,paddock] [--workloads get,set,mix,create]\n' +
-      '       [--rounds N] [--server-warmup S] [--warmup S] [--duration S] [--window N] [--sessions N]\n' +
-      '       [--failovers N] [--failover-limit S] [--tick MS] [--engine raw|zkclient] [--cfg key=value]... [--out FILE]',
-  );
-  process.exit(2);
-}
+const usage: (msg?: string) => never = usageOf(
+  'bench:ensemble',
+  'node --import tsx bench/ensemble.ts [--quick] [--servers zookeeper,paddock] [--workloads get,set,mix,create]\n' +
+    '       [--rounds N] [--server-warmup S] [--warmup S] [--duration S] [--window N] [--sessions N]\n' +
+    '       [--failovers N] [--failover-limit S] [--tick MS] [--engine raw|zkclient] [--cfg key=value]... [--out FILE]',
+);
 
 /** numeric options: flag -> [field, min, max] */
 const NUMERIC: Record<string, [keyof Options, number, number]> = {
@@ -103,26 +100,17 @@ function parseArgs(argv: string[]): Options {
     cfg: {},
     quick,
   };
-  const { num, list } = optionReaders(usage);
-  for (let i = 0; i < argv.length; i++) {
-    const [a, v] = [argv[i], argv[i + 1]];
-    if (a === '--quick') continue;
-    if (a === '--help' || a === '-h') usage();
-    i++;
-    if (a in NUMERIC) {
-      const [field, min, max] = NUMERIC[a];
-      (o as unknown as Record<string, number>)[field] = num(v, a, min, max);
-    } else if (a === '--servers') o.servers = list(v, a, ['zookeeper', 'paddock'] as const);
-    else if (a === '--workloads') o.workloads = list(v, a, WORKLOADS);
-    else if (a === '--engine') o.engine = list(v, a, ENGINES)[0];
-    else if (a === '--cfg') {
+  return parseFlags(argv, o, usage, NUMERIC, {
+    '--servers': (v, { list }, flag) => (o.servers = list(v, flag, ['zookeeper', 'paddock'] as const)),
+    '--workloads': (v, { list }, flag) => (o.workloads = list(v, flag, WORKLOADS)),
+    '--engine': (v, { list }, flag) => (o.engine = list(v, flag, ENGINES)[0]),
+    '--cfg': (v) => {
       const m = /^([\w.]+)=(.*)$/.exec(v ?? '');
       if (!m) usage('--cfg takes key=value (a zoo.cfg line)');
       o.cfg[m[1]] = m[2];
-    } else if (a === '--out' && v) o.out = resolve(v);
-    else usage(`unknown argument ${a}`);
-  }
-  return o;
+    },
+    '--out': (v) => (o.out = v ? resolve(v) : usage('--out needs a path')),
+  });
 }
 
 const spec = (workload: Workload, o: Options): LoadSpec => ({
