@@ -128,13 +128,19 @@ async function observe(kind: ServerKind): Promise<Observed> {
       startSnapshots.set(id, await waitFor(`member ${id}'s start-up snapshot`, WAIT_MS, () => files(ens.dataDir(id), 'snapshot').length > 0 && files(ens.dataDir(id), 'snapshot')));
     }
 
+    // Before any txn, srvr's Zxid is the new epoch's zxid 0 on the leader (ZooKeeper's hzxid, the last it assigned)
+    // and the last applied, none, on the others.
+    const zxidOf = async (id: number) => parseInt(/^Zxid: 0x([0-9a-f]+)$/m.exec(await ens.fourLetter(id, 'srvr'))![1]!, 16);
+    const leaderZxid = await zxidOf(settled.leader);
+    assert.ok(leaderZxid > 0 && leaderZxid % 2 ** 32 === 0, `the leader's srvr Zxid 0x${leaderZxid.toString(16)}`);
+    for (const id of [...settled.followers, ...settled.observers]) assert.equal(await zxidOf(id), 0, `member ${id}'s srvr Zxid`);
+
     // One workload, the same on both kinds: its last proposal is a setData of 100 bytes.
     const c = await ens.connect(settled.leader);
     await bounded('create /ops', WAIT_MS, c.create('/ops', ''));
     for (let i = 0; i < 60; i++) await bounded(`create /ops/n${i}`, WAIT_MS, c.create(`/ops/n${i}`, 'x'.repeat(i * 7)));
     for (const id of ens.ids) assert.equal(await ens.readAfterSync(id, '/ops/n59'), 'x'.repeat(59 * 7), `member ${id} has the writes`);
     await bounded('setData /ops', WAIT_MS, c.setData('/ops', 'y'.repeat(100)));
-    const zxidOf = async (id: number) => parseInt(/^Zxid: 0x([0-9a-f]+)$/m.exec(await ens.fourLetter(id, 'srvr'))![1]!, 16);
     const allAt = async () => {
       const zxid = await zxidOf(settled.leader);
       for (const id of ens.runningIds) await waitFor(`member ${id} at the leader's zxid`, WAIT_MS, async () => (await zxidOf(id)) === zxid);

@@ -34,6 +34,8 @@ export interface ServerView {
   readonly quorumConf?: readonly string[];
   /** an ensemble member's role, leader and membership; null standalone */
   quorumView?(): QuorumView | null;
+  /** srvr's Zxid on an ensemble member: on a leader the last zxid assigned (ZooKeeper's hzxid); default the last applied */
+  readonly zxid?: number;
   /** the leader's proposal sizes (srvr, stat); null on any other role and standalone */
   readonly proposalSizes?: SizeStats | null;
   /** committed txns whose TxnDigest differed from the tree's (ZooKeeper's digest_mismatches_count) */
@@ -131,7 +133,7 @@ export function serverSummary(view: ServerView): ServerSummary {
     maxLatency: s.maxLatency,
     connections: view.connections.size,
     outstanding: view.flow.outstanding,
-    zxid: p.zxid,
+    zxid: view.zxid ?? p.zxid,
     nodeCount: p.tree.nodeCount + 1,
     proposalSizes: view.proposalSizes ?? null,
   };

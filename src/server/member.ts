@@ -197,6 +197,11 @@ export class EnsembleMember {
   }
 
   /** The leader's proposal sizes (srvr's "Proposal sizes last/min/max"); null on any other role. */
+  /** srvr's Zxid: a leader's is the last it assigned (ZooKeeper's hzxid, epoch<<32 before any txn), another member's the last applied. */
+  get zxid(): number {
+    return Math.max(this.replica.tree.lastProcessedZxid, (this.role.role === 'leading' && this.peer.lastProposedZxid) || 0);
+  }
+
   get proposalSizes(): SizeStats | null {
     return this.role.role === 'leading' ? this.quorumNet.stats.proposalSizes : null;
   }

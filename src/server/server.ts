@@ -155,6 +155,10 @@ export class PaddockServer implements ServerView, ConnectionHost {
     return this.member?.confLines ?? [];
   }
 
+  get zxid(): number | undefined {
+    return this.member?.zxid;
+  }
+
   get proposalSizes(): SizeStats | null {
     return this.member?.proposalSizes ?? null;
   }

@@ -94,6 +94,11 @@ export class Leader {
     return { learners: this.learners.size, syncedFollowers, syncedObservers, pendingSyncs: this.syncs.length };
   }
 
+  /** The last zxid proposed, or the new epoch's zxid 0 once established (ZooKeeper's hzxid: srvr's Zxid on a leader). */
+  get lastProposedZxid(): number {
+    return this.lastProposed;
+  }
+
   /** The synced observers and the last zxid each reported (the `observers` admin command). */
   get syncedObservers(): { id: number; lastZxid: number | null }[] {
     return [...this.learners.values()].filter((l) => l.observer && l.synced).map((l) => ({ id: l.id, lastZxid: l.lastZxid }));

@@ -98,6 +98,11 @@ export class Peer implements Orderer {
     return this.leader?.learnerCounts ?? null;
   }
 
+  /** The leader's last proposed zxid (null unless leading). */
+  get lastProposedZxid(): number | null {
+    return this.leader?.lastProposedZxid ?? null;
+  }
+
   /** The leader's synced observers (null unless leading). */
   get syncedObservers(): Leader['syncedObservers'] | null {
     return this.leader?.syncedObservers ?? null;
