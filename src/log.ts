@@ -76,7 +76,10 @@ class FieldLogger implements Logger {
   private write(level: Level, message: string, own: Fields | undefined): void {
     const fields: Record<string, FieldValue> = {};
     for (const source of own ? [...this.contexts, own] : this.contexts) {
-      for (const key in source) if (source[key] !== undefined) fields[key] = source[key];
+      for (const key in source) {
+        const value = source[key];
+        if (value !== undefined) fields[key] = value;
+      }
     }
     this.emit({ time: new Date(), level, message, fields });
   }
