@@ -12,7 +12,7 @@
 
 import net from 'node:net';
 import { dataDirOptions, type ServerConfig } from '../config/config.ts';
-import type { Logger } from '../log.ts';
+import type { Fields, Logger } from '../log.ts';
 import type { Id } from '../proto/records.ts';
 import { AdminServer } from '../admin/server.ts';
 import { PrometheusServer } from '../metrics/prometheus.ts';
@@ -332,8 +332,8 @@ export class PaddockServer implements ServerView, ConnectionHost {
     this.processor.disconnected(conn);
   }
 
-  log(message: string): void {
-    this.logger.info(message);
+  log(message: string, fields?: Fields): void {
+    this.logger.info(message, fields);
   }
 
   resetStats(): void {
