@@ -4,11 +4,11 @@
 // each member logs one election result per election, the survivors naming the
 // same new leader and epoch; the killed member, restarted, logs how it synced
 // (the same type its leader chose); the leader logs a session's expiry.
-// A standalone server takes its level from zoo.cfg and refuses a bad one from
-// the environment.
+// A standalone server takes its level from zoo.cfg, refuses a bad one from
+// the environment, and writes text on a terminal (a pseudo-terminal, script(1)).
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -156,17 +156,45 @@ describe('log settings of a standalone server', { timeout: 120_000 }, () => {
     }
   });
 
-  it('a bad PADDOCK_LOG_LEVEL stops start-up with a clear message and exit status 2', async () => {
+  /** A zoo.cfg in a fresh directory, for `use`; the directory goes afterwards. */
+  async function withConfig(use: (cfg: string, port: number) => Promise<void>): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'paddock-logs-'));
     try {
+      const port = await freePort();
       const cfg = join(dir, 'zoo.cfg');
-      writeFileSync(cfg, `tickTime=2000\ndataDir=${join(dir, 'data')}\nclientPort=${await freePort()}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n`);
+      writeFileSync(cfg, `tickTime=2000\ndataDir=${join(dir, 'data')}\nclientPort=${port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n`);
+      await use(cfg, port);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('on a terminal the lines are text; Ctrl-C stops the server', () =>
+    withConfig(async (cfg, port) => {
+      const env = { ...process.env };
+      delete env.PADDOCK_LOG_FORMAT;
+      const child = spawn('script', ['-qefc', `${process.execPath} ${join(ROOT, 'bin', 'paddock.js')} server ${cfg}`, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let screen = '';
+      child.stdout.on('data', (d) => (screen += d));
+      const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+      try {
+        await waitFor('the server to say it serves', WAIT_MS, () => /serving clients on/.test(screen));
+        const lines = screen.split(/\r?\n/).filter((l) => l !== '');
+        assert.ok(lines.every((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z \[(INFO|WARN)\] /.test(l)), `text lines only:\n${screen}`);
+        assert.ok(lines.some((l) => l.endsWith(`] serving clients on 127.0.0.1:${port}  event=listening port=${port}`)), screen);
+        child.stdin.write('\x03');
+        assert.equal(await exited, 0);
+        assert.match(screen, /\[INFO\] SIGINT: shutting down  event=stop/);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    }));
+
+  it('a bad PADDOCK_LOG_LEVEL stops start-up with a clear message and exit status 2', () =>
+    withConfig(async (cfg) => {
       const run = spawnSync(process.execPath, [join(ROOT, 'bin', 'paddock.js'), 'server', cfg], { env: { ...process.env, PADDOCK_LOG_LEVEL: 'loud' }, encoding: 'utf8', timeout: WAIT_MS });
       assert.equal(run.status, 2, run.stderr);
       assert.equal(run.stderr, 'paddock: PADDOCK_LOG_LEVEL=loud is not one of DEBUG, INFO, WARN, ERROR\n');
       assert.equal(run.stdout, '');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 });
