@@ -3,7 +3,7 @@
 import { ConfigError, loadConfig } from './config/config.ts';
 import { formatSnapshot } from './persistence/snapshot.ts';
 import { formatTxnLog } from './persistence/txnlog.ts';
-import { consoleLogger } from './log.ts';
+import { createLogger, logSettings, type Logger } from './log.ts';
 import { PaddockServer } from './server/server.ts';
 import { VERSION_LINE } from './version.ts';
 import { SHELL_USAGE, runShell } from './shell/shell.ts';
@@ -36,7 +36,6 @@ function dump(args: string[], format: (file: string, json: boolean) => string): 
 }
 
 async function runServer(cfgPath: string | null): Promise<void> {
-  const log = consoleLogger();
   let config;
   try {
     config = loadConfig(cfgPath);
@@ -47,11 +46,26 @@ async function runServer(cfgPath: string | null): Promise<void> {
     }
     throw e;
   }
-  log.info(`Paddock ${VERSION_LINE}`);
+  let log: Logger;
+  try {
+    log = createLogger(logSettings({ level: config.logLevel, format: config.logFormat }, process.env, process.stdout.isTTY === true));
+  } catch (e) {
+    process.stderr.write(`paddock: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
+  // An ensemble member's every line names it (EnsembleMember adds its role and epoch).
+  if (!config.standalone) log = log.with({ peer: config.myid });
+  log.info(`Paddock ${VERSION_LINE}`, { event: 'start' });
   log.info(`config: ${config.configPath ?? 'built-in default'}`);
-  for (const note of config.ignored) log.warn(note);
+  for (const note of config.ignored) log.warn(note, { event: 'config-ignored' });
   const mode = config.standalone ? 'standalone' : `server ${config.myid} of an ensemble of ${config.servers.length}`;
-  log.info(`mode: ${mode}; dataDir ${config.dataDir}; dataLogDir ${config.dataLogDir}; tickTime ${config.tickTime} ms; session timeout ${config.minSessionTimeout}..${config.maxSessionTimeout} ms`);
+  log.info(`mode: ${mode}; dataDir ${config.dataDir}; dataLogDir ${config.dataLogDir}; tickTime ${config.tickTime} ms; session timeout ${config.minSessionTimeout}..${config.maxSessionTimeout} ms`, {
+    event: 'config',
+    mode: config.standalone ? 'standalone' : 'ensemble',
+    ensembleSize: config.standalone ? undefined : config.servers.length,
+    clientPort: config.clientPort,
+    tickTime: config.tickTime,
+  });
   let server: PaddockServer;
   try {
     server = await PaddockServer.open(config, log);
@@ -73,7 +87,7 @@ async function runServer(cfgPath: string | null): Promise<void> {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info(`${signal}: shutting down`);
+    log.info(`${signal}: shutting down`, { event: 'stop' });
     server.stop().then(() => process.exit(0));
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));

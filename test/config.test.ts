@@ -115,6 +115,8 @@ describe('defaults', () => {
         containerMaxNeverUsedIntervalMs: 0,
         admin: { enabled: true, address: '0.0.0.0', port: 8080, commandUrl: '/commands', idleTimeoutMs: 30000 },
         prometheus: null,
+        logLevel: null,
+        logFormat: null,
         testPerturbDigest: false,
         sslQuorum: false,
         portUnification: false,

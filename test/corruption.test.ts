@@ -73,7 +73,7 @@ async function runToExit(dirs: Dirs, timeoutMs = 20_000): Promise<{ code: number
   const port = await freePort();
   const lines = { tickTime: 2000, dataDir: dirs.dataDir, ...cfgOf(dirs), clientPort: port, clientPortAddress: '127.0.0.1', 'admin.enableServer': 'false' };
   writeFileSync(join(dir, 'zoo.cfg'), Object.entries(lines).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
-  const proc = spawn(process.execPath, [join(ROOT, 'bin', 'paddock.js'), 'server', join(dir, 'zoo.cfg')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [join(ROOT, 'bin', 'paddock.js'), 'server', join(dir, 'zoo.cfg')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PADDOCK_LOG_FORMAT: 'text' } });
   let output = '';
   proc.stdout.on('data', (d) => (output += d));
   proc.stderr.on('data', (d) => (output += d));

@@ -95,6 +95,7 @@ class Server {
     const proc = spawn(process.execPath, [join(ROOT, 'bin', 'paddock.js'), 'server', join(this.dir, 'zoo.cfg')], {
       cwd: this.dir,
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PADDOCK_LOG_FORMAT: 'text' },
     });
     this.proc = proc;
     this.out = '';
@@ -875,7 +876,7 @@ test('crash: kill -9 at random moments; acknowledged writes survive in order, no
           const final = ev.file.split('.').slice(1, 3).join('.'); // snapshot.<zxid>
           const partial = existsSync(join(server.v2, ev.file));
           const size = partial ? statSync(join(server.v2, ev.file)).size : 0;
-          const finished = existsSync(join(server.v2, final)) || deadOut.includes(`wrote snapshot ${join(server.v2, final)}\n`);
+          const finished = existsSync(join(server.v2, final)) || deadOut.includes(`wrote snapshot ${join(server.v2, final)}  `);
           const lat = (killedAt - ev.seenAt).toFixed(1);
           if (partial && !finished) {
             sp.hits++;

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import type { Logger } from '../src/log.ts';
+import { recordingLogger } from '../src/log.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import type { Txn } from '../src/proto/txn.ts';
 import { DataDir } from '../src/persistence/datadir.ts';
@@ -28,7 +28,7 @@ const tempDir = () => {
 };
 
 const lines: string[] = [];
-const logger: Logger = { info: (m) => lines.push(m), warn: (m) => lines.push(m), error: (m) => lines.push(m) };
+const logger = recordingLogger((l) => lines.push(l.message), 'INFO');
 
 /** Log `count` creates under /n and apply them, as the pipeline does: append, flush, apply, count. */
 async function writeNodes(dataDir: DataDir, tree: DataTree, from: number, count: number): Promise<void> {

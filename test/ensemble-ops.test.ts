@@ -288,7 +288,7 @@ describe('ensemble operations, Paddock against ZooKeeper 3.8', { timeout: 600_00
   });
 
   it('the new leader snapshots the state it begins its epoch with, as 3.8 does', () => {
-    const snapshotLine = { zookeeper: (hex: string) => new RegExp(`Snapshotting: 0x${hex} to`), paddock: (hex: string) => new RegExp(`wrote snapshot \\S*snapshot\\.${hex}$`, 'm') };
+    const snapshotLine = { zookeeper: (hex: string) => new RegExp(`Snapshotting: 0x${hex} to`), paddock: (hex: string) => new RegExp(`wrote snapshot \\S*snapshot\\.${hex}(\\s|$)`, 'm') };
     for (const [kind, o] of [['zookeeper', zk], ['paddock', pd]] as const) {
       const hex = o.killedAt.toString(16);
       assert.ok(o.newLeaderSnapshots.includes(o.killedAt), `${kind}: snapshot.${hex} on the new leader`);

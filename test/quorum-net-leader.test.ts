@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MultiError, op, ZooKeeperClient } from '../src/client/index.ts';
 import type { PeerAddress } from '../src/config/config.ts';
-import type { Logger } from '../src/log.ts';
+import { recordingLogger } from '../src/log.ts';
 import { ACCEPTED_EPOCH, CURRENT_EPOCH, txnsAfter, writeEpochFile } from '../src/persistence/sync.ts';
 import { Err, OpCode, ZkError } from '../src/proto/constants.ts';
 import { encodeLearnerInfo, encodePacket, PacketType, ZAB_PROTOCOL_VERSION } from '../src/proto/quorum.ts';
@@ -58,7 +58,7 @@ const mntr = async (s: RunningServer, key: string): Promise<string | undefined> 
 describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { timeout: 300_000 }, () => {
   const scratch = scratchRoot('quorum-net-leader');
   const lines: string[] = [];
-  const logger: Logger = { info: (m) => lines.push(`INFO ${m}`), warn: (m) => lines.push(`WARN ${m}`), error: (m) => lines.push(`ERROR ${m}`) };
+  const logger = recordingLogger((l) => lines.push(`${l.level} ${l.message}`), 'INFO');
   let servers: PeerAddress[] = [];
   let zk2: RunningServer | null = null;
   let zk3: RunningServer | null = null;

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { PeerAddress } from '../src/config/config.ts';
-import type { Logger } from '../src/log.ts';
+import { recordingLogger } from '../src/log.ts';
 import { treeDigest } from '../src/tree/digest.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import type { Txn, TxnBody } from '../src/proto/txn.ts';
@@ -45,7 +45,7 @@ describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_
   let servers: PeerAddress[] = [];
 
   async function start(id: number): Promise<Member> {
-    const logger: Logger = { info: (m) => lines.push(`${id} INFO ${m}`), warn: (m) => lines.push(`${id} WARN ${m}`), error: (m) => lines.push(`${id} ERROR ${m}`) };
+    const logger = recordingLogger((l) => lines.push(`${id} ${l.level} ${l.message}`), 'INFO');
     const replica = await Replica.open(dataDirOptions(dirs.get(id)!, 10_000), logger);
     const config = quorumConfigText(servers);
     replica.showQuorumConfig(config);

@@ -23,7 +23,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ZooKeeperClient } from '../src/client/index.ts';
 import type { PeerAddress } from '../src/config/config.ts';
-import type { Logger } from '../src/log.ts';
+import { recordingLogger, SILENT } from '../src/log.ts';
 import { treeDigest } from '../src/tree/digest.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import type { LoggedTxn, Txn } from '../src/proto/txn.ts';
@@ -67,7 +67,7 @@ class PaddockPeer {
 
   static async start(id: number, dir: string, servers: PeerAddress[], leader: number, observer = false): Promise<PaddockPeer> {
     const lines: string[] = [];
-    const logger: Logger = { info: (m) => lines.push(`INFO ${m}`), warn: (m) => lines.push(`WARN ${m}`), error: (m) => lines.push(`ERROR ${m}`) };
+    const logger = recordingLogger((l) => lines.push(`${l.level} ${l.message}`), 'INFO');
     const replica = await Replica.open(dataDirOptions(dir, 10_000), logger);
     const apply = replica.apply.bind(replica);
     replica.apply = (txn: LoggedTxn) => apply(self?.perturbDigests && txn.digest ? { ...txn, digest: { ...txn.digest, treeDigest: txn.digest.treeDigest + 1n } } : txn);
@@ -296,7 +296,7 @@ describe('quorum runtime: a Paddock learner in a ZooKeeper 3.8 ensemble', { time
     await paddock!.stop();
     paddock = null;
     // Craft a tail the leader lacks: three txns after the last one, appended straight to Paddock's log.
-    const logger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
+    const logger = SILENT;
     const replica = await Replica.open(dataDirOptions(learnerDir, 10_000), logger);
     const last = replica.tree.lastProcessedZxid;
     const durable = new Promise<number>((resolve) => (replica.onDurable = resolve));
@@ -325,7 +325,7 @@ describe('quorum runtime: a Paddock learner in a ZooKeeper 3.8 ensemble', { time
     paddock = null;
     const read = await zooKeeperToolsRead(learnerDir);
     assert.ok(read.snapshots >= 1 && read.logs >= 1 && read.txns > 0, JSON.stringify(read));
-    const logger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
+    const logger = SILENT;
     const reopened = await Replica.open(dataDirOptions(learnerDir, 10_000), logger);
     try {
       assert.equal(reopened.tree.get('/phantom1'), undefined, 'the truncated tail stays gone');

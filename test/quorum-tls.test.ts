@@ -20,6 +20,7 @@ import tls from 'node:tls';
 import { after, before, test } from 'node:test';
 import { ConfigError, parseConfig } from '../src/config/config.ts';
 import { encodeConnectHeader } from '../src/proto/election.ts';
+import { SILENT } from '../src/log.ts';
 import { encodePacket, PacketType } from '../src/proto/quorum.ts';
 import { quorumTransport } from '../src/tls/quorum.ts';
 import { Acknowledged, TestEnsemble, type MemberSpec, type ServerKind } from './support/ensemble.ts';
@@ -73,7 +74,6 @@ function storeFlags(keyStore = 'member'): string[] {
 }
 
 const TLS_ON = { sslQuorum: 'true' };
-const SILENT = { info() {}, warn() {}, error() {} };
 
 async function ensemble(name: string, specs: MemberSpec[]): Promise<TestEnsemble> {
   return TestEnsemble.create(name, specs, { waitMs: WAIT_MS, zkLog: true });

@@ -15,7 +15,7 @@ import { isDeepStrictEqual, promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { CreateMode, Err, Perm, ZkError, ZooKeeperClient, digestACL, type ACL, type Stat } from '../src/client/index.ts';
 import { JuteReader } from '../src/jute/archive.ts';
-import type { Logger } from '../src/log.ts';
+import { recordingLogger } from '../src/log.ts';
 import { adler32 } from '../src/persistence/adler32.ts';
 import { DataDir } from '../src/persistence/datadir.ts';
 import { formatSnapshot, listSnapshots, readSnapshot, readSnapshotBytes, SnapshotError, writeSnapshot } from '../src/persistence/snapshot.ts';
@@ -781,7 +781,7 @@ describe('compatibility with ZooKeeper 3.8', { skip: !HAVE_ZK && 'ZooKeeper 3.8 
 // ---------------------------------------------------------------- fuzzy ACL references
 
 const recoveryLines: string[] = [];
-const recoveryLogger: Logger = { info: (m) => recoveryLines.push(m), warn: (m) => recoveryLines.push(m), error: (m) => recoveryLines.push(m) };
+const recoveryLogger = recordingLogger((l) => recoveryLines.push(l.message), 'INFO');
 
 /** Recover snapshots in <dir>/version-2 and the log in <logDir>/version-2 as the server does at start-up; returns the tree and what recovery logged. */
 async function recover(dir: string, logDir = dir): Promise<{ tree: DataTree; lines: string[] }> {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { ZooKeeperClient } from '../src/client/index.ts';
-import type { Logger } from '../src/log.ts';
+import { SILENT as quiet } from '../src/log.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import type { Txn } from '../src/proto/txn.ts';
 import { DataDir } from '../src/persistence/datadir.ts';
@@ -46,7 +46,6 @@ after(() => rmSync(scratch.root, { recursive: true, force: true }));
 const EPOCH = 0x100000000;
 const zx = (epoch: number, counter: number): number => epoch * EPOCH + counter;
 const hex = (n: number): string => `0x${n.toString(16)}`;
-const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {} };
 
 /** A create of /n<counter> with `size` bytes of data at zxid. */
 function create(zxid: number, size = 8): Txn {

@@ -8,6 +8,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { FORMATS, LEVELS, parseFormat, parseLevel, type Level, type LogFormat } from '../log.ts';
 import type { DataDirOptions } from '../persistence/datadir.ts';
 import { CLIENT_AUTH_PROPERTIES, clientAuthConfig, type ClientAuthConfig } from './auth.ts';
 import { jvmSystemProperties, type SystemProperty } from './jvmflags.ts';
@@ -88,6 +89,10 @@ export interface ServerConfig {
   admin: AdminConfig;
   /** metricsProvider.className=…PrometheusMetricsProvider: /metrics on httpHost:httpPort (src/metrics); null for the default provider (mntr only) */
   prometheus: PrometheusConfig | null;
+  /** paddock.logLevel (DEBUG, INFO, WARN, ERROR); null: not set (PADDOCK_LOG_LEVEL, else INFO) */
+  logLevel: Level | null;
+  /** paddock.logFormat (json, text); null: not set (PADDOCK_LOG_FORMAT, else json unless stdout is a terminal) */
+  logFormat: LogFormat | null;
   /** test only (zoo.cfg paddock.test.perturbDigest=true): every TxnDigest this server orders is off by one */
   testPerturbDigest: boolean;
   /** quorum and election connections are TLS (the ssl.quorum.* properties say how; src/tls/quorum.ts) */
@@ -154,7 +159,7 @@ const UNSUPPORTED: Record<string, [Kind, string?]> = {
 // zookeeper.* system properties (named here without the prefix) that Paddock reads.
 const USED_PROPERTIES = new Set([
   'maxCnxns', 'snapCount', 'preAllocSize', 'forceSync', 'globalOutstandingLimit', '4lw.commands.whitelist',
-  'extendedTypesEnabled', 'DigestAuthenticationProvider.superDigest', 'skipACL', 'paddock.test.perturbDigest', ...CLIENT_AUTH_PROPERTIES,
+  'extendedTypesEnabled', 'DigestAuthenticationProvider.superDigest', 'skipACL', 'paddock.test.perturbDigest', 'paddock.logLevel', 'paddock.logFormat', ...CLIENT_AUTH_PROPERTIES,
   // client TLS (src/tls/settings.ts), besides the ssl.* keys
   'serverCnxnFactory', 'client.portUnification', 'client.certReload', 'X509AuthenticationProvider.superUser',
   // the AdminServer (src/admin)
@@ -385,6 +390,16 @@ export function parseConfig(
     if (n === null) ignored.push(`${p!.from}: ${name}='${p!.value}' is not a number; using ${dflt}, as ZooKeeper does`);
     return n ?? dflt;
   };
+  // Paddock's own settings: a value it cannot use stops start-up (a log level silently ignored hides the very lines wanted).
+  const choice = <T>(name: string, parse: (s: string) => T | null, names: readonly string[]): T | null => {
+    const p = props.get(`zookeeper.${name}`);
+    if (p === undefined) return null;
+    const value = parse(p.value);
+    if (value === null) throw new ConfigError(`${p.from}: ${name}='${p.value}' is not one of ${names.join(', ')}`, name);
+    return value;
+  };
+  const logLevel = choice('paddock.logLevel', parseLevel, LEVELS);
+  const logFormat = choice('paddock.logFormat', parseFormat, FORMATS);
   const extendedTypesEnabled = prop('zookeeper.extendedTypesEnabled')?.toLowerCase() === 'true';
   const readOnlyModeEnabled = prop('readonlymode.enabled')?.toLowerCase() === 'true';
   let clientAuth: ClientAuthConfig;
@@ -523,6 +538,8 @@ export function parseConfig(
     containerMaxNeverUsedIntervalMs: propInt('znode.container.maxNeverUsedIntervalMs', 0, 64),
     admin,
     prometheus,
+    logLevel,
+    logFormat,
     testPerturbDigest: prop('zookeeper.paddock.test.perturbDigest') === 'true',
     sslQuorum: flag('sslQuorum', false),
     portUnification: flag('portUnification', false),

@@ -189,12 +189,13 @@ export class DataDir {
     try {
       const started = performance.now();
       const path = await writeSnapshot(tree, zxid, this.snapDir);
-      this.stats.snapshotTime.add(performance.now() - started);
+      const ms = performance.now() - started;
+      this.stats.snapshotTime.add(ms);
       this.stats.lastSnapshot = { zxid, timestamp: Math.floor(Date.now() / 1000) };
       this.snapshotZxid = zxid;
-      this.logger.info(`wrote snapshot ${path}`);
+      this.logger.info(`wrote snapshot ${path}`, { event: 'snapshot', zxid: zxidHex(zxid), bytes: statSync(path).size, ms: Math.round(ms) });
     } catch (e) {
-      this.logger.error(`snapshot at zxid ${zxidHex(zxid)} failed: ${(e as Error).message}`);
+      this.logger.error(`snapshot at zxid ${zxidHex(zxid)} failed: ${(e as Error).message}`, { event: 'snapshot-failed', zxid: zxidHex(zxid) });
     }
   }
 

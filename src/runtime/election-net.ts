@@ -24,7 +24,7 @@
 
 import net from 'node:net';
 import type { PeerAddress } from '../config/config.ts';
-import type { Logger } from '../log.ts';
+import { SILENT, type Logger } from '../log.ts';
 import {
   decodeConnectHeader,
   decodeNotification,
@@ -34,7 +34,8 @@ import {
   FrameReader,
   type PeerAddr,
 } from '../proto/election.ts';
-import type { Decision, Election, Notification } from '../zab/election.ts';
+import { PeerState, type Decision, type Election, type Notification } from '../zab/election.ts';
+import { zxidHex } from '../zxid.ts';
 import type { QuorumAuth } from './quorum-auth.ts';
 import { PLAINTEXT, type PeerTransport } from './transport.ts';
 
@@ -53,7 +54,6 @@ export interface ElectionNetOptions {
   transport?: PeerTransport;
 }
 
-const SILENT: Logger = { info() {}, warn() {}, error() {} };
 /** stop handing frames to a socket whose unsent bytes pass this */
 const SOCKET_HIGH_WATER = 1 << 20;
 
@@ -106,7 +106,7 @@ export class ElectionNet {
       });
     });
     server.on('error', (e) => this.log.error(`election port: ${e.message}`));
-    this.log.info(`election port listening on ${this.own.host}:${this.own.electionPort} as server ${this.myId}`);
+    this.log.info(`election port listening on ${this.own.host}:${this.own.electionPort} as server ${this.myId}`, { event: 'listening', port: this.own.electionPort });
   }
 
   /** Queue a notification for server `to` and dial it if we are not connected. */
@@ -229,7 +229,7 @@ export class ElectionNet {
       try {
         payloads = frames.push(chunk);
       } catch (e) {
-        this.log.warn(`election: server ${sid} sent a bad frame, closing: ${(e as Error).message}`);
+        this.log.warn(`election: server ${sid} sent a bad frame, closing: ${(e as Error).message}`, { event: 'bad-packet', server: sid });
         return void socket.destroy();
       }
       for (const p of payloads) {
@@ -237,10 +237,13 @@ export class ElectionNet {
         try {
           n = decodeNotification(p, sid);
         } catch (e) {
-          this.log.warn(`election: skipped a notification from server ${sid}: ${(e as Error).message}`);
+          this.log.warn(`election: skipped a notification from server ${sid}: ${(e as Error).message}`, { event: 'bad-packet', server: sid });
           continue;
         }
         if (socket.destroyed) return; // replaced meanwhile
+        if (this.log.enabled('DEBUG')) {
+          this.log.debug(`election: notification from server ${sid}: state ${PeerState[n.state]}, votes for ${n.vote.leader} (zxid ${zxidHex(n.vote.zxid)}, epoch ${n.vote.peerEpoch}), round ${n.round}`);
+        }
         this.onNotification(n);
       }
     };

@@ -35,7 +35,10 @@
 //   way before its handshake passed (a learner's connection, dialled or accepted);
 // - every role change is logged in the words ZooKeeper 3.8 uses (LOOKING,
 //   LEADING, FOLLOWING, OBSERVING, "Peer state changed", "LEADER ELECTION
-//   TOOK"), with the leader, the epoch and the last zxid, and counted (stats).
+//   TOOK"), with the leader, the epoch and the last zxid, and counted (stats);
+//   its structured fields (event looking/elected/established) carry the same;
+// - a learner logs one `synced` line per sync it completes (DIFF, TRUNC or
+//   SNAP, the txns it was sent, how long until it served).
 
 import net from 'node:net';
 import { Readable } from 'node:stream';
@@ -132,7 +135,7 @@ class QuorumConn {
     this.unanswered = accepted ? null : [];
     sock.setNoDelay(true);
     sock.setKeepAlive(true);
-    sock.on('error', (e) => this.logger.warn(`quorum connection ${this.describe()}: ${e.message}`));
+    sock.on('error', (e) => this.logger.warn(`quorum connection ${this.describe()}: ${e.message}`, { event: 'connection-error', server: this.peerId ?? undefined }));
     // --- quorum SASL hook: until the handshake is over, packets are held and nothing is read ---
     if (!authenticated) {
       this.read(Buffer.alloc(0));
@@ -189,7 +192,8 @@ class QuorumConn {
         if (r) await r;
       }
     } catch (e) {
-      this.logger.warn(`quorum connection ${this.describe()} closed: ${(e as Error).message}`);
+      const event = e instanceof QuorumWireError ? 'bad-packet' : 'connection-failed';
+      this.logger.warn(`quorum connection ${this.describe()} closed: ${(e as Error).message}`, { event, server: this.peerId ?? undefined });
       this.sock.destroy();
     } finally {
       this.pumping = false;
@@ -237,7 +241,7 @@ class QuorumConn {
     writeSnapStream(tree, this.sock).then(
       () => this.release(held),
       (e: Error) => {
-        this.logger.warn(`SNAP to ${this.describe()} failed: ${e.message}`);
+        this.logger.warn(`SNAP to ${this.describe()} failed: ${e.message}`, { event: 'sync-failed', server: this.peerId ?? undefined });
         this.sock.destroy();
       },
     );
@@ -282,6 +286,8 @@ export class QuorumNet {
   /** how packets map on a connection we lead, and on one to our leader */
   private readonly leaderWire: WireContext;
   private readonly learnerWire: WireContext;
+  /** learner: the sync under way with our leader, for its `synced` line */
+  private sync: { type: string; zxid: number; started: number; txns: number; bytes?: number } | null = null;
   /** carries the Readies when set (carryWith); else this runtime carries them */
   private pipeline: Pipeline | null = null;
   /** the quorum part of a Ready, for a pipeline that carries them */
@@ -351,6 +357,7 @@ export class QuorumNet {
       server.listen(me.quorumPort, me.host, () => {
         server.off('error', reject);
         server.on('error', (e) => this.logger.error(`quorum port: ${e.message}`));
+        this.logger.info(`quorum port listening on ${me.host}:${me.quorumPort}`, { event: 'listening', port: me.quorumPort });
         this.server = server;
         resolve();
       });
@@ -359,7 +366,7 @@ export class QuorumNet {
 
   /** Start the core's clock (election timers, Zab ticks) and carry whatever it has to do already. */
   start(): void {
-    this.logger.info(`Peer state changed: looking; ${this.lookingLine(this.peer.epochs.current)}`);
+    this.logger.info(`Peer state changed: looking; ${this.lookingLine(this.peer.epochs.current)}`, { event: 'looking', zxid: zxidHex(this.peer.lastZxid) });
     this.ticker = setInterval(() => {
       this.peer.clock(performance.now());
       this.drive();
@@ -426,7 +433,7 @@ export class QuorumNet {
         this.logger.info(`leader ${id} did not answer (attempt ${attempt} of ${DIAL_ATTEMPTS}); connecting again`);
         return this.redial(id, attempt + 1, conn.unanswered);
       }
-      this.logger.info(`quorum connection with server ${id} lost`);
+      this.logger.warn(`quorum connection with server ${id} lost`, { event: 'peer-lost', server: id });
       this.peer.disconnected(id);
       this.drive();
     });
@@ -460,6 +467,10 @@ export class QuorumNet {
     if (this.serving && from === this.learnerOf()) {
       if (msg.type === 'proposal') this.stats.proposalsReceived++;
       else if (msg.type === 'commit' || msg.type === 'inform') this.stats.commitsReceived++;
+    } else if (from === this.learnerOf()) {
+      if (msg.type === 'diff' || msg.type === 'trunc' || msg.type === 'snap') {
+        this.sync = { type: msg.type.toUpperCase(), zxid: msg.zxid, started: performance.now(), txns: 0, bytes: snapStream?.length };
+      } else if (msg.type === 'proposal' && this.sync) this.sync.txns++;
     }
     if (msg.type === 'snap') {
       // Durable before the core hears of it (ZOOKEEPER-3911); only from the leader we follow.
@@ -539,7 +550,7 @@ export class QuorumNet {
 
   /** Storage or a socket write failed under the role: give the role up; its connections go with it. */
   private failed(e: Error): void {
-    this.logger.error(`quorum runtime: ${e.stack ?? e}`);
+    this.logger.error(`quorum runtime: ${e.stack ?? e}`, { event: 'runtime-failure' });
     this.peer.look(`runtime failure: ${e.message}`);
   }
 
@@ -609,7 +620,7 @@ export class QuorumNet {
       conn = this.dial(to);
     }
     if (msg.type === 'diff' || msg.type === 'trunc' || msg.type === 'snap') {
-      this.logger.info(`syncing server ${to} by ${msg.type.toUpperCase()} at ${zxidHex(msg.zxid)}`);
+      this.logger.info(`syncing server ${to} by ${msg.type.toUpperCase()} at ${zxidHex(msg.zxid)}`, { event: 'sync', server: to, sync: msg.type.toUpperCase(), zxid: zxidHex(msg.zxid) });
       if (msg.type === 'snap') this.stats.snapSyncs++;
       else this.stats.diffSyncs++;
     }
@@ -637,7 +648,7 @@ export class QuorumNet {
         conn.send(toPacket({ type: 'commit', zxid: txn.hdr.zxid }, this.wire(conn)));
       }
     } catch (e) {
-      this.logger.warn(`DIFF to ${conn.describe()} from ${zxidHex(from)}: the log cannot supply it (${(e as Error).message}); dropping the connection`);
+      this.logger.warn(`DIFF to ${conn.describe()} from ${zxidHex(from)}: the log cannot supply it (${(e as Error).message}); dropping the connection`, { event: 'sync-failed', server: conn.peerId ?? undefined });
       conn.sock.destroy(); // as a broken one: the core hears of it
     }
   }
@@ -650,7 +661,7 @@ export class QuorumNet {
     return this.exclusively(async () => {
       const oldestKept = this.replica.purge();
       if (oldestKept !== null) this.peer.history.forgetBefore(oldestKept);
-    }).catch((e: Error) => this.logger.error(`autopurge: ${e.message}`));
+    }).catch((e: Error) => this.logger.error(`autopurge: ${e.message}`, { event: 'purge-failed' }));
   }
 
   private changeRole(change: RoleChange): void {
@@ -662,10 +673,36 @@ export class QuorumNet {
       this.role = change.role;
       this.roleLeader = change.leader;
     }
+    if (change.serving && this.sync) this.logSynced(this.sync, change);
+    if (change.serving || change.role === 'looking') this.sync = null;
     this.serving = change.serving;
     const electionMs = this.stats.roleChanged(change, performance.now());
-    this.logger.info(this.roleLine(change, electionMs));
+    const event = change.role === 'looking' ? 'looking' : change.serving ? 'established' : 'elected';
+    this.logger.info(this.roleLine(change, electionMs), {
+      event,
+      role: change.role,
+      leader: change.leader ?? undefined,
+      epoch: change.epoch,
+      zxid: zxidHex(this.peer.lastZxid),
+      electionMs: event === 'elected' && electionMs !== null ? Math.round(electionMs) : undefined,
+      reason: change.reason,
+    });
     this.opts.onRole?.(change);
+  }
+
+  /** A learner's sync with its leader is over: it serves. */
+  private logSynced(sync: NonNullable<QuorumNet['sync']>, change: RoleChange): void {
+    const ms = Math.round(performance.now() - sync.started);
+    const what = sync.type === 'SNAP' ? `a ${sync.bytes ?? 0}-byte snapshot` : `${sync.txns} txns`;
+    this.logger.info(`synced with leader ${change.leader} by ${sync.type} at ${zxidHex(sync.zxid)}: ${what}, ${ms} ms`, {
+      event: 'synced',
+      leader: change.leader ?? undefined,
+      sync: sync.type,
+      zxid: zxidHex(sync.zxid),
+      txns: sync.txns,
+      bytes: sync.bytes,
+      ms,
+    });
   }
 
   /** "Peer state changed: …" and ZooKeeper's word for the role, with who leads, the epoch and the last zxid. */

@@ -175,7 +175,12 @@ export class Replica {
   async truncate(zxid: number): Promise<void> {
     await this.dir.close();
     const cut = truncateLogTo(this.logDir, this.snapDir, zxid);
-    this.logger.info(`truncated the log to ${zxidHex(zxid)}: ${cut.removedLogs.length} log files and ${cut.removedSnapshots.length} snapshots removed${cut.cut ? `, ${cut.cut.file} cut at ${cut.cut.offset}` : ''}`);
+    this.logger.info(`truncated the log to ${zxidHex(zxid)}: ${cut.removedLogs.length} log files and ${cut.removedSnapshots.length} snapshots removed${cut.cut ? `, ${cut.cut.file} cut at ${cut.cut.offset}` : ''}`, {
+      event: 'truncated',
+      zxid: zxidHex(zxid),
+      removedLogs: cut.removedLogs.length,
+      removedSnapshots: cut.removedSnapshots.length,
+    });
     const { dataDir, tree } = await DataDir.open(this.opts, this.logger, this.storageStats);
     this.dir = dataDir;
     if (this.tree.lastProcessedZxid > zxid) this.tree = tree;
@@ -191,7 +196,7 @@ export class Replica {
     await this.dir.close();
     const path = await writeSnapshot(tree, zxid, this.snapDir);
     truncateLogTo(this.logDir, this.snapDir, zxid);
-    this.logger.info(`installed the leader's snapshot at ${zxidHex(zxid)} as ${path}`);
+    this.logger.info(`installed the leader's snapshot at ${zxidHex(zxid)} as ${path}`, { event: 'snapshot-installed', zxid: zxidHex(zxid), nodes: tree.nodeCount });
     this.dir = (await DataDir.open(this.opts, this.logger, this.storageStats)).dataDir;
     this.tree = tree;
     this.commits.reset(this.dir, zxid);

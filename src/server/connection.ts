@@ -10,6 +10,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { JuteError, JuteReader, JuteWriter } from '../jute/archive.ts';
+import type { Fields } from '../log.ts';
 import { Err, KeeperState, OpCode, OpName, Xid } from '../proto/constants.ts';
 import { readConnectRequest, readRequest, writeConnectResponse, type Id, type Request } from '../proto/records.ts';
 import { writeReplyHeader, writeResponse, type Response } from '../proto/responses.ts';
@@ -28,7 +29,7 @@ export interface ConnectionHost {
   /** The reply to a four-letter word, or null when `word` is not one. */
   fourLetterWord(word: string, conn: Connection): string | null;
   closed(conn: Connection): void;
-  log(message: string): void;
+  log(message: string, fields?: Fields): void;
 }
 
 /** The operation names ZooKeeper shows as `lop` in cons. */
@@ -162,7 +163,7 @@ export class Connection implements Client {
       if (len === null) break;
       if (this.state === 'new' && this.tryFourLetterWord(input.head()!)) break;
       if (len < 0 || len > this.host.maxBuffer) {
-        this.host.log(`closing ${this.describe()}: frame length ${len} outside 0..${this.host.maxBuffer} (jute.maxbuffer)`);
+        this.host.log(`closing ${this.describe()}: frame length ${len} outside 0..${this.host.maxBuffer} (jute.maxbuffer)`, { event: 'bad-packet' });
         this.close('bad frame length');
         break;
       }
@@ -241,7 +242,7 @@ export class Connection implements Client {
       req = readRequest(type, r);
     } catch (e) {
       if (!(e instanceof JuteError)) throw e;
-      this.host.log(`${this.describe()}: malformed ${OpName[type]} request: ${e.message}`);
+      this.host.log(`${this.describe()}: malformed ${OpName[type]} request: ${e.message}`, { event: 'bad-packet' });
       if (type === OpCode.auth || type === OpCode.sasl) return this.close(`malformed ${OpName[type]} packet`);
       this.issued(frame.length);
       this.host.processor.malformed(this, xid, type, this.received);

@@ -18,7 +18,9 @@
 // - with quorum SASL on (quorum.auth.enableSasl), both ports run its handshakes (QuorumAuth);
 // - autopurge runs as on a standalone server (at start-up after that
 //   snapshot, then every purgeInterval hours), and the core then forgets the
-//   purged history (QuorumNet.purge).
+//   purged history (QuorumNet.purge);
+// - every line its parts log (`logger`) carries its role and epoch of the
+//   moment: the context object is updated on each role change.
 
 import { dataDirOptions, type ServerConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
@@ -31,7 +33,7 @@ import type { PeerTransport } from '../runtime/transport.ts';
 import { quorumConfigText } from '../runtime/zab-wire.ts';
 import { Peer } from '../zab/peer.ts';
 import { quorumVerifier } from '../zab/quorum.ts';
-import type { RoleChange } from '../zab/ready.ts';
+import type { Role, RoleChange } from '../zab/ready.ts';
 import { quorumTransport } from '../tls/quorum.ts';
 import type { Processor } from './processor.ts';
 
@@ -77,13 +79,18 @@ export class EnsembleMember {
   static async open(config: ServerConfig, logger: Logger): Promise<EnsembleMember> {
     // Quorum TLS first: a bad setting or store stops start-up before any data is touched.
     const transport = quorumTransport(config, logger);
-    const replica = await Replica.open(dataDirOptions(config), logger);
-    return new EnsembleMember(config, logger, replica, transport);
+    const where: { role: Role; epoch?: number } = { role: 'looking' };
+    const memberLogger = logger.with(where);
+    const replica = await Replica.open(dataDirOptions(config), memberLogger);
+    where.epoch = replica.epochs.current;
+    return new EnsembleMember(config, memberLogger, where, replica, transport);
   }
 
   private constructor(
     config: ServerConfig,
-    logger: Logger,
+    /** logs with this member's role and epoch */
+    readonly logger: Logger,
+    private readonly where: { role: Role; epoch?: number },
     readonly replica: Replica,
     private readonly transport: PeerTransport,
   ) {
@@ -133,6 +140,8 @@ export class EnsembleMember {
       transport,
       onRole: (change) => {
         this.role = change;
+        this.where.role = change.role;
+        this.where.epoch = change.epoch;
         this.roleSince = Date.now();
         if (change.role === 'leading' && !change.serving) void this.replica.snapshot();
         this.onRole(change);

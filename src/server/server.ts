@@ -12,7 +12,7 @@
 
 import net from 'node:net';
 import { dataDirOptions, type ServerConfig } from '../config/config.ts';
-import type { Logger } from '../log.ts';
+import type { Fields, Logger } from '../log.ts';
 import type { Id } from '../proto/records.ts';
 import { AdminServer } from '../admin/server.ts';
 import { PrometheusServer } from '../metrics/prometheus.ts';
@@ -56,7 +56,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
     if (tls) secureContextOptions(tls);
     if (!config.standalone) {
       const member = await EnsembleMember.open(config, logger);
-      return new PaddockServer(config, logger, member.replica.tree, member.replica.log, null, member, tls);
+      return new PaddockServer(config, member.logger, member.replica.tree, member.replica.log, null, member, tls);
     }
     const { dataDir, tree } = await DataDir.open(dataDirOptions(config), logger);
     return new PaddockServer(config, logger, tree, dataDir, dataDir, null, tls);
@@ -127,7 +127,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
    * recovers what reached the disk.
    */
   private logFailed(e: Error): void {
-    this.logger.error(`transaction log write failed: ${e.message}; no write after this point was acknowledged; exiting`);
+    this.logger.error(`transaction log write failed: ${e.message}; no write after this point was acknowledged; exiting`, { event: 'log-write-failed' });
     for (const c of this.connections) c.abort();
     this.listener.close();
     this.secureListener?.close();
@@ -215,7 +215,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
     if (this.secureListener) {
       await listen(this.secureListener, c.secureClientPort, c.secureClientPortAddress);
       this.secureListener.on('error', (e) => this.logger.error(`secure client port: ${e.message}`));
-      this.logger.info(`secure client port ${c.secureClientPortAddress}:${this.securePort} open (TLS, ssl.clientAuth=${this.tls!.settings.clientAuth})`);
+      this.logger.info(`secure client port ${c.secureClientPortAddress}:${this.securePort} open (TLS, ssl.clientAuth=${this.tls!.settings.clientAuth})`, { event: 'listening', port: this.securePort });
     }
     if (this.tls?.settings.portUnification) this.logger.info('client.portUnification: the client port takes TLS and plaintext');
     // Sessions expire in tickTime buckets: check at each bucket's deadline, as ZooKeeper's ExpiryQueue does.
@@ -230,13 +230,13 @@ export class PaddockServer implements ServerView, ConnectionHost {
     this.every(c.containerCheckIntervalMs, () => this.processor.reapContainers(reapBatch));
     let storage: { snapshotRecovered(): Promise<void>; purge(): unknown };
     if (this.member) {
-      this.logger.info(`client port ${c.clientPortAddress}:${this.port} open; clients are served once this member is in a serving role`);
+      this.logger.info(`client port ${c.clientPortAddress}:${this.port} open; clients are served once this member is in a serving role`, { event: 'listening', port: this.port });
       this.member.onRole = (change) => this.roleChanged(change);
       await this.member.start(this.processor);
       this.readOnlySwitch?.roleIs(this.member.peer.role);
       storage = this.member;
     } else {
-      this.logger.info(`serving clients on ${c.clientPortAddress}:${this.port}`);
+      this.logger.info(`serving clients on ${c.clientPortAddress}:${this.port}`, { event: 'listening', port: this.port });
       const dataDir = this.dataDir!;
       storage = { snapshotRecovered: () => dataDir.snapshotRecovered(this.processor.tree), purge: () => dataDir.purge() };
     }
@@ -262,14 +262,14 @@ export class PaddockServer implements ServerView, ConnectionHost {
         throw new Error(`metrics endpoint ${prometheus.host}:${prometheus.port}: ${e.message}`);
       });
       this.metrics = metrics;
-      this.logger.info(`Prometheus metrics on http://${prometheus.host}:${port}/metrics`);
+      this.logger.info(`Prometheus metrics on http://${prometheus.host}:${port}/metrics`, { event: 'listening', port });
     }
     if (admin.enabled) {
       const server = new AdminServer(admin, this, this.logger);
       try {
         const port = await server.listen();
         this.admin = server;
-        this.logger.info(`AdminServer on ${admin.address}:${port}, commands under ${admin.commandUrl}`);
+        this.logger.info(`AdminServer on ${admin.address}:${port}, commands under ${admin.commandUrl}`, { event: 'listening', port });
       } catch (e) {
         this.logger.warn(`AdminServer not started on ${admin.address}:${admin.port}: ${(e as Error).message}; serving without it (admin.enableServer=false turns it off)`);
       }
@@ -323,7 +323,7 @@ export class PaddockServer implements ServerView, ConnectionHost {
 
   private expireSessions(): void {
     for (const { id, timeout } of this.processor.expireSessions()) {
-      this.logger.info(`Expiring session 0x${sessionHex(id)}, timeout of ${timeout}ms exceeded`);
+      this.logger.info(`Expiring session 0x${sessionHex(id)}, timeout of ${timeout}ms exceeded`, { event: 'session-expired', session: `0x${sessionHex(id)}`, timeoutMs: timeout });
     }
   }
 
@@ -336,8 +336,8 @@ export class PaddockServer implements ServerView, ConnectionHost {
     this.processor.disconnected(conn);
   }
 
-  log(message: string): void {
-    this.logger.info(message);
+  log(message: string, fields?: Fields): void {
+    this.logger.info(message, fields);
   }
 
   resetStats(): void {

@@ -41,6 +41,8 @@ export interface EnsembleOptions {
   clientAddressInServerLines?: boolean;
   /** ZooKeeper members print their log into output() */
   zkLog?: boolean;
+  /** Paddock members' log format (default text) */
+  logFormat?: 'json' | 'text';
   /** each member on its own address, run under a wrapper (e.g. in its own network namespace): fixed ports 2181, 2888, 3888 then */
   network?: MemberNetwork;
 }
@@ -175,7 +177,7 @@ export class TestEnsemble {
     const m = this.member(id);
     if (this.running.has(id)) throw new Error(`member ${id} is already running`);
     const own: Record<string, string> = m.observer ? { peerType: 'observer' } : {};
-    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, jvmFlags: m.jvmFlags, noWait, zkLog: this.opts.zkLog, host: m.host, wrap: this.opts.network?.exec(id) });
+    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, jvmFlags: m.jvmFlags, noWait, zkLog: this.opts.zkLog, logFormat: this.opts.logFormat, host: m.host, wrap: this.opts.network?.exec(id) });
     this.running.set(id, s);
     return s;
   }

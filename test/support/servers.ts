@@ -56,6 +56,8 @@ export interface ServerOptions {
   host?: string;
   /** a command the server runs under, e.g. ['ip', 'netns', 'exec', 'ns1'] (it must exec the server, keeping its pid) */
   wrap?: string[];
+  /** Paddock: its log format (PADDOCK_LOG_FORMAT); default text, which tests read as an operator on a terminal would */
+  logFormat?: 'json' | 'text';
 }
 
 export async function freePort(): Promise<number> {
@@ -98,7 +100,7 @@ async function launch(kind: RunningServer['kind'], opts: ServerOptions): Promise
   const proc = spawn(wrapCommand ?? command, wrapCommand === undefined ? args : [...wrapArgs, command, ...args], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: kind === 'paddock' ? { ...process.env, SERVER_JVMFLAGS: jvmFlags } : process.env,
+    env: kind === 'paddock' ? { ...process.env, SERVER_JVMFLAGS: jvmFlags, PADDOCK_LOG_FORMAT: opts.logFormat ?? 'text' } : process.env,
   });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
