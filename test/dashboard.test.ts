@@ -209,6 +209,40 @@ describe('the web dashboard in headless Chromium, served by a follower of a thre
     await shot('charts');
   });
 
+  it('answers bad API input with a clear error and keeps serving; a stale version is BadVersion, as for any client', async () => {
+    const api = `${ens.adminUrl(viewer)}dashboard/api/`;
+    const alice = { Authorization: `Basic ${Buffer.from('alice:wonder').toString('base64')}` };
+    const post = (body: string, headers: Record<string, string> = {}) => fetch(`${api}node`, { method: 'POST', headers: { ...alice, 'Content-Type': 'application/json', ...headers }, body });
+    const answer = async (res: Promise<Response>) => {
+      const r = await res;
+      return [r.status, ((await r.json()) as { error: string }).error] as const;
+    };
+    const cases: [Promise<Response>, number, RegExp][] = [
+      [post('{"op":"set","path":"/app/config"}', { 'Content-Type': 'text/plain' }), 415, /application\/json/],
+      [post('{"op":'), 400, /not JSON/],
+      [post('[1]'), 400, /JSON object/],
+      [post('{"op":"rename","path":"/app/config"}'), 400, /op must be set, create or delete/],
+      [post('{"op":"set","path":"app"}'), 400, /Invalid path/],
+      [post('{"op":"set","path":"/app/config","version":"x"}'), 400, /version/],
+      [post('{"op":"set","path":"/app/config","data":5}'), 400, /base64/],
+      [post('{"op":"set","path":"/app/config"}', { Authorization: 'Bearer token' }), 400, /Basic/],
+      [post('{"op":"set","path":"/app/config","data":"","version":0}'), 409, /BadVersion for \/app\/config/],
+      [post('{"op":"create","path":"/app/config"}'), 409, /NodeExists for \/app\/config/],
+      [post('{"op":"delete","path":"/app/none"}'), 404, /NoNode for \/app\/none/],
+      [fetch(`${api}node?path=/app/none`), 404, /NoNode/],
+      [fetch(`${api}node`, { method: 'PUT' }), 405, /PUT/],
+      [fetch(`${api}nothing`), 404, /no dashboard API nothing/],
+    ];
+    for (const [res, status, error] of cases) {
+      const [gotStatus, gotError] = await answer(res);
+      assert.equal(gotStatus, status, gotError);
+      assert.match(gotError, error);
+    }
+    assert.equal((await zk.getData('/app/config')).data.toString(), '{"port":9090,"name":"orders"}');
+    const ruok = (await (await fetch(`${ens.adminUrl(viewer)}commands/ruok`)).json()) as { error: unknown };
+    assert.equal(ruok.error, null);
+  });
+
   it('shows who leads, and another member leading once the leader is killed', async () => {
     await page.click('nav button[data-tab="ensemble"]');
     await page.waitForSelector(`#ensemble tr.leader[data-id="${leader}"][data-mode="leader"]`, { timeout: WAIT_MS });
