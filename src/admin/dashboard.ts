@@ -30,6 +30,7 @@
 
 import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
+import type { Logger } from '../log.ts';
 import { Err, Perm } from '../proto/constants.ts';
 import type { Id, Stat } from '../proto/records.ts';
 import { CREATOR_ALL_ACL, CreateMode, OPEN_ACL_UNSAFE, ZooKeeperError, validatePath } from '../client/index.ts';
@@ -39,7 +40,7 @@ import { digestAuthIds, maskDigests, permits } from '../tree/acl.ts';
 import type { ZNode } from '../tree/datatree.ts';
 import { VERSION_LINE } from '../version.ts';
 import { DashboardWriter } from './dashboard-writer.ts';
-import { ensembleView } from './ensemble-view.ts';
+import { ensembleView, reachable } from './ensemble-view.ts';
 
 const STATIC: Record<string, [file: string, type: string]> = {
   '/': ['index.html', 'text/html; charset=utf-8'],
@@ -52,7 +53,6 @@ const API = '/dashboard/api/';
 const MAX_CHILDREN = 1000;
 /** a write's JSON body: 1 MiB of data as base64, and the rest */
 const MAX_BODY = 2 * 1024 * 1024;
-const WILDCARD = /^(0\.0\.0\.0|::|0:0:0:0:0:0:0:0)$/;
 
 /** A failure with the HTTP status it answers. */
 class HttpError extends Error {
@@ -72,15 +72,18 @@ const ERROR_STATUS: Record<number, number> = { [Err.noAuth]: 403, [Err.noNode]: 
 export class Dashboard {
   private readonly writer: DashboardWriter;
 
-  constructor(private readonly view: ServerView) {
+  constructor(
+    private readonly view: ServerView,
+    private readonly logger: Logger,
+  ) {
     const c = view.config;
-    const host = WILDCARD.test(c.clientPortAddress) ? '127.0.0.1' : c.clientPortAddress;
+    const host = reachable(c.clientPortAddress, '127.0.0.1');
     this.writer = new DashboardWriter(c.clientPort > 0 ? `${host.includes(':') ? `[${host}]` : host}:${c.clientPort}` : null);
   }
 
   /** Whether `url` is the dashboard's (then the request is answered). */
   handles(url: URL, req: http.IncomingMessage, res: http.ServerResponse): boolean {
-    if (url.pathname in STATIC) {
+    if (Object.hasOwn(STATIC, url.pathname)) {
       if (req.method !== 'GET') sendJson(res, 405, { error: `HTTP method ${req.method} is not supported by this URL` });
       else void this.sendFile(res, ...STATIC[url.pathname]!);
       return true;
@@ -94,6 +97,7 @@ export class Dashboard {
       (body) => sendJson(res, 200, body),
       (e: Error) => {
         const status = e instanceof HttpError ? e.status : e instanceof ZooKeeperError ? (ERROR_STATUS[e.code] ?? 409) : 500;
+        if (status === 500) this.logger.error(`dashboard: ${url.pathname} failed: ${e.stack ?? e}`);
         sendJson(res, status, { error: e.message, ...(e instanceof ZooKeeperError && { code: e.code }) });
       },
     );

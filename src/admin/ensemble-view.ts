@@ -18,6 +18,9 @@ import { fourLetterWord } from '../testing/probe.ts';
 const POLL_MS = 1000;
 const WILDCARD = /^(0\.0\.0\.0|::|0:0:0:0:0:0:0:0)?$/;
 
+/** `host` to connect to: `otherwise` when it is a wildcard (or unset), which names no one host. */
+export const reachable = (host: string | undefined, otherwise: string): string => (WILDCARD.test(host ?? '') ? otherwise : host!);
+
 export interface MemberRow {
   id: number;
   observer: boolean;
@@ -44,17 +47,17 @@ export async function ensembleView(view: ServerView): Promise<MemberRow[]> {
   const c = view.config;
   const selfRow = (): MemberRow => {
     const zxid = view.processor.zxid;
-    return { id: c.myid ?? 0, observer: false, self: true, client: `${c.clientPortAddress}:${c.clientPort}`, mode: view.mode ?? 'looking', zxid, epoch: epochOf(zxid), lag: null, leader: q?.leading ?? false };
+    return { id: c.myid ?? 0, observer: false, self: true, client: `${reachable(c.clientPortAddress, '127.0.0.1')}:${c.clientPort}`, mode: view.mode ?? 'looking', zxid, epoch: epochOf(zxid), lag: null, leader: q?.leading ?? false };
   };
   if (c.standalone || c.servers.length === 0) return [selfRow()];
   const rows = await Promise.all(
     c.servers.map(async (s): Promise<MemberRow> => {
       if (s.id === c.myid) return { ...selfRow(), observer: s.observer };
-      const client = s.clientPort === undefined ? '' : `${WILDCARD.test(s.clientHost ?? '') ? s.host : s.clientHost}:${s.clientPort}`;
-      const row: MemberRow = { id: s.id, observer: s.observer, self: false, client, mode: 'unknown', zxid: null, epoch: null, lag: null, leader: false };
+      const host = reachable(s.clientHost, s.host);
+      const row: MemberRow = { id: s.id, observer: s.observer, self: false, client: s.clientPort === undefined ? '' : `${host}:${s.clientPort}`, mode: 'unknown', zxid: null, epoch: null, lag: null, leader: false };
       if (s.clientPort === undefined) return { ...row, error: 'its server line has no client address' };
       try {
-        return { ...row, ...parseSrvr(await fourLetterWord(client.slice(0, client.lastIndexOf(':')), s.clientPort, 'srvr', POLL_MS)) };
+        return { ...row, ...parseSrvr(await fourLetterWord(host, s.clientPort, 'srvr', POLL_MS)) };
       } catch (e) {
         return { ...row, mode: 'unreachable', error: (e as Error).message };
       }

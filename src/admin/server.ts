@@ -31,7 +31,7 @@ export class AdminServer {
     private readonly logger: Logger,
   ) {
     this.base = settings.commandUrl.replace(/\/+$/, '');
-    this.dashboard = new Dashboard(view);
+    this.dashboard = new Dashboard(view, logger);
     this.http = http.createServer((req, res) => this.handle(req, res));
     this.http.keepAliveTimeout = settings.idleTimeoutMs;
     this.http.timeout = settings.idleTimeoutMs;
