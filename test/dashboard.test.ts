@@ -7,11 +7,15 @@
 // client then reads, and the same edit refused without a login or with a
 // user the node's ACL does not name; a session's ephemeral and watch, gone
 // from the page when the session closes; the charts counting requests; the
-// leader's row moving to another member after the leader is killed.
+// leader's row moving to another member after the leader is killed. Through
+// the JSON API alone: bad input answered with clear errors, and a browser
+// judged by its own address (an ip ACL naming 127.0.0.1 admits the write
+// session on loopback, not a browser from 127.0.0.2).
 // Screenshots go to test-artifacts/dashboard/ (gitignored).
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -249,6 +253,31 @@ describe('the web dashboard in headless Chromium, served by a follower of a thre
     assert.equal((await zk.getData('/app/config')).data.toString(), '{"port":9090,"name":"orders"}');
     const ruok = (await (await fetch(`${ens.adminUrl(viewer)}commands/ruok`)).json()) as { error: unknown };
     assert.equal(ruok.error, null);
+  });
+
+  it('judges a browser by its own address, not by the loopback address its write session comes from', async () => {
+    await zk.create('/app/local-only', 'local', { acl: [{ perms: Perm.all, id: { scheme: 'ip', id: '127.0.0.1' } }] });
+    const admin = new URL(ens.adminUrl(viewer));
+    /** A dashboard API call as alice from `from` (every 127/8 address is this host's loopback). */
+    const call = (from: string, method: string, path: string, body?: object) =>
+      new Promise<[number, { readable?: boolean; error?: string }]>((resolve, reject) => {
+        const req = http.request({ host: admin.hostname, port: admin.port, localAddress: from, method, path, auth: 'alice:wonder', headers: { 'Content-Type': 'application/json' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve([res.statusCode!, JSON.parse(Buffer.concat(chunks).toString())]));
+        });
+        req.on('error', reject);
+        req.end(body && JSON.stringify(body));
+      });
+    const set = { op: 'set', path: '/app/local-only', data: Buffer.from('changed').toString('base64') };
+    const [readStatus, read] = await call('127.0.0.2', 'GET', '/dashboard/api/node?path=/app/local-only');
+    assert.deepEqual([readStatus, read.readable], [200, false]);
+    const [writeStatus, write] = await call('127.0.0.2', 'POST', '/dashboard/api/node', set);
+    assert.deepEqual([writeStatus, write.error], [403, 'KeeperErrorCode = NoAuth for /app/local-only']);
+    assert.equal((await zk.getData('/app/local-only')).data.toString(), 'local');
+    const [localStatus] = await call('127.0.0.1', 'POST', '/dashboard/api/node', set);
+    assert.equal(localStatus, 200);
+    assert.equal((await zk.getData('/app/local-only')).data.toString(), 'changed');
   });
 
   it('shows who leads, and another member leading once the leader is killed', async () => {
