@@ -156,7 +156,7 @@ describe('the packed package, installed into an empty project', () => {
   it('ships dist/, bin/, README and LICENSE only, with no runtime dependency and no install script', () => {
     const top = [...new Set(packed.map((p) => p.split('/')[0]))].sort();
     assert.deepEqual(top, ['LICENSE', 'README.md', 'bin', 'dist', 'package.json']);
-    for (const entry of ['bin/paddock.js', 'dist/cli.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/testing/index.js', 'dist/testing/index.d.ts', 'dist/client/client.js.map', 'dist/build-info.json']) {
+    for (const entry of ['bin/paddock.js', 'dist/cli.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/testing/index.js', 'dist/testing/index.d.ts', 'dist/client/client.js.map', 'dist/build-info.json', 'dist/admin/dashboard/index.html', 'dist/admin/dashboard/app.js', 'dist/admin/dashboard/style.css']) {
       assert.ok(packed.includes(entry), `the tarball holds ${entry}`);
     }
     assert.deepEqual(packed.filter((p) => /(^|\/)(test|bench|src)\/|\.test\.|\.ts$/.test(p) && !p.endsWith('.d.ts')), []);

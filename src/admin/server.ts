@@ -1,7 +1,8 @@
 // ZooKeeper's AdminServer (JettyAdminServer) on Node's http: GET
 // <commandURL>/<name> runs a command (commands.ts) and answers its JSON;
 // GET <commandURL> lists the commands as links. Query parameters are the
-// command's arguments (set_trace_mask?traceMask=…).
+// command's arguments (set_trace_mask?traceMask=…). Paddock's web dashboard
+// (dashboard.ts) is at the root URL and under /dashboard/, ahead of them.
 //
 // Invariants:
 // - every command answer is HTTP 200 with the `command`/`error` envelope,
@@ -16,11 +17,13 @@ import type { AdminConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import type { ServerView } from '../server/inspect.ts';
 import { PRIMARY_NAMES, runCommand } from './commands.ts';
+import { Dashboard } from './dashboard.ts';
 import { toJson, type Json } from './json.ts';
 
 export class AdminServer {
   private readonly http: http.Server;
   private readonly base: string;
+  private readonly dashboard: Dashboard;
 
   constructor(
     private readonly settings: AdminConfig,
@@ -28,6 +31,7 @@ export class AdminServer {
     private readonly logger: Logger,
   ) {
     this.base = settings.commandUrl.replace(/\/+$/, '');
+    this.dashboard = new Dashboard(view, logger);
     this.http = http.createServer((req, res) => this.handle(req, res));
     this.http.keepAliveTimeout = settings.idleTimeoutMs;
     this.http.timeout = settings.idleTimeoutMs;
@@ -51,6 +55,7 @@ export class AdminServer {
   }
 
   close(): Promise<void> {
+    this.dashboard.close();
     return new Promise((resolve) => {
       this.http.close(() => resolve());
       this.http.closeAllConnections();
@@ -59,6 +64,7 @@ export class AdminServer {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://admin');
+    if (this.dashboard.handles(url, req, res)) return;
     const path = url.pathname.replace(/\/+$/, '');
     const name = path.startsWith(`${this.base}/`) ? decoded(path.slice(this.base.length + 1)) : null;
     if (path !== this.base && name === null) return send(res, 404, { command: null, error: `No such URL: ${url.pathname}; the commands are under ${this.base}` });

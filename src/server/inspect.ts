@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { ServerConfig } from '../config/config.ts';
 import type { StorageStats } from '../persistence/datadir.ts';
 import type { SizeStats } from '../metrics/summary.ts';
+import type { WatchTable } from '../tree/watches.ts';
 import { PADDOCK_VERSION, VERSION_LINE } from '../version.ts';
 import type { FlowControl } from './backpressure.ts';
 import type { Connection } from './connection.ts';
@@ -196,7 +197,7 @@ export function environment(): [string, string][] {
   ];
 }
 
-// The watch reports cover the data-watch table only, as ZooKeeper's do.
+// The watch reports cover the data-watch table only, as ZooKeeper's do (the dashboard asks for the child watches too).
 
 /** wchs / watch_summary */
 export function watchSummary(view: ServerView): { connections: number; paths: number; total: number } {
@@ -211,10 +212,10 @@ export function watchSummary(view: ServerView): { connections: number; paths: nu
   return { connections: watchers.size, paths, total };
 }
 
-/** wchc / watches: session id → watched paths */
-export function watchesBySession(view: ServerView): Map<bigint, Set<string>> {
+/** wchc / watches: session id → watched paths (of the data-watch table, or the dashboard's pick) */
+export function watchesBySession(view: ServerView, table: WatchTable = view.processor.tree.dataWatches): Map<bigint, Set<string>> {
   const out = new Map<bigint, Set<string>>();
-  for (const [path, ws] of view.processor.tree.dataWatches.entries()) {
+  for (const [path, ws] of table.entries()) {
     for (const w of ws.keys()) {
       const id = (w as Connection).sessionId;
       if (!out.has(id)) out.set(id, new Set());

@@ -24,7 +24,7 @@ import { AddWatchMode, Err, OpCode, Perm, WatcherType, Xid, ZkError } from '../p
 import type { ConnectRequest, ConnectResponse, Id, Request } from '../proto/records.ts';
 import type { MultiResult, Response } from '../proto/responses.ts';
 import type { LoggedTxn, Txn, TxnBody } from '../proto/txn.ts';
-import { checkACL, digestOf, inAuthInfoOrder, maskDigests, SUPER } from '../tree/acl.ts';
+import { checkACL, digestAuthIds, inAuthInfoOrder, maskDigests } from '../tree/acl.ts';
 import { DataTree, kindOf, ttlOf, type ApplyResult, type ZNode } from '../tree/datatree.ts';
 import { DIGEST_VERSION } from '../tree/digest.ts';
 import type { Watcher } from '../tree/watches.ts';
@@ -683,9 +683,7 @@ export class Processor {
     };
     if (scheme === 'digest' || scheme === 'ip') {
       if (scheme === 'digest') {
-        const id = digestOf(auth.toString('utf8'));
-        add({ scheme: 'digest', id });
-        if (this.opts.superDigest !== null && id === this.opts.superDigest) add(SUPER);
+        for (const id of digestAuthIds(auth.toString('utf8'), this.opts.superDigest)) add(id);
       } else {
         add({ scheme: 'ip', id: client.remoteAddress });
       }

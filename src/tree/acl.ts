@@ -18,6 +18,12 @@ export function digestOf(userPassword: string): string {
   return `${user}:${createHash('sha1').update(userPassword).digest('base64')}`;
 }
 
+/** The ids `addauth digest user:password` gives: the digest id, and super too when it is the superDigest's. */
+export function digestAuthIds(userPassword: string, superDigest: string | null): Id[] {
+  const id: Id = { scheme: 'digest', id: digestOf(userPassword) };
+  return superDigest !== null && id.id === superDigest ? [id, SUPER] : [id];
+}
+
 function ipv4Bytes(addr: string): number[] | null {
   const parts = addr.split('.');
   if (parts.length !== 4) return null;

@@ -45,6 +45,8 @@ export interface EnsembleOptions {
   logFormat?: 'json' | 'text';
   /** each member on its own address, run under a wrapper (e.g. in its own network namespace): fixed ports 2181, 2888, 3888 then */
   network?: MemberNetwork;
+  /** each member runs its AdminServer on 127.0.0.1 on a port of its own (adminUrl) */
+  adminServer?: boolean;
 }
 
 /** Where member `id` lives when it is not on loopback (test/faults/net.ts). */
@@ -72,6 +74,8 @@ interface Member extends Required<MemberSpec> {
   host: string;
   clientPort: number;
   dataDir: string;
+  /** with `adminServer`: its AdminServer's port */
+  adminPort: number | null;
 }
 
 export interface Settled {
@@ -110,7 +114,8 @@ export class TestEnsemble {
     for (const s of specs) {
       const host = opts.network?.address(s.id) ?? '127.0.0.1';
       const ports = opts.network ? NETWORK_PORTS : { client: await freePort(), quorum: await freePort(), election: await freePort() };
-      const member = { id: s.id, kind: s.kind ?? 'paddock', observer: s.observer ?? false, jvmFlags: s.jvmFlags ?? [], host, clientPort: ports.client, dataDir: scratch.freshDir(`member${s.id}`) };
+      const adminPort = opts.adminServer ? await freePort() : null;
+      const member = { id: s.id, kind: s.kind ?? 'paddock', observer: s.observer ?? false, jvmFlags: s.jvmFlags ?? [], host, clientPort: ports.client, dataDir: scratch.freshDir(`member${s.id}`), adminPort };
       members.push(member);
       const client = opts.clientAddressInServerLines ? `;${host}:${member.clientPort}` : '';
       cfg[`server.${s.id}`] = `${host}:${ports.quorum}:${ports.election}${member.observer ? ':observer' : ''}${client}`;
@@ -165,6 +170,13 @@ export class TestEnsemble {
     return ids.map((id) => `${this.host(id)}:${this.clientPort(id)}`).join(',');
   }
 
+  /** The root URL of member `id`'s AdminServer (the ensemble must be made with `adminServer`). */
+  adminUrl(id: number): string {
+    const port = this.member(id).adminPort;
+    if (port === null) throw new Error('this ensemble runs no AdminServer (EnsembleOptions.adminServer)');
+    return `http://127.0.0.1:${port}/`;
+  }
+
   /** The process of member `id` (it must be running). */
   server(id: number): RunningServer {
     const s = this.running.get(id);
@@ -176,7 +188,8 @@ export class TestEnsemble {
   async start(id: number, { noWait = false, cfg = {} }: { noWait?: boolean; cfg?: Record<string, string | number> } = {}): Promise<RunningServer> {
     const m = this.member(id);
     if (this.running.has(id)) throw new Error(`member ${id} is already running`);
-    const own: Record<string, string> = m.observer ? { peerType: 'observer' } : {};
+    const own: Record<string, string | number> = m.observer ? { peerType: 'observer' } : {};
+    if (m.adminPort !== null) Object.assign(own, { 'admin.enableServer': 'true', 'admin.serverAddress': '127.0.0.1', 'admin.serverPort': m.adminPort });
     const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, jvmFlags: m.jvmFlags, noWait, zkLog: this.opts.zkLog, logFormat: this.opts.logFormat, host: m.host, wrap: this.opts.network?.exec(id) });
     this.running.set(id, s);
     return s;
