@@ -29,12 +29,12 @@ const alive = (pid: number): boolean => {
 };
 
 /** Every pid the output names, and the temporary directory: all gone once `paddock dev` exited. */
-function assertCleanedUp(output: string): void {
+function assertCleanedUp(output: string, peers = 3): void {
   const dir = /peers? in (\S+)/.exec(output)?.[1];
   assert.ok(dir, 'the output names the directory');
   assert.equal(existsSync(dir), false, `${dir} was removed`);
   const pids = [...output.matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
-  assert.ok(pids.length >= 3, 'the output names the peer processes');
+  assert.ok(pids.length >= peers, 'the output names the peer processes');
   assert.deepEqual(pids.filter(alive), [], 'no peer process is left');
 }
 
@@ -110,6 +110,28 @@ describe('paddock dev', () => {
       assertCleanedUp(pty.screen());
     } finally {
       pty.kill();
+    }
+  });
+
+  test('--peers 1 (a standalone server), stopped by SIGTERM: everything removed; bad arguments refused', async () => {
+    const child = spawn(process.execPath, [PADDOCK, 'dev', '--peers=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    try {
+      await waitFor('peer 1 serving', WAIT_MS, () => /^peer 1: standalone$/m.test(out)).catch((e: Error) => assert.fail(`${e.message}; the output:\n${out}`));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      assertCleanedUp(out, 1);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    for (const args of [['--peers', '0'], ['--peers', 'x'], ['--nodes', '3']]) {
+      const bad = spawn(process.execPath, [PADDOCK, 'dev', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      bad.stderr.on('data', (d) => (err += d));
+      assert.equal(await new Promise((resolve) => bad.once('close', resolve)), 2);
+      assert.match(err, /^paddock dev: .*\nusage: paddock dev/);
     }
   });
 });
