@@ -8,6 +8,7 @@ import { PaddockServer } from './server/server.ts';
 import { VERSION_LINE } from './version.ts';
 import { SHELL_USAGE, runShell } from './shell/shell.ts';
 import { DEV_USAGE, runDev } from './dev/dev.ts';
+import { BACKUP_USAGE, runBackupCommand } from './backup/cli.ts';
 
 const USAGE = `usage:
   paddock server [zoo.cfg]          run a ZooKeeper-compatible server. Without zoo.cfg it
@@ -19,6 +20,7 @@ const USAGE = `usage:
   ${SHELL_USAGE}
                                     zkCli.sh's commands: the one given, or interactive
   ${DEV_USAGE}
+  ${BACKUP_USAGE}
   paddock version`;
 
 /** Print a data file with `format`, or say clearly why it cannot be read. */
@@ -97,6 +99,10 @@ export async function main(argv: string[]): Promise<void> {
       return;
     case 'dev':
       process.exitCode = await runDev(rest);
+      return;
+    case 'backup':
+    case 'restore':
+      process.exitCode = await runBackupCommand(command, rest);
       return;
     case 'version':
     case '--version':

@@ -22,7 +22,8 @@ import { startEnsemble, type TestCluster } from '../testing/index.ts';
 import { HOST } from '../testing/peer.ts';
 import { fourLetterWord } from '../testing/probe.ts';
 
-export const DEV_USAGE = 'paddock dev [--peers N]            a local N-peer ensemble (default 3) to try failover: k<n>/r<n> + Enter kill/restart peer n, q quits';
+export const DEV_USAGE = `paddock dev [--peers N]           a local ensemble of N peers (default 3) to try failover:
+                                    k<n>/r<n> + Enter kill/restart peer n, q quits`;
 
 const DEFAULT_PEERS = 3;
 const MAX_PEERS = 15;
