@@ -204,6 +204,21 @@ describe('paddock backup and restore', () => {
     });
   }
 
+  test('the command answers a plain tar: GNU tar extracts a backup that restore accepts', async () => {
+    const res = await fetch(`${cluster.adminUrl(1)}commands/backup`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/x-tar');
+    const archive = join(scratch, 'backup.tar');
+    writeFileSync(archive, Buffer.from(await res.arrayBuffer()));
+    const extracted = join(scratch, 'extracted');
+    mkdirSync(extracted);
+    await run('tar', ['-xf', archive, '-C', extracted]);
+    assert.match(readdirSync(join(extracted, 'version-2')).join(' '), /snapshot\.[0-9a-f]+/);
+    const r = await paddock(['restore', extracted, '--data-dir', join(scratch, 'from-tar')]);
+    assert.equal(r.code, 0, r.err);
+    assert.ok(Number(/^restored the state at zxid 0x[0-9a-f]+, (\d+) nodes/.exec(r.out)?.[1]) > BULK_NODES, r.out);
+  });
+
   test('bad input is refused and loses nothing', async () => {
     const admin = new URL(cluster.adminUrl(1)!).host;
     // an existing backup is never overwritten

@@ -1,8 +1,8 @@
 // `paddock dev [--peers N]`: a local ensemble to try failover on a laptop.
 // It starts N real `paddock server` processes through paddock/testing
 // (src/testing: temporary directory, free ports on 127.0.0.1, each peer's
-// AdminServer on a port of its own), prints the connect string and each
-// peer's AdminServer URL, shows each peer's role once a second (srvr on its
+// AdminServer on a port of its own, its backup command on), prints the
+// connect string and each peer's AdminServer URL, shows each peer's role once a second (srvr on its
 // client port), and takes commands a line at a time from stdin:
 //
 //   k<n>  kill peer n (SIGKILL, as kill -9; its data stay)
@@ -171,6 +171,7 @@ function header(cluster: TestCluster): string[] {
     `paddock dev: ${cluster.size} peer${cluster.size === 1 ? '' : 's'} in ${cluster.directory}`,
     `connect string: ${cluster.connectString}`,
     `dashboard: ${peers.map((n) => cluster.adminUrl(n)).join(' ')}`,
+    `backup: paddock backup --server ${new URL(cluster.adminUrl(1)!).host} DIR`,
     HELP,
   ];
 }
@@ -188,7 +189,7 @@ export async function runDev(args: string[]): Promise<number> {
   process.once('SIGINT', exitNow).once('SIGTERM', exitNow);
   let cluster: TestCluster;
   try {
-    cluster = await startEnsemble({ size: peers, adminServer: true });
+    cluster = await startEnsemble({ size: peers, adminServer: true, cfg: { 'admin.backup.enabled': 'true' } });
   } catch (e) {
     process.stderr.write(`paddock dev: the ensemble did not start: ${(e as Error).message}\n`);
     return 1;
