@@ -93,9 +93,9 @@ describe('paddock dev', () => {
     const role = (n: number) => new RegExp(`^ {2}peer ${n} {2}(\\S+)`, 'm').exec(frame())?.[1];
     const until = (what: string, ok: () => boolean) => waitFor(what, WAIT_MS, ok).catch((e: Error) => assert.fail(`${e.message}; the last screen:\n${frame()}`));
     try {
-      await until('every peer serving', () => [1, 2, 3].every((n) => SERVING.test(role(n) ?? '')));
+      // the status and the prompt under it (the prompt follows the status in a write of its own)
+      await until('every peer serving, and the prompt', () => [1, 2, 3].every((n) => SERVING.test(role(n) ?? '')) && /dev> /.test(frame()));
       assert.match(frame(), /^connect string: 127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+\r?$/m);
-      assert.match(frame(), /dev> /);
       const leader = [1, 2, 3].find((n) => role(n) === 'leader');
       assert.ok(leader, 'one peer leads');
 
