@@ -18,9 +18,11 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { connect, op, ZooKeeperClient, type ZooKeeper } from '../src/client/index.ts';
 import { startEnsemble, type TestCluster } from '../src/testing/index.ts';
+import { fileHeader, readTar, tarEnd, tarEntry, TarError } from '../src/backup/tar.ts';
 import { fourLetterWord } from '../src/testing/probe.ts';
 import { ROOT, startPaddock, startZooKeeper } from './support/servers.ts';
 
@@ -257,5 +259,37 @@ describe('paddock backup and restore', () => {
     r = await paddock(['backup', join(scratch, 'x')]);
     assert.equal(r.code, 2);
     assert.match(r.err, /usage:/);
+  });
+});
+
+describe('the backup archive (tar)', () => {
+  const archiveOf = async (files: [string, Buffer][]): Promise<Buffer> => {
+    const parts: Buffer[] = [];
+    for (const [name, data] of files) for await (const b of tarEntry(name, data.length, [data])) parts.push(b);
+    return Buffer.concat([...parts, tarEnd()]);
+  };
+  const read = async (bytes: Buffer, chunk = 7): Promise<{ name: string; data: string }[]> => {
+    const chunks = Array.from({ length: Math.ceil(bytes.length / chunk) }, (_, i) => bytes.subarray(i * chunk, (i + 1) * chunk));
+    const out = [];
+    for await (const f of readTar(Readable.from(chunks))) out.push({ name: f.name, data: f.data.toString() });
+    return out;
+  };
+
+  test('files come back whole, in order, however the bytes are split', async () => {
+    const bytes = await archiveOf([['version-2/snapshot.1f', Buffer.from('x'.repeat(1000))], ['version-2/log.20', Buffer.from('')], ['a', Buffer.from('y'.repeat(512))]]);
+    assert.deepEqual(await read(bytes), [{ name: 'version-2/snapshot.1f', data: 'x'.repeat(1000) }, { name: 'version-2/log.20', data: '' }, { name: 'a', data: 'y'.repeat(512) }]);
+    assert.deepEqual(await read(bytes, 65536), await read(bytes, 1));
+  });
+
+  test('damage is refused with a clear error', async () => {
+    const good = await archiveOf([['version-2/snapshot.1', Buffer.from('z'.repeat(700))]]);
+    const flipped = Buffer.from(good);
+    flipped[10] ^= 1;
+    await assert.rejects(read(flipped), (e: Error) => e instanceof TarError && /bad checksum/.test(e.message));
+    await assert.rejects(read(good.subarray(0, 900)), (e: Error) => e instanceof TarError && /ends/.test(e.message));
+    await assert.rejects(read(good.subarray(0, 1536)), (e: Error) => e instanceof TarError && /without its end blocks/.test(e.message));
+    const escaping = Buffer.concat([fileHeader('../etc/passwd', 0), tarEnd()]);
+    await assert.rejects(read(escaping), (e: Error) => e instanceof TarError && /not a relative name/.test(e.message));
+    await assert.rejects(read(Buffer.from('not a tar at all'.repeat(40))), (e: Error) => e instanceof TarError);
   });
 });
