@@ -90,6 +90,7 @@ export async function serveBackup(view: ServerView, res: http.ServerResponse, lo
   };
   if (!view.config.admin.backupEnabled) return refuse(403, 'the backup command is off: set admin.backup.enabled=true in zoo.cfg to serve it');
   if (view.mode === null) return refuse(503, 'this server is not serving (it is looking for a leader or syncing with one); back up a peer that serves');
+  res.socket?.setTimeout(0); // admin.idleTimeout must not cut a connection off while a large snapshot is written
   let set: SnapshotSet;
   try {
     set = await takeSnapshotSet(view.processor);

@@ -69,11 +69,13 @@ class DevConsole {
   private quitting: Promise<void> | null = null;
   /** the command line, once the first status is known */
   private rl: Interface | undefined;
-  private readonly tty: boolean;
 
-  constructor(private readonly cluster: TestCluster) {
+  /** @param tty stdin and stdout are a terminal: one screen redrawn, not change lines */
+  constructor(
+    private readonly cluster: TestCluster,
+    private readonly tty: boolean,
+  ) {
     this.statuses = Array.from({ length: cluster.size }, () => ({ role: 'starting', zxid: '' }));
-    this.tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   }
 
   /** Run until quit; resolves once everything is removed. */
@@ -201,6 +203,6 @@ export async function runDev(args: string[]): Promise<number> {
     process.stdout.write(`${header(cluster).join('\n')}\n`);
     for (let n = 1; n <= peers; n++) process.stdout.write(`peer ${n}: pid ${cluster.pid(n)} client ${cluster.address(n)} admin ${cluster.adminUrl(n)}\n`);
   }
-  await new DevConsole(cluster).run();
+  await new DevConsole(cluster, tty).run();
   return 0;
 }
