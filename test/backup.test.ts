@@ -10,7 +10,9 @@
 // with a zxid at or below it, none after it, and (from the leader, which
 // applies each write before any peer acknowledges it) every write
 // acknowledged before the backup began. ZooKeeper and Paddock agree on every
-// node's Stat. Bad input is refused without touching existing data.
+// node's Stat. One backup restored into every member of a mixed ensemble
+// (two Paddock, one ZooKeeper) is served alike by all three. The answer is a
+// plain tar; bad input is refused without touching existing data.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -24,6 +26,7 @@ import { connect, op, ZooKeeperClient, type ZooKeeper } from '../src/client/inde
 import { startEnsemble, type TestCluster } from '../src/testing/index.ts';
 import { fileHeader, readTar, tarEnd, tarEntry, TarError } from '../src/backup/tar.ts';
 import { fourLetterWord } from '../src/testing/probe.ts';
+import { TestEnsemble } from './support/ensemble.ts';
 import { ROOT, startPaddock, startZooKeeper } from './support/servers.ts';
 
 const run = promisify(execFile);
@@ -205,6 +208,28 @@ describe('paddock backup and restore', () => {
       }
     });
   }
+
+  test("the leader's backup restored into every member of a mixed ensemble (two Paddock, one ZooKeeper 3.8): a leader is elected and each member serves the exact tree", async () => {
+    const b = backups[0]!;
+    const ens = await TestEnsemble.create('backup-ensemble', [{ id: 1 }, { id: 2 }, { id: 3, kind: 'zookeeper' }]);
+    try {
+      for (const id of ens.ids) {
+        const r = await paddock(['restore', b.dir, '--data-dir', ens.dataDir(id)]);
+        assert.equal(r.code, 0, r.err);
+      }
+      await ens.startAll();
+      const expected = modelAt(history, b.zxid);
+      const members = [];
+      for (const id of ens.ids) members.push(await loadNodes(`127.0.0.1:${ens.clientPort(id)}`));
+      for (const restored of members) {
+        assert.equal(restored.bulk, BULK_NODES);
+        assert.deepEqual(restored.data, expected);
+        assert.deepEqual(restored.stats, members[0]!.stats);
+      }
+    } finally {
+      await ens.close();
+    }
+  });
 
   test('the command answers a plain tar: GNU tar extracts a backup that restore accepts', async () => {
     const res = await fetch(`${cluster.adminUrl(1)}commands/backup`);
