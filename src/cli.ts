@@ -7,6 +7,8 @@ import { createLogger, logSettings, type Logger } from './log.ts';
 import { PaddockServer } from './server/server.ts';
 import { VERSION_LINE } from './version.ts';
 import { SHELL_USAGE, runShell } from './shell/shell.ts';
+import { DEV_USAGE, runDev } from './dev/dev.ts';
+import { BACKUP_USAGE, runBackupCommand } from './backup/cli.ts';
 
 const USAGE = `usage:
   paddock server [zoo.cfg]          run a ZooKeeper-compatible server. Without zoo.cfg it
@@ -17,6 +19,8 @@ const USAGE = `usage:
   paddock snapshot FILE [--json]    print the sessions, ACLs and nodes of a snapshot file
   ${SHELL_USAGE}
                                     zkCli.sh's commands: the one given, or interactive
+  ${DEV_USAGE}
+  ${BACKUP_USAGE}
   paddock version`;
 
 /** Print a data file with `format`, or say clearly why it cannot be read. */
@@ -106,6 +110,13 @@ export async function main(argv: string[]): Promise<void> {
       return dump(rest, formatSnapshot);
     case 'shell':
       process.exitCode = await runShell(rest);
+      return;
+    case 'dev':
+      process.exitCode = await runDev(rest);
+      return;
+    case 'backup':
+    case 'restore':
+      process.exitCode = await runBackupCommand(command, rest);
       return;
     case 'version':
     case '--version':

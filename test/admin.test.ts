@@ -308,12 +308,16 @@ describe('AdminServer settings', () => {
   const parse = (text: string, env: NodeJS.ProcessEnv = {}) => parseConfig(`dataDir=/var/paddock\nclientPort=2181\n${text}`, { path: 'zoo.cfg', env });
 
   test("ZooKeeper's defaults; zoo.cfg's admin.* keys and -Dzookeeper.admin.* flags set them, zoo.cfg winning", () => {
-    assert.deepEqual(parse('').admin, { enabled: true, address: '0.0.0.0', port: 8080, commandUrl: '/commands', idleTimeoutMs: 30000 });
+    assert.deepEqual(parse('').admin, { enabled: true, address: '0.0.0.0', port: 8080, commandUrl: '/commands', idleTimeoutMs: 30000, backupEnabled: false });
     const cfg = parse('admin.serverAddress=127.0.0.1\nadmin.serverPort=9090\nadmin.commandURL=/cmd\nadmin.idleTimeout=5000\n', {
       SERVER_JVMFLAGS: '-Dzookeeper.admin.serverPort=9999 -Dzookeeper.admin.enableServer=FALSE',
     });
-    assert.deepEqual(cfg.admin, { enabled: false, address: '127.0.0.1', port: 9090, commandUrl: '/cmd', idleTimeoutMs: 5000 });
+    assert.deepEqual(cfg.admin, { enabled: false, address: '127.0.0.1', port: 9090, commandUrl: '/cmd', idleTimeoutMs: 5000, backupEnabled: false });
     assert.deepEqual(cfg.ignored, []);
+    // Paddock's own backup command (src/backup), off unless asked for
+    const backup = parse('admin.backup.enabled=true\n');
+    assert.equal(backup.admin.backupEnabled, true);
+    assert.deepEqual(backup.ignored, []);
   });
 
   test('a port that is not a number falls back to 8080, as ZooKeeper does, and says so', () => {

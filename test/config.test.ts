@@ -113,7 +113,7 @@ describe('defaults', () => {
         containerCheckIntervalMs: 60000,
         containerMaxPerMinute: 10000,
         containerMaxNeverUsedIntervalMs: 0,
-        admin: { enabled: true, address: '0.0.0.0', port: 8080, commandUrl: '/commands', idleTimeoutMs: 30000 },
+        admin: { enabled: true, address: '0.0.0.0', port: 8080, commandUrl: '/commands', idleTimeoutMs: 30000, backupEnabled: false },
         prometheus: null,
         logLevel: null,
         logFormat: null,

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ROOT, startPaddock, startZooKeeper, type RunningServer } from './support/servers.ts';
-import { waitFor } from './support/wait.ts';
+import { spawnPty } from './support/pty.ts';
 import { ShellSession } from '../src/shell/session.ts';
 
 const PADDOCK = join(ROOT, 'bin', 'paddock.js');
@@ -229,15 +229,9 @@ describe('paddock shell', () => {
   });
 
   test('on a pseudo-terminal: prompt, TAB completes, history and redo', async () => {
-    const child = spawn('script', ['-qefc', `${process.execPath} ${PADDOCK} shell -server ${paddock.connectString}`, '/dev/null'], { env: ENV, stdio: ['pipe', 'pipe', 'pipe'] });
-    let screen = '';
-    child.stdout.on('data', (d) => (screen += d));
-    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    const pty = spawnPty(`${process.execPath} ${PADDOCK} shell -server ${paddock.connectString}`, ENV);
     // Keys are sent one burst at a time: readline takes a TAB inside a pasted burst literally.
-    const type = async (keys: string, expect: RegExp) => {
-      child.stdin.write(keys);
-      await waitFor(`screen shows ${expect}`, 60_000, () => expect.test(screen)).catch((e: Error) => assert.fail(`${e.message}; the screen:\n${JSON.stringify(screen)}`));
-    };
+    const type = pty.type;
     try {
       await type('', /\[zk: 127\.0\.0\.1:\d+\(CONNECTED\) 0\] /);
       await type('getAllCh', /getAllCh/);
@@ -248,11 +242,11 @@ describe('paddock shell', () => {
       await type('\r', /\r\nd\r\n/);
       await type('history\r', /0 - getAllChildrenNumber \/t\r\n1 - get \/t\/acl\r\n2 - history/);
       await type('redo 1\r', /\(CONNECTED\) 3\] .*redo 1\r+\n[^]*d\r\n/);
-      assert.match(screen, /\(CONNECTED\) 4\] /);
-      child.stdin.write('quit\r');
-      assert.equal(await exited, 0);
+      assert.match(pty.screen(), /\(CONNECTED\) 4\] /);
+      await type('quit\r', /quit/);
+      assert.equal(await pty.exited, 0);
     } finally {
-      child.kill('SIGKILL');
+      pty.kill();
     }
   });
 });

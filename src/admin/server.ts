@@ -17,6 +17,7 @@ import type { AdminConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import type { ServerView } from '../server/inspect.ts';
 import { PRIMARY_NAMES, runCommand } from './commands.ts';
+import { BACKUP_COMMAND, serveBackup } from '../backup/take.ts';
 import { Dashboard } from './dashboard.ts';
 import { toJson, type Json } from './json.ts';
 
@@ -74,6 +75,7 @@ export class AdminServer {
       res.end(PRIMARY_NAMES.map((n) => `<a href="${this.base}/${n}">${n}</a>\n<br/>\n`).join(''));
       return;
     }
+    if (name === BACKUP_COMMAND) return void serveBackup(this.view, res, this.logger); // a tar, not JSON (src/backup)
     let reply: Json;
     try {
       reply = runCommand(name, this.view, url.searchParams);

@@ -113,6 +113,8 @@ export interface AdminConfig {
   commandUrl: string;
   /** ms a connection may stay idle (Jetty's idle timeout) */
   idleTimeoutMs: number;
+  /** Paddock's own `backup` command (src/backup), which hands out every node whatever its ACL: admin.backup.enabled, default false */
+  backupEnabled: boolean;
 }
 
 export interface PrometheusConfig {
@@ -163,7 +165,7 @@ const USED_PROPERTIES = new Set([
   // client TLS (src/tls/settings.ts), besides the ssl.* keys
   'serverCnxnFactory', 'client.portUnification', 'client.certReload', 'X509AuthenticationProvider.superUser',
   // the AdminServer (src/admin)
-  'admin.enableServer', 'admin.serverAddress', 'admin.serverPort', 'admin.commandURL', 'admin.idleTimeout',
+  'admin.enableServer', 'admin.serverAddress', 'admin.serverPort', 'admin.commandURL', 'admin.idleTimeout', 'admin.backup.enabled',
 ]);
 // The TLS keys: ssl.* the client port's, ssl.quorum.* the quorum's (src/tls/settings.ts).
 const TLS_KEY = /^ssl\./;
@@ -478,6 +480,7 @@ export function parseConfig(
     port: propInt('zookeeper.admin.serverPort', 8080),
     commandUrl: prop('zookeeper.admin.commandURL') ?? '/commands',
     idleTimeoutMs: propInt('zookeeper.admin.idleTimeout', 30_000),
+    backupEnabled: (prop('zookeeper.admin.backup.enabled') ?? 'false').toLowerCase() === 'true',
   };
   const metricsProvider = cfg.get('metricsProvider.className') ?? DEFAULT_METRICS_PROVIDER;
   const prometheus: PrometheusConfig | null =

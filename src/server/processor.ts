@@ -207,6 +207,8 @@ export class Processor {
   private readonly reattaching = new Map<bigint, Reattach[]>();
   /** read-only mode (readonly.ts): reads only, every new session local */
   private readOnlyMode = false;
+  /** told of each txn as it is applied (watchApplied): a backup's log of what changed while it walked the tree */
+  private readonly appliedListeners = new Set<(txn: LoggedTxn) => void>();
   readonly stats: ServerStats = {
     packetsReceived: 0,
     packetsSent: 0,
@@ -303,6 +305,12 @@ export class Processor {
 
   get zxid(): number {
     return this.tree.lastProcessedZxid;
+  }
+
+  /** Call `listener` with every txn applied from now on (right after the tree took it), until the returned function is called. */
+  watchApplied(listener: (txn: LoggedTxn) => void): () => void {
+    this.appliedListeners.add(listener);
+    return () => this.appliedListeners.delete(listener);
   }
 
   // ---- sessions ----
@@ -955,6 +963,7 @@ export class Processor {
   private applyAndReply(txn: Txn): void {
     const { hdr, body } = txn;
     const result = this.tree.apply(hdr, body);
+    for (const listener of this.appliedListeners) listener(txn);
     this.prep.applied(hdr.zxid);
     let owner: Client | undefined;
     if (body.type === OpCode.closeSession) {

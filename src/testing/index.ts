@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Err, ZkError, ZooKeeperClient } from '../client/index.ts';
-import { Peer } from './peer.ts';
+import { HOST, Peer } from './peer.ts';
 import { restartablePort } from './ports.ts';
 
 export interface TestServerOptions {
@@ -30,6 +30,8 @@ export interface TestServerOptions {
   jvmFlags?: string[];
   /** how long start-up and restart wait for the servers to serve; default 60 000 ms */
   startTimeout?: number;
+  /** run each peer's AdminServer on 127.0.0.1, on a port of its own (adminUrl); default off */
+  adminServer?: boolean;
 }
 
 export interface TestEnsembleOptions extends TestServerOptions {
@@ -47,8 +49,14 @@ export interface TestCluster {
   /** "127.0.0.1:p1,127.0.0.1:p2,…": every peer */
   readonly connectString: string;
   readonly size: number;
+  /** the temporary directory holding each peer's zoo.cfg and data (peer<n>/), removed by close() */
+  readonly directory: string;
   /** "127.0.0.1:port" of peer n */
   address(n: number): string;
+  /** the root URL of peer n's AdminServer ("http://127.0.0.1:port/"), null unless started with adminServer */
+  adminUrl(n: number): string | null;
+  /** the process id of peer n while it runs, else null */
+  pid(n: number): number | null;
   /** SIGKILL peer n (as kill -9) and wait for it to exit; its data stay */
   kill(n?: number): Promise<void>;
   /** start peer n again on its port and data (stopping it first if it runs); resolves once it serves */
@@ -70,7 +78,7 @@ class Cluster implements TestCluster {
   readonly connectString: string;
 
   constructor(
-    private readonly root: string,
+    readonly directory: string,
     private readonly peers: Peer[],
     private readonly startTimeout: number,
   ) {
@@ -83,6 +91,15 @@ class Cluster implements TestCluster {
 
   address(n: number): string {
     return this.peer(n).address;
+  }
+
+  adminUrl(n: number): string | null {
+    const port = this.peer(n).adminPort;
+    return port === null ? null : `http://${HOST}:${port}/`;
+  }
+
+  pid(n: number): number | null {
+    return this.peer(n).pid;
   }
 
   async kill(n = 1): Promise<void> {
@@ -105,7 +122,7 @@ class Cluster implements TestCluster {
   async close(): Promise<void> {
     open.delete(this);
     await Promise.all(this.peers.map((p) => p.kill()));
-    rmSync(this.root, { recursive: true, force: true });
+    rmSync(this.directory, { recursive: true, force: true });
   }
 
   /** Start every peer and wait until all serve; on failure stop everything. */
@@ -134,7 +151,7 @@ class Cluster implements TestCluster {
   /** SIGKILL every peer at once (the process is exiting: nothing can be awaited). */
   killNow(): void {
     for (const p of this.peers) p.killNow();
-    rmSync(this.root, { recursive: true, force: true });
+    rmSync(this.directory, { recursive: true, force: true });
   }
 
   private peer(n: number): Peer {
@@ -175,7 +192,12 @@ async function launch(size: number, opts: TestServerOptions): Promise<TestCluste
     Object.assign(cfg, { initLimit: 20, syncLimit: 10 });
     for (let n = 1; n <= size; n++) cfg[`server.${n}`] = `127.0.0.1:${await restartablePort(taken)}:${await restartablePort(taken)}`;
   }
-  const peers = clientPorts.map((port, i) => new Peer(i + 1, port, join(root, `peer${i + 1}`), { ...cfg, ...opts.cfg }, opts.jvmFlags ?? [], size > 1 ? i + 1 : undefined));
+  const adminCfg = async (): Promise<Record<string, string | number>> =>
+    opts.adminServer ? { 'admin.enableServer': 'true', 'admin.serverAddress': HOST, 'admin.serverPort': await restartablePort(taken) } : {};
+  const peers: Peer[] = [];
+  for (const [i, port] of clientPorts.entries()) {
+    peers.push(new Peer(i + 1, port, join(root, `peer${i + 1}`), { ...cfg, ...opts.cfg, ...(await adminCfg()) }, opts.jvmFlags ?? [], size > 1 ? i + 1 : undefined));
+  }
   return new Cluster(root, peers, opts.startTimeout ?? DEFAULT_START_TIMEOUT_MS).startAll();
 }
 

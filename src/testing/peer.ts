@@ -30,7 +30,7 @@ export class Peer {
     readonly n: number,
     readonly clientPort: number,
     private readonly dir: string,
-    cfg: Record<string, string | number>,
+    private readonly cfg: Record<string, string | number>,
     private readonly jvmFlags: string[],
     myid?: number,
   ) {
@@ -39,6 +39,15 @@ export class Peer {
     if (myid !== undefined) writeFileSync(join(dataDir, 'myid'), `${myid}\n`);
     const lines = { dataDir, clientPort, clientPortAddress: HOST, ...cfg };
     writeFileSync(join(dir, 'zoo.cfg'), Object.entries(lines).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  }
+
+  /** admin.serverPort when the AdminServer is enabled, else null */
+  get adminPort(): number | null {
+    return this.cfg['admin.enableServer'] === 'true' ? Number(this.cfg['admin.serverPort']) : null;
+  }
+
+  get pid(): number | null {
+    return this.running ? this.proc!.pid! : null;
   }
 
   get address(): string {

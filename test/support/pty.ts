@@ -1,0 +1,36 @@
+// A command on a real pseudo-terminal, for tests of interactive programs:
+// util-linux's `script` runs it with a pty as its stdin and stdout, so the
+// program sees a terminal (isTTY, raw mode, Ctrl-C as a key); the test types
+// into script's stdin and reads everything the program drew.
+
+import { spawn } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { waitFor } from './wait.ts';
+
+export interface Pty {
+  /** everything the program wrote to the terminal so far */
+  screen(): string;
+  /** write `keys`, then wait (up to 60 s) until the screen matches `expect`; fails showing the screen */
+  type(keys: string, expect: RegExp): Promise<void>;
+  /** the exit status, once it exits */
+  readonly exited: Promise<number | null>;
+  /** SIGKILL `script` (a no-op once it exited) */
+  kill(): void;
+}
+
+/** Run `commandLine` (a shell command line) on a pseudo-terminal with `env`. */
+export function spawnPty(commandLine: string, env: NodeJS.ProcessEnv = process.env): Pty {
+  const child = spawn('script', ['-qefc', commandLine, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let screen = '';
+  child.stdout.on('data', (d) => (screen += d));
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+  return {
+    screen: () => screen,
+    async type(keys, expect) {
+      child.stdin.write(keys);
+      await waitFor(`screen shows ${expect}`, 60_000, () => expect.test(screen)).catch((e: Error) => assert.fail(`${e.message}; the screen:\n${JSON.stringify(screen)}`));
+    },
+    exited,
+    kill: () => child.kill('SIGKILL'),
+  };
+}
