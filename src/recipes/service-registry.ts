@@ -81,7 +81,7 @@ export class ServiceView<P = unknown> extends EventEmitter<ServiceViewEvents<P>>
     super();
     this.cache = new TreeCache(zk, servicePath);
     this.cache.once('initialized', () => (this.loaded = true));
-    this.cache.on('change', () => this.loaded && this.emit('change', this.instances()));
+    this.cache.on('change', (e) => this.loaded && e.path !== servicePath && this.emit('change', this.instances())); // instances are the nodes below
     this.cache.on('stopped', (reason) => this.emit('stopped', reason));
     this.cache.on('closed', () => this.emit('closed'));
   }
