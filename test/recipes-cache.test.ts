@@ -212,6 +212,36 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         assert.deepEqual(cacheView(cache), await freshRead(writer, '/t4'));
       });
 
+      it('loads a tree of 1,555 nodes (fan-out 6, four levels) and follows the deletion of all of it in one transaction', async () => {
+        const root = '/t6';
+        const levels: string[][] = [[root]];
+        for (let depth = 1; depth <= 4; depth++) levels.push(levels.at(-1)!.flatMap((p) => Array.from({ length: 6 }, (_, i) => `${p}/c${i}`)));
+        const all = levels.flat();
+        for (let at = 0; at < all.length; at += 200) {
+          const txn = writer.transaction();
+          for (const p of all.slice(at, at + 200)) txn.create(p, p);
+          await txn.commit();
+        }
+        const cache = started(await session(), root);
+        const events = replay(cache);
+        const began = performance.now();
+        cache.start();
+        await cache.initialized;
+        const loadMs = performance.now() - began;
+        assert.equal(cache.size, all.length);
+        assert.deepEqual(cacheView(cache), await freshRead(writer, root));
+        const doomed = [...all].reverse();
+        for (let at = 0; at < doomed.length; at += 500) {
+          const txn = writer.transaction();
+          for (const p of doomed.slice(at, at + 500)) txn.delete(p);
+          await txn.commit();
+        }
+        await waitFor('every node gone from the cache', WAIT_MS, () => cache.size === 0);
+        assert.deepEqual(events.misfits, []);
+        assert.equal(events.contents.size, 0);
+        console.log(`# ${kind} tree cache: loaded ${all.length} nodes in ${Math.round(loadMs)} ms`);
+      });
+
       it(`a random sequence of ${ROUNDS * OPS_PER_ROUND} creates, sets and subtree deletes with its connection cut between steps ends equal to a fresh read (seed ${SEED})`, async () => {
         const rand = new Rand(SEED + (kind === 'zookeeper' ? 1 : 0));
         const root = '/t5';
