@@ -13,9 +13,9 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { connect, NoNodeError, SessionExpiredError, serviceRegistry, treeCache, type CacheEvent, type ServiceInstance, type ServiceView, type TreeCache, type ZooKeeper } from '../src/client/index.ts';
 import { expireSession } from '../src/testing/index.ts';
-import { TcpProxy } from './support/proxy.ts';
 import { Rand } from './support/random.ts';
 import { startServer, type RunningServer } from './support/servers.ts';
+import { testSessions } from './support/sessions.ts';
 import { waitFor } from './support/wait.ts';
 
 const WAIT_MS = 60_000;
@@ -66,19 +66,8 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
   describe(`tree cache and service registry against ${kind}`, { timeout: 180_000 }, () => {
     let server: RunningServer;
     let writer: ZooKeeper;
-    const sessions: ZooKeeper[] = [];
-    const proxies: TcpProxy[] = [];
+    const { session, proxied, closeAll } = testSessions(() => server, SESSION_MS);
     const closers: (() => Promise<void>)[] = [];
-    const session = async (connectString = server.connectString) => {
-      const zk = await connect(connectString, { sessionTimeout: SESSION_MS });
-      sessions.push(zk);
-      return zk;
-    };
-    const proxied = async () => {
-      const proxy = await TcpProxy.start(server);
-      proxies.push(proxy);
-      return { proxy, zk: await session(proxy.connectString) };
-    };
     const started = (zk: ZooKeeper, path: string) => {
       const cache = treeCache(zk, path);
       closers.push(() => cache.close());
@@ -91,8 +80,8 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
     });
     after(async () => {
       for (const close of closers) await close();
-      for (const zk of [...sessions, writer]) await zk?.close();
-      for (const p of proxies) await p.close();
+      await closeAll();
+      await writer?.close();
       await server?.stop();
     });
 
@@ -105,6 +94,8 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         const loaded: string[] = [];
         cache.on('change', (e) => loaded.push(`${e.type} ${e.path}`));
         cache.start();
+        assert.throws(() => cache.start(), /cannot be started twice/);
+        assert.throws(() => treeCache(writer, 't1'), TypeError);
         await cache.initialized;
         assert.deepEqual(loaded.sort(), ['created /t1', 'created /t1/a', 'created /t1/a/b']);
         assert.equal(cache.get('/t1/a')?.data.toString(), 'x');
