@@ -1,7 +1,8 @@
 // The tree cache and the service registry (src/recipes/tree-cache.ts, service-registry.ts) against a Paddock
 // server and against ZooKeeper 3.8, the same tests for both. The tree cache: its load, events with old and new
 // nodes, get / children / iteration / the events iterator; changes made while its connection was down (for which
-// ZooKeeper sends no event on reconnect) caught by its walk after the reconnect; a stop at session expiry and a
+// ZooKeeper sends no event on reconnect) caught by its walk after the reconnect; an unreadable node left out
+// with readError; a stop at session expiry and a
 // resume through a new session; and a random bounded sequence of creates, sets, deep creates and deletes of
 // whole subtrees by another client, with the cache's connection cut and refused through a TcpProxy between the
 // steps, after which the cache equals a fresh full read of the tree and the events it emitted replay to the same
@@ -11,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import { connect, NoNodeError, SessionExpiredError, serviceRegistry, treeCache, type CacheEvent, type ServiceInstance, type ServiceView, type TreeCache, type ZooKeeper } from '../src/client/index.ts';
+import { connect, digestACL, NoNodeError, SessionExpiredError, serviceRegistry, treeCache, type CacheEvent, type ServiceInstance, type ServiceView, type TreeCache, type ZooKeeper } from '../src/client/index.ts';
 import { expireSession } from '../src/testing/index.ts';
 import { Rand } from './support/random.ts';
 import { startServer, type RunningServer } from './support/servers.ts';
@@ -147,6 +148,20 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         await writer.delete('/t2/root/child');
         await writer.delete('/t2/root');
         await waitFor('the root gone', WAIT_MS, () => cache.size === 0);
+      });
+
+      it('leaves out a node its session may not read, saying so with readError', async () => {
+        await writer.create('/t7');
+        await writer.create('/t7/open', 'o');
+        await writer.create('/t7/secret', 's', { acl: [digestACL('owner', 'pw')] });
+        const cache = started(await session(), '/t7');
+        const unreadable: string[] = [];
+        cache.on('readError', (e, path) => unreadable.push(`${path}: ${e.name}`));
+        cache.start();
+        await cache.initialized;
+        assert.deepEqual([...cache].map((n) => n.path).sort(), ['/t7', '/t7/open']);
+        assert.deepEqual(unreadable, ['/t7/secret: NoAuthError']);
+        assert.equal(cache.state, 'STARTED');
       });
 
       it('changes made while its connection was down (no event comes for them) are read after the reconnect', async () => {
