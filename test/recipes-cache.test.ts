@@ -2,11 +2,10 @@
 // server and against ZooKeeper 3.8, the same tests for both. The tree cache: its load, events with old and new
 // nodes, get / children / iteration / the events iterator; changes made while its connection was down (for which
 // ZooKeeper sends no event on reconnect) caught by its walk after the reconnect; an unreadable node left out
-// with readError; a stop at session expiry and a
-// resume through a new session; and a random bounded sequence of creates, sets, deep creates and deletes of
-// whole subtrees by another client, with the cache's connection cut and refused through a TcpProxy between the
-// steps, after which the cache equals a fresh full read of the tree and the events it emitted replay to the same
-// contents. The service registry: register / instances / names / unregister, and a view whose instances appear
+// with readError; a stop at session expiry and a resume through a new session; a 1,555-node load; and a random
+// bounded sequence of creates, sets, deep creates and deletes of whole subtrees by another client, with the
+// cache's connection cut and refused through a TcpProxy between the steps, after which the cache equals a fresh
+// full read of the tree and the events it emitted replay to the same contents. The service registry: register / instances / names / unregister, and a view whose instances appear
 // and disappear as a registering session closes or expires, and come back when the registry resumes.
 
 import assert from 'node:assert/strict';
