@@ -67,8 +67,6 @@ interface ServiceViewEvents<P> {
   change: [ServiceInstance<P>[]];
   /** the view no longer follows the registry (its session ended); the registry's resume() moves it on */
   stopped: [Error];
-  /** close() was called */
-  closing: [];
   closed: [];
 }
 
@@ -77,7 +75,12 @@ export class ServiceView<P = unknown> extends EventEmitter<ServiceViewEvents<P>>
   private readonly cache: TreeCache;
   private loaded = false;
 
-  constructor(zk: ZooKeeper, servicePath: string) {
+  constructor(
+    zk: ZooKeeper,
+    servicePath: string,
+    /** told when the view is closed (the registry stops moving it along) */
+    private readonly onClose: () => void = () => undefined,
+  ) {
     super();
     this.cache = new TreeCache(zk, servicePath);
     this.cache.once('initialized', () => (this.loaded = true));
@@ -106,7 +109,7 @@ export class ServiceView<P = unknown> extends EventEmitter<ServiceViewEvents<P>>
   }
 
   async close(): Promise<void> {
-    this.emit('closing');
+    this.onClose();
     await this.cache.close();
   }
 }
@@ -167,10 +170,14 @@ export class ServiceRegistry {
 
   /** A live view of service `name`'s instances; resolves once loaded. close() it when done. */
   async view<P = unknown>(name: string): Promise<ServiceView<P>> {
-    const view = new ServiceView<P>(this.zk, this.servicePath(name));
+    const view: ServiceView<P> = new ServiceView<P>(this.zk, this.servicePath(name), () => this.views.delete(view));
     this.views.add(view);
-    view.once('closing', () => this.views.delete(view));
-    await view.start();
+    try {
+      await view.start();
+    } catch (e) {
+      await view.close();
+      throw e;
+    }
     return view;
   }
 
