@@ -281,7 +281,8 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
             await writer.setData(rand.pick(below), `v${rand.int(0, 99)}`);
             tally.sets++;
           } else {
-            const top = rand.pick(below);
+            const depth = (p: string) => p.split('/').length;
+            const top = [rand.pick(below), rand.pick(below)].sort((a, b) => depth(b) - depth(a))[0]!; // the deeper of two: the tree grows
             const doomed = subtree(top);
             if (rand.chance(0.5)) {
               const txn = writer.transaction();
