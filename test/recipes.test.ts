@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, leaderLatch, lock, NoNodeError, readWriteLock, semaphore, SessionExpiredError, type LeaderLatch, type Lease, type ZooKeeper } from '../src/client/index.ts';
 import { expireSession } from '../src/testing/index.ts';
-import { TcpProxy } from './support/proxy.ts';
+import { testSessions } from './support/sessions.ts';
 import { startServer, type RunningServer } from './support/servers.ts';
 import { waitFor } from './support/wait.ts';
 
@@ -67,18 +67,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
   describe(`recipes against ${kind}`, { timeout: 120_000 }, () => {
     let server: RunningServer;
     let admin: ZooKeeper;
-    const sessions: ZooKeeper[] = [];
-    const proxies: TcpProxy[] = [];
-    const session = async (connectString = server.connectString) => {
-      const zk = await connect(connectString, { sessionTimeout: SESSION_MS });
-      sessions.push(zk);
-      return zk;
-    };
-    const proxied = async () => {
-      const proxy = await TcpProxy.start(server);
-      proxies.push(proxy);
-      return { proxy, zk: await session(proxy.connectString) };
-    };
+    const { session, proxy: openProxy, proxied, closeAll } = testSessions(() => server, SESSION_MS);
     /** The children of `path`; none once it is gone (an empty container may be removed by the server). */
     const children = (path: string): Promise<string[]> => admin.getChildren(path).catch((e: unknown) => (e instanceof NoNodeError ? [] : Promise.reject(e)));
 
@@ -87,8 +76,8 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       admin = await connect(server.connectString, { sessionTimeout: SESSION_MS });
     });
     after(async () => {
-      for (const zk of [...sessions, admin]) await zk?.close();
-      for (const p of proxies) await p.close();
+      await closeAll();
+      await admin?.close();
       await server?.stop();
     });
 
@@ -104,8 +93,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       const tally = { attempts: 0, ended: 0, timeouts: 0, expired: 0, sessions: 0 };
       const unexpected: unknown[] = [];
       const current: { zk?: ZooKeeper; contender?: Contender }[] = [];
-      const links = await Promise.all(Array.from({ length: CLIENTS }, () => TcpProxy.start(server)));
-      proxies.push(...links);
+      const links = await Promise.all(Array.from({ length: CLIENTS }, () => openProxy()));
       let stopped = false;
       /** the holder to expire on purpose: wanted by the faults, claimed by the next client to hold */
       const pin = { wanted: false, who: -1 };

@@ -16,3 +16,4 @@ export type { MultiResult, Response, ClientInfo } from '../proto/responses.ts';
 export { lock, readWriteLock, Lock, type AcquireOptions } from '../recipes/lock.ts';
 export { leaderLatch, LeaderLatch, type LatchState } from '../recipes/leader-latch.ts';
 export { semaphore, Semaphore, type Lease } from '../recipes/semaphore.ts';
+export { treeCache, TreeCache, serviceRegistry, ServiceRegistry, ServiceView, type CachedNode, type CacheEvent, type CacheState, type Registration, type ServiceInstance } from '../recipes/index.ts';
