@@ -52,7 +52,9 @@ export class Semaphore {
         return await this.waitForRoom(tag, eitherSignal(signal, gateHeld)!);
       } catch (e) {
         await withdraw(this.zk, this.leases, tag);
-        if (signal?.aborted || !gateHeld.aborted || e instanceof SessionExpiredError) throw e;
+        // the caller's signal wins, even when it aborted during the withdrawal after another failure
+        if (signal?.aborted) throw signal.reason;
+        if (!gateHeld.aborted || e instanceof SessionExpiredError) throw e;
         // the gate was lost with the connection: queue at the gate again
       } finally {
         await gate.release();
