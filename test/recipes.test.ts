@@ -1,5 +1,5 @@
 // The recipes (src/recipes) against a Paddock server and against ZooKeeper 3.8, the same tests for both: for
-// the lock, read-write lock, semaphore and leader latch, their queue order and timeouts, a holder told when its
+// the lock, read-write lock, semaphore, leader latch and leader selector, their queue order and timeouts, a holder told when its
 // connection is cut or its session expires, and a create whose reply is lost at ConnectionLoss found again by its
 // protected name; then, per recipe, a stress run in which six clients contend while a fault injector cuts,
 // refuses and freezes their connections (through TcpProxy) and expires a holder's session on purpose (Curator's
@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, leaderLatch, lock, NoNodeError, readWriteLock, semaphore, SessionExpiredError, type LeaderLatch, type Lease, type ZooKeeper } from '../src/client/index.ts';
+import { connect, leaderLatch, leaderSelector, lock, NoNodeError, readWriteLock, semaphore, SessionExpiredError, type LeaderLatch, type LeaderSelector, type Lease, type ZooKeeper } from '../src/client/index.ts';
 import { expireSession } from '../src/testing/index.ts';
 import { TcpProxy } from './support/proxy.ts';
 import { startServer, type RunningServer } from './support/servers.ts';
@@ -33,6 +33,8 @@ interface Contender {
   holding(): boolean;
   /** whether the current attempt is for a shared hold (default: no) */
   shared?(): boolean;
+  /** leave for good when the worker stops or its session ended (a recipe that queues by itself) */
+  close?(): Promise<void>;
 }
 
 type RW = ReturnType<typeof readWriteLock>;
@@ -95,9 +97,10 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
     /**
      * Run CLIENTS workers, each with its own session through its own proxy, contending with `recipe` for STRESS_MS
      * while faults hit their connections and one holder's session is expired; then check the history, and that the
-     * recipe's `dirs` are left empty while the sessions live on.
+     * recipe's `dirs` are left empty while the sessions live on. With `everyoneHolds` (a recipe that takes turns) the
+     * workers go on after the faults until every client has held.
      */
-    const stress = async (name: string, dirs: string[], recipe: (zk: ZooKeeper) => Contender, capacity = 1) => {
+    const stress = async (name: string, dirs: string[], recipe: (zk: ZooKeeper) => Contender, { capacity = 1, everyoneHolds = false } = {}) => {
       const start = performance.now();
       const history: Step[] = [];
       const record = (who: number, what: Step['what'], shared = false) => history.push({ who, what, shared, at: Math.round(performance.now() - start) });
@@ -137,6 +140,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
             }
             tally.ended++;
           }
+          await contender.close?.();
         }
       };
 
@@ -174,6 +178,9 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
 
       const workers = Array.from({ length: CLIENTS }, (_, who) => worker(who));
       const expired = await faults();
+      const holders = () => new Set(history.filter((s) => s.what === 'acquired').map((s) => s.who));
+      // No one waits forever: a recipe that takes turns gives each client one (however the faults fell) in bounded time.
+      if (everyoneHolds) await waitFor('every client to have had a turn', WAIT_MS, () => holders().size === CLIENTS);
       stopped = true;
       let finished = false;
       void Promise.all(workers).then(() => (finished = true));
@@ -376,7 +383,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
               holding: () => lease?.held ?? false,
             };
           },
-          2,
+          { capacity: 2 },
         ));
     });
 
@@ -475,6 +482,146 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
             holding: () => latch?.hasLeadership ?? false,
           };
         }));
+    });
+
+    describe('leader selector', () => {
+      /** A participant whose turns are logged and last until the test ends them with `finish(id)` (or the signal aborts). */
+      const participants = new Map<string, { signal: AbortSignal; done: () => void }>();
+      const turns: string[] = [];
+      const participant = async (path: string, id: string, zk?: ZooKeeper, autoRequeue = true) =>
+        leaderSelector(zk ?? (await session()), path, id, {
+          autoRequeue,
+          takeLeadership: (signal) =>
+            new Promise<void>((done) => {
+              turns.push(id);
+              participants.set(id, { signal, done });
+              signal.addEventListener('abort', () => done(), { once: true });
+            }),
+        });
+      const finish = (id: string) => participants.get(id)!.done();
+
+      it('participants take turns in queue order, each requeued at the back; getParticipants names them in that order', async () => {
+        turns.length = 0;
+        const selectors: LeaderSelector[] = [];
+        for (const id of ['a', 'b', 'c']) {
+          const s = await participant('/t1/leader', id);
+          s.start();
+          selectors.push(s);
+          await waitFor(`${id} queued`, WAIT_MS, async () => (await children('/t1/leader')).length === selectors.length);
+        }
+        const [a, b, c] = selectors as [LeaderSelector, LeaderSelector, LeaderSelector];
+        await waitFor('a leads', WAIT_MS, () => a.hasLeadership);
+        assert.deepEqual(await c.getParticipants(), ['a', 'b', 'c']);
+        assert.equal(await c.getLeader(), 'a');
+        await b.zk.sync('/');
+        assert.deepEqual([b.hasLeadership, c.hasLeadership], [false, false]);
+        for (const [id, next] of [['a', b], ['b', c], ['c', a], ['a', b]] as const) {
+          finish(id);
+          await waitFor(`${next.id}'s turn after ${id}'s`, WAIT_MS, () => next.hasLeadership);
+        }
+        assert.deepEqual(turns, ['a', 'b', 'c', 'a', 'b']);
+        assert.deepEqual(await a.getParticipants(), ['b', 'c', 'a']);
+        for (const s of selectors) await s.close();
+        assert.equal(participants.get('b')!.signal.aborted, true, "close() aborts the leader's turn");
+        assert.deepEqual([a.state, b.hasLeadership], ['CLOSED', false]);
+        assert.deepEqual(await children('/t1/leader'), []);
+      });
+
+      it('without autoRequeue a participant has one turn, and another only after requeue()', async () => {
+        turns.length = 0;
+        const a = await participant('/t2/leader', 'a', undefined, false);
+        a.start();
+        await waitFor('a leads', WAIT_MS, () => a.hasLeadership);
+        assert.equal(a.requeue(), false, 'already leading');
+        finish('a');
+        await waitFor('a no longer queued', WAIT_MS, async () => (await children('/t2/leader')).length === 0);
+        assert.equal(a.hasLeadership, false);
+        assert.equal(a.requeue(), true);
+        await waitFor('a leads again', WAIT_MS, () => a.hasLeadership);
+        assert.deepEqual(turns, ['a', 'a']);
+        await a.close();
+      });
+
+      it("a leader's turn is cancelled when its connection is cut; the next leads; it queues again and gets a turn", async () => {
+        turns.length = 0;
+        const { proxy, zk } = await proxied();
+        const a = await participant('/t3/leader', 'a', zk);
+        a.start();
+        await waitFor('a leads', WAIT_MS, () => a.hasLeadership);
+        const b = await participant('/t3/leader', 'b');
+        b.start();
+        await waitFor("b's node", WAIT_MS, async () => (await children('/t3/leader')).length === 2);
+        const cancelled = once(participants.get('a')!.signal, 'abort');
+        proxy.cut();
+        await cancelled;
+        assert.equal(a.hasLeadership, false);
+        assert.match((participants.get('a')!.signal.reason as Error).message, /lost: session Disconnected/);
+        await waitFor('b leads', WAIT_MS, () => b.hasLeadership);
+        await waitFor('a queued again after its reconnect', WAIT_MS, async () => (await b.getParticipants()).join() === 'b,a');
+        finish('b');
+        await waitFor('a leads again', WAIT_MS, () => a.hasLeadership);
+        assert.equal(a.state, 'STARTED');
+        assert.deepEqual(turns, ['a', 'b', 'a']);
+        await Promise.all([a.close(), b.close()]);
+      });
+
+      it("a leader whose session expires is cancelled and the selector closed with the reason; another leads", async () => {
+        const zk = await session();
+        const a = await participant('/t4/leader', 'a', zk);
+        a.start();
+        await waitFor('a leads', WAIT_MS, () => a.hasLeadership);
+        const b = await participant('/t4/leader', 'b');
+        b.start();
+        await waitFor("b's node", WAIT_MS, async () => (await children('/t4/leader')).length === 2);
+        const closed = once(a, 'closed');
+        await expireSession(server.connectString, { sessionId: zk.sessionId, password: zk.password });
+        const [reason] = await closed;
+        assert.ok(reason instanceof SessionExpiredError, String(reason));
+        assert.deepEqual([participants.get('a')!.signal.aborted, a.hasLeadership, a.state], [true, false, 'CLOSED']);
+        await waitFor('b leads', WAIT_MS, () => b.hasLeadership);
+        await b.close();
+      });
+
+      it(`stress: ${CLIENTS} clients take turns for ${STRESS_MS / 1000} s through cut, refused and frozen connections and an expired session; each leads`, () =>
+        stress('leader selector', ['/stress/selector'], (zk) => {
+          // The selector queues by itself; an attempt waits for its next turn.
+          const offered: { signal: AbortSignal; done: () => void }[] = [];
+          let current: { done: () => void } | undefined;
+          let wake = () => {};
+          let ended: Error | undefined;
+          const selector = leaderSelector(zk, '/stress/selector', '', {
+            takeLeadership: (signal) =>
+              new Promise<void>((done) => {
+                offered.push({ signal, done });
+                signal.addEventListener('abort', () => done(), { once: true });
+                wake();
+              }),
+          });
+          selector.on('closed', (reason) => ((ended = reason ?? new Error('closed')), wake()));
+          selector.start();
+          return {
+            async attempt(timeoutMs) {
+              const deadline = AbortSignal.timeout(timeoutMs);
+              for (;;) {
+                const turn = offered.shift();
+                if (turn && !turn.signal.aborted) {
+                  current = turn;
+                  return turn.signal;
+                }
+                turn?.done(); // cancelled before anyone looked: nothing to record
+                if (turn) continue;
+                if (ended) throw ended;
+                await new Promise<void>((resolve, reject) => {
+                  wake = resolve;
+                  deadline.addEventListener('abort', () => reject(deadline.reason), { once: true });
+                });
+              }
+            },
+            letGo: async () => current?.done(),
+            holding: () => selector.hasLeadership,
+            close: () => selector.close(),
+          };
+        }, { everyoneHolds: true }));
     });
   });
 }

@@ -115,6 +115,15 @@ export async function contenders(zk: ZooKeeper, dir: string, prefixes: string[],
   return children.filter((c) => prefixes.some((p) => c.slice(0, -10).endsWith(p))).sort((a, b) => sequenceOf(a) - sequenceOf(b));
 }
 
+/** The data (a participant's id) of each contender node `prefix` in `dir`, in queue order; one gone meanwhile is skipped. */
+export async function participantIds(zk: ZooKeeper, dir: string, prefix: string): Promise<string[]> {
+  const queue = await contenders(zk, dir, [prefix]).catch((e: unknown) => (e instanceof NoNodeError ? [] : Promise.reject(e)));
+  const ids = await Promise.all(
+    queue.map((name) => zk.getData(`${dir}/${name}`).then(({ data }) => data.toString(), (e: unknown) => (e instanceof NoNodeError ? undefined : Promise.reject(e)))),
+  );
+  return ids.filter((id) => id !== undefined);
+}
+
 /**
  * Resolves when `path` (with `children`: its children) may have changed: its watch fired, the session reconnected,
  * or it is final (the caller's next request then fails with SessionExpiredError). Rejects when `signal` aborts.

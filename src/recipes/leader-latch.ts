@@ -15,7 +15,7 @@
 import { EventEmitter } from 'node:events';
 import { SessionExpiredError } from '../client/errors.ts';
 import { validatePath, type ZooKeeper } from '../client/zookeeper.ts';
-import { changeOf, contenders, createProtected, eitherSignal, protectionTag, whenConnected, withdraw } from './contenders.ts';
+import { changeOf, contenders, createProtected, eitherSignal, participantIds, protectionTag, whenConnected, withdraw } from './contenders.ts';
 
 const PREFIX = 'latch-';
 
@@ -78,9 +78,7 @@ export class LeaderLatch extends EventEmitter<LatchEvents> {
 
   /** The id of the current leader (the first node's data), or undefined when there is none. */
   async getLeader(): Promise<string | undefined> {
-    const [first] = await contenders(this.zk, this.path, [PREFIX]).catch(() => []);
-    if (first === undefined) return undefined;
-    return (await this.zk.getData(`${this.path}/${first}`)).data.toString();
+    return (await participantIds(this.zk, this.path, PREFIX))[0];
   }
 
   /** Leave the election: leadership ends now; resolves once this participant's node is gone. Idempotent. */
