@@ -15,5 +15,5 @@ export type { MultiResult, Response, ClientInfo } from '../proto/responses.ts';
 // Recipes (Curator's): built on ZooKeeper above, exported here so that one import serves an application.
 export { lock, readWriteLock, Lock, type AcquireOptions } from '../recipes/lock.ts';
 export { leaderLatch, LeaderLatch, type LatchState } from '../recipes/leader-latch.ts';
-export { leaderSelector, LeaderSelector, type LeaderSelectorListener, type SelectorState } from '../recipes/leader-selector.ts';
 export { semaphore, Semaphore, type Lease } from '../recipes/semaphore.ts';
+export { leaderSelector, LeaderSelector, barrier, Barrier, doubleBarrier, DoubleBarrier, type LeaderSelectorListener, type SelectorState } from '../recipes/index.ts';

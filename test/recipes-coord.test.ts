@@ -1,0 +1,184 @@
+// The coordination recipes of src/recipes (barrier, double barrier) against a Paddock server and against
+// ZooKeeper 3.8, the same tests for both: waiters released together and only then, a wait that survives a cut
+// connection, a member that gives up or whose session expires no longer counted, and rounds of members entering
+// and leaving a reused double barrier while their connections are cut, with a checker over the recorded history
+// (no member passes enter before all have arrived, none returns from leave before all have started leaving).
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { barrier, connect, doubleBarrier, NoNodeError, SessionExpiredError, type ZooKeeper } from '../src/client/index.ts';
+import { expireSession } from '../src/testing/index.ts';
+import { TcpProxy } from './support/proxy.ts';
+import { startServer, type RunningServer } from './support/servers.ts';
+import { waitFor } from './support/wait.ts';
+
+const WAIT_MS = 60_000;
+/** Pings every second, read timeout 2 s, as in recipes.test.ts. */
+const SESSION_MS = 3000;
+
+const isTimeout = (e: unknown) => e instanceof DOMException && e.name === 'TimeoutError';
+
+/** Whether `p` has settled, once the client behind it had every chance to act (a round trip on `zk`). */
+async function settled(p: Promise<unknown>, zk: ZooKeeper): Promise<boolean> {
+  let done = false;
+  void p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await zk.sync('/');
+  await sleep(50);
+  return done;
+}
+
+for (const kind of ['paddock', 'zookeeper'] as const) {
+  describe(`coordination recipes against ${kind}`, { timeout: 120_000 }, () => {
+    let server: RunningServer;
+    let admin: ZooKeeper;
+    const sessions: ZooKeeper[] = [];
+    const proxies: TcpProxy[] = [];
+    const session = async (connectString = server.connectString) => {
+      const zk = await connect(connectString, { sessionTimeout: SESSION_MS });
+      sessions.push(zk);
+      return zk;
+    };
+    const proxied = async () => {
+      const proxy = await TcpProxy.start(server);
+      proxies.push(proxy);
+      return { proxy, zk: await session(proxy.connectString) };
+    };
+    /** The children of `path`; none once it is gone (an empty container may be removed by the server). */
+    const children = (path: string): Promise<string[]> => admin.getChildren(path).catch((e: unknown) => (e instanceof NoNodeError ? [] : Promise.reject(e)));
+
+    before(async () => {
+      server = await startServer(kind, { tickTime: 300 });
+      admin = await connect(server.connectString, { sessionTimeout: SESSION_MS });
+    });
+    after(async () => {
+      for (const zk of [...sessions, admin]) await zk?.close();
+      for (const p of proxies) await p.close();
+      await server?.stop();
+    });
+
+    describe('barrier', () => {
+      it('waiters wait while the barrier is set and all go on when it is removed; a timed-out wait rejects', async () => {
+        const owner = barrier(await session(), '/b1/gate');
+        await barrier(admin, '/b1/gate').waitOnBarrier(); // not set: passes at once
+        await owner.setBarrier();
+        await owner.setBarrier(); // idempotent
+        const waiters = [await session(), await session(), await session()].map((zk) => ({ zk, done: barrier(zk, '/b1/gate').waitOnBarrier() }));
+        for (const w of waiters) assert.equal(await settled(w.done, w.zk), false, 'waits while the barrier is set');
+        await assert.rejects(barrier(admin, '/b1/gate').waitOnBarrier({ timeoutMs: 200 }), isTimeout);
+        await owner.removeBarrier();
+        await Promise.all(waiters.map((w) => w.done));
+        await owner.removeBarrier(); // idempotent
+        assert.equal(await admin.exists('/b1/gate'), null);
+      });
+
+      it('a waiter whose connection is cut while the barrier is removed goes on once reconnected', async () => {
+        const owner = barrier(admin, '/b2/gate');
+        await owner.setBarrier();
+        const { proxy, zk } = await proxied();
+        const done = barrier(zk, '/b2/gate').waitOnBarrier();
+        assert.equal(await settled(done, zk), false);
+        proxy.refuse();
+        proxy.cut();
+        await waitFor('the waiter disconnected', WAIT_MS, () => zk.state === 'Disconnected');
+        await owner.removeBarrier();
+        proxy.refuse(false);
+        await done;
+        assert.equal(zk.state, 'Connected');
+      });
+
+      it('a waiter whose session expires is told (SessionExpiredError)', async () => {
+        await barrier(admin, '/b3/gate').setBarrier();
+        const zk = await session();
+        const done = barrier(zk, '/b3/gate').waitOnBarrier();
+        assert.equal(await settled(done, zk), false);
+        await expireSession(server.connectString, { sessionId: zk.sessionId, password: zk.password });
+        await assert.rejects(done, SessionExpiredError);
+        await barrier(admin, '/b3/gate').removeBarrier();
+      });
+    });
+
+    describe('double barrier', () => {
+      it('members enter together once memberQty have arrived and leave together; the path is left empty', async () => {
+        const members = [await session(), await session(), await session()].map((zk) => doubleBarrier(zk, '/d1', 3));
+        const [a, b, c] = members as [ReturnType<typeof doubleBarrier>, ReturnType<typeof doubleBarrier>, ReturnType<typeof doubleBarrier>];
+        const entering = [a.enter(), b.enter()];
+        await waitFor('two members', WAIT_MS, async () => (await children('/d1')).length === 2);
+        for (const [i, p] of entering.entries()) assert.equal(await settled(p, members[i]!.zk), false, 'waits for the third member');
+        await c.enter();
+        await Promise.all(entering);
+        assert.deepEqual((await children('/d1')).filter((n) => n === 'ready'), ['ready']);
+
+        const leaving = [a.leave(), b.leave()];
+        for (const [i, p] of leaving.entries()) assert.equal(await settled(p, members[i]!.zk), false, 'waits for the third member to leave');
+        await c.leave();
+        await Promise.all(leaving);
+        assert.deepEqual(await children('/d1'), [], 'no member node and no ready node left');
+        await assert.rejects(a.leave(), /not entered/);
+        assert.throws(() => doubleBarrier(admin, '/d1', 0), RangeError);
+      });
+
+      it('a member whose session expires while entering is told; one that gave up no longer counts', async () => {
+        const zk = await session();
+        const expiring = doubleBarrier(zk, '/d2', 2).enter();
+        await waitFor("the expiring member's node", WAIT_MS, async () => (await children('/d2')).length === 1);
+        await expireSession(server.connectString, { sessionId: zk.sessionId, password: zk.password });
+        await assert.rejects(expiring, SessionExpiredError);
+        await waitFor('its node gone with the session', WAIT_MS, async () => (await children('/d2')).length === 0);
+        await assert.rejects(doubleBarrier(await session(), '/d2', 2).enter({ timeoutMs: 200 }), isTimeout);
+        await waitFor("the timed-out member's node withdrawn", WAIT_MS, async () => (await children('/d2')).length === 0);
+        const [x, y] = [doubleBarrier(await session(), '/d2', 2), doubleBarrier(await session(), '/d2', 2)];
+        await Promise.all([x.enter(), y.enter()]);
+        await Promise.all([x.leave(), y.leave()]);
+      });
+
+      it('rounds on a reused path with connections cut: no one passes enter before all arrive, nor leave before all leave', async () => {
+        const MEMBERS = 4;
+        const ROUNDS = 4;
+        const history: { who: number; what: 'entering' | 'entered' | 'leaving' | 'left'; round: number }[] = [];
+        const links = await Promise.all(Array.from({ length: MEMBERS }, () => TcpProxy.start(server)));
+        proxies.push(...links);
+        const member = async (who: number) => {
+          const b = doubleBarrier(await session(links[who]!.connectString), '/d3', MEMBERS);
+          for (let round = 0; round < ROUNDS; round++) {
+            history.push({ who, what: 'entering', round });
+            await b.enter({ timeoutMs: WAIT_MS });
+            history.push({ who, what: 'entered', round });
+            await sleep(Math.random() * 100);
+            history.push({ who, what: 'leaving', round });
+            await b.leave({ timeoutMs: WAIT_MS });
+            history.push({ who, what: 'left', round });
+          }
+        };
+        let running = true;
+        const faults = (async () => {
+          let cuts = 0;
+          while (running) {
+            await sleep(150 + Math.random() * 200);
+            links[Math.floor(Math.random() * MEMBERS)]!.cut();
+            cuts++;
+          }
+          return cuts;
+        })();
+        await Promise.all(Array.from({ length: MEMBERS }, (_, who) => member(who))).finally(() => (running = false));
+        const cuts = await faults;
+        // Each event of a round comes after every member's previous step of that round.
+        const seen = new Map<string, number>();
+        for (const step of history) {
+          const before = { entered: 'entering', left: 'leaving' } as const;
+          if (step.what === 'entered' || step.what === 'left') {
+            const arrived = seen.get(`${step.round} ${before[step.what]}`) ?? 0;
+            assert.equal(arrived, MEMBERS, `member ${step.who} ${step.what} round ${step.round} when ${arrived} of ${MEMBERS} were ${before[step.what]}`);
+          }
+          seen.set(`${step.round} ${step.what}`, (seen.get(`${step.round} ${step.what}`) ?? 0) + 1);
+        }
+        assert.equal(history.length, MEMBERS * ROUNDS * 4);
+        assert.deepEqual(await children('/d3'), []);
+        console.log(`# ${kind} double barrier: ${ROUNDS} rounds of ${MEMBERS} members through ${cuts} cut connections`);
+      });
+    });
+  });
+}
