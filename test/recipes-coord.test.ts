@@ -1,13 +1,15 @@
-// The coordination recipes of src/recipes (barrier, double barrier) against a Paddock server and against
+// The coordination recipes of src/recipes (barrier, double barrier, queue) against a Paddock server and against
 // ZooKeeper 3.8, the same tests for both: waiters released together and only then, a wait that survives a cut
 // connection, a member that gives up or whose session expires no longer counted, and rounds of members entering
 // and leaving a reused double barrier while their connections are cut, with a checker over the recorded history
-// (no member passes enter before all have arrived, none returns from leave before all have started leaving).
+// (no member passes enter before all have arrived, none returns from leave before all have started leaving);
+// a FIFO queue whose put survives a lost reply without a duplicate, and producers and consumers exchanging
+// items through cut connections, every item consumed exactly once.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { barrier, connect, doubleBarrier, NoNodeError, SessionExpiredError, type ZooKeeper } from '../src/client/index.ts';
+import { barrier, connect, distributedQueue, doubleBarrier, NoNodeError, SessionExpiredError, type ZooKeeper } from '../src/client/index.ts';
 import { expireSession } from '../src/testing/index.ts';
 import { TcpProxy } from './support/proxy.ts';
 import { startServer, type RunningServer } from './support/servers.ts';
@@ -16,6 +18,9 @@ import { waitFor } from './support/wait.ts';
 const WAIT_MS = 60_000;
 /** Pings every second, read timeout 2 s, as in recipes.test.ts. */
 const SESSION_MS = 3000;
+const PRODUCERS = 3;
+const CONSUMERS = 3;
+const ITEMS = 40;
 
 const isTimeout = (e: unknown) => e instanceof DOMException && e.name === 'TimeoutError';
 
@@ -178,6 +183,79 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         assert.equal(history.length, MEMBERS * ROUNDS * 4);
         assert.deepEqual(await children('/d3'), []);
         console.log(`# ${kind} double barrier: ${ROUNDS} rounds of ${MEMBERS} members through ${cuts} cut connections`);
+      });
+    });
+
+    describe('queue', () => {
+      it('items are taken in FIFO order; poll on an empty queue finds none; a waiting take gets the next put', async () => {
+        const [producer, consumer] = [distributedQueue(await session(), '/q1'), distributedQueue(await session(), '/q1')];
+        for (const item of ['a', 'b', 'c']) await producer.put(item);
+        const items = await children('/q1');
+        assert.deepEqual([items.length, items.filter((n) => /^qn-\d{10}$/.test(n)).length], [3, 3], `plain qn- items, no receipt left: ${items.join(', ')}`);
+        const taken = [await consumer.take(), await consumer.take(), await consumer.poll()].map(String);
+        assert.deepEqual(taken, ['a', 'b', 'c']);
+        assert.equal(await consumer.poll(), undefined);
+        await assert.rejects(consumer.take({ timeoutMs: 200 }), isTimeout);
+        const waiting = consumer.take();
+        assert.equal(await settled(waiting, consumer.zk), false);
+        await producer.put(Buffer.from([0, 1, 2]));
+        assert.deepEqual([...(await waiting)], [0, 1, 2]);
+        assert.deepEqual(await children('/q1'), []);
+      });
+
+      it('a put whose reply was lost at ConnectionLoss is applied once, not repeated', async () => {
+        const { proxy, zk } = await proxied();
+        const q = distributedQueue(zk, '/q2');
+        await q.put('first');
+        proxy.freeze('replies');
+        const put = q.put('second');
+        await waitFor('the put applied on the server', WAIT_MS, async () => (await children('/q2')).filter((n) => n.startsWith('qn-')).length === 2);
+        proxy.cut();
+        proxy.thaw();
+        await put;
+        const items = await children('/q2');
+        assert.deepEqual([items.length, items.filter((n) => /^qn-\d{10}$/.test(n)).length], [2, 2], `one item each, and the receipt deleted: ${items.join(', ')}`);
+        assert.deepEqual([await q.take(), await q.take()].map(String), ['first', 'second']);
+      });
+
+      it(`${PRODUCERS} producers and ${CONSUMERS} consumers through cut connections: every item is consumed exactly once`, async () => {
+        const total = PRODUCERS * ITEMS;
+        const links = await Promise.all(Array.from({ length: PRODUCERS + CONSUMERS }, () => TcpProxy.start(server)));
+        proxies.push(...links);
+        const queues = await Promise.all(links.map(async (link) => distributedQueue(await session(link.connectString), '/q3')));
+        const consumed: string[] = [];
+        const done = new AbortController();
+        let running = true;
+        const faults = (async () => {
+          let cuts = 0;
+          while (running) {
+            await sleep(50 + Math.random() * 150);
+            links[Math.floor(Math.random() * links.length)]!.cut();
+            cuts++;
+          }
+          return cuts;
+        })();
+        const produce = async (who: number) => {
+          for (let i = 0; i < ITEMS; i++) await queues[who]!.put(`${who}:${i}`);
+        };
+        const consume = async (who: number) => {
+          while (!done.signal.aborted) {
+            const item = await queues[PRODUCERS + who]!.take({ signal: done.signal }).catch((e: unknown) => (done.signal.aborted ? undefined : Promise.reject(e)));
+            if (item === undefined) return;
+            consumed.push(String(item));
+            if (consumed.length >= total) done.abort();
+          }
+        };
+        const consumers = Array.from({ length: CONSUMERS }, (_, who) => consume(who));
+        await Promise.all(Array.from({ length: PRODUCERS }, (_, who) => produce(who)));
+        await waitFor('every item consumed', WAIT_MS, () => consumed.length >= total);
+        await Promise.all(consumers);
+        running = false;
+        const cuts = await faults;
+        const expected = Array.from({ length: PRODUCERS }, (_, who) => Array.from({ length: ITEMS }, (_, i) => `${who}:${i}`)).flat();
+        assert.deepEqual([...consumed].sort(), expected.sort(), 'each item consumed once: none lost, none twice');
+        assert.deepEqual(await children('/q3'), [], 'no item and no receipt left');
+        console.log(`# ${kind} queue: ${total} items from ${PRODUCERS} producers to ${CONSUMERS} consumers through ${cuts} cut connections`);
       });
     });
   });

@@ -109,10 +109,13 @@ async function findTagged(zk: ZooKeeper, dir: string, tag: string, signal?: Abor
   return children.filter((c) => c.startsWith(tag));
 }
 
+/** The `children` named with one of `prefixes` (before the sequence), in sequence order. */
+const queued = (children: string[], prefixes: string[]): string[] =>
+  children.filter((c) => prefixes.some((p) => c.slice(0, -10).endsWith(p))).sort((a, b) => sequenceOf(a) - sequenceOf(b));
+
 /** The children of `dir` named with one of `prefixes` (before the sequence), in sequence order. */
 export async function contenders(zk: ZooKeeper, dir: string, prefixes: string[], signal?: AbortSignal): Promise<string[]> {
-  const children = await retrying(zk, signal, () => zk.getChildren(dir, { signal }));
-  return children.filter((c) => prefixes.some((p) => c.slice(0, -10).endsWith(p))).sort((a, b) => sequenceOf(a) - sequenceOf(b));
+  return queued(await retrying(zk, signal, () => zk.getChildren(dir, { signal })), prefixes);
 }
 
 /** The data (a participant's id) of each contender node `prefix` in `dir`, in queue order; one gone meanwhile is skipped. */
@@ -125,10 +128,12 @@ export async function participantIds(zk: ZooKeeper, dir: string, prefix: string)
 }
 
 /**
- * Resolves when `path` (with `children`: its children) may have changed: its watch fired, the session reconnected,
- * or it is final (the caller's next request then fails with SessionExpiredError). Rejects when `signal` aborts.
+ * Resolves when `path` may have changed: its watch fired, the session reconnected, or it is final (the caller's next
+ * request then fails with SessionExpiredError). Rejects when `signal` aborts. With `children`, the watch is on its
+ * children, and it resolves at once if the contenders of `prefixes` among them are no longer the `queue` the caller
+ * saw (a change between the caller's look and the watch, which the watch would never report).
  */
-export function changeOf(zk: ZooKeeper, path: string, signal?: AbortSignal, children = false): Promise<void> {
+export function changeOf(zk: ZooKeeper, path: string, signal?: AbortSignal, children?: { queue: string[]; prefixes: string[] }): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const onState = () => {
@@ -147,9 +152,11 @@ export function changeOf(zk: ZooKeeper, path: string, signal?: AbortSignal, chil
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) return onAbort();
     const watch = () => finish();
-    const armed = children ? zk.getChildren(path, { watch, signal }).then(() => true) : zk.exists(path, { watch, signal }).then((stat) => stat !== null);
+    const armed = children
+      ? zk.getChildren(path, { watch, signal }).then((now) => queued(now, children.prefixes).join() === children.queue.join())
+      : zk.exists(path, { watch, signal }).then((stat) => stat !== null);
     armed.then(
-      (present) => present || finish(),
+      (unchanged) => unchanged || finish(),
       (e: unknown) => (e instanceof ConnectionLossError ? undefined : finish(e)), // the reconnect (onState) re-checks
     );
   });

@@ -6,3 +6,4 @@ export { leaderLatch, LeaderLatch, type LatchState } from './leader-latch.ts';
 export { semaphore, Semaphore, type Lease } from './semaphore.ts';
 export { leaderSelector, LeaderSelector, type LeaderSelectorListener, type SelectorState } from './leader-selector.ts';
 export { barrier, Barrier, doubleBarrier, DoubleBarrier } from './barrier.ts';
+export { distributedQueue, DistributedQueue } from './queue.ts';

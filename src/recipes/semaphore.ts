@@ -71,7 +71,7 @@ export class Semaphore {
         return { signal: hold.signal, get held() { return hold.held; }, release: () => hold.end(new Error(`lease ${mine} released`)) };
       }
       if (this.zk.state !== 'Connected') await whenConnected(this.zk, signal);
-      else await changeOf(this.zk, this.leases, signal, true);
+      else await changeOf(this.zk, this.leases, signal, { queue: leases, prefixes: [PREFIX] });
     }
   }
 }
