@@ -1,15 +1,18 @@
-// The coordination recipes of src/recipes (barrier, double barrier, queue) against a Paddock server and against
+// The coordination recipes of src/recipes (barrier, double barrier, queue, shared count) against a Paddock server and against
 // ZooKeeper 3.8, the same tests for both: waiters released together and only then, a wait that survives a cut
 // connection, a member that gives up or whose session expires no longer counted, and rounds of members entering
 // and leaving a reused double barrier while their connections are cut, with a checker over the recorded history
 // (no member passes enter before all have arrived, none returns from leave before all have started leaving);
 // a FIFO queue whose put survives a lost reply without a duplicate, and producers and consumers exchanging
-// items through cut connections, every item consumed exactly once.
+// items through cut connections, every item consumed exactly once; a shared count's compare-and-set, its change
+// listener and iterator, a lost reply told as applied, and concurrent increments through cut connections summing
+// exactly.
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { barrier, connect, distributedQueue, doubleBarrier, NoNodeError, SessionExpiredError, type ZooKeeper } from '../src/client/index.ts';
+import { barrier, connect, distributedQueue, doubleBarrier, NoNodeError, SessionExpiredError, sharedCount, type ZooKeeper } from '../src/client/index.ts';
 import { expireSession } from '../src/testing/index.ts';
 import { TcpProxy } from './support/proxy.ts';
 import { startServer, type RunningServer } from './support/servers.ts';
@@ -21,6 +24,8 @@ const SESSION_MS = 3000;
 const PRODUCERS = 3;
 const CONSUMERS = 3;
 const ITEMS = 40;
+const COUNTERS = 5;
+const INCREMENTS = 20;
 
 const isTimeout = (e: unknown) => e instanceof DOMException && e.name === 'TimeoutError';
 
@@ -256,6 +261,104 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         assert.deepEqual([...consumed].sort(), expected.sort(), 'each item consumed once: none lost, none twice');
         assert.deepEqual(await children('/q3'), [], 'no item and no receipt left');
         console.log(`# ${kind} queue: ${total} items from ${PRODUCERS} producers to ${CONSUMERS} consumers through ${cuts} cut connections`);
+      });
+    });
+
+    describe('shared count', () => {
+      it('starts at the seed; trySetCount is a compare-and-set on the version; others see each change', async () => {
+        const [a, b] = [sharedCount(await session(), '/c1/hits', 7), sharedCount(await session(), '/c1/hits', 100)];
+        await a.start();
+        await b.start();
+        assert.deepEqual([a.getCount(), b.getCount()], [7, 7], 'the seed of whoever created the node');
+        const seenByB: number[] = [];
+        b.on('change', (v) => seenByB.push(v));
+        const iterated = (async () => {
+          const values: number[] = [];
+          for await (const v of b.changes()) values.push(v);
+          return values;
+        })();
+        const stale = a.getVersionedValue();
+        assert.equal(await a.trySetCount(stale, 8), true);
+        assert.equal(await a.trySetCount(stale, 9), false, 'a stale version writes nothing');
+        assert.deepEqual(a.getVersionedValue(), { value: 8, version: stale.version + 1 });
+        await waitFor('b sees 8', WAIT_MS, () => b.getCount() === 8);
+        await b.setCount(-5);
+        await waitFor('a sees -5', WAIT_MS, () => a.getCount() === -5);
+        assert.equal(await a.increment(3), -2);
+        await waitFor('b sees -2', WAIT_MS, () => b.getCount() === -2);
+        b.close();
+        assert.deepEqual(await iterated, [8, -5, -2], 'changes() yields each value, and ends at close()');
+        assert.deepEqual(seenByB, [8, -5, -2]);
+        const { data } = await admin.getData('/c1/hits');
+        assert.deepEqual([...data], [0xff, 0xff, 0xff, 0xfe], "4 bytes big-endian, as Curator's SharedCount");
+        await assert.rejects(a.setCount(2 ** 31), RangeError);
+        a.close();
+        assert.deepEqual(await children('/c1/hits'), [], 'no receipt left');
+      });
+
+      it('a compare-and-set whose reply was lost at ConnectionLoss says true: it was applied, once', async () => {
+        const { proxy, zk } = await proxied();
+        const count = sharedCount(zk, '/c2/hits');
+        await count.start();
+        const before = count.getVersionedValue();
+        proxy.freeze('replies');
+        const set = count.trySetCount(before, 42);
+        await waitFor('the write applied on the server', WAIT_MS, async () => (await admin.getData('/c2/hits')).data.readInt32BE(0) === 42);
+        proxy.cut();
+        proxy.thaw();
+        assert.equal(await set, true);
+        assert.deepEqual(count.getVersionedValue(), { value: 42, version: before.version + 1 });
+        assert.equal((await admin.exists('/c2/hits'))!.version, before.version + 1, 'written once');
+        count.close();
+      });
+
+      it("a counter's change iterator ends with SessionExpiredError when its session expires", async () => {
+        const zk = await session();
+        const count = sharedCount(zk, '/c3/hits');
+        await count.start();
+        const changes = count.changes();
+        const closed = once(count, 'closed');
+        await expireSession(server.connectString, { sessionId: zk.sessionId, password: zk.password });
+        await assert.rejects(changes.next(), SessionExpiredError);
+        const [reason] = await closed;
+        assert.ok(reason instanceof SessionExpiredError);
+        await assert.rejects(count.increment(), SessionExpiredError);
+      });
+
+      it(`${COUNTERS} clients increment ${INCREMENTS} times each through cut connections: the sum is exact`, async () => {
+        const links = await Promise.all(Array.from({ length: COUNTERS }, () => TcpProxy.start(server)));
+        proxies.push(...links);
+        const counts = await Promise.all(links.map(async (link) => sharedCount(await session(link.connectString), '/c4/hits')));
+        for (const c of counts) await c.start();
+        let running = true;
+        const faults = (async () => {
+          let cuts = 0;
+          while (running) {
+            await sleep(50 + Math.random() * 150);
+            links[Math.floor(Math.random() * links.length)]!.cut();
+            cuts++;
+          }
+          return cuts;
+        })();
+        const results = await Promise.all(
+          counts.map(async (c) => {
+            const mine: number[] = [];
+            for (let i = 0; i < INCREMENTS; i++) mine.push(await c.increment());
+            return mine;
+          }),
+        ).finally(() => (running = false));
+        const cuts = await faults;
+        const total = COUNTERS * INCREMENTS;
+        assert.equal((await admin.getData('/c4/hits')).data.readInt32BE(0), total, 'no increment lost or applied twice');
+        assert.deepEqual(
+          results.flat().sort((x, y) => x - y),
+          Array.from({ length: total }, (_, i) => i + 1),
+          'each increment produced its own value',
+        );
+        await waitFor('every client sees the sum', WAIT_MS, () => counts.every((c) => c.getCount() === total));
+        for (const c of counts) c.close();
+        assert.deepEqual(await children('/c4/hits'), [], 'no receipt left');
+        console.log(`# ${kind} shared count: ${total} increments from ${COUNTERS} clients through ${cuts} cut connections`);
       });
     });
   });

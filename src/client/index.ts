@@ -16,4 +16,4 @@ export type { MultiResult, Response, ClientInfo } from '../proto/responses.ts';
 export { lock, readWriteLock, Lock, type AcquireOptions } from '../recipes/lock.ts';
 export { leaderLatch, LeaderLatch, type LatchState } from '../recipes/leader-latch.ts';
 export { semaphore, Semaphore, type Lease } from '../recipes/semaphore.ts';
-export { leaderSelector, LeaderSelector, barrier, Barrier, doubleBarrier, DoubleBarrier, distributedQueue, DistributedQueue, type LeaderSelectorListener, type SelectorState } from '../recipes/index.ts';
+export { leaderSelector, LeaderSelector, barrier, Barrier, doubleBarrier, DoubleBarrier, distributedQueue, DistributedQueue, sharedCount, SharedCount, type VersionedValue, type LeaderSelectorListener, type SelectorState } from '../recipes/index.ts';

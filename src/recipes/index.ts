@@ -7,3 +7,4 @@ export { semaphore, Semaphore, type Lease } from './semaphore.ts';
 export { leaderSelector, LeaderSelector, type LeaderSelectorListener, type SelectorState } from './leader-selector.ts';
 export { barrier, Barrier, doubleBarrier, DoubleBarrier } from './barrier.ts';
 export { distributedQueue, DistributedQueue } from './queue.ts';
+export { sharedCount, SharedCount, type VersionedValue } from './shared-count.ts';
