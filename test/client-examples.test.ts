@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { basics } from '../examples/client/basics.ts';
+import { coordination } from '../examples/client/coordination.ts';
 import { recipes } from '../examples/client/recipes.ts';
 import { watches } from '../examples/client/watches.ts';
 import { ROOT, startServer, type RunningServer } from './support/servers.ts';
@@ -15,7 +16,7 @@ it('every line of the README\'s client code blocks is a line of the examples', (
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const section = readme.slice(readme.indexOf('## Using the client'), readme.indexOf('## Testing your app'));
   const block = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!).join('\n');
-  const examples = ['basics.ts', 'watches.ts', 'recipes.ts'].map((f) => readFileSync(join(ROOT, 'examples', 'client', f), 'utf8')).join('\n');
+  const examples = ['basics.ts', 'watches.ts', 'recipes.ts', 'coordination.ts'].map((f) => readFileSync(join(ROOT, 'examples', 'client', f), 'utf8')).join('\n');
   const lines = new Set(examples.split('\n').map((l) => l.trim()));
   for (const line of block.split('\n').filter((l) => l.trim())) assert.ok(lines.has(line.trim()), `README line not in the examples: ${line}`);
 });
@@ -47,6 +48,15 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         'worker-1 leads',
         'leader: worker-1',
         'worker-1 steps down',
+      ]);
+    });
+
+    it('coordination', async () => {
+      assert.deepEqual(await coordination(server.connectString), [
+        'led in turn: worker-1, worker-2',
+        'both entered',
+        'took job-1, then job-2',
+        'set to 10: true, after increment(5): 15',
       ]);
     });
 
