@@ -10,17 +10,15 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { barrier, connect, distributedQueue, doubleBarrier, NoNodeError, SessionExpiredError, sharedCount, type ZooKeeper } from '../src/client/index.ts';
+import { barrier, distributedQueue, doubleBarrier, SessionExpiredError, sharedCount, type ZooKeeper } from '../src/client/index.ts';
 import { expireSession } from '../src/testing/index.ts';
-import { TcpProxy } from './support/proxy.ts';
-import { startServer, type RunningServer } from './support/servers.ts';
+import type { TcpProxy } from './support/proxy.ts';
+import { recipeFixture } from './support/recipe-fixture.ts';
 import { waitFor } from './support/wait.ts';
 
 const WAIT_MS = 60_000;
-/** Pings every second, read timeout 2 s, as in recipes.test.ts. */
-const SESSION_MS = 3000;
 const PRODUCERS = 3;
 const CONSUMERS = 3;
 const ITEMS = 40;
@@ -41,52 +39,44 @@ async function settled(p: Promise<unknown>, zk: ZooKeeper): Promise<boolean> {
   return done;
 }
 
+/** Cut one of `links` at random every 50–200 ms while `work` runs; resolves to its outcome and the number of cuts. */
+async function cutting<T>(links: TcpProxy[], work: Promise<T>): Promise<{ result: T; cuts: number }> {
+  let running = true;
+  const faults = (async () => {
+    let cuts = 0;
+    while (running) {
+      await sleep(50 + Math.random() * 150);
+      links[Math.floor(Math.random() * links.length)]!.cut();
+      cuts++;
+    }
+    return cuts;
+  })();
+  const result = await work.finally(() => (running = false));
+  return { result, cuts: await faults };
+}
+
 for (const kind of ['paddock', 'zookeeper'] as const) {
   describe(`coordination recipes against ${kind}`, { timeout: 120_000 }, () => {
-    let server: RunningServer;
-    let admin: ZooKeeper;
-    const sessions: ZooKeeper[] = [];
-    const proxies: TcpProxy[] = [];
-    const session = async (connectString = server.connectString) => {
-      const zk = await connect(connectString, { sessionTimeout: SESSION_MS });
-      sessions.push(zk);
-      return zk;
-    };
-    const proxied = async () => {
-      const proxy = await TcpProxy.start(server);
-      proxies.push(proxy);
-      return { proxy, zk: await session(proxy.connectString) };
-    };
-    /** The children of `path`; none once it is gone (an empty container may be removed by the server). */
-    const children = (path: string): Promise<string[]> => admin.getChildren(path).catch((e: unknown) => (e instanceof NoNodeError ? [] : Promise.reject(e)));
-
-    before(async () => {
-      server = await startServer(kind, { tickTime: 300 });
-      admin = await connect(server.connectString, { sessionTimeout: SESSION_MS });
-    });
-    after(async () => {
-      for (const zk of [...sessions, admin]) await zk?.close();
-      for (const p of proxies) await p.close();
-      await server?.stop();
-    });
+    const fixture = recipeFixture(kind);
+    const { session, proxied, links, children } = fixture;
 
     describe('barrier', () => {
       it('waiters wait while the barrier is set and all go on when it is removed; a timed-out wait rejects', async () => {
         const owner = barrier(await session(), '/b1/gate');
-        await barrier(admin, '/b1/gate').waitOnBarrier(); // not set: passes at once
+        await barrier(fixture.admin, '/b1/gate').waitOnBarrier(); // not set: passes at once
         await owner.setBarrier();
         await owner.setBarrier(); // idempotent
         const waiters = [await session(), await session(), await session()].map((zk) => ({ zk, done: barrier(zk, '/b1/gate').waitOnBarrier() }));
         for (const w of waiters) assert.equal(await settled(w.done, w.zk), false, 'waits while the barrier is set');
-        await assert.rejects(barrier(admin, '/b1/gate').waitOnBarrier({ timeoutMs: 200 }), isTimeout);
+        await assert.rejects(barrier(fixture.admin, '/b1/gate').waitOnBarrier({ timeoutMs: 200 }), isTimeout);
         await owner.removeBarrier();
         await Promise.all(waiters.map((w) => w.done));
         await owner.removeBarrier(); // idempotent
-        assert.equal(await admin.exists('/b1/gate'), null);
+        assert.equal(await fixture.admin.exists('/b1/gate'), null);
       });
 
       it('a waiter whose connection is cut while the barrier is removed goes on once reconnected', async () => {
-        const owner = barrier(admin, '/b2/gate');
+        const owner = barrier(fixture.admin, '/b2/gate');
         await owner.setBarrier();
         const { proxy, zk } = await proxied();
         const done = barrier(zk, '/b2/gate').waitOnBarrier();
@@ -101,13 +91,13 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       });
 
       it('a waiter whose session expires is told (SessionExpiredError)', async () => {
-        await barrier(admin, '/b3/gate').setBarrier();
+        await barrier(fixture.admin, '/b3/gate').setBarrier();
         const zk = await session();
         const done = barrier(zk, '/b3/gate').waitOnBarrier();
         assert.equal(await settled(done, zk), false);
-        await expireSession(server.connectString, { sessionId: zk.sessionId, password: zk.password });
+        await expireSession(fixture.server.connectString, { sessionId: zk.sessionId, password: zk.password });
         await assert.rejects(done, SessionExpiredError);
-        await barrier(admin, '/b3/gate').removeBarrier();
+        await barrier(fixture.admin, '/b3/gate').removeBarrier();
       });
     });
 
@@ -128,14 +118,14 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         await Promise.all(leaving);
         assert.deepEqual(await children('/d1'), [], 'no member node and no ready node left');
         await assert.rejects(a.leave(), /not entered/);
-        assert.throws(() => doubleBarrier(admin, '/d1', 0), RangeError);
+        assert.throws(() => doubleBarrier(fixture.admin, '/d1', 0), RangeError);
       });
 
       it('a member whose session expires while entering is told; one that gave up no longer counts', async () => {
         const zk = await session();
         const expiring = doubleBarrier(zk, '/d2', 2).enter();
         await waitFor("the expiring member's node", WAIT_MS, async () => (await children('/d2')).length === 1);
-        await expireSession(server.connectString, { sessionId: zk.sessionId, password: zk.password });
+        await expireSession(fixture.server.connectString, { sessionId: zk.sessionId, password: zk.password });
         await assert.rejects(expiring, SessionExpiredError);
         await waitFor('its node gone with the session', WAIT_MS, async () => (await children('/d2')).length === 0);
         await assert.rejects(doubleBarrier(await session(), '/d2', 2).enter({ timeoutMs: 200 }), isTimeout);
@@ -149,10 +139,9 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         const MEMBERS = 4;
         const ROUNDS = 4;
         const history: { who: number; what: 'entering' | 'entered' | 'leaving' | 'left'; round: number }[] = [];
-        const links = await Promise.all(Array.from({ length: MEMBERS }, () => TcpProxy.start(server)));
-        proxies.push(...links);
+        const proxies = await links(MEMBERS);
         const member = async (who: number) => {
-          const b = doubleBarrier(await session(links[who]!.connectString), '/d3', MEMBERS);
+          const b = doubleBarrier(await session(proxies[who]!.connectString), '/d3', MEMBERS);
           for (let round = 0; round < ROUNDS; round++) {
             history.push({ who, what: 'entering', round });
             await b.enter({ timeoutMs: WAIT_MS });
@@ -163,18 +152,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
             history.push({ who, what: 'left', round });
           }
         };
-        let running = true;
-        const faults = (async () => {
-          let cuts = 0;
-          while (running) {
-            await sleep(150 + Math.random() * 200);
-            links[Math.floor(Math.random() * MEMBERS)]!.cut();
-            cuts++;
-          }
-          return cuts;
-        })();
-        await Promise.all(Array.from({ length: MEMBERS }, (_, who) => member(who))).finally(() => (running = false));
-        const cuts = await faults;
+        const { cuts } = await cutting(proxies, Promise.all(Array.from({ length: MEMBERS }, (_, who) => member(who))));
         // Each event of a round comes after every member's previous step of that round.
         const seen = new Map<string, number>();
         for (const step of history) {
@@ -225,21 +203,10 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
 
       it(`${PRODUCERS} producers and ${CONSUMERS} consumers through cut connections: every item is consumed exactly once`, async () => {
         const total = PRODUCERS * ITEMS;
-        const links = await Promise.all(Array.from({ length: PRODUCERS + CONSUMERS }, () => TcpProxy.start(server)));
-        proxies.push(...links);
-        const queues = await Promise.all(links.map(async (link) => distributedQueue(await session(link.connectString), '/q3')));
+        const proxies = await links(PRODUCERS + CONSUMERS);
+        const queues = await Promise.all(proxies.map(async (link) => distributedQueue(await session(link.connectString), '/q3')));
         const consumed: string[] = [];
         const done = new AbortController();
-        let running = true;
-        const faults = (async () => {
-          let cuts = 0;
-          while (running) {
-            await sleep(50 + Math.random() * 150);
-            links[Math.floor(Math.random() * links.length)]!.cut();
-            cuts++;
-          }
-          return cuts;
-        })();
         const produce = async (who: number) => {
           for (let i = 0; i < ITEMS; i++) await queues[who]!.put(`${who}:${i}`);
         };
@@ -251,12 +218,13 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
             if (consumed.length >= total) done.abort();
           }
         };
-        const consumers = Array.from({ length: CONSUMERS }, (_, who) => consume(who));
-        await Promise.all(Array.from({ length: PRODUCERS }, (_, who) => produce(who)));
-        await waitFor('every item consumed', WAIT_MS, () => consumed.length >= total);
-        await Promise.all(consumers);
-        running = false;
-        const cuts = await faults;
+        const exchange = async () => {
+          const consumers = Array.from({ length: CONSUMERS }, (_, who) => consume(who));
+          await Promise.all(Array.from({ length: PRODUCERS }, (_, who) => produce(who)));
+          await waitFor('every item consumed', WAIT_MS, () => consumed.length >= total);
+          await Promise.all(consumers);
+        };
+        const { cuts } = await cutting(proxies, exchange());
         const expected = Array.from({ length: PRODUCERS }, (_, who) => Array.from({ length: ITEMS }, (_, i) => `${who}:${i}`)).flat();
         assert.deepEqual([...consumed].sort(), expected.sort(), 'each item consumed once: none lost, none twice');
         assert.deepEqual(await children('/q3'), [], 'no item and no receipt left');
@@ -289,7 +257,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         b.close();
         assert.deepEqual(await iterated, [8, -5, -2], 'changes() yields each value, and ends at close()');
         assert.deepEqual(seenByB, [8, -5, -2]);
-        const { data } = await admin.getData('/c1/hits');
+        const { data } = await fixture.admin.getData('/c1/hits');
         assert.deepEqual([...data], [0xff, 0xff, 0xff, 0xfe], "4 bytes big-endian, as Curator's SharedCount");
         await assert.rejects(a.setCount(2 ** 31), RangeError);
         a.close();
@@ -303,12 +271,12 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         const before = count.getVersionedValue();
         proxy.freeze('replies');
         const set = count.trySetCount(before, 42);
-        await waitFor('the write applied on the server', WAIT_MS, async () => (await admin.getData('/c2/hits')).data.readInt32BE(0) === 42);
+        await waitFor('the write applied on the server', WAIT_MS, async () => (await fixture.admin.getData('/c2/hits')).data.readInt32BE(0) === 42);
         proxy.cut();
         proxy.thaw();
         assert.equal(await set, true);
         assert.deepEqual(count.getVersionedValue(), { value: 42, version: before.version + 1 });
-        assert.equal((await admin.exists('/c2/hits'))!.version, before.version + 1, 'written once');
+        assert.equal((await fixture.admin.exists('/c2/hits'))!.version, before.version + 1, 'written once');
         count.close();
       });
 
@@ -318,7 +286,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         await count.start();
         const changes = count.changes();
         const closed = once(count, 'closed');
-        await expireSession(server.connectString, { sessionId: zk.sessionId, password: zk.password });
+        await expireSession(fixture.server.connectString, { sessionId: zk.sessionId, password: zk.password });
         await assert.rejects(changes.next(), SessionExpiredError);
         const [reason] = await closed;
         assert.ok(reason instanceof SessionExpiredError);
@@ -326,30 +294,19 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       });
 
       it(`${COUNTERS} clients increment ${INCREMENTS} times each through cut connections: the sum is exact`, async () => {
-        const links = await Promise.all(Array.from({ length: COUNTERS }, () => TcpProxy.start(server)));
-        proxies.push(...links);
-        const counts = await Promise.all(links.map(async (link) => sharedCount(await session(link.connectString), '/c4/hits')));
+        const proxies = await links(COUNTERS);
+        const counts = await Promise.all(proxies.map(async (link) => sharedCount(await session(link.connectString), '/c4/hits')));
         for (const c of counts) await c.start();
-        let running = true;
-        const faults = (async () => {
-          let cuts = 0;
-          while (running) {
-            await sleep(50 + Math.random() * 150);
-            links[Math.floor(Math.random() * links.length)]!.cut();
-            cuts++;
-          }
-          return cuts;
-        })();
-        const results = await Promise.all(
+        const incrementing = Promise.all(
           counts.map(async (c) => {
             const mine: number[] = [];
             for (let i = 0; i < INCREMENTS; i++) mine.push(await c.increment());
             return mine;
           }),
-        ).finally(() => (running = false));
-        const cuts = await faults;
+        );
+        const { result: results, cuts } = await cutting(proxies, incrementing);
         const total = COUNTERS * INCREMENTS;
-        assert.equal((await admin.getData('/c4/hits')).data.readInt32BE(0), total, 'no increment lost or applied twice');
+        assert.equal((await fixture.admin.getData('/c4/hits')).data.readInt32BE(0), total, 'no increment lost or applied twice');
         assert.deepEqual(
           results.flat().sort((x, y) => x - y),
           Array.from({ length: total }, (_, i) => i + 1),

@@ -9,17 +9,14 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, leaderLatch, leaderSelector, lock, NoNodeError, readWriteLock, semaphore, SessionExpiredError, type LeaderLatch, type LeaderSelector, type Lease, type ZooKeeper } from '../src/client/index.ts';
+import { leaderLatch, leaderSelector, lock, readWriteLock, semaphore, SessionExpiredError, type LeaderLatch, type LeaderSelector, type Lease, type ZooKeeper } from '../src/client/index.ts';
 import { expireSession } from '../src/testing/index.ts';
-import { TcpProxy } from './support/proxy.ts';
-import { startServer, type RunningServer } from './support/servers.ts';
+import { recipeFixture } from './support/recipe-fixture.ts';
 import { waitFor } from './support/wait.ts';
 
 const WAIT_MS = 60_000;
-/** Pings every second, read timeout 2 s: a frozen connection is noticed well before the server expires the session. */
-const SESSION_MS = 3000;
 const STRESS_MS = 6000;
 const CLIENTS = 6;
 
@@ -67,32 +64,8 @@ function checkExclusion(history: Step[], capacity: number): void {
 
 for (const kind of ['paddock', 'zookeeper'] as const) {
   describe(`recipes against ${kind}`, { timeout: 120_000 }, () => {
-    let server: RunningServer;
-    let admin: ZooKeeper;
-    const sessions: ZooKeeper[] = [];
-    const proxies: TcpProxy[] = [];
-    const session = async (connectString = server.connectString) => {
-      const zk = await connect(connectString, { sessionTimeout: SESSION_MS });
-      sessions.push(zk);
-      return zk;
-    };
-    const proxied = async () => {
-      const proxy = await TcpProxy.start(server);
-      proxies.push(proxy);
-      return { proxy, zk: await session(proxy.connectString) };
-    };
-    /** The children of `path`; none once it is gone (an empty container may be removed by the server). */
-    const children = (path: string): Promise<string[]> => admin.getChildren(path).catch((e: unknown) => (e instanceof NoNodeError ? [] : Promise.reject(e)));
-
-    before(async () => {
-      server = await startServer(kind, { tickTime: 300 });
-      admin = await connect(server.connectString, { sessionTimeout: SESSION_MS });
-    });
-    after(async () => {
-      for (const zk of [...sessions, admin]) await zk?.close();
-      for (const p of proxies) await p.close();
-      await server?.stop();
-    });
+    const fixture = recipeFixture(kind);
+    const { session, proxied, links, children } = fixture;
 
     /**
      * Run CLIENTS workers, each with its own session through its own proxy, contending with `recipe` for STRESS_MS
@@ -107,15 +80,14 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       const tally = { attempts: 0, ended: 0, timeouts: 0, expired: 0, sessions: 0 };
       const unexpected: unknown[] = [];
       const current: { zk?: ZooKeeper; contender?: Contender }[] = [];
-      const links = await Promise.all(Array.from({ length: CLIENTS }, () => TcpProxy.start(server)));
-      proxies.push(...links);
+      const proxies = await links(CLIENTS);
       let stopped = false;
 
       const worker = async (who: number) => {
         while (!stopped) {
           let zk: ZooKeeper;
           try {
-            zk = await session(links[who]!.connectString);
+            zk = await session(proxies[who]!.connectString);
           } catch {
             continue; // its proxy refused or froze the handshake: try again
           }
@@ -155,11 +127,11 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
             // Curator's KillSession on whoever holds (waiting a little for one, if need be).
             const who = await waitFor('a holder to expire', WAIT_MS, () => holder() + 1).then((n) => n - 1);
             expired = current[who]!.zk!;
-            await expireSession(server.connectString, { sessionId: expired.sessionId, password: expired.password });
+            await expireSession(fixture.server.connectString, { sessionId: expired.sessionId, password: expired.password });
             continue;
           }
           const held = holder();
-          const victim = links[held >= 0 && Math.random() < 0.6 ? held : Math.floor(Math.random() * CLIENTS)]!;
+          const victim = proxies[held >= 0 && Math.random() < 0.6 ? held : Math.floor(Math.random() * CLIENTS)]!;
           const fault = Math.floor(Math.random() * 3);
           if (fault === 0) victim.cut();
           else if (fault === 1) {
@@ -181,6 +153,8 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       const holders = () => new Set(history.filter((s) => s.what === 'acquired').map((s) => s.who));
       // No one waits forever: a recipe that takes turns gives each client one (however the faults fell) in bounded time.
       if (everyoneHolds) await waitFor('every client to have had a turn', WAIT_MS, () => holders().size === CLIENTS);
+      // The expired holder learns it only after its reconnect is refused: let it get that far (on a busy machine too).
+      await waitFor('the expired holder to go on with a new session', WAIT_MS, () => tally.sessions > CLIENTS);
       stopped = true;
       let finished = false;
       void Promise.all(workers).then(() => (finished = true));
@@ -232,8 +206,8 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       });
 
       it('a create whose reply was lost at ConnectionLoss is found again by its protected name, not orphaned', async () => {
-        await admin.create('/l2');
-        await admin.create('/l2/lock');
+        await fixture.admin.create('/l2');
+        await fixture.admin.create('/l2/lock');
         const { proxy, zk } = await proxied();
         const l = lock(zk, '/l2/lock');
         proxy.freeze('replies');
@@ -257,7 +231,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         const lost = once(la, 'lost');
         const gotB = lb.acquire();
         await waitFor("b's node", WAIT_MS, async () => (await children('/l3/lock')).length === 2);
-        await expireSession(server.connectString, { sessionId: a.sessionId, password: a.password });
+        await expireSession(fixture.server.connectString, { sessionId: a.sessionId, password: a.password });
         const [reason] = (await lost) as [Error];
         assert.match(reason.message, /lost/);
         assert.equal(la.held, false);
@@ -452,7 +426,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         await waitFor("b's node", WAIT_MS, async () => (await children('/e3/leader')).length === 2);
         const told = once(a, 'notLeader');
         const closed = once(a, 'closed');
-        await expireSession(server.connectString, { sessionId: zk.sessionId, password: zk.password });
+        await expireSession(fixture.server.connectString, { sessionId: zk.sessionId, password: zk.password });
         await told;
         const [reason] = await closed;
         assert.ok(reason instanceof SessionExpiredError, String(reason));
@@ -527,7 +501,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         assert.deepEqual(await children('/t1/leader'), []);
       });
 
-      it('without autoRequeue a participant has one turn, and another only after requeue()', async () => {
+      it('without autoRequeue a participant has one turn, and another only after requeue(); a turn that throws is given up and reported', async () => {
         turns.length = 0;
         const a = await participant('/t2/leader', 'a', undefined, false);
         a.start();
@@ -540,6 +514,18 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         await waitFor('a leads again', WAIT_MS, () => a.hasLeadership);
         assert.deepEqual(turns, ['a', 'a']);
         await a.close();
+
+        const failing = leaderSelector(await session(), '/t2/leader', 'f', {
+          autoRequeue: false,
+          takeLeadership: async () => Promise.reject(new Error('boom')),
+        });
+        const failed = once(failing, 'leadershipError');
+        failing.start();
+        const [error] = (await failed) as [Error];
+        assert.equal(error.message, 'boom');
+        await waitFor('the failed turn given up', WAIT_MS, async () => (await children('/t2/leader')).length === 0);
+        assert.deepEqual([failing.hasLeadership, failing.state], [false, 'STARTED']);
+        await failing.close();
       });
 
       it("a leader's turn is cancelled when its connection is cut; the next leads; it queues again and gets a turn", async () => {
@@ -574,7 +560,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         b.start();
         await waitFor("b's node", WAIT_MS, async () => (await children('/t4/leader')).length === 2);
         const closed = once(a, 'closed');
-        await expireSession(server.connectString, { sessionId: zk.sessionId, password: zk.password });
+        await expireSession(fixture.server.connectString, { sessionId: zk.sessionId, password: zk.password });
         const [reason] = await closed;
         assert.ok(reason instanceof SessionExpiredError, String(reason));
         assert.deepEqual([participants.get('a')!.signal.aborted, a.hasLeadership, a.state], [true, false, 'CLOSED']);
