@@ -14,6 +14,9 @@
 // Invariants:
 //  - A member's node lives as long as its session: a disconnect changes nothing (waits re-check on reconnect); an
 //    expired member counts as gone (its node went with the session) and its own wait ends with SessionExpiredError.
+//  - If the lowest member's session ends while the others leave, nobody removes `ready` (a leaver cannot tell it
+//    from the next round's): a later round on that path would pass enter() at once, so it must delete `ready`
+//    first (or use a new path).
 //  - A member that gives up entering or leaving (timeout, abort) withdraws its node (in the background, as a lock's
 //    waiter does), so it no longer counts.
 //  - Requests are retried across ConnectionLoss; each is safe to repeat (create and delete accept NodeExists /
@@ -23,25 +26,19 @@ import { randomUUID } from 'node:crypto';
 import { CreateMode } from '../client/acl.ts';
 import { NodeExistsError, NoNodeError } from '../client/errors.ts';
 import { validatePath, type ZooKeeper } from '../client/zookeeper.ts';
-import { changeOf, eitherSignal, ensureContainers, retrying, withdraw } from './contenders.ts';
+import { changeOf, ensureContainers, ifAbsent, retrying, waitSignal, withdraw } from './contenders.ts';
 import type { AcquireOptions } from './lock.ts';
 
 const READY = 'ready';
 
-const signalOf = (options: AcquireOptions): AbortSignal | undefined =>
-  eitherSignal(options.signal, options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs));
-
-const ignoring = (kind: typeof NodeExistsError | typeof NoNodeError) => (e: unknown) => {
-  if (!(e instanceof kind)) throw e;
-};
-
-/** Create `path` (persistent unless `mode` says otherwise), its missing ancestors as containers; NodeExists is success. */
+/** Create `path` with `mode`, its missing ancestors as containers; NodeExists is success. */
 async function createOnce(zk: ZooKeeper, path: string, mode: number, signal?: AbortSignal): Promise<void> {
   for (;;) {
     try {
-      await retrying(zk, signal, () => zk.create(path, undefined, { mode, signal })).catch(ignoring(NodeExistsError));
+      await retrying(zk, signal, () => zk.create(path, undefined, { mode, signal }));
       return;
     } catch (e) {
+      if (e instanceof NodeExistsError) return; // a first attempt lost with the connection was applied, or another's
       if (!(e instanceof NoNodeError)) throw e;
       await ensureContainers(zk, path.slice(0, path.lastIndexOf('/')), signal);
     }
@@ -50,7 +47,7 @@ async function createOnce(zk: ZooKeeper, path: string, mode: number, signal?: Ab
 
 /** Delete `path`; NoNode is success. */
 const deleteOnce = (zk: ZooKeeper, path: string, signal?: AbortSignal): Promise<void> =>
-  retrying(zk, signal, () => zk.delete(path, { signal })).catch(ignoring(NoNodeError));
+  retrying(zk, signal, () => zk.delete(path, { signal })).catch(ifAbsent(undefined));
 
 export class Barrier {
   constructor(
@@ -72,7 +69,7 @@ export class Barrier {
 
   /** Resolves once the barrier is down (at once if it is); rejects on timeout/abort or with SessionExpiredError. */
   async waitOnBarrier(options: AcquireOptions = {}): Promise<void> {
-    const signal = signalOf(options);
+    const signal = waitSignal(options);
     while (await retrying(this.zk, signal, () => this.zk.exists(this.path, { signal }))) await changeOf(this.zk, this.path, signal);
   }
 }
@@ -95,7 +92,7 @@ export class DoubleBarrier {
   /** Join, and resolve once memberQty members have joined; rejects on timeout/abort (withdrawing) or SessionExpiredError. */
   async enter(options: AcquireOptions = {}): Promise<void> {
     if (this.member) throw new Error(`double barrier ${this.path}: already entered by this object`);
-    const signal = signalOf(options);
+    const signal = waitSignal(options);
     this.member = randomUUID();
     try {
       await createOnce(this.zk, `${this.path}/${this.member}`, CreateMode.ephemeral, signal);
@@ -113,7 +110,7 @@ export class DoubleBarrier {
   /** Leave, and resolve once every member has left; rejects on timeout/abort (withdrawing) or SessionExpiredError. */
   async leave(options: AcquireOptions = {}): Promise<void> {
     if (!this.member) throw new Error(`double barrier ${this.path}: not entered by this object`);
-    const signal = signalOf(options);
+    const signal = waitSignal(options);
     const mine = this.member;
     try {
       // Only this round's members count: one that has left may already have entered the next round anew.
@@ -143,10 +140,7 @@ export class DoubleBarrier {
 
   /** The members' node names, sorted (the ZooKeeper recipe's order for leaving); none once the path is gone. */
   private async members(signal: AbortSignal | undefined): Promise<string[]> {
-    const children = await retrying(this.zk, signal, () => this.zk.getChildren(this.path, { signal })).catch((e: unknown) => {
-      if (e instanceof NoNodeError) return [];
-      throw e;
-    });
+    const children = await retrying(this.zk, signal, () => this.zk.getChildren(this.path, { signal })).catch(ifAbsent([]));
     return children.filter((c) => c !== READY).sort();
   }
 

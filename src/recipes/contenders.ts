@@ -35,6 +35,18 @@ export function eitherSignal(a: AbortSignal | undefined, b: AbortSignal | undefi
   return ctl.signal;
 }
 
+/** The one signal of a wait's options: its `signal`, or its `timeoutMs` running out (a TimeoutError), whichever comes first. */
+export const waitSignal = (options: { signal?: AbortSignal; timeoutMs?: number }): AbortSignal | undefined =>
+  eitherSignal(options.signal, options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs));
+
+/** A catch handler answering `value` for NoNode (a node gone is often an answer, not an error) and rethrowing the rest. */
+export const ifAbsent =
+  <T>(value: T) =>
+  (e: unknown): T => {
+    if (e instanceof NoNodeError) return value;
+    throw e;
+  };
+
 /** Resolves once the session is connected (read-write); rejects when it is final or `signal` aborts. */
 export function whenConnected(zk: ZooKeeper, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

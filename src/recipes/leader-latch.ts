@@ -15,7 +15,7 @@
 import { EventEmitter } from 'node:events';
 import { SessionExpiredError } from '../client/errors.ts';
 import { validatePath, type ZooKeeper } from '../client/zookeeper.ts';
-import { changeOf, contenders, createProtected, eitherSignal, participantIds, protectionTag, whenConnected, withdraw } from './contenders.ts';
+import { changeOf, contenders, createProtected, eitherSignal, participantIds, protectionTag, waitSignal, whenConnected, withdraw } from './contenders.ts';
 
 const PREFIX = 'latch-';
 
@@ -58,7 +58,7 @@ export class LeaderLatch extends EventEmitter<LatchEvents> {
 
   /** Resolves once this participant leads; rejects on timeout (TimeoutError), abort, or when the latch is closed. */
   await(options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> {
-    const signal = eitherSignal(options.signal, options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs));
+    const signal = waitSignal(options);
     return new Promise((resolve, reject) => {
       const finish = (e?: unknown) => {
         this.off('isLeader', finish).off('closed', onClosed);

@@ -22,7 +22,7 @@
 
 import { EventEmitter } from 'node:events';
 import { validatePath, type ZooKeeper } from '../client/zookeeper.ts';
-import { changeOf, contenders, createProtected, eitherSignal, Hold, protectionTag, whenConnected, withdraw } from './contenders.ts';
+import { changeOf, contenders, createProtected, Hold, protectionTag, waitSignal, whenConnected, withdraw } from './contenders.ts';
 
 /** How a lock queues: the names of its nodes, and which node one at `at` of the sorted `queue` waits for (none: it holds). */
 export interface Queueing {
@@ -85,7 +85,7 @@ export class Lock extends EventEmitter<LockEvents> {
    */
   async acquire(options: AcquireOptions = {}): Promise<AbortSignal> {
     if (this.acquiring || this.held) throw new Error(`lock ${this.path} is already ${this.held ? 'held' : 'being acquired'} by this object`);
-    const signal = eitherSignal(options.signal, options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs));
+    const signal = waitSignal(options);
     const tag = protectionTag();
     this.acquiring = true;
     try {

@@ -16,18 +16,11 @@ import { CreateMode } from '../client/acl.ts';
 import { NoNodeError } from '../client/errors.ts';
 import { op, type Data } from '../client/ops.ts';
 import { validatePath, type CallOptions, type ZooKeeper } from '../client/zookeeper.ts';
-import { changeOf, contenders, eitherSignal, ensureContainers, retrying } from './contenders.ts';
+import { changeOf, contenders, ensureContainers, ifAbsent, retrying, waitSignal } from './contenders.ts';
 import type { AcquireOptions } from './lock.ts';
 import { commitOnce } from './receipt.ts';
 
 const PREFIX = 'qn-';
-
-const absentAs =
-  <T>(value: T) =>
-  (e: unknown): T => {
-    if (e instanceof NoNodeError) return value;
-    throw e;
-  };
 
 export class DistributedQueue {
   constructor(
@@ -53,24 +46,24 @@ export class DistributedQueue {
 
   /** Remove the head item and resolve to its data, waiting for one; rejects on timeout/abort or SessionExpiredError. */
   async take(options: AcquireOptions = {}): Promise<Buffer> {
-    const signal = eitherSignal(options.signal, options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs));
+    const signal = waitSignal(options);
     for (;;) {
       const data = await this.poll({ signal });
       if (data) return data;
       await ensureContainers(this.zk, this.path, signal);
       // resolves at once if an item came meanwhile; NoNode: the empty container was removed just now
-      await changeOf(this.zk, this.path, signal, { queue: [], prefixes: [PREFIX] }).catch(absentAs(undefined));
+      await changeOf(this.zk, this.path, signal, { queue: [], prefixes: [PREFIX] }).catch(ifAbsent(undefined));
     }
   }
 
   /** Remove the head item and resolve to its data, or to undefined when the queue is empty. */
   async poll(options: CallOptions = {}): Promise<Buffer | undefined> {
     const { signal } = options;
-    for (const name of await contenders(this.zk, this.path, [PREFIX], signal).catch(absentAs([]))) {
+    for (const name of await contenders(this.zk, this.path, [PREFIX], signal).catch(ifAbsent([]))) {
       const item = `${this.path}/${name}`;
-      const read = await retrying(this.zk, signal, () => this.zk.getData(item, { signal })).catch(absentAs(undefined));
+      const read = await retrying(this.zk, signal, () => this.zk.getData(item, { signal })).catch(ifAbsent(undefined));
       if (!read) continue; // taken by another consumer
-      const taken = await commitOnce(this.zk, this.path, [op.delete(item)], signal).then(() => true, absentAs(false));
+      const taken = await commitOnce(this.zk, this.path, [op.delete(item)], signal).then(() => true, ifAbsent(false));
       if (taken) return read.data;
     }
     return undefined;

@@ -9,8 +9,10 @@
 //
 // Invariants:
 //  - commitOnce resolves only if the ops were applied, exactly once; it rejects with the error of the failing op
-//    when they were not (nothing applied), with the signal's reason, or SessionExpiredError. An expired session
-//    leaves the outcome of the last attempt unknown (its receipt went with the session).
+//    when they were not (nothing applied), with the signal's reason (checked only before each attempt: once a
+//    multi is sent, its outcome is waited for, so an applied take is never dropped by a timeout), or
+//    SessionExpiredError. An expired session leaves the outcome of the last attempt unknown (its receipt went
+//    with the session).
 //  - A receipt lives only between the multi and its deletion (or the session's end); names never collide (uuids).
 
 import { randomUUID } from 'node:crypto';
@@ -32,13 +34,15 @@ export const RECEIPT_PREFIX = 'receipt-';
 export async function commitOnce(zk: ZooKeeper, dir: string, ops: Request[], signal?: AbortSignal): Promise<OpResult[] | undefined> {
   const receipt = `${dir}/${RECEIPT_PREFIX}${randomUUID()}`;
   for (;;) {
+    signal?.throwIfAborted();
     let results: OpResult[] | undefined;
     try {
-      results = await zk.multi([...ops, op.create(receipt, undefined, { mode: CreateMode.ephemeral })], { signal });
+      // Not abortable once sent: giving up before the outcome is known could drop a write that was applied.
+      results = await zk.multi([...ops, op.create(receipt, undefined, { mode: CreateMode.ephemeral })]);
     } catch (e) {
       if (!(e instanceof ConnectionLossError)) throw e;
-      await whenConnected(zk, signal);
-      if (!(await retrying(zk, signal, () => zk.exists(receipt, { signal })))) continue; // not applied: send it again
+      await whenConnected(zk);
+      if (!(await retrying(zk, undefined, () => zk.exists(receipt)))) continue; // not applied: send it again (unless aborted)
     }
     // Applied: whatever befalls the receipt now (already gone, the session ending) changes nothing of that.
     await retrying(zk, undefined, () => zk.delete(receipt)).catch(() => undefined);
