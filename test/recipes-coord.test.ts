@@ -4,7 +4,7 @@
 // and leaving a reused double barrier while their connections are cut, with a checker over the recorded history
 // (no member passes enter before all have arrived, none returns from leave before all have started leaving);
 // a FIFO queue whose put survives a lost reply without a duplicate, and producers and consumers exchanging
-// items through cut connections, every item consumed exactly once; a shared count's compare-and-set, its change
+// items through connections cut after their replies were dropped (see cutting()), every item consumed exactly once; a shared count's compare-and-set, its change
 // listener and iterator, a lost reply told as applied, and concurrent increments through cut connections summing
 // exactly.
 
@@ -39,14 +39,22 @@ async function settled(p: Promise<unknown>, zk: ZooKeeper): Promise<boolean> {
   return done;
 }
 
-/** Cut one of `links` at random every 50–200 ms while `work` runs; resolves to its outcome and the number of cuts. */
+/**
+ * While `work` runs, every 50–200 ms drop the replies on one of `links` (at random) for 20–60 ms and then cut it: the
+ * requests sent meanwhile are applied but their answers lost, the ConnectionLoss a write must not repeat or skip.
+ * Resolves to the work's outcome and the number of faults.
+ */
 async function cutting<T>(links: TcpProxy[], work: Promise<T>): Promise<{ result: T; cuts: number }> {
   let running = true;
   const faults = (async () => {
     let cuts = 0;
     while (running) {
       await sleep(50 + Math.random() * 150);
-      links[Math.floor(Math.random() * links.length)]!.cut();
+      const link = links[Math.floor(Math.random() * links.length)]!;
+      link.freeze('replies');
+      await sleep(20 + Math.random() * 40);
+      link.cut();
+      link.thaw();
       cuts++;
     }
     return cuts;
@@ -165,7 +173,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         }
         assert.equal(history.length, MEMBERS * ROUNDS * 4);
         assert.deepEqual(await children('/d3'), []);
-        console.log(`# ${kind} double barrier: ${ROUNDS} rounds of ${MEMBERS} members through ${cuts} cut connections`);
+        console.log(`# ${kind} double barrier: ${ROUNDS} rounds of ${MEMBERS} members through ${cuts} cuts with replies lost`);
       });
     });
 
@@ -228,7 +236,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         const expected = Array.from({ length: PRODUCERS }, (_, who) => Array.from({ length: ITEMS }, (_, i) => `${who}:${i}`)).flat();
         assert.deepEqual([...consumed].sort(), expected.sort(), 'each item consumed once: none lost, none twice');
         assert.deepEqual(await children('/q3'), [], 'no item and no receipt left');
-        console.log(`# ${kind} queue: ${total} items from ${PRODUCERS} producers to ${CONSUMERS} consumers through ${cuts} cut connections`);
+        console.log(`# ${kind} queue: ${total} items from ${PRODUCERS} producers to ${CONSUMERS} consumers through ${cuts} cuts with replies lost`);
       });
     });
 
@@ -315,7 +323,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         await waitFor('every client sees the sum', WAIT_MS, () => counts.every((c) => c.getCount() === total));
         for (const c of counts) c.close();
         assert.deepEqual(await children('/c4/hits'), [], 'no receipt left');
-        console.log(`# ${kind} shared count: ${total} increments from ${COUNTERS} clients through ${cuts} cut connections`);
+        console.log(`# ${kind} shared count: ${total} increments from ${COUNTERS} clients through ${cuts} cuts with replies lost`);
       });
     });
   });
