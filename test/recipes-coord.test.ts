@@ -1,12 +1,12 @@
-// The coordination recipes of src/recipes (barrier, double barrier, queue, shared count) against a Paddock server and against
-// ZooKeeper 3.8, the same tests for both: waiters released together and only then, a wait that survives a cut
-// connection, a member that gives up or whose session expires no longer counted, and rounds of members entering
-// and leaving a reused double barrier while their connections are cut, with a checker over the recorded history
-// (no member passes enter before all have arrived, none returns from leave before all have started leaving);
-// a FIFO queue whose put survives a lost reply without a duplicate, and producers and consumers exchanging
-// items through connections cut after their replies were dropped (see cutting()), every item consumed exactly once; a shared count's compare-and-set, its change
-// listener and iterator, a lost reply told as applied, and concurrent increments through cut connections summing
-// exactly.
+// The coordination recipes of src/recipes (barrier, double barrier, queue, shared count) against a Paddock server
+// and against ZooKeeper 3.8, the same tests for both: waiters released together and only then, a wait that
+// survives a cut connection, a member that gives up or whose session expires no longer counted, and rounds of
+// members entering and leaving a reused double barrier while their connections are cut, with a checker over the
+// recorded history (no member passes enter before all have arrived, none returns from leave before all have
+// started leaving); a FIFO queue whose put survives a lost reply without a duplicate, and producers and consumers
+// exchanging items through connections cut after their replies were dropped (see cutting()), every item consumed
+// exactly once; a shared count's compare-and-set, its change listener and iterator, a lost reply told as applied,
+// and concurrent increments through the same faults summing exactly.
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
