@@ -21,7 +21,7 @@ import { waitFor } from './support/wait.ts';
 const WAIT_MS = 60_000;
 const PRODUCERS = 3;
 const CONSUMERS = 3;
-const ITEMS = 40;
+const ITEMS = 80;
 const COUNTERS = 5;
 const INCREMENTS = 20;
 
@@ -207,6 +207,16 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         const items = await children('/q2');
         assert.deepEqual([items.length, items.filter((n) => /^qn-\d{10}$/.test(n)).length], [2, 2], `one item each, and the receipt deleted: ${items.join(', ')}`);
         assert.deepEqual([await q.take(), await q.take()].map(String), ['first', 'second']);
+      });
+
+      it('a waiting take ends with SessionExpiredError when its session expires; the item put later stays for others', async () => {
+        const zk = await session();
+        const waiting = distributedQueue(zk, '/q4').take();
+        assert.equal(await settled(waiting, zk), false);
+        await expireSession(fixture.server.connectString, { sessionId: zk.sessionId, password: zk.password });
+        await assert.rejects(waiting, SessionExpiredError);
+        await distributedQueue(fixture.admin, '/q4').put('kept');
+        assert.equal(String(await distributedQueue(await session(), '/q4').take({ timeoutMs: WAIT_MS })), 'kept');
       });
 
       it(`${PRODUCERS} producers and ${CONSUMERS} consumers through cut connections: every item is consumed exactly once`, async () => {
