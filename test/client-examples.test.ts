@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { basics } from '../examples/client/basics.ts';
 import { cache } from '../examples/client/cache.ts';
+import { coordination } from '../examples/client/coordination.ts';
 import { recipes } from '../examples/client/recipes.ts';
 import { watches } from '../examples/client/watches.ts';
 import { ROOT, startServer, type RunningServer } from './support/servers.ts';
@@ -16,7 +17,7 @@ it('every line of the README\'s client code blocks is a line of the examples', (
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const section = readme.slice(readme.indexOf('## Using the client'), readme.indexOf('## Testing your app'));
   const block = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!).join('\n');
-  const examples = ['basics.ts', 'watches.ts', 'recipes.ts', 'cache.ts'].map((f) => readFileSync(join(ROOT, 'examples', 'client', f), 'utf8')).join('\n');
+  const examples = ['basics.ts', 'watches.ts', 'recipes.ts', 'cache.ts', 'coordination.ts'].map((f) => readFileSync(join(ROOT, 'examples', 'client', f), 'utf8')).join('\n');
   const lines = new Set(examples.split('\n').map((l) => l.trim()));
   for (const line of block.split('\n').filter((l) => l.trim())) assert.ok(lines.has(line.trim()), `README line not in the examples: ${line}`);
 });
@@ -60,6 +61,15 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         'api: 10.0.0.5:8080',
         'names: api, payload: {"version":3}',
         'api: none',
+      ]);
+    });
+
+    it('coordination', async () => {
+      assert.deepEqual(await coordination(server.connectString), [
+        'led in turn: worker-1, worker-2',
+        'both entered',
+        'took job-1, then job-2',
+        'set to 10: true, after increment(5): 15',
       ]);
     });
 

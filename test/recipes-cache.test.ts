@@ -13,11 +13,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import { connect, digestACL, NoNodeError, SessionExpiredError, serviceRegistry, treeCache, type CacheEvent, type ServiceInstance, type ServiceView, type TreeCache, type ZooKeeper } from '../src/client/index.ts';
+import { digestACL, NoNodeError, SessionExpiredError, serviceRegistry, treeCache, type CacheEvent, type ServiceInstance, type ServiceView, type TreeCache, type ZooKeeper } from '../src/client/index.ts';
 import { expireSession } from '../src/testing/index.ts';
 import { Rand } from './support/random.ts';
-import { startServer, type RunningServer } from './support/servers.ts';
-import { testSessions } from './support/sessions.ts';
+import { recipeFixture } from './support/recipe-fixture.ts';
 import { waitFor } from './support/wait.ts';
 
 const WAIT_MS = 60_000;
@@ -66,9 +65,10 @@ function replay(cache: TreeCache): { contents: View; misfits: string[] } {
 
 for (const kind of ['paddock', 'zookeeper'] as const) {
   describe(`tree cache and service registry against ${kind}`, { timeout: 180_000 }, () => {
-    let server: RunningServer;
+    const fixture = recipeFixture(kind, { sessionMs: SESSION_MS });
+    const { session, proxied } = fixture;
+    /** the client that changes the tree: the fixture's admin session */
     let writer: ZooKeeper;
-    const { session, proxied, closeAll } = testSessions(() => server, SESSION_MS);
     const closers: (() => Promise<void>)[] = [];
     const started = (zk: ZooKeeper, path: string) => {
       const cache = treeCache(zk, path);
@@ -76,15 +76,9 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       return cache;
     };
 
-    before(async () => {
-      server = await startServer(kind, { tickTime: 300 });
-      writer = await connect(server.connectString, { sessionTimeout: SESSION_MS });
-    });
+    before(() => (writer = fixture.admin));
     after(async () => {
       for (const close of closers) await close();
-      await closeAll();
-      await writer?.close();
-      await server?.stop();
     });
 
     describe('tree cache', () => {
@@ -200,7 +194,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         await cache.initialized;
         const stopped = once(cache, 'stopped');
         const iterator = cache.events();
-        await expireSession(server.connectString, { sessionId: zk.sessionId, password: zk.password });
+        await expireSession(fixture.server.connectString, { sessionId: zk.sessionId, password: zk.password });
         const [reason] = await stopped;
         assert.ok(reason instanceof SessionExpiredError, String(reason));
         assert.equal(cache.state, 'STOPPED');
@@ -304,7 +298,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
           if (round === ROUNDS / 2) {
             // the session expires: the cache stops, and resumes through a new one while the steps go on
             const stopped = once(cache, 'stopped');
-            await expireSession(server.connectString, { sessionId: link.zk.sessionId, password: link.zk.password });
+            await expireSession(fixture.server.connectString, { sessionId: link.zk.sessionId, password: link.zk.password });
             await stopped;
             link = await proxied();
             link.zk.on('Connected', () => reconnects++);
@@ -381,7 +375,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         await two.close();
         await waitFor("the closed session's instance gone", WAIT_MS, () => ids().join() === 'one');
 
-        await expireSession(server.connectString, { sessionId: one.sessionId, password: one.password });
+        await expireSession(fixture.server.connectString, { sessionId: one.sessionId, password: one.password });
         await waitFor("the expired session's instance gone", WAIT_MS, () => ids().length === 0);
         await waitFor('the owner to learn its session expired', WAIT_MS, () => one.state === 'Expired');
 
@@ -406,7 +400,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         const view = await registry.view('api');
         closers.push(() => view.close());
         const stopped = once(view, 'stopped');
-        await expireSession(server.connectString, { sessionId: zk.sessionId, password: zk.password });
+        await expireSession(fixture.server.connectString, { sessionId: zk.sessionId, password: zk.password });
         await stopped;
         await serviceRegistry(writer, '/s4').register({ name: 'api', id: 'other', address: 'h', port: 2 });
         await registry.resume(await session());

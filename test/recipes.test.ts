@@ -1,5 +1,5 @@
 // The recipes (src/recipes) against a Paddock server and against ZooKeeper 3.8, the same tests for both: for
-// the lock, read-write lock, semaphore and leader latch, their queue order and timeouts, a holder told when its
+// the lock, read-write lock, semaphore, leader latch and leader selector, their queue order and timeouts, a holder told when its
 // connection is cut or its session expires, and a create whose reply is lost at ConnectionLoss found again by its
 // protected name; then, per recipe, a stress run in which six clients contend while a fault injector cuts,
 // refuses and freezes their connections (through TcpProxy) and expires a holder's session on purpose (Curator's
@@ -9,17 +9,14 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, leaderLatch, lock, NoNodeError, readWriteLock, semaphore, SessionExpiredError, type LeaderLatch, type Lease, type ZooKeeper } from '../src/client/index.ts';
+import { leaderLatch, leaderSelector, lock, readWriteLock, semaphore, SessionExpiredError, type LeaderLatch, type LeaderSelector, type Lease, type ZooKeeper } from '../src/client/index.ts';
 import { expireSession } from '../src/testing/index.ts';
-import { testSessions } from './support/sessions.ts';
-import { startServer, type RunningServer } from './support/servers.ts';
+import { recipeFixture } from './support/recipe-fixture.ts';
 import { waitFor } from './support/wait.ts';
 
 const WAIT_MS = 60_000;
-/** Pings every second, read timeout 2 s: a frozen connection is noticed well before the server expires the session. */
-const SESSION_MS = 3000;
 const STRESS_MS = 6000;
 const CLIENTS = 6;
 
@@ -33,6 +30,8 @@ interface Contender {
   holding(): boolean;
   /** whether the current attempt is for a shared hold (default: no) */
   shared?(): boolean;
+  /** leave for good when the worker stops or its session ended (a recipe that queues by itself) */
+  close?(): Promise<void>;
 }
 
 type RW = ReturnType<typeof readWriteLock>;
@@ -65,35 +64,23 @@ function checkExclusion(history: Step[], capacity: number): void {
 
 for (const kind of ['paddock', 'zookeeper'] as const) {
   describe(`recipes against ${kind}`, { timeout: 120_000 }, () => {
-    let server: RunningServer;
-    let admin: ZooKeeper;
-    const { session, proxy: openProxy, proxied, closeAll } = testSessions(() => server, SESSION_MS);
-    /** The children of `path`; none once it is gone (an empty container may be removed by the server). */
-    const children = (path: string): Promise<string[]> => admin.getChildren(path).catch((e: unknown) => (e instanceof NoNodeError ? [] : Promise.reject(e)));
-
-    before(async () => {
-      server = await startServer(kind, { tickTime: 300 });
-      admin = await connect(server.connectString, { sessionTimeout: SESSION_MS });
-    });
-    after(async () => {
-      await closeAll();
-      await admin?.close();
-      await server?.stop();
-    });
+    const fixture = recipeFixture(kind);
+    const { session, proxied, links, children } = fixture;
 
     /**
      * Run CLIENTS workers, each with its own session through its own proxy, contending with `recipe` for STRESS_MS
      * while faults hit their connections and one holder's session is expired; then check the history, and that the
-     * recipe's `dirs` are left empty while the sessions live on.
+     * recipe's `dirs` are left empty while the sessions live on. With `everyoneHolds` (a recipe that takes turns) the
+     * workers go on after the faults until every client has held.
      */
-    const stress = async (name: string, dirs: string[], recipe: (zk: ZooKeeper) => Contender, capacity = 1) => {
+    const stress = async (name: string, dirs: string[], recipe: (zk: ZooKeeper) => Contender, { capacity = 1, everyoneHolds = false } = {}) => {
       const start = performance.now();
       const history: Step[] = [];
       const record = (who: number, what: Step['what'], shared = false) => history.push({ who, what, shared, at: Math.round(performance.now() - start) });
       const tally = { attempts: 0, ended: 0, timeouts: 0, expired: 0, sessions: 0 };
       const unexpected: unknown[] = [];
       const current: { zk?: ZooKeeper; contender?: Contender }[] = [];
-      const links = await Promise.all(Array.from({ length: CLIENTS }, () => openProxy()));
+      const proxies = await links(CLIENTS);
       let stopped = false;
       /** the holder to expire on purpose: wanted by the faults, claimed by the next client to hold */
       const pin = { wanted: false, who: -1 };
@@ -103,7 +90,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         while (!stopped) {
           let zk: ZooKeeper;
           try {
-            zk = await session(links[who]!.connectString);
+            zk = await session(proxies[who]!.connectString);
           } catch {
             continue; // its proxy refused or froze the handshake: try again
           }
@@ -130,6 +117,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
             }
             tally.ended++;
           }
+          await contender.close?.();
         }
       };
 
@@ -145,13 +133,12 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
             pin.wanted = true;
             const who = await waitFor('a holder to expire', WAIT_MS, () => pin.who + 1).then((n) => n - 1);
             expired = current[who]!.zk!;
-            await expireSession(server.connectString, { sessionId: expired.sessionId, password: expired.password });
+            await expireSession(fixture.server.connectString, { sessionId: expired.sessionId, password: expired.password });
             pin.who = -2; // its later holds are ordinary ones
-            await waitFor('the expired holder to go on with a new session', WAIT_MS, () => tally.sessions > CLIENTS);
             continue;
           }
           const held = holder();
-          const victim = links[held >= 0 && Math.random() < 0.6 ? held : Math.floor(Math.random() * CLIENTS)]!;
+          const victim = proxies[held >= 0 && Math.random() < 0.6 ? held : Math.floor(Math.random() * CLIENTS)]!;
           const fault = Math.floor(Math.random() * 3);
           if (fault === 0) victim.cut();
           else if (fault === 1) {
@@ -170,6 +157,11 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
 
       const workers = Array.from({ length: CLIENTS }, (_, who) => worker(who));
       const expired = await faults();
+      const holders = () => new Set(history.filter((s) => s.what === 'acquired').map((s) => s.who));
+      // No one waits forever: a recipe that takes turns gives each client one (however the faults fell) in bounded time.
+      if (everyoneHolds) await waitFor('every client to have had a turn', WAIT_MS, () => holders().size === CLIENTS);
+      // The expired holder learns it only after its reconnect is refused: let it get that far (on a busy machine too).
+      await waitFor('the expired holder to go on with a new session', WAIT_MS, () => tally.sessions > CLIENTS);
       stopped = true;
       let finished = false;
       void Promise.all(workers).then(() => (finished = true));
@@ -221,8 +213,8 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       });
 
       it('a create whose reply was lost at ConnectionLoss is found again by its protected name, not orphaned', async () => {
-        await admin.create('/l2');
-        await admin.create('/l2/lock');
+        await fixture.admin.create('/l2');
+        await fixture.admin.create('/l2/lock');
         const { proxy, zk } = await proxied();
         const l = lock(zk, '/l2/lock');
         proxy.freeze('replies');
@@ -246,7 +238,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         const lost = once(la, 'lost');
         const gotB = lb.acquire();
         await waitFor("b's node", WAIT_MS, async () => (await children('/l3/lock')).length === 2);
-        await expireSession(server.connectString, { sessionId: a.sessionId, password: a.password });
+        await expireSession(fixture.server.connectString, { sessionId: a.sessionId, password: a.password });
         const [reason] = (await lost) as [Error];
         assert.match(reason.message, /lost/);
         assert.equal(la.held, false);
@@ -372,7 +364,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
               holding: () => lease?.held ?? false,
             };
           },
-          2,
+          { capacity: 2 },
         ));
     });
 
@@ -441,7 +433,7 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
         await waitFor("b's node", WAIT_MS, async () => (await children('/e3/leader')).length === 2);
         const told = once(a, 'notLeader');
         const closed = once(a, 'closed');
-        await expireSession(server.connectString, { sessionId: zk.sessionId, password: zk.password });
+        await expireSession(fixture.server.connectString, { sessionId: zk.sessionId, password: zk.password });
         await told;
         const [reason] = await closed;
         assert.ok(reason instanceof SessionExpiredError, String(reason));
@@ -471,6 +463,158 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
             holding: () => latch?.hasLeadership ?? false,
           };
         }));
+    });
+
+    describe('leader selector', () => {
+      /** A participant whose turns are logged and last until the test ends them with `finish(id)` (or the signal aborts). */
+      const participants = new Map<string, { signal: AbortSignal; done: () => void }>();
+      const turns: string[] = [];
+      const participant = async (path: string, id: string, zk?: ZooKeeper, autoRequeue = true) =>
+        leaderSelector(zk ?? (await session()), path, id, {
+          autoRequeue,
+          takeLeadership: (signal) =>
+            new Promise<void>((done) => {
+              turns.push(id);
+              participants.set(id, { signal, done });
+              signal.addEventListener('abort', () => done(), { once: true });
+            }),
+        });
+      const finish = (id: string) => participants.get(id)!.done();
+
+      it('participants take turns in queue order, each requeued at the back; getParticipants names them in that order', async () => {
+        turns.length = 0;
+        const selectors: LeaderSelector[] = [];
+        for (const id of ['a', 'b', 'c']) {
+          const s = await participant('/t1/leader', id);
+          s.start();
+          selectors.push(s);
+          await waitFor(`${id} queued`, WAIT_MS, async () => (await children('/t1/leader')).length === selectors.length);
+        }
+        const [a, b, c] = selectors as [LeaderSelector, LeaderSelector, LeaderSelector];
+        await waitFor('a leads', WAIT_MS, () => a.hasLeadership);
+        assert.deepEqual(await c.getParticipants(), ['a', 'b', 'c']);
+        assert.equal(await c.getLeader(), 'a');
+        await b.zk.sync('/');
+        assert.deepEqual([b.hasLeadership, c.hasLeadership], [false, false]);
+        for (const [id, next] of [['a', b], ['b', c], ['c', a], ['a', b]] as const) {
+          finish(id);
+          await waitFor(`${next.id}'s turn after ${id}'s`, WAIT_MS, () => next.hasLeadership);
+        }
+        assert.deepEqual(turns, ['a', 'b', 'c', 'a', 'b']);
+        assert.deepEqual(await a.getParticipants(), ['b', 'c', 'a']);
+        for (const s of selectors) await s.close();
+        assert.equal(participants.get('b')!.signal.aborted, true, "close() aborts the leader's turn");
+        assert.deepEqual([a.state, b.hasLeadership], ['CLOSED', false]);
+        assert.deepEqual(await children('/t1/leader'), []);
+      });
+
+      it('without autoRequeue a participant has one turn, and another only after requeue(); a turn that throws is given up and reported', async () => {
+        turns.length = 0;
+        const a = await participant('/t2/leader', 'a', undefined, false);
+        a.start();
+        await waitFor('a leads', WAIT_MS, () => a.hasLeadership);
+        assert.equal(a.requeue(), false, 'already leading');
+        finish('a');
+        await waitFor('a no longer queued', WAIT_MS, async () => (await children('/t2/leader')).length === 0);
+        assert.equal(a.hasLeadership, false);
+        assert.equal(a.requeue(), true);
+        await waitFor('a leads again', WAIT_MS, () => a.hasLeadership);
+        assert.deepEqual(turns, ['a', 'a']);
+        await a.close();
+
+        const failing = leaderSelector(await session(), '/t2/leader', 'f', {
+          autoRequeue: false,
+          takeLeadership: async () => Promise.reject(new Error('boom')),
+        });
+        const failed = once(failing, 'leadershipError');
+        failing.start();
+        const [error] = (await failed) as [Error];
+        assert.equal(error.message, 'boom');
+        await waitFor('the failed turn given up', WAIT_MS, async () => (await children('/t2/leader')).length === 0);
+        assert.deepEqual([failing.hasLeadership, failing.state], [false, 'STARTED']);
+        await failing.close();
+      });
+
+      it("a leader's turn is cancelled when its connection is cut; the next leads; it queues again and gets a turn", async () => {
+        turns.length = 0;
+        const { proxy, zk } = await proxied();
+        const a = await participant('/t3/leader', 'a', zk);
+        a.start();
+        await waitFor('a leads', WAIT_MS, () => a.hasLeadership);
+        const b = await participant('/t3/leader', 'b');
+        b.start();
+        await waitFor("b's node", WAIT_MS, async () => (await children('/t3/leader')).length === 2);
+        const cancelled = once(participants.get('a')!.signal, 'abort');
+        proxy.cut();
+        await cancelled;
+        assert.equal(a.hasLeadership, false);
+        assert.match((participants.get('a')!.signal.reason as Error).message, /lost: session Disconnected/);
+        await waitFor('b leads', WAIT_MS, () => b.hasLeadership);
+        await waitFor('a queued again after its reconnect', WAIT_MS, async () => (await b.getParticipants()).join() === 'b,a');
+        finish('b');
+        await waitFor('a leads again', WAIT_MS, () => a.hasLeadership);
+        assert.equal(a.state, 'STARTED');
+        assert.deepEqual(turns, ['a', 'b', 'a']);
+        await Promise.all([a.close(), b.close()]);
+      });
+
+      it("a leader whose session expires is cancelled and the selector closed with the reason; another leads", async () => {
+        const zk = await session();
+        const a = await participant('/t4/leader', 'a', zk);
+        a.start();
+        await waitFor('a leads', WAIT_MS, () => a.hasLeadership);
+        const b = await participant('/t4/leader', 'b');
+        b.start();
+        await waitFor("b's node", WAIT_MS, async () => (await children('/t4/leader')).length === 2);
+        const closed = once(a, 'closed');
+        await expireSession(fixture.server.connectString, { sessionId: zk.sessionId, password: zk.password });
+        const [reason] = await closed;
+        assert.ok(reason instanceof SessionExpiredError, String(reason));
+        assert.deepEqual([participants.get('a')!.signal.aborted, a.hasLeadership, a.state], [true, false, 'CLOSED']);
+        await waitFor('b leads', WAIT_MS, () => b.hasLeadership);
+        await b.close();
+      });
+
+      it(`stress: ${CLIENTS} clients take turns for ${STRESS_MS / 1000} s through cut, refused and frozen connections and an expired session; each leads`, () =>
+        stress('leader selector', ['/stress/selector'], (zk) => {
+          // The selector queues by itself; an attempt waits for its next turn.
+          const offered: { signal: AbortSignal; done: () => void }[] = [];
+          let current: { done: () => void } | undefined;
+          let wake = () => {};
+          let ended: Error | undefined;
+          const selector = leaderSelector(zk, '/stress/selector', '', {
+            takeLeadership: (signal) =>
+              new Promise<void>((done) => {
+                offered.push({ signal, done });
+                signal.addEventListener('abort', () => done(), { once: true });
+                wake();
+              }),
+          });
+          selector.on('closed', (reason) => ((ended = reason ?? new Error('closed')), wake()));
+          selector.start();
+          return {
+            async attempt(timeoutMs) {
+              const deadline = AbortSignal.timeout(timeoutMs);
+              for (;;) {
+                const turn = offered.shift();
+                if (turn && !turn.signal.aborted) {
+                  current = turn;
+                  return turn.signal;
+                }
+                turn?.done(); // cancelled before anyone looked: nothing to record
+                if (turn) continue;
+                if (ended) throw ended;
+                await new Promise<void>((resolve, reject) => {
+                  wake = resolve;
+                  deadline.addEventListener('abort', () => reject(deadline.reason), { once: true });
+                });
+              }
+            },
+            letGo: async () => current?.done(),
+            holding: () => selector.hasLeadership,
+            close: () => selector.close(),
+          };
+        }, { everyoneHolds: true }));
     });
   });
 }

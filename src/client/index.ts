@@ -13,7 +13,4 @@ export { ZkError, Err, OpCode, EventType, WatcherType, AddWatchMode, Perm, Keepe
 export type { ACL, Id, Stat, Request } from '../proto/records.ts';
 export type { MultiResult, Response, ClientInfo } from '../proto/responses.ts';
 // Recipes (Curator's): built on ZooKeeper above, exported here so that one import serves an application.
-export { lock, readWriteLock, Lock, type AcquireOptions } from '../recipes/lock.ts';
-export { leaderLatch, LeaderLatch, type LatchState } from '../recipes/leader-latch.ts';
-export { semaphore, Semaphore, type Lease } from '../recipes/semaphore.ts';
-export { treeCache, TreeCache, serviceRegistry, ServiceRegistry, ServiceView, type CachedNode, type CacheEvent, type CacheState, type Registration, type ServiceInstance } from '../recipes/index.ts';
+export * from '../recipes/index.ts';

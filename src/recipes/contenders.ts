@@ -35,6 +35,18 @@ export function eitherSignal(a: AbortSignal | undefined, b: AbortSignal | undefi
   return ctl.signal;
 }
 
+/** The one signal of a wait's options: its `signal`, or its `timeoutMs` running out (a TimeoutError), whichever comes first. */
+export const waitSignal = (options: { signal?: AbortSignal; timeoutMs?: number }): AbortSignal | undefined =>
+  eitherSignal(options.signal, options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs));
+
+/** A catch handler answering `value` for NoNode (a node gone is often an answer, not an error) and rethrowing the rest. */
+export const ifAbsent =
+  <T>(value: T) =>
+  (e: unknown): T => {
+    if (e instanceof NoNodeError) return value;
+    throw e;
+  };
+
 /** Resolves once the session is connected (read-write); rejects when it is final or `signal` aborts. */
 export function whenConnected(zk: ZooKeeper, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -109,17 +121,31 @@ async function findTagged(zk: ZooKeeper, dir: string, tag: string, signal?: Abor
   return children.filter((c) => c.startsWith(tag));
 }
 
+/** The `children` named with one of `prefixes` (before the sequence), in sequence order. */
+const queued = (children: string[], prefixes: string[]): string[] =>
+  children.filter((c) => prefixes.some((p) => c.slice(0, -10).endsWith(p))).sort((a, b) => sequenceOf(a) - sequenceOf(b));
+
 /** The children of `dir` named with one of `prefixes` (before the sequence), in sequence order. */
 export async function contenders(zk: ZooKeeper, dir: string, prefixes: string[], signal?: AbortSignal): Promise<string[]> {
-  const children = await retrying(zk, signal, () => zk.getChildren(dir, { signal }));
-  return children.filter((c) => prefixes.some((p) => c.slice(0, -10).endsWith(p))).sort((a, b) => sequenceOf(a) - sequenceOf(b));
+  return queued(await retrying(zk, signal, () => zk.getChildren(dir, { signal })), prefixes);
+}
+
+/** The data (a participant's id) of each contender node `prefix` in `dir`, in queue order; one gone meanwhile is skipped. */
+export async function participantIds(zk: ZooKeeper, dir: string, prefix: string): Promise<string[]> {
+  const queue = await contenders(zk, dir, [prefix]).catch((e: unknown) => (e instanceof NoNodeError ? [] : Promise.reject(e)));
+  const ids = await Promise.all(
+    queue.map((name) => zk.getData(`${dir}/${name}`).then(({ data }) => data.toString(), (e: unknown) => (e instanceof NoNodeError ? undefined : Promise.reject(e)))),
+  );
+  return ids.filter((id) => id !== undefined);
 }
 
 /**
- * Resolves when `path` (with `children`: its children) may have changed: its watch fired, the session reconnected,
- * or it is final (the caller's next request then fails with SessionExpiredError). Rejects when `signal` aborts.
+ * Resolves when `path` may have changed: its watch fired, the session reconnected, or it is final (the caller's next
+ * request then fails with SessionExpiredError). Rejects when `signal` aborts. With `children`, the watch is on its
+ * children, and it resolves at once if the contenders of `prefixes` among them are no longer the `queue` the caller
+ * saw (a change between the caller's look and the watch, which the watch would never report).
  */
-export function changeOf(zk: ZooKeeper, path: string, signal?: AbortSignal, children = false): Promise<void> {
+export function changeOf(zk: ZooKeeper, path: string, signal?: AbortSignal, children?: { queue: string[]; prefixes: string[] }): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const onState = () => {
@@ -138,9 +164,11 @@ export function changeOf(zk: ZooKeeper, path: string, signal?: AbortSignal, chil
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) return onAbort();
     const watch = () => finish();
-    const armed = children ? zk.getChildren(path, { watch, signal }).then(() => true) : zk.exists(path, { watch, signal }).then((stat) => stat !== null);
+    const armed = children
+      ? zk.getChildren(path, { watch, signal }).then((now) => queued(now, children.prefixes).join() === children.queue.join())
+      : zk.exists(path, { watch, signal }).then((stat) => stat !== null);
     armed.then(
-      (present) => present || finish(),
+      (unchanged) => unchanged || finish(),
       (e: unknown) => (e instanceof ConnectionLossError ? undefined : finish(e)), // the reconnect (onState) re-checks
     );
   });

@@ -15,7 +15,7 @@
 import { EventEmitter } from 'node:events';
 import { SessionExpiredError } from '../client/errors.ts';
 import { validatePath, type ZooKeeper } from '../client/zookeeper.ts';
-import { changeOf, contenders, createProtected, eitherSignal, protectionTag, whenConnected, withdraw } from './contenders.ts';
+import { changeOf, contenders, createProtected, eitherSignal, participantIds, protectionTag, waitSignal, whenConnected, withdraw } from './contenders.ts';
 
 const PREFIX = 'latch-';
 
@@ -58,7 +58,7 @@ export class LeaderLatch extends EventEmitter<LatchEvents> {
 
   /** Resolves once this participant leads; rejects on timeout (TimeoutError), abort, or when the latch is closed. */
   await(options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> {
-    const signal = eitherSignal(options.signal, options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs));
+    const signal = waitSignal(options);
     return new Promise((resolve, reject) => {
       const finish = (e?: unknown) => {
         this.off('isLeader', finish).off('closed', onClosed);
@@ -78,9 +78,7 @@ export class LeaderLatch extends EventEmitter<LatchEvents> {
 
   /** The id of the current leader (the first node's data), or undefined when there is none. */
   async getLeader(): Promise<string | undefined> {
-    const [first] = await contenders(this.zk, this.path, [PREFIX]).catch(() => []);
-    if (first === undefined) return undefined;
-    return (await this.zk.getData(`${this.path}/${first}`)).data.toString();
+    return (await participantIds(this.zk, this.path, PREFIX))[0];
   }
 
   /** Leave the election: leadership ends now; resolves once this participant's node is gone. Idempotent. */

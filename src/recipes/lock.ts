@@ -22,7 +22,7 @@
 
 import { EventEmitter } from 'node:events';
 import { validatePath, type ZooKeeper } from '../client/zookeeper.ts';
-import { changeOf, contenders, createProtected, eitherSignal, Hold, protectionTag, whenConnected, withdraw } from './contenders.ts';
+import { changeOf, contenders, createProtected, Hold, protectionTag, waitSignal, whenConnected, withdraw } from './contenders.ts';
 
 /** How a lock queues: the names of its nodes, and which node one at `at` of the sorted `queue` waits for (none: it holds). */
 export interface Queueing {
@@ -59,12 +59,16 @@ export class Lock extends EventEmitter<LockEvents> {
   private acquiring = false;
   /** the current or last hold */
   private hold: Hold | undefined;
+  /** the withdrawal of the node of the last acquire given up (timeout, abort, error) */
+  private abandoned: Promise<void> = Promise.resolve();
 
   constructor(
     readonly zk: ZooKeeper,
     readonly path: string,
     /** a mutex by default; readWriteLock() passes its reader's and writer's */
     private readonly queueing: Queueing = MUTEX,
+    /** stored in this object's nodes (a leader selector's participant id) */
+    private readonly nodeData?: Buffer,
   ) {
     super();
     validatePath(path);
@@ -81,11 +85,11 @@ export class Lock extends EventEmitter<LockEvents> {
    */
   async acquire(options: AcquireOptions = {}): Promise<AbortSignal> {
     if (this.acquiring || this.held) throw new Error(`lock ${this.path} is already ${this.held ? 'held' : 'being acquired'} by this object`);
-    const signal = eitherSignal(options.signal, options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs));
+    const signal = waitSignal(options);
     const tag = protectionTag();
     this.acquiring = true;
     try {
-      const mine = await createProtected(this.zk, this.path, tag, this.queueing.prefix, undefined, signal);
+      const mine = await createProtected(this.zk, this.path, tag, this.queueing.prefix, this.nodeData, signal);
       for (;;) {
         const queue = await contenders(this.zk, this.path, this.queueing.queue, signal);
         const at = queue.indexOf(mine);
@@ -102,17 +106,20 @@ export class Lock extends EventEmitter<LockEvents> {
         await changeOf(this.zk, `${this.path}/${blocker}`, signal);
       }
     } catch (e) {
-      void withdraw(this.zk, this.path, tag);
+      this.abandoned = withdraw(this.zk, this.path, tag);
       throw e;
     } finally {
       this.acquiring = false;
     }
   }
 
-  /** Give the lock up: resolves once its node is deleted (or the session is final). A no-op when not held (after a loss too). */
+  /**
+   * Give the lock up: resolves once its node is deleted, and that of an acquire given up (or the session is final).
+   * A no-op when not held (after a loss too).
+   */
   async release(): Promise<void> {
     if (this.acquiring) throw new Error(`lock ${this.path} is being acquired, not held: abort the acquire instead`);
-    await this.hold?.end(new Error(`lock ${this.path} released`));
+    await Promise.all([this.hold?.end(new Error(`lock ${this.path} released`)), this.abandoned]);
   }
 }
 

@@ -15,7 +15,7 @@
 
 import { validatePath, type ZooKeeper } from '../client/zookeeper.ts';
 import { NoNodeError, SessionExpiredError } from '../client/errors.ts';
-import { changeOf, contenders, createProtected, eitherSignal, Hold, protectionTag, whenConnected, withdraw } from './contenders.ts';
+import { changeOf, contenders, createProtected, eitherSignal, Hold, protectionTag, waitSignal, whenConnected, withdraw } from './contenders.ts';
 import { Lock, type AcquireOptions } from './lock.ts';
 
 const PREFIX = 'lease-';
@@ -43,7 +43,7 @@ export class Semaphore {
 
   /** Wait for a lease; rejects with the signal's reason (TimeoutError after timeoutMs) or SessionExpiredError. */
   async acquire(options: AcquireOptions = {}): Promise<Lease> {
-    const signal = eitherSignal(options.signal, options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs));
+    const signal = waitSignal(options);
     for (;;) {
       const gate = new Lock(this.zk, `${this.path}/locks`);
       const gateHeld = await gate.acquire({ signal });
@@ -73,7 +73,7 @@ export class Semaphore {
         return { signal: hold.signal, get held() { return hold.held; }, release: () => hold.end(new Error(`lease ${mine} released`)) };
       }
       if (this.zk.state !== 'Connected') await whenConnected(this.zk, signal);
-      else await changeOf(this.zk, this.leases, signal, true);
+      else await changeOf(this.zk, this.leases, signal, { queue: leases, prefixes: [PREFIX] });
     }
   }
 }
