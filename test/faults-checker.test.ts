@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { pair, parseHistory, type Event, type Fn, type Op } from './faults/history.ts';
 import { checkEphemerals } from './faults/ephemerals.ts';
 import { checkRegister } from './faults/linearizable.ts';
+import { checkLocks, LOCK_PATH } from './faults/locks.ts';
 import { checkSets } from './faults/sets.ts';
 import { checkWatches } from './faults/watches.ts';
 
@@ -205,5 +206,54 @@ describe('watch checker', () => {
   it('fails a change shown before its event, and an event delivered twice or early', () => {
     assert.match(checkWatches(stream([3, 0], [4, 0])).problems.join('\n'), /1 change\(s\) shown before their event arrived/);
     assert.match(checkWatches(stream([3, 0], [4, 2])).problems.join('\n'), /1 event\(s\) more than the changes shown/);
+  });
+});
+
+describe('lock checker', () => {
+  const s = { session: 'a' };
+  const released = { end: 'released' };
+  // p1 holds, releases; p2 (waiting meanwhile) holds until its connection drops; p1 holds again after that.
+  const rounds = (): Row[] => [
+    [1, 'acquire', s, 0, 10, 'ok', s],
+    [1, 'hold', s, 10, 20, 'ok', released],
+    [2, 'acquire', s, 5, 25, 'ok', s],
+    [2, 'hold', s, 25, 40, 'ok', { end: 'lost', reason: 'session Disconnected' }],
+    [1, 'acquire', s, 30, 41, 'ok', s],
+    [1, 'hold', s, 41, 50, 'ok', released],
+    [2, 'acquire', s, 45, 60, 'fail', 'timeout'],
+    [2, 'acquire', s, 61, 70, 'ok', s],
+    [2, 'hold', s, 70, 80, 'ok', released],
+    [1, 'acquire', s, 51, 81, 'ok', s],
+    [1, 'hold', s, 81, 90, 'ok', released],
+  ];
+  const none = new Map([1, 2, 3].map((p) => [p, []]));
+  const problems = (rows: Row[], healedAt = 0, children: ReadonlyMap<number, string[]> = none) => checkLocks(ops(LOCK_PATH, rows), healedAt, children).problems.join('\n');
+
+  it('passes holds one after another, a loss at Disconnected followed by the next holder, a timeout during the faults', () => {
+    const r = checkLocks(ops(LOCK_PATH, rounds()), 50, none);
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual([r.acquired, r.released, r.lost, r.timeouts, r.expired], [5, 4, 1, 1, 0]);
+    assert.deepEqual(r.afterHealMs, [31, 20], 'each lock process acquired after the heal at 50 ms');
+  });
+
+  it('fails two holders at overlapping times, however the first belief ended', () => {
+    const overlap = (at: number, end: unknown): Row[] => rounds().map((row) => (row[0] === 2 && row[1] === 'hold' && row[3] === 25 ? [2, 'hold', s, 25, at, 'ok', end] : row));
+    // p2 still believed (its Disconnected not yet observed) when p1 acquired at 41.
+    assert.match(problems(overlap(42, { end: 'lost', reason: 'session Disconnected' })), /two holders at once: #\d+ p2 hold .*\[25\.0\.\.42\.0 ms\] and #\d+ p1 hold .*\[41\.0\.\.50\.0 ms\]/);
+    // p2 decided to release only after p1 acquired.
+    assert.match(problems(overlap(45, released)), /two holders at once/);
+    // p2's hold never ended in the history: it believes for ever.
+    const unended = rounds().filter((row) => !(row[0] === 2 && row[1] === 'hold' && row[3] === 25));
+    unended.push([2, 'hold', s, 25, null, 'info']);
+    assert.match(problems(unended.filter((row) => !(row[0] === 2 && row[3] > 25))), /two holders at once: #\d+ p2 hold .*\[25\.0\.\.\? ms\]/);
+    // A holder starting inside another's hold, not at its edge.
+    assert.match(problems([...rounds(), [3, 'acquire', s, 0, 12, 'ok', s], [3, 'hold', s, 12, 13, 'ok', released]]), /two holders at once: .*p1 hold.* and .*p3 hold/);
+  });
+
+  it('fails a client that never acquires again after heal, a timeout after heal, an unexpected end, a node left behind', () => {
+    assert.match(problems(rounds(), 85), /lock process 1 never acquired after the last heal \(85 ms\)/);
+    assert.match(problems(rounds(), 44), /waited for the lock until its timeout after the last heal: .*p2 acquire/);
+    assert.match(problems([...rounds(), [3, 'acquire', s, 81, 82, 'fail', 'unexpected: node disappeared']]), /ended neither holding nor by its timeout or session/);
+    assert.match(problems(rounds(), 0, new Map([[2, ['_c_x-lock-0000000007']]])), /peer 2: \/lock still has _c_x-lock-0000000007 after every session ended/);
   });
 });

@@ -2,8 +2,10 @@
 // --faults kill-leader,partition-halves --servers paddock`): a real ensemble
 // of `paddock server` processes (or ZooKeeper 3.8 QuorumPeerMain ones), each
 // peer in its own network namespace, clients recording a history while the
-// nemesis injects faults, then every fault healed, a quiet spell of clients,
-// every peer read, and the checkers' verdicts. Run as root. Without network
+// nemesis injects faults (register and create workers pinned to each peer,
+// and one lock worker per peer contending for the lock recipe), then every
+// fault healed, a quiet spell of clients (lock workers go on until each
+// acquired once after the heal), every peer read, and the checkers' verdicts. Run as root. Without network
 // namespaces the peers run on loopback and no partitions are injected (there
 // is no proxy mesh yet); the output says so. Delays and packet loss (netem)
 // are not injected: this machine's kernel has no sch_netem.
@@ -28,6 +30,7 @@ import { Rand } from '../support/random.ts';
 import { checkEphemerals, EPHEMERAL_PARENT, type EphemeralReport } from './ephemerals.ts';
 import { History, pair, parseHistory, type Fn, type Op } from './history.ts';
 import { checkRegister, type KeyReport } from './linearizable.ts';
+import { checkLocks, LOCK_PATH, LockWorker, type LockReport } from './locks.ts';
 import { FAULT_KINDS, isPartition, Nemesis, plan, type ExecutedFault, type FaultKind, type PlannedFault } from './nemesis.ts';
 import { namespacesAvailable, NamespaceNet } from './net.ts';
 import { checkSets, type SetReport } from './sets.ts';
@@ -61,6 +64,9 @@ export interface FaultReport {
   sets: SetReport;
   ephemerals: EphemeralReport;
   watches: WatchReport;
+  locks: LockReport;
+  /** history time at which the last fault was healed and the ensemble settled: progress is judged from there */
+  healedAt: number;
   valid: boolean;
 }
 
@@ -69,6 +75,8 @@ const WAIT_MS = 60_000;
 const QUIET_MS = 4000;
 /** final.json's name for the peers' /eph read after every session's timeout */
 const EPHEMERALS_AFTER_TIMEOUT = `${EPHEMERAL_PARENT} after timeout`;
+/** A lock attempt gives up after this long: during a fault that is allowed, after the last heal it fails progress. */
+const LOCK_TIMEOUT_MS = 20_000;
 
 /** The combined verdict of several: false beats unknown beats true. */
 const combine = (vs: (boolean | 'unknown')[]): boolean | 'unknown' => (vs.includes(false) ? false : vs.includes('unknown') ? 'unknown' : true);
@@ -80,8 +88,8 @@ function checkRegisters(ops: readonly Op[]): { valid: boolean | 'unknown'; keys:
   return { valid: combine(keys.map((k) => k.verdict.valid)), keys };
 }
 
-/** The checkers on a paired history and the peers' final children. */
-export function check(ops: readonly Op[], final: ReadonlyMap<number, ReadonlyMap<string, readonly string[]>>) {
+/** The checkers on a paired history, the peers' final children and the time the last heal settled. */
+export function check(ops: readonly Op[], final: ReadonlyMap<number, ReadonlyMap<string, readonly string[]>>, healedAt: number) {
   const registers = checkRegisters(ops);
   const without = (f: string) => checkRegisters(ops.filter((op) => op.f !== f)).valid;
   const byRead = registers.valid === true ? { 'read-sync': true, 'read-quorum': true } : { 'read-sync': without('read-quorum'), 'read-quorum': without('read-sync') };
@@ -89,7 +97,8 @@ export function check(ops: readonly Op[], final: ReadonlyMap<number, ReadonlyMap
   const reading = (name: string) => new Map([...final].map(([id, m]) => [id, m.get(name) ?? []]));
   const ephemerals = checkEphemerals(ops, { afterClose: reading(EPHEMERAL_PARENT), afterTimeout: reading(EPHEMERALS_AFTER_TIMEOUT) });
   const watches = checkWatches(ops);
-  return { registers, byRead, sets, ephemerals, watches, valid: registers.valid === true && sets.valid && ephemerals.valid && watches.valid };
+  const locks = checkLocks(ops, healedAt, reading(LOCK_PATH));
+  return { registers, byRead, sets, ephemerals, watches, locks, valid: registers.valid === true && sets.valid && ephemerals.valid && watches.valid && locks.valid };
 }
 
 const WRITES = new Set<Fn>(['write', 'cas', 'create', 'create-seq', 'create-eph']);
@@ -136,27 +145,34 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
   try {
     await ens.startAll();
     const setup = await ZooKeeperClient.connect(ens.connectString(), { sessionTimeout: workload.sessionTimeoutMs });
-    for (const parent of [REGISTER_PARENT, SET_PARENT, SEQ_PARENT, EPHEMERAL_PARENT]) await setup.create(parent, '');
+    for (const parent of [REGISTER_PARENT, SET_PARENT, SEQ_PARENT, EPHEMERAL_PARENT, LOCK_PATH]) await setup.create(parent, '');
     for (let k = 0; k < workload.keys; k++) await setup.create(registerPath(k), 'init');
     await setup.close();
 
     const rand = new Rand(opts.seed).fork(2);
     const processes = new Processes();
     const workers = ids.flatMap((id) => [...Array(opts.workersPerPeer ?? 2).keys()].map((w) => new Worker(id, ens.connectString([id]), history, processes, rand.fork(id * 100 + w), workload)));
-    // The nemesis stops at the deadline (healing its last fault); the clients go on until a quiet spell after that.
+    const lockers = ids.map((id) => new LockWorker(processes.take(), ens.connectString(), history, rand.fork(10_000 + id), { sessionTimeoutMs: workload.sessionTimeoutMs, acquireTimeoutMs: LOCK_TIMEOUT_MS }));
+    // The nemesis stops at the deadline (healing its last fault); the clients go on until a quiet spell after that,
+    // and a lock worker until it acquired once after the heal (for up to WAIT_MS: past that, progress fails).
     const deadline = Date.now() + opts.durationMs;
     let workloadUntil = Infinity;
+    let healedAt = Infinity;
     const nemesis = new Nemesis(ens, net, () => history.now(), log);
     await sleep(1000);
-    const clients = Promise.all(workers.map((w) => w.run(() => Date.now() < workloadUntil)));
+    const clients = Promise.all([
+      ...workers.map((w) => w.run(() => Date.now() < workloadUntil)),
+      ...lockers.map((w) => w.run(() => Date.now() < workloadUntil || (w.lastAcquired < healedAt && history.now() < healedAt + WAIT_MS))),
+    ]);
     await nemesis
       .run(faultPlan, () => Date.now() < deadline)
       .then(() => ens.settled())
       .finally(() => {
+        healedAt = history.now();
         workloadUntil = Math.max(deadline, Date.now()) + QUIET_MS;
         return clients;
       });
-    await Promise.all(workers.map((w) => w.finish()));
+    await Promise.all([...workers, ...lockers].map((w) => w.finish()));
     const final = new Map<number, Map<string, string[]>>(ids.map((id) => [id, new Map()]));
     const finalProcess = processes.take();
     /** On every peer: sync, then each of `parents`' children into `final` (under the name `as` gives), and with `registers` a read of each register. */
@@ -180,10 +196,10 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
     await readPeers([SET_PARENT, SEQ_PARENT, EPHEMERAL_PARENT], { registers: true });
     // Sessions the workers abandoned expire within their timeout (counted again by a new leader).
     await sleep(2 * workload.sessionTimeoutMs + 1000);
-    await readPeers([EPHEMERAL_PARENT], { as: () => EPHEMERALS_AFTER_TIMEOUT });
+    await readPeers([EPHEMERAL_PARENT, LOCK_PATH], { as: (parent) => (parent === EPHEMERAL_PARENT ? EPHEMERALS_AFTER_TIMEOUT : parent) });
 
     const ops = pair(history.events);
-    const verdicts = check(ops, final);
+    const verdicts = check(ops, final, healedAt);
     const writes = firstWrites(ops, nemesis.executed);
     const report: FaultReport = {
       options,
@@ -198,9 +214,10 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
       },
       faults: nemesis.executed,
       recovery: nemesis.executed.map((f, i) => ({ kind: f.kind, settledMs: f.settledMs, firstWriteMs: writes[i]! })),
+      healedAt,
       ...verdicts,
     };
-    writeFileSync(join(out, 'schedule.json'), JSON.stringify({ seed: opts.seed, plan: faultPlan, executed: nemesis.executed }, null, 2) + '\n');
+    writeFileSync(join(out, 'schedule.json'), JSON.stringify({ seed: opts.seed, plan: faultPlan, executed: nemesis.executed, healedAt }, null, 2) + '\n');
     writeFileSync(join(out, 'final.json'), JSON.stringify(Object.fromEntries([...final].map(([id, m]) => [id, Object.fromEntries(m)]))) + '\n');
     writeFileSync(join(out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
     summarize(report, log);
@@ -230,6 +247,9 @@ function summarize(r: FaultReport, log: (line: string) => void): void {
   for (const p of r.ephemerals.problems.slice(0, 20)) log(`  ${p}`);
   log(`watches: ${r.watches.valid ? 'valid' : 'INVALID'} (${r.watches.replies} replies on ${r.watches.streams} session-key streams)`);
   for (const p of r.watches.problems.slice(0, 20)) log(`  ${p}`);
+  const l = r.locks;
+  log(`locks: ${l.valid ? 'valid' : 'INVALID'} (acquired ${l.acquired}, released ${l.released}, lost at Disconnected ${l.lost}, timeouts ${l.timeouts}, ended by expiry ${l.expired}; first acquisition after the last heal per lock client: ${l.afterHealMs.map((ms) => (ms === null ? 'never' : `${ms.toFixed(0)} ms`)).join(', ')})`);
+  for (const p of l.problems.slice(0, 20)) log(`  ${p}`);
   log(`verdict: ${r.valid ? 'valid' : 'INVALID'}`);
 }
 
@@ -238,7 +258,8 @@ export function recheck(dir: string) {
   const ops = pair(parseHistory(readFileSync(join(dir, 'history.jsonl'), 'utf8')));
   const saved = JSON.parse(readFileSync(join(dir, 'final.json'), 'utf8')) as Record<string, Record<string, string[]>>;
   const final = new Map(Object.entries(saved).map(([id, m]) => [Number(id), new Map(Object.entries(m))]));
-  return check(ops, final);
+  const { healedAt } = JSON.parse(readFileSync(join(dir, 'schedule.json'), 'utf8')) as { healedAt: number };
+  return check(ops, final, healedAt);
 }
 
 const USAGE = `npm run faults -- [options]   (as root: peers in network namespaces)
@@ -272,7 +293,7 @@ async function main(): Promise<void> {
   }
   if (values.check) {
     const r = recheck(values.check);
-    console.log(JSON.stringify({ registers: r.registers.valid, byRead: r.byRead, sets: r.sets.valid, ephemerals: r.ephemerals.valid, watches: r.watches.valid, problems: [...r.sets.problems, ...r.ephemerals.problems, ...r.watches.problems], violations: r.registers.keys.filter((k) => k.verdict.valid !== true) }, null, 2));
+    console.log(JSON.stringify({ registers: r.registers.valid, byRead: r.byRead, sets: r.sets.valid, ephemerals: r.ephemerals.valid, watches: r.watches.valid, locks: r.locks.valid, problems: [...r.sets.problems, ...r.ephemerals.problems, ...r.watches.problems, ...r.locks.problems], violations: r.registers.keys.filter((k) => k.verdict.valid !== true) }, null, 2));
     process.exitCode = r.valid ? 0 : 1;
     return;
   }
