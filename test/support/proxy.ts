@@ -4,7 +4,10 @@
 // as they arrive, freeze() stops forwarding bytes without closing anything (a
 // silent partition: only timeouts notice; freeze('replies') drops only the
 // server's bytes, so requests are applied but their replies are lost), thaw()
-// resumes. Bytes are forwarded unchanged.
+// resumes. stall() stops reading both ways without losing a byte (they wait in
+// the sockets' buffers, as TCP retransmits through a blackhole route; new
+// connections are accepted and wait too) until unstall(). Bytes are forwarded
+// unchanged.
 
 import net from 'node:net';
 
@@ -12,6 +15,7 @@ export class TcpProxy {
   private readonly links = new Set<{ client: net.Socket; upstream: net.Socket }>();
   private refusing = false;
   private frozen: 'both' | 'replies' | false = false;
+  private stalled = false;
   /** connections accepted so far (refused ones included) */
   accepted = 0;
 
@@ -66,6 +70,7 @@ export class TcpProxy {
       from.on('error', drop);
       from.on('close', drop);
     }
+    if (this.stalled) for (const s of [client, upstream]) s.pause();
   }
 
   /** Close every open connection, both ends. */
@@ -89,6 +94,17 @@ export class TcpProxy {
 
   thaw(): void {
     this.frozen = false;
+  }
+
+  /** Stop forwarding without discarding or closing anything, until unstall(): every byte arrives after, in order. */
+  stall(): void {
+    this.stalled = true;
+    for (const { client, upstream } of this.links) for (const s of [client, upstream]) s.pause();
+  }
+
+  unstall(): void {
+    this.stalled = false;
+    for (const { client, upstream } of this.links) for (const s of [client, upstream]) s.resume();
   }
 
   async close(): Promise<void> {
