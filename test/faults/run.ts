@@ -263,6 +263,7 @@ function summarize(r: FaultReport, log: (line: string) => void): void {
   for (const k of r.registers.keys) {
     if (k.verdict.valid === true) continue;
     log(`  ${k.key}: ${verdict(k.verdict.valid)}${'why' in k.verdict ? ` (${k.verdict.why})` : ''}`);
+    if (k.window) log(`    the minimised failing window, ${k.window.from === null ? 'from the start' : `from ${k.window.from.toFixed(1)} ms (what came before forgotten)`} to ${k.window.until.toFixed(1)} ms:`);
     for (const line of k.window?.ops ?? []) log(`    ${line}`);
   }
   log(`sets: ${r.sets.valid ? 'valid' : 'INVALID'} (acknowledged ${r.sets.acknowledged}, failed ${r.sets.failed}, indeterminate ${r.sets.indeterminate} of which present ${r.sets.indeterminatePresent})`);
