@@ -1,6 +1,6 @@
-// The lock workload and its checker. Lock workers (one per peer, each with a
-// session over the whole ensemble, so it fails over as an application's would)
-// contend for the lock recipe (src/recipes/lock.ts) at /lock: acquire, hold a
+// The lock workload and its checker. Lock workers (one pinned to each peer, so
+// every fault finds the holder's peer with the same odds, and a holder cut off
+// with its peer may lose its session) contend for the lock recipe (src/recipes/lock.ts) at /lock: acquire, hold a
 // little, release, again. Each round is two history ops on the worker's
 // process: `acquire` (invoke at the call; ok when acquire() resolved, fail at
 // a timeout or a final session) and `hold`, invoked the instant the lock was

@@ -3,7 +3,7 @@
 // of `paddock server` processes (or ZooKeeper 3.8 QuorumPeerMain ones), each
 // peer in its own network namespace, clients recording a history while the
 // nemesis injects faults (register and create workers pinned to each peer,
-// and one lock worker per peer contending for the lock recipe), then every
+// and one lock worker pinned to each peer contending for the lock recipe), then every
 // fault healed, a quiet spell of clients (lock workers go on until each
 // acquired once after the heal), every peer read, and the checkers' verdicts.
 // Run as root. Without network namespaces (or with `--net proxy`) the peers
@@ -175,7 +175,7 @@ export async function runFaults(opts: FaultOptions): Promise<FaultReport> {
     const rand = new Rand(opts.seed).fork(2);
     const processes = new Processes();
     const workers = ids.flatMap((id) => [...Array(opts.workersPerPeer ?? 2).keys()].map((w) => new Worker(id, clientAddress(id), history, processes, rand.fork(id * 100 + w), workload)));
-    const lockers = ids.map((id) => new LockWorker(processes.take(), everyPeer, history, rand.fork(10_000 + id), { sessionTimeoutMs: workload.sessionTimeoutMs, acquireTimeoutMs: LOCK_TIMEOUT_MS }));
+    const lockers = ids.map((id) => new LockWorker(processes.take(), clientAddress(id), history, rand.fork(10_000 + id), { sessionTimeoutMs: workload.sessionTimeoutMs, acquireTimeoutMs: LOCK_TIMEOUT_MS }));
     // The nemesis stops at the deadline (healing its last fault); the clients go on until a quiet spell after that,
     // and a lock worker until it acquired once after the heal (for up to WAIT_MS: past that, progress fails).
     const deadline = Date.now() + opts.durationMs;
