@@ -176,6 +176,11 @@ function tail(ops: readonly Op[], from: number, until: number): Op[] {
   return relevant(prefix(ops, until).filter((op) => op.invoke >= from || (op.complete > from && op.status !== 'fail')).map((op) => (op.invoke >= from ? op : asInfo(op))));
 }
 
+/** Whether the window of `ops` from `from` (from an unknown state) to `until` fails on its own: if it does, so does every history holding it. */
+export function windowFails(ops: readonly Op[], from: number, until: number): boolean {
+  return linearizable(tail(ops, from, until), UNKNOWN).valid === false;
+}
+
 export interface KeyReport {
   key: string;
   ops: number;
@@ -209,7 +214,7 @@ export function checkRegister(key: string, ops: readonly Op[], initial: Versione
   let from: number | null = null;
   for (let [l, h] = [0, starts.length - 1]; l <= h; ) {
     const mid = (l + h) >> 1;
-    if (fails(tail(ops, starts[mid]!, until), UNKNOWN)) [from, l] = [starts[mid]!, mid + 1];
+    if (windowFails(ops, starts[mid]!, until)) [from, l] = [starts[mid]!, mid + 1];
     else h = mid - 1;
   }
   const start = from === null ? initial : UNKNOWN;
