@@ -38,8 +38,8 @@ export interface LockWorkerOptions {
   acquireTimeoutMs: number;
 }
 
-/** How long a holder holds, ms. */
-const HOLD_MS: [number, number] = [50, 150];
+/** How long a holder holds, ms: long enough that a fault often finds the lock held (the handover between holders takes a few round trips). */
+const HOLD_MS: [number, number] = [100, 500];
 /** Pause between rounds, at most. */
 const THINK_MS = 100;
 
