@@ -45,7 +45,8 @@ export interface Versioned {
  * output { path }; create-seq: input { prefix }, output { path }; create-eph:
  * input { name, session }, output { path }; own-ephemerals: input { session },
  * output { children }; close: input { session }; acquire: input and output
- * { session }, failing with 'timeout', 'expired' or 'unexpected: …'; hold:
+ * { session }, failing with 'timeout' (output: the queue the session saw
+ * then, and its state), 'expired' or 'unexpected: …'; hold:
  * input { session }, output { end: 'released' | 'lost', reason? }.
  */
 export interface Op {

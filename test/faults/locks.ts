@@ -82,7 +82,9 @@ export class LockWorker {
     try {
       held = await l.acquire({ timeoutMs: this.opts.acquireTimeoutMs });
     } catch (e) {
-      add('fail', 'acquire', { error: isTimeout(e) ? 'timeout' : e instanceof SessionExpiredError ? 'expired' : `unexpected: ${e instanceof Error ? e.message : String(e)}` });
+      // After a timeout, the queue as this session now sees it (for a post-mortem: was the node waited for still there?).
+      const queue = isTimeout(e) ? await Promise.race([zk.getChildren(LOCK_PATH).catch((err: Error) => err.message), sleep(2000).then(() => 'no answer')]) : undefined;
+      add('fail', 'acquire', { error: isTimeout(e) ? 'timeout' : e instanceof SessionExpiredError ? 'expired' : `unexpected: ${e instanceof Error ? e.message : String(e)}`, value: queue && { queue, state: zk.state } });
       return;
     }
     add('ok', 'acquire', { value: { session } });
@@ -147,7 +149,7 @@ export function checkLocks(ops: readonly Op[], healedAt: number, lockChildren: R
     return Number.isFinite(first) ? first - healedAt : null;
   });
   processes.forEach((p, i) => afterHealMs[i] === null && problems.push(`lock process ${p} never acquired after the last heal (${healedAt.toFixed(0)} ms)`));
-  for (const op of acquires) if (op.invoke >= healedAt && op.error === 'timeout') problems.push(`waited for the lock until its timeout after the last heal: ${describe(op)}`);
+  for (const op of acquires) if (op.invoke >= healedAt && op.error === 'timeout') problems.push(`waited for the lock until its timeout after the last heal: ${describe(op)}; then: ${JSON.stringify(op.output)}`);
 
   for (const [peer, children] of lockChildren) if (children.length > 0) problems.push(`peer ${peer}: ${LOCK_PATH} still has ${children.join(', ')} after every session ended`);
 
