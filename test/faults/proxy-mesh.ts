@@ -7,9 +7,9 @@
 // crosses a→b's proxies. Each client link (the suite's clients to peer x) has
 // a proxy too.
 //
-// A partition stalls the proxies of the links it cuts, both directions: bytes
-// wait in the sockets' buffers and new connections hang, as through a
-// blackhole route with TCP retransmitting; heal resumes them and everything
+// A partition stalls the proxies of the links it cuts, both directions: the
+// proxies hold the bytes and new connections get none, as through a
+// blackhole route with TCP retransmitting; heal releases them and everything
 // arrives, in order. Invariants: a peer's configured address of another peer
 // is always its proxy, so no peer traffic bypasses the mesh; teardown closes
 // every proxy.

@@ -4,18 +4,26 @@
 // as they arrive, freeze() stops forwarding bytes without closing anything (a
 // silent partition: only timeouts notice; freeze('replies') drops only the
 // server's bytes, so requests are applied but their replies are lost), thaw()
-// resumes. stall() stops reading both ways without losing a byte (they wait in
-// the sockets' buffers, as TCP retransmits through a blackhole route; new
-// connections are accepted and wait too) until unstall(). Bytes are forwarded
+// resumes. stall() holds the bytes both ways (stall('replies'): the server's
+// only) without losing one, as TCP retransmits through a blackhole route (new
+// connections are accepted and held too); unstall() writes each direction's
+// held bytes at once, in order, so they arrive together. Bytes are forwarded
 // unchanged.
 
 import net from 'node:net';
 
+/** One connection through the proxy, and the bytes a stall holds for each end. */
+interface Link {
+  client: net.Socket;
+  upstream: net.Socket;
+  held: Map<net.Socket, Buffer[]>;
+}
+
 export class TcpProxy {
-  private readonly links = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  private readonly links = new Set<Link>();
   private refusing = false;
   private frozen: 'both' | 'replies' | false = false;
-  private stalled = false;
+  private stalled: 'both' | 'replies' | false = false;
   /** connections accepted so far (refused ones included) */
   accepted = 0;
 
@@ -53,7 +61,7 @@ export class TcpProxy {
       return;
     }
     const upstream = net.connect(this.target);
-    const link = { client, upstream };
+    const link: Link = { client, upstream, held: new Map([[client, []], [upstream, []]]) };
     this.links.add(link);
     const drop = () => {
       this.links.delete(link);
@@ -64,13 +72,15 @@ export class TcpProxy {
       [client, upstream],
       [upstream, client],
     ] as const) {
+      const reply = from === upstream;
       from.on('data', (chunk) => {
-        if (!this.frozen || (this.frozen === 'replies' && from === client)) to.write(chunk);
+        if (this.frozen && !(this.frozen === 'replies' && !reply)) return;
+        if (this.stalled === 'both' || (this.stalled === 'replies' && reply)) link.held.get(to)!.push(chunk);
+        else to.write(chunk);
       });
       from.on('error', drop);
       from.on('close', drop);
     }
-    if (this.stalled) for (const s of [client, upstream]) s.pause();
   }
 
   /** Close every open connection, both ends. */
@@ -96,15 +106,19 @@ export class TcpProxy {
     this.frozen = false;
   }
 
-  /** Stop forwarding without discarding or closing anything, until unstall(): every byte arrives after, in order. */
-  stall(): void {
-    this.stalled = true;
-    for (const { client, upstream } of this.links) for (const s of [client, upstream]) s.pause();
+  /**
+   * Stop forwarding (both ways, or only the server's bytes: 'replies') without discarding or closing anything, until
+   * unstall(): every byte arrives after, in order (bytes held together arrive together).
+   */
+  stall(what: 'both' | 'replies' = 'both'): void {
+    this.stalled = what;
   }
 
   unstall(): void {
     this.stalled = false;
-    for (const { client, upstream } of this.links) for (const s of [client, upstream]) s.resume();
+    for (const { held } of this.links) {
+      for (const [to, chunks] of held) if (chunks.length > 0) to.write(Buffer.concat(chunks.splice(0)));
+    }
   }
 
   async close(): Promise<void> {
