@@ -6,9 +6,9 @@
 // server's bytes, so requests are applied but their replies are lost), thaw()
 // resumes. stall() holds the bytes both ways (stall('replies'): the server's
 // only) without losing one, as TCP retransmits through a blackhole route (new
-// connections are accepted and held too); unstall() writes each direction's
-// held bytes at once, in order, so they arrive together. Bytes are forwarded
-// unchanged.
+// connections are accepted and held too, and an end's close reaches the other
+// only at unstall); unstall() writes each direction's held bytes at once, in
+// order, so they arrive together. Bytes are forwarded unchanged.
 
 import net from 'node:net';
 
@@ -17,6 +17,8 @@ interface Link {
   client: net.Socket;
   upstream: net.Socket;
   held: Map<net.Socket, Buffer[]>;
+  /** one end closed during a full stall: the other learns at unstall, as no FIN crosses a blackhole */
+  closing: boolean;
 }
 
 export class TcpProxy {
@@ -61,9 +63,13 @@ export class TcpProxy {
       return;
     }
     const upstream = net.connect(this.target);
-    const link: Link = { client, upstream, held: new Map([[client, []], [upstream, []]]) };
+    const link: Link = { client, upstream, held: new Map([[client, []], [upstream, []]]), closing: false };
     this.links.add(link);
     const drop = () => {
+      if (this.stalled === 'both') {
+        link.closing = true;
+        return;
+      }
       this.links.delete(link);
       client.destroy();
       upstream.destroy();
@@ -116,8 +122,13 @@ export class TcpProxy {
 
   unstall(): void {
     this.stalled = false;
-    for (const { held } of this.links) {
-      for (const [to, chunks] of held) if (chunks.length > 0) to.write(Buffer.concat(chunks.splice(0)));
+    for (const link of this.links) {
+      for (const [to, chunks] of link.held) if (chunks.length > 0 && !to.destroyed) to.write(Buffer.concat(chunks.splice(0)));
+      if (link.closing) {
+        this.links.delete(link);
+        link.client.end();
+        link.upstream.end();
+      }
     }
   }
 
