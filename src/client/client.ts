@@ -80,6 +80,8 @@ export class MultiError extends ZkError {
 interface Pending {
   xid: number;
   type: number;
+  /** called as the reply is read, before any later frame (a watch the reply arms must see the events behind it) */
+  onReply?: (r: RawReply) => void;
   resolve: (r: RawReply) => void;
   reject: (e: Error) => void;
 }
@@ -209,15 +211,18 @@ export class ZooKeeperClient extends EventEmitter {
 
   // ---- raw layer ----
 
-  /** Send a request and resolve with the server's exact reply, whatever its error code. */
-  request(req: Request): Promise<RawReply> {
+  /**
+   * Send a request and resolve with the server's exact reply, whatever its error code. `onReply` runs as the reply
+   * is read, before any frame after it is handled (the promise resolves only after them).
+   */
+  request(req: Request, onReply?: (r: RawReply) => void): Promise<RawReply> {
     const w = new JuteWriter();
     writeRequest(w, req);
-    return this.send(req.type, w.toBuffer());
+    return this.send(req.type, w.toBuffer(), undefined, onReply);
   }
 
   /** Send an arbitrary opcode with a pre-encoded request record (for probing servers). */
-  send(type: number, payload: Buffer = Buffer.alloc(0), xid?: number): Promise<RawReply> {
+  send(type: number, payload: Buffer = Buffer.alloc(0), xid?: number, onReply?: (r: RawReply) => void): Promise<RawReply> {
     if (this.state !== 'connected' && !(this.state === 'closing' && type === OpCode.closeSession)) {
       return Promise.reject(this.closeReason ?? new ZkError(Err.connectionLoss, 'not connected'));
     }
@@ -227,7 +232,7 @@ export class ZooKeeperClient extends EventEmitter {
     w.int(x).int(type).raw(payload);
     w.endFrame(at);
     return new Promise<RawReply>((resolve, reject) => {
-      const p: Pending = { xid: x, type, resolve, reject };
+      const p: Pending = { xid: x, type, onReply, resolve, reject };
       if (x > 0) this.inflight.push(p);
       else {
         const q = this.special.get(x) ?? [];
@@ -467,7 +472,9 @@ export class ZooKeeperClient extends EventEmitter {
         return;
       }
     }
-    p.resolve({ xid, zxid, err, body, raw, seq });
+    const reply = { xid, zxid, err, body, raw, seq };
+    p.onReply?.(reply);
+    p.resolve(reply);
   }
 
   private stopPing(): void {

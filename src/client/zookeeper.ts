@@ -42,7 +42,7 @@ import { EventStream } from './event-stream.ts';
 import { AuthFailedError, ConnectionLossError, SessionExpiredError, ZooKeeperError, errorFor } from './errors.ts';
 import { createRequest, toBuffer, type CreateOptions, type Data } from './ops.ts';
 import { Transaction, opResult, type OpResult } from './transaction.ts';
-import { WatchRegistry, eventTypeName, type WatchEvent, type Watcher, type WatcherTypeName } from './watches.ts';
+import { WatchRegistry, eventTypeName, type WatchEvent, type WatchKind, type Watcher, type WatcherTypeName } from './watches.ts';
 
 export type SessionState = 'Connecting' | 'Connected' | 'ConnectedReadOnly' | 'Disconnected' | 'Expired' | 'AuthFailed' | 'Closed';
 
@@ -355,12 +355,15 @@ export class ZooKeeper extends EventEmitter<ZooKeeperEvents> {
 
   // ---- requests ----
 
-  /** Send `req` on the session and return its reply, whatever its code; connection errors come back as the typed errors, with `path`. */
-  private async submit(req: Request, path: string | undefined, signal: AbortSignal | undefined): Promise<RawReply> {
+  /**
+   * Send `req` on the session and return its reply, whatever its code; connection errors come back as the typed
+   * errors, with `path`. `onReply` runs as the reply is read, before the frames behind it (see armOnReply).
+   */
+  private async submit(req: Request, path: string | undefined, signal: AbortSignal | undefined, onReply?: (r: RawReply) => void): Promise<RawReply> {
     signal?.throwIfAborted();
     try {
       const conn = await this.connection(signal);
-      const reply = await abortable(conn.request(req), signal);
+      const reply = await abortable(conn.request(req, onReply), signal);
       if (reply.zxid > this.lastZxid && reply.xid > 0) this.lastZxid = reply.zxid;
       return reply;
     } catch (e) {
@@ -370,9 +373,22 @@ export class ZooKeeper extends EventEmitter<ZooKeeperEvents> {
     }
   }
 
+  /**
+   * What registers `watcher` as `kind` (the kind may depend on the reply) when a reply with one of the codes `armed`
+   * is read: at once, before the frames behind it, since the event of a change made just after the reply may come in
+   * the same read (ClientCnxn registers it as it finishes the reply's packet). Nothing without a watcher, or once the
+   * caller gave up (`signal` aborted).
+   */
+  private armOnReply(kind: WatchKind | ((r: RawReply) => WatchKind), path: string, watcher: Watcher | undefined, signal: AbortSignal | undefined, armed: number[] = [Err.ok]) {
+    if (!watcher) return undefined;
+    return (r: RawReply) => {
+      if (armed.includes(r.err) && !signal?.aborted) this.watches.add(typeof kind === 'function' ? kind(r) : kind, path, watcher);
+    };
+  }
+
   /** submit() that throws the error of a non-zero code and returns the body. */
-  private async call(req: Request, path: string | undefined, signal: AbortSignal | undefined): Promise<Response> {
-    const r = await this.submit(req, path, signal);
+  private async call(req: Request, path: string | undefined, signal: AbortSignal | undefined, onReply?: (r: RawReply) => void): Promise<Response> {
+    const r = await this.submit(req, path, signal, onReply);
     if (r.err !== Err.ok) throw errorFor(r.err, path);
     return r.body;
   }
@@ -406,16 +422,15 @@ export class ZooKeeper extends EventEmitter<ZooKeeperEvents> {
 
   /** The node's Stat, or null when it does not exist; `watch` fires on its creation, change or deletion. */
   async exists(path: string, options: WatchOptions = {}): Promise<Stat | null> {
-    const r = await this.submit({ type: OpCode.exists, path: this.serverPath(path), watch: !!options.watch }, path, options.signal);
+    const arm = this.armOnReply((r) => (r.err === Err.noNode ? 'exist' : 'data'), path, options.watch, options.signal, [Err.ok, Err.noNode]);
+    const r = await this.submit({ type: OpCode.exists, path: this.serverPath(path), watch: !!options.watch }, path, options.signal, arm);
     if (r.err !== Err.ok && r.err !== Err.noNode) throw errorFor(r.err, path);
-    if (options.watch) this.watches.add(r.err === Err.noNode ? 'exist' : 'data', path, options.watch);
     return r.err === Err.noNode ? null : r.body.stat!;
   }
 
   /** The node's data (empty when it holds none) and Stat; `watch` fires on its change or deletion. */
   async getData(path: string, options: WatchOptions = {}): Promise<{ data: Buffer; stat: Stat }> {
-    const body = await this.call({ type: OpCode.getData, path: this.serverPath(path), watch: !!options.watch }, path, options.signal);
-    if (options.watch) this.watches.add('data', path, options.watch);
+    const body = await this.call({ type: OpCode.getData, path: this.serverPath(path), watch: !!options.watch }, path, options.signal, this.armOnReply('data', path, options.watch, options.signal));
     return { data: body.data ?? Buffer.alloc(0), stat: body.stat! };
   }
 
@@ -431,8 +446,7 @@ export class ZooKeeper extends EventEmitter<ZooKeeperEvents> {
 
   /** getChildren with the node's Stat. */
   async getChildren2(path: string, options: WatchOptions = {}): Promise<{ children: string[]; stat: Stat }> {
-    const body = await this.call({ type: OpCode.getChildren2, path: this.serverPath(path), watch: !!options.watch }, path, options.signal);
-    if (options.watch) this.watches.add('child', path, options.watch);
+    const body = await this.call({ type: OpCode.getChildren2, path: this.serverPath(path), watch: !!options.watch }, path, options.signal, this.armOnReply('child', path, options.watch, options.signal));
     return { children: body.children!, stat: body.stat! };
   }
 
@@ -491,8 +505,7 @@ export class ZooKeeper extends EventEmitter<ZooKeeperEvents> {
    * persistent mode per path for a session (ZooKeeper's WatchManager does), so the later of the two modes on a path wins.
    */
   async addWatch(path: string, watcher: Watcher, mode: 'persistent' | 'persistentRecursive' = 'persistent', options: CallOptions = {}): Promise<void> {
-    await this.call({ type: OpCode.addWatch, path: this.serverPath(path), mode: mode === 'persistent' ? 0 : 1 }, path, options.signal);
-    this.watches.add(mode, path, watcher);
+    await this.call({ type: OpCode.addWatch, path: this.serverPath(path), mode: mode === 'persistent' ? 0 : 1 }, path, options.signal, this.armOnReply(mode, path, watcher, options.signal));
   }
 
   /**

@@ -15,8 +15,8 @@ import { appendFileSync } from 'node:fs';
 
 export type Status = 'ok' | 'fail' | 'info';
 
-/** What an operation does. Register ops name a key; creates name their parent. */
-export type Fn = 'read-sync' | 'read-quorum' | 'write' | 'cas' | 'create' | 'create-seq' | 'create-eph' | 'own-ephemerals' | 'close';
+/** What an operation does. Register ops name a key; creates name their parent; lock ops the lock. */
+export type Fn = 'read-sync' | 'read-quorum' | 'write' | 'cas' | 'create' | 'create-seq' | 'create-eph' | 'own-ephemerals' | 'close' | 'acquire' | 'hold';
 
 export interface Event {
   type: 'invoke' | Status;
@@ -44,7 +44,10 @@ export interface Versioned {
  * cas: input { expected, value }, output Versioned; create: input { name },
  * output { path }; create-seq: input { prefix }, output { path }; create-eph:
  * input { name, session }, output { path }; own-ephemerals: input { session },
- * output { children }; close: input { session }.
+ * output { children }; close: input { session }; acquire: input and output
+ * { session }, failing with 'timeout' (output: the queue the session saw
+ * then, and its state), 'expired' or 'unexpected: …'; hold:
+ * input { session }, output { end: 'released' | 'lost', reason? }.
  */
 export interface Op {
   /** position in the history, for reports */

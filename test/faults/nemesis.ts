@@ -1,5 +1,5 @@
 // The fault suite's nemesis: a seeded plan of faults, then their execution on
-// a TestEnsemble (and its NamespaceNet, for partitions). Each fault lasts its
+// a TestEnsemble (and its FaultNet, for partitions). Each fault lasts its
 // planned time, is healed, and the nemesis waits until the ensemble has
 // settled (one leader, every other peer following) before a planned quiet
 // spell and the next fault. The plan depends on the seed only; which peer is
@@ -8,7 +8,7 @@
 //
 // Kinds: kill -9 of the leader, of a follower, of a majority (restarted at
 // heal); SIGSTOP of the leader or of a random peer (SIGCONT at heal);
-// partitions (blackhole routes, removed at heal) isolating the leader,
+// partitions (cut links, restored at heal) isolating the leader,
 // splitting the peers into a majority and a minority, or into two sides with
 // one bridge peer that sees both.
 //
@@ -16,11 +16,10 @@
 
 import type { TestEnsemble } from '../support/ensemble.ts';
 import { Rand } from '../support/random.ts';
-import type { NamespaceNet } from './net.ts';
+import type { FaultNet } from './net.ts';
 
 export const FAULT_KINDS = ['kill-leader', 'kill-follower', 'kill-majority', 'pause-leader', 'pause-random', 'partition-leader', 'partition-halves', 'partition-bridge'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
-export const isPartition = (k: FaultKind) => k.startsWith('partition-');
 
 export interface PlannedFault {
   kind: FaultKind;
@@ -73,7 +72,7 @@ export class Nemesis {
 
   constructor(
     private readonly ens: TestEnsemble,
-    private readonly net: NamespaceNet | undefined,
+    private readonly net: FaultNet,
     private readonly now: () => number,
     private readonly log: (line: string) => void,
   ) {}
@@ -124,7 +123,7 @@ export class Nemesis {
         break;
       }
       default: {
-        const net = this.net!;
+        const net = this.net;
         const order = shuffle(rand, ids);
         if (fault.kind === 'partition-bridge') {
           const [bridge, ...rest] = order;

@@ -10,6 +10,10 @@
 // carries the run's prefix (pdf<subnet>), so `teardown` removes exactly what
 // `setup` made, and two runs at once take different subnets.
 //
+// FaultNet is what the nemesis needs of a network, whichever it is (this one,
+// or test/faults/proxy-mesh.ts where namespaces are not available): cut
+// directed links, heal them all, tear down.
+//
 // Mirrors nothing in ZooKeeper: it stands in for Jepsen's `net` protocol
 // (jepsen.net/iptables) on one machine.
 
@@ -29,13 +33,47 @@ export function namespacesAvailable(): boolean {
   }
 }
 
-export class NamespaceNet {
+/** A network whose links between peers the nemesis can cut. */
+export abstract class FaultNet {
+  constructor(readonly ids: number[]) {}
+
+  /** what the network is, for the output */
+  abstract get description(): string;
+
+  /** Drop whatever peer `from` sends to peer `to`, silently. */
+  protected abstract cut(from: number, to: number): void;
+
+  /** Every peer reaches every other again. */
+  abstract heal(): void;
+
+  abstract teardown(): void | Promise<void>;
+
+  /** Cut every link between a member of `side` and a peer outside it (both directions). */
+  partition(sides: number[][]): void {
+    const sideOf = new Map(sides.flatMap((s, i) => s.map((id) => [id, i] as const)));
+    for (const a of this.ids) for (const b of this.ids) if (a !== b && sideOf.get(a) !== sideOf.get(b)) this.cut(a, b);
+  }
+
+  /** Cut only the links between `a` and `b` (both directions). */
+  cutPair(a: number, b: number): void {
+    this.cut(a, b);
+    this.cut(b, a);
+  }
+}
+
+export class NamespaceNet extends FaultNet {
   private made = false;
 
   private constructor(
     readonly subnet: number,
-    readonly ids: number[],
-  ) {}
+    ids: number[],
+  ) {
+    super(ids);
+  }
+
+  get description(): string {
+    return `network namespaces ${this.prefix}-${this.ids[0]}..${this.ids.at(-1)} on bridge ${this.bridge}, 10.77.${this.subnet}.0/24`;
+  }
 
   /** A free subnet (one no namespace of ours uses), its bridge, and one namespace per id, all up. */
   static setup(ids: number[]): NamespaceNet {
@@ -90,23 +128,11 @@ export class NamespaceNet {
     }
   }
 
-  /** Cut every link between a member of `side` and a peer outside it (both directions). */
-  partition(sides: number[][]): void {
-    const sideOf = new Map(sides.flatMap((s, i) => s.map((id) => [id, i] as const)));
-    for (const a of this.ids) for (const b of this.ids) if (a !== b && sideOf.get(a) !== sideOf.get(b)) this.cut(a, b);
-  }
-
-  /** Cut only the links between `a` and `b` (both directions). */
-  cutPair(a: number, b: number): void {
-    this.cut(a, b);
-    this.cut(b, a);
-  }
-
-  private cut(from: number, to: number): void {
+  protected cut(from: number, to: number): void {
     ip('-n', this.namespace(from), 'route', 'replace', 'blackhole', `${this.address(to)}/32`);
   }
 
-  /** Remove every blackhole route: every peer reaches every other again. */
+  /** Remove every blackhole route. */
   heal(): void {
     for (const id of this.ids) {
       const routes = ip('-n', this.namespace(id), 'route', 'show', 'type', 'blackhole');

@@ -47,6 +47,8 @@ export interface EnsembleOptions {
   network?: MemberNetwork;
   /** each member runs its AdminServer on 127.0.0.1 on a port of its own (adminUrl) */
   adminServer?: boolean;
+  /** zoo.cfg lines for member `id` alone, asked at each start (e.g. a proxy mesh's server lines: test/faults/proxy-mesh.ts) */
+  memberCfg?: (id: number) => Record<string, string | number>;
 }
 
 /** Where member `id` lives when it is not on loopback (test/faults/net.ts). */
@@ -156,8 +158,13 @@ export class TestEnsemble {
 
   /** Member `id`'s quorum and election ports, from its server line. */
   peerPorts(id: number): { quorumPort: number; electionPort: number } {
-    const [, quorumPort, electionPort] = String(this.cfg[`server.${this.member(id).id}`]).split(/[:;]/);
+    const [, quorumPort, electionPort] = this.serverLine(id).split(/[:;]/);
     return { quorumPort: Number(quorumPort), electionPort: Number(electionPort) };
+  }
+
+  /** Member `id`'s line in the shared zoo.cfg ("host:quorumPort:electionPort[:observer][;client address]"). */
+  serverLine(id: number): string {
+    return String(this.cfg[`server.${this.member(id).id}`]);
   }
 
   /** The address member `id` serves clients on (127.0.0.1 unless on a `network`). */
@@ -190,7 +197,7 @@ export class TestEnsemble {
     if (this.running.has(id)) throw new Error(`member ${id} is already running`);
     const own: Record<string, string | number> = m.observer ? { peerType: 'observer' } : {};
     if (m.adminPort !== null) Object.assign(own, { 'admin.enableServer': 'true', 'admin.serverAddress': '127.0.0.1', 'admin.serverPort': m.adminPort });
-    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...cfg }, jvmFlags: m.jvmFlags, noWait, zkLog: this.opts.zkLog, logFormat: this.opts.logFormat, host: m.host, wrap: this.opts.network?.exec(id) });
+    const s = await startServer(m.kind, { myid: id, dataDir: m.dataDir, port: m.clientPort, tickTime: this.opts.tickTime ?? 300, cfg: { ...this.cfg, ...own, ...this.opts.memberCfg?.(id), ...cfg }, jvmFlags: m.jvmFlags, noWait, zkLog: this.opts.zkLog, logFormat: this.opts.logFormat, host: m.host, wrap: this.opts.network?.exec(id) });
     this.running.set(id, s);
     return s;
   }

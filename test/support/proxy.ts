@@ -4,14 +4,28 @@
 // as they arrive, freeze() stops forwarding bytes without closing anything (a
 // silent partition: only timeouts notice; freeze('replies') drops only the
 // server's bytes, so requests are applied but their replies are lost), thaw()
-// resumes. Bytes are forwarded unchanged.
+// resumes. stall() holds the bytes both ways (stall('replies'): the server's
+// only) without losing one, as TCP retransmits through a blackhole route (new
+// connections are accepted and held too, and an end's close reaches the other
+// only at unstall); unstall() writes each direction's held bytes at once, in
+// order, so they arrive together. Bytes are forwarded unchanged.
 
 import net from 'node:net';
 
+/** One connection through the proxy, and the bytes a stall holds for each end. */
+interface Link {
+  client: net.Socket;
+  upstream: net.Socket;
+  held: Map<net.Socket, Buffer[]>;
+  /** one end closed during a full stall: the other learns at unstall, as no FIN crosses a blackhole */
+  closing: boolean;
+}
+
 export class TcpProxy {
-  private readonly links = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  private readonly links = new Set<Link>();
   private refusing = false;
   private frozen: 'both' | 'replies' | false = false;
+  private stalled: 'both' | 'replies' | false = false;
   /** connections accepted so far (refused ones included) */
   accepted = 0;
 
@@ -49,9 +63,13 @@ export class TcpProxy {
       return;
     }
     const upstream = net.connect(this.target);
-    const link = { client, upstream };
+    const link: Link = { client, upstream, held: new Map([[client, []], [upstream, []]]), closing: false };
     this.links.add(link);
     const drop = () => {
+      if (this.stalled === 'both') {
+        link.closing = true;
+        return;
+      }
       this.links.delete(link);
       client.destroy();
       upstream.destroy();
@@ -60,8 +78,11 @@ export class TcpProxy {
       [client, upstream],
       [upstream, client],
     ] as const) {
+      const reply = from === upstream;
       from.on('data', (chunk) => {
-        if (!this.frozen || (this.frozen === 'replies' && from === client)) to.write(chunk);
+        if (this.frozen && !(this.frozen === 'replies' && !reply)) return;
+        if (this.stalled === 'both' || (this.stalled === 'replies' && reply)) link.held.get(to)!.push(chunk);
+        else to.write(chunk);
       });
       from.on('error', drop);
       from.on('close', drop);
@@ -89,6 +110,26 @@ export class TcpProxy {
 
   thaw(): void {
     this.frozen = false;
+  }
+
+  /**
+   * Stop forwarding (both ways, or only the server's bytes: 'replies') without discarding or closing anything, until
+   * unstall(): every byte arrives after, in order (bytes held together arrive together).
+   */
+  stall(what: 'both' | 'replies' = 'both'): void {
+    this.stalled = what;
+  }
+
+  unstall(): void {
+    this.stalled = false;
+    for (const link of this.links) {
+      for (const [to, chunks] of link.held) if (chunks.length > 0 && !to.destroyed) to.write(Buffer.concat(chunks.splice(0)));
+      if (link.closing) {
+        this.links.delete(link);
+        link.client.end();
+        link.upstream.end();
+      }
+    }
   }
 
   async close(): Promise<void> {
