@@ -36,12 +36,6 @@ const ZOOKEEPER_ONLY: Record<string, string> = {
       ['', '.empty', '.all_addresses', '.all_reachable_addresses', '.one', '.reachable_address', '.wildcard_addresses', '.all_ports', '.all_host_strings', '.all_reachable_addresses_or_all', '.reachable_or_one'].map((k) => [`${a}${k}`, 'a Java object dump, not a format']),
     ),
   ),
-  'observers[].established': 'learner connections keep no per-connection traffic statistics',
-  'observers[].queued_packets': 'the same',
-  'observers[].queued_packets_size': 'the same',
-  'observers[].packets_received': 'the same',
-  'observers[].packets_sent': 'the same',
-  'observers[].requests': 'the same',
 };
 /** Key paths only Paddock prints. */
 const PADDOCK_ONLY = new Set(['paddock.version', 'node.version']);
@@ -250,12 +244,18 @@ describe('AdminServer: leader, voting_view, zabstate and observers of an ensembl
         const c = await ens.connect(leader);
         await c.create('/w', 'x');
         await c.close();
+        const viaObserver = await ens.connect(4); // a write the observer forwards: a REQUEST on its connection
+        await viaObserver.create('/o', 'x');
+        await viaObserver.close();
         const replies = new Map<number, Map<string, Record<string, any>>>();
         for (const id of [1, 2, 3, 4]) {
           const own = new Map<string, Record<string, any>>();
           for (const name of ['leader', 'voting_view', 'zabstate', 'observers']) own.set(name, await command(ports.get(id)!, name));
           replies.set(id, own);
         }
+        const atLeader = replies.get(leader)!;
+        atLeader.set('observer_connection_stat_reset', await command(ports.get(leader)!, 'observer_connection_stat_reset'));
+        atLeader.set('observers after reset', await command(ports.get(leader)!, 'observers'));
         views[kind] = { leader, replies };
       } finally {
         await ens.close();
@@ -298,6 +298,11 @@ describe('AdminServer: leader, voting_view, zabstate and observers of an ensembl
           assert.equal(obs.synced_observers, 1, is);
           assert.equal(obs.observers[0].sid, 4, is);
           assert.match(obs.observers[0].remote_socket_address, /^\/127\.0\.0\.1:\d+$/, is);
+          const [before, after] = [obs.observers[0], r.get('observers after reset')!.observers[0]];
+          assert.ok(Math.abs(before.established - Date.now()) < 10 * 60_000, `${is}: established ${before.established} (ms)`);
+          assert.ok(before.packets_sent > 0 && before.packets_received > 0 && before.requests >= 1, `${is}: ${JSON.stringify(before)}`);
+          assert.equal(r.get('observer_connection_stat_reset')!.error, null, is);
+          assert.ok(after.requests === 0 && after.packets_received < before.packets_received && after.established === before.established, `${is} after orst: ${JSON.stringify(after)}`);
         } else assert.deepEqual([obs.synced_observers, obs.observers], [0, []], is);
       }
     }

@@ -89,7 +89,10 @@ const COMMANDS: AdminCommand[] = [
     // Java's formatting (a string such as "0.0") is mntr's; JSON has numbers.
     Object.fromEntries(monitorValues(view).map(([k, v]) => [k, typeof v === 'string' && NUMBER.test(v) ? Number(v) : v])),
   ),
-  command(['observer_connection_stat_reset', 'orst'], true, () => ({})),
+  command(['observer_connection_stat_reset', 'orst'], true, (view) => {
+    view.resetObserverConnectionStats?.();
+    return {};
+  }),
   command(['ruok'], true, () => ({})),
   command(['set_trace_mask', 'stmk'], false, (_view, args) => {
     const mask = args.get('traceMask');
@@ -107,7 +110,18 @@ const COMMANDS: AdminCommand[] = [
     const observers = view.quorumView?.()?.observers ?? [];
     return {
       synced_observers: observers.length,
-      observers: observers.map((o) => ({ remote_socket_address: o.remoteAddress, sid: o.sid, last_zxid: o.lastZxid })),
+      // LearnerHandler.getLearnerHandlerInfo's fields, in its order (a java.util.Date is milliseconds in Jackson's JSON)
+      observers: observers.map((o) => ({
+        remote_socket_address: o.remoteAddress ?? null,
+        sid: o.sid,
+        established: o.established ?? null,
+        queued_packets: o.queuedPackets ?? 0,
+        queued_packets_size: o.queuedBytes ?? 0,
+        packets_received: o.packetsReceived ?? 0,
+        packets_sent: o.packetsSent ?? 0,
+        requests: o.requests ?? 0,
+        last_zxid: o.lastZxid,
+      })),
     };
   }),
   command(['system_properties', 'sysp'], false, (view) => Object.fromEntries([...view.config.properties].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))),

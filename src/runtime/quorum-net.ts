@@ -101,6 +101,19 @@ export interface Pipeline {
   replaceState(tree: DataTree, logAt: number): void;
 }
 
+/** A learner's connection as the leader's observers admin command reports it. */
+export interface LearnerConnection {
+  /** "/host:port" as ZooKeeper prints a socket address */
+  remoteAddress: string | null;
+  /** when it was accepted (ms since the epoch) */
+  established: number;
+  queuedPackets: number;
+  queuedBytes: number;
+  packetsReceived: number;
+  packetsSent: number;
+  requests: number;
+}
+
 /** How often the core's clock is advanced: its election timers want finer steps than a tick. */
 const CLOCK_MS = 20;
 
@@ -120,6 +133,14 @@ class QuorumConn {
   /** the packets of this pass of the event loop, written as one buffer once its I/O callbacks have run */
   private readonly batch = new JuteWriter(2048);
   private batchScheduled = false;
+  /** packets in `batch` */
+  private batchPackets = 0;
+  /** what the observers admin command shows of a learner's connection (ZooKeeper's LearnerHandler counters) */
+  readonly established = Date.now();
+  packetsReceived = 0;
+  packetsSent = 0;
+  /** REQUEST packets received (writes a learner forwarded) */
+  requests = 0;
 
   constructor(
     readonly sock: net.Socket,
@@ -163,6 +184,15 @@ class QuorumConn {
     }
   }
 
+  /** packets sent but not yet written to the socket, and the bytes not yet taken by it */
+  get queuedPackets(): number {
+    return this.batchPackets + (this.held?.length ?? 0);
+  }
+
+  get queuedBytes(): number {
+    return this.batch.length + this.sock.writableLength + (this.held?.reduce((n, b) => n + b.length, 0) ?? 0);
+  }
+
   describe(): string {
     return `${this.peerId === null ? 'unidentified' : `with server ${this.peerId}`} (${this.sock.remoteAddress}:${this.sock.remotePort})`;
   }
@@ -184,6 +214,8 @@ class QuorumConn {
         const p = this.decoder.next();
         if (p === null) break;
         this.unanswered = null;
+        this.packetsReceived++;
+        if (p.type === PacketType.REQUEST) this.requests++;
         if (p.type === PacketType.SNAP) {
           this.snapPacket = p;
           continue;
@@ -201,6 +233,8 @@ class QuorumConn {
   }
 
   send(p: QuorumPacket): void {
+    this.packetsSent++;
+    this.batchPackets++;
     if (this.unanswered || this.held) {
       const bytes = encodePacket(p);
       this.unanswered?.push(bytes);
@@ -222,6 +256,7 @@ class QuorumConn {
   /** Write this pass's packets: the proposals, ACKs or COMMITs that the packets received together produce cost one syscall. */
   private flushBatch(): void {
     this.batchScheduled = false;
+    this.batchPackets = 0;
     if (this.batch.length > 0 && !this.sock.destroyed) this.sock.write(this.batch.take());
   }
 
@@ -722,8 +757,24 @@ export class QuorumNet {
   // ---- read by the AdminServer (src/admin) ----
 
   /** The remote address of the quorum connection with peer `id`, as Java prints a socket address ("/host:port"); null without one. */
-  remoteAddressOf(id: number): string | null {
-    const sock = this.conns.get(id)?.sock;
-    return sock?.remoteAddress ? `/${sock.remoteAddress.replace(/^::ffff:/, '')}:${sock.remotePort}` : null;
+  /** Learner `id`'s connection as the observers admin command shows it (ZooKeeper's LearnerHandler info), or null. */
+  learnerConnection(id: number): LearnerConnection | null {
+    const conn = this.conns.get(id);
+    if (!conn) return null;
+    const { sock } = conn;
+    return {
+      remoteAddress: sock.remoteAddress ? `/${sock.remoteAddress.replace(/^::ffff:/, '')}:${sock.remotePort}` : null,
+      established: conn.established,
+      queuedPackets: conn.queuedPackets,
+      queuedBytes: conn.queuedBytes,
+      packetsReceived: conn.packetsReceived,
+      packetsSent: conn.packetsSent,
+      requests: conn.requests,
+    };
+  }
+
+  /** observer_connection_stat_reset: every learner connection's packet and request counts start afresh. */
+  resetLearnerConnectionStats(): void {
+    for (const conn of this.conns.values()) conn.packetsReceived = conn.packetsSent = conn.requests = 0;
   }
 }

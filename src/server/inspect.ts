@@ -42,6 +42,8 @@ export interface ServerView {
   /** committed txns whose TxnDigest differed from the tree's (ZooKeeper's digest_mismatches_count) */
   readonly digestMismatches?: number;
   resetStats(): void;
+  /** observer_connection_stat_reset; absent standalone */
+  resetObserverConnectionStats?(): void;
 }
 
 /** The mode of a member serving read-only clients while it looks for its quorum (readonly.ts). */

@@ -26,7 +26,7 @@ import { dataDirOptions, type ServerConfig } from '../config/config.ts';
 import type { Logger } from '../log.ts';
 import { ElectionNet } from '../runtime/election-net.ts';
 import { QuorumAuth } from '../runtime/quorum-auth.ts';
-import { QuorumNet } from '../runtime/quorum-net.ts';
+import { QuorumNet, type LearnerConnection } from '../runtime/quorum-net.ts';
 import type { SizeStats } from '../metrics/summary.ts';
 import { Replica } from '../runtime/replica.ts';
 import type { PeerTransport } from '../runtime/transport.ts';
@@ -55,8 +55,8 @@ export interface QuorumView {
   zabState: 'election' | 'synchronization' | 'broadcast';
   /** each voting member's addresses (ZooKeeper 3.8.0's QuorumServerView) */
   votingView: [number, { quorum: string; election: string; client: string }][];
-  /** the leader's synced observers (null on any other role) */
-  observers: { sid: number; remoteAddress: string | null; lastZxid: number | null }[] | null;
+  /** the leader's synced observers and their connections (null on any other role) */
+  observers: ({ sid: number; lastZxid: number | null } & Partial<LearnerConnection>)[] | null;
 }
 
 /** What srvr/stat/mntr call each serving role. */
@@ -201,18 +201,23 @@ export class EnsembleMember {
         .filter((s) => !s.observer)
         .map((s) => [s.id, { quorum: `${s.host}:${s.quorumPort}`, election: `${s.host}:${s.electionPort}`, client: s.clientPort === undefined ? '' : `${s.clientHost}:${s.clientPort}` }]),
       observers:
-        this.peer.syncedObservers?.map((o) => ({ sid: o.id, remoteAddress: this.quorumNet.remoteAddressOf(o.id), lastZxid: o.lastZxid })) ?? null,
+        this.peer.syncedObservers?.map((o) => ({ sid: o.id, lastZxid: o.lastZxid, ...this.quorumNet.learnerConnection(o.id) })) ?? null,
     };
   }
 
-  /** The leader's proposal sizes (srvr's "Proposal sizes last/min/max"); null on any other role. */
   /** srvr's Zxid: a leader's is the last it assigned (ZooKeeper's hzxid, epoch<<32 before any txn), another member's the last applied. */
   get zxid(): number {
     return Math.max(this.replica.tree.lastProcessedZxid, (this.role.role === 'leading' && this.peer.lastProposedZxid) || 0);
   }
 
+  /** The leader's proposal sizes (srvr's "Proposal sizes last/min/max"); null on any other role. */
   get proposalSizes(): SizeStats | null {
     return this.role.role === 'leading' ? this.quorumNet.stats.proposalSizes : null;
+  }
+
+  /** orst: the observers' connection counters start afresh. */
+  resetObserverConnectionStats(): void {
+    this.quorumNet.resetLearnerConnectionStats();
   }
 
   /** srst: the quorum counters start afresh, as 3.8's ServerMetrics and proposal sizes do. */

@@ -340,6 +340,10 @@ export class PaddockServer implements ServerView, ConnectionHost {
     this.logger.info(message, fields);
   }
 
+  resetObserverConnectionStats(): void {
+    this.member?.resetObserverConnectionStats();
+  }
+
   resetStats(): void {
     const s = this.processor.stats;
     s.packetsReceived = s.packetsSent = s.minLatency = s.maxLatency = s.totalLatency = s.latencyCount = 0;
