@@ -1,5 +1,8 @@
-#!/usr/bin/env node
+#!/bin/sh
+':' //; exec node --initial-old-space-size=64 "$0" "$@"
 // Entry point of the `paddock` command: runs the compiled code in dist/.
+// Run as a program, a shell reads the line above and starts Node with the
+// server's flags (src/node-flags.ts says why); Node reads it as a no-op.
 // In a source checkout (src/ present) whose dist/ is missing or older than
 // some file under src/, it runs the sources through tsx (a development
 // dependency) instead, so a developer never runs a stale build; `npm run

@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitForServing } from './probe.ts';
+import { SERVER_NODE_FLAGS } from '../node-flags.ts';
 
 const PADDOCK_BIN = fileURLToPath(new URL('../../bin/paddock.js', import.meta.url));
 const OUTPUT_TAIL = 16 * 1024;
@@ -66,7 +67,7 @@ export class Peer {
   /** Spawn the process; it serves once `waitServing` resolves. The caller's JVMFLAGS/SERVER_JVMFLAGS do not leak in. */
   start(): void {
     if (this.running) throw new Error(`peer ${this.n} is already running`);
-    const proc = spawn(process.execPath, [PADDOCK_BIN, 'server', join(this.dir, 'zoo.cfg')], {
+    const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, PADDOCK_BIN, 'server', join(this.dir, 'zoo.cfg')], {
       cwd: this.dir,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, SERVER_JVMFLAGS: this.jvmFlags.join(' '), JVMFLAGS: '' },

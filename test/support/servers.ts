@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fourLetterWord, waitForServing } from '../../src/testing/probe.ts';
+import { SERVER_NODE_FLAGS } from '../../src/node-flags.ts';
 
 export { fourLetterWord, waitForServing };
 
@@ -95,7 +96,7 @@ async function launch(kind: RunningServer['kind'], opts: ServerOptions): Promise
   const [command, args]: [string, string[]] =
     kind === 'zookeeper'
       ? ['java', ['-Xmx1g', ...(opts.jvmFlags ?? []), ...(opts.zkLog ? ZK_LOGGING.flags : []), '-cp', ZK_CLASSPATH + (opts.zkLog ? ZK_LOGGING.classpath : ''), opts.myid === undefined ? 'org.apache.zookeeper.server.ZooKeeperServerMain' : 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfgPath]]
-      : [process.execPath, [join(ROOT, 'bin', 'paddock.js'), 'server', cfgPath]];
+      : [process.execPath, [...SERVER_NODE_FLAGS, join(ROOT, 'bin', 'paddock.js'), 'server', cfgPath]];
   const [wrapCommand, ...wrapArgs] = opts.wrap ?? [];
   const proc = spawn(wrapCommand ?? command, wrapCommand === undefined ? args : [...wrapArgs, command, ...args], {
     cwd: dir,
