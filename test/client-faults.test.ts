@@ -177,15 +177,17 @@ for (const kind of ['paddock', 'zookeeper'] as const) {
       await zk.sync('/');
       const twin = await ZooKeeperClient.connect(server.connectString, { sessionId: zk.sessionId, password: zk.password, sessionTimeout: SESSION_MS });
       await twin.close();
+      // The twin's attach drops zk's connection, and zk may reattach before the twin's closeSession lands (Curator's
+      // KillSession has the same race): then it is dropped again and its next reattach is refused as expired.
       await untilState(zk, 'Expired');
-      assert.deepEqual(seen.at(-1), 'Expired');
-      assert.ok(!seen.includes('Connected'), `no reconnect to the dead session: ${seen.join(', ')}`);
+      const expiredAt = seen.indexOf('Expired');
       await assert.rejects(zk.getData('/f'), (e: unknown) => e instanceof SessionExpiredError && e.code === Err.sessionExpired && e.path === '/f');
       assert.ok((await iterated) instanceof SessionExpiredError, 'the iterator throws SessionExpiredError');
       assert.deepEqual(oneShot, [{ type: 'None', state: 'Expired', path: '/f' }]);
       assert.equal(await admin.exists('/f/doomed'), null, 'its ephemeral node went with it');
       await zk.close(); // a no-op on an expired session
       assert.equal(zk.state, 'Expired');
+      assert.deepEqual(seen.slice(expiredAt), ['Expired'], `Expired is final: ${seen.join(', ')}`);
     });
 
     it('a server behind the client\'s lastZxid is refused: the client never reads the past, it waits for one that is not behind', async () => {
