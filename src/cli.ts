@@ -70,6 +70,20 @@ async function runServer(cfgPath: string | null): Promise<void> {
     clientPort: config.clientPort,
     tickTime: config.tickTime,
   });
+  // Signals are handled from here on: one that arrives during recovery or
+  // start-up stops the server as soon as it is up (Node's default would kill
+  // it mid-write with status 130).
+  let running: PaddockServer | undefined;
+  let stopSignal: string | undefined;
+  const stop = (server: PaddockServer) => server.stop().then(() => process.exit(0));
+  const shutdown = (signal: string) => {
+    if (stopSignal !== undefined) return;
+    stopSignal = signal;
+    log.info(`${signal}: shutting down`, { event: 'stop' });
+    if (running) void stop(running);
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
   let server: PaddockServer;
   try {
     server = await PaddockServer.open(config, log);
@@ -87,15 +101,8 @@ async function runServer(cfgPath: string | null): Promise<void> {
     process.stderr.write(`paddock: cannot listen on ${config.clientPortAddress}:${config.clientPort}: ${(e as Error).message}\n`);
     process.exit(1);
   }
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`${signal}: shutting down`, { event: 'stop' });
-    server.stop().then(() => process.exit(0));
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  running = server;
+  if (stopSignal !== undefined) await stop(server);
 }
 
 export async function main(argv: string[]): Promise<void> {

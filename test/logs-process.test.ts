@@ -178,7 +178,6 @@ describe('log settings of a standalone server', { timeout: 120_000 }, () => {
       child.stdout.on('data', (d) => (screen += d));
       const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
       try {
-        // The start-up snapshot is written after start-up installed the signal handlers (an earlier Ctrl-C kills it outright).
         await waitFor('the server to serve and write its start-up snapshot', WAIT_MS, () => /serving clients on[^]*wrote snapshot .* event=snapshot/.test(screen));
         const lines = screen.split(/\r?\n/).filter((l) => l !== '');
         assert.ok(lines.every((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z \[(INFO|WARN)\] /.test(l)), `text lines only:\n${screen}`);

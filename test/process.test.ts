@@ -81,6 +81,25 @@ describe('process life', () => {
       assert.ok(shutdownMs < 5000, `shutdown took ${shutdownMs} ms`);
     });
   }
+
+  test('a signal during start-up stops the server once it is up, with exit status 0', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    const cfg = writeCfg(dir, ['tickTime=2000', `dataDir=${join(dir, 'data')}`, `clientPort=${port}`, 'clientPortAddress=127.0.0.1', 'admin.enableServer=false']);
+    const child = spawn(process.execPath, [PADDOCK, 'server', cfg], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // The mode line comes before the dataDir is even opened.
+    await new Promise<void>((resolve) =>
+      child.stdout.on('data', (d) => {
+        out += d;
+        if (/mode: standalone/.test(out)) resolve();
+      }),
+    );
+    child.kill('SIGTERM');
+    assert.equal(await exit, 0, out);
+    assert.match(out, /SIGTERM: shutting down/);
+  });
 });
 
 describe('configuration errors stop start-up with one clear message', () => {
