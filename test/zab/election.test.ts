@@ -262,3 +262,24 @@ test('a vote slower than finalizeWait splits a round, as in ZooKeeper; looking a
   assert.ok(net.runUntil(() => one.decision !== null, 5000));
   assert.equal(net.leaderOf(1), 3);
 });
+
+test("a survivor that learns of the leader's death after the other one voted gets that vote back at once, not a resend later", () => {
+  const net = SimNet.majority([1, 2, 3]);
+  for (const id of [1, 2, 3]) net.start(id, fresh);
+  assert.ok(net.runUntil(() => net.allDecided(), 1000));
+  assert.equal(net.leaderOf(1), 3);
+  // Leader 3 dies. 2 notices first: its round-2 notice reaches 1 while 1 still follows 3
+  // (1 answers with its old vote and forgets the notice), and only then does 1 look too.
+  net.crash(3);
+  net.isolated.add(3);
+  net.start(2, fresh);
+  net.flush();
+  const t0 = net.now;
+  net.start(1, fresh);
+  // 1 proposes itself to 2; 2's vote is better and 2 says so right away, so the two agree
+  // within finalizeWait (200 ms) and a tick, well before the first resend (200 ms) could help.
+  assert.ok(net.runUntil(() => net.allDecided([1, 2]), 1000));
+  assert.ok(net.now - t0 <= 220, `decided ${net.now - t0} ms after 1 began to look`);
+  assert.equal(net.leaderOf(1), 2);
+  assert.equal(net.stateOf(2), PeerState.leading);
+});
