@@ -305,6 +305,8 @@ export class QuorumNet {
   private readonly conns = new Map<number, QuorumConn>();
   /** accepted connections that have not named their server yet */
   private readonly unidentified = new Set<QuorumConn>();
+  /** connections accepted while we look, unread until we know whether we lead (bounded by the server count) */
+  private readonly held = new Set<net.Socket>();
   /** a Ready (or an exclusive storage step) is being carried */
   private carrying = false;
   private readonly carriedWaiters: (() => void)[] = [];
@@ -416,6 +418,7 @@ export class QuorumNet {
     for (const c of [...this.conns.values(), ...this.unidentified]) c.close();
     this.conns.clear();
     this.unidentified.clear();
+    this.releaseHeld();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     await this.whenCarried();
   }
@@ -423,6 +426,14 @@ export class QuorumNet {
   // ---- connections ----
 
   private accepted(sock: net.Socket): void {
+    // A learner may decide a little before its leader does (each ends its own finalizeWait):
+    // held, its connection is served as soon as we lead, instead of refused and redialled later.
+    if (!this.closed && this.peer.role === 'looking' && this.held.size < this.opts.servers.length) {
+      this.held.add(sock);
+      sock.on('error', () => {});
+      sock.once('close', () => this.held.delete(sock));
+      return;
+    }
     if (this.closed || this.peer.role !== 'leading') {
       sock.destroy();
       return;
@@ -430,6 +441,17 @@ export class QuorumNet {
     const authenticated = this.opts.auth?.asServer(sock, Buffer.alloc(0), `learner at ${sock.remoteAddress}:${sock.remotePort} (quorum port)`) ?? null;
     const conn = this.track(new QuorumConn(sock, true, null, (c, p, s) => this.received(c, p, s), this.logger, authenticated));
     this.unidentified.add(conn);
+  }
+
+  /** The connections held while we looked: served if we now lead, else closed. */
+  private releaseHeld(): void {
+    const held = [...this.held];
+    this.held.clear();
+    for (const sock of held) {
+      if (sock.destroyed) continue;
+      if (this.closed || this.peer.role !== 'leading') sock.destroy();
+      else this.accepted(sock);
+    }
   }
 
   /**
@@ -707,6 +729,7 @@ export class QuorumNet {
       this.unidentified.clear();
       this.role = change.role;
       this.roleLeader = change.leader;
+      this.releaseHeld();
     }
     if (change.serving && this.sync) this.logSynced(this.sync, change);
     if (change.serving || change.role === 'looking') this.sync = null;
