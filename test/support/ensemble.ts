@@ -316,15 +316,26 @@ export class TestEnsemble {
       return ok ? { leader: leaders[0]!, followers, observers } : null;
     });
     return found.catch((e: Error) => {
-      const tails = [...this.running].filter(([id]) => among.includes(id)).map(([id, s]) => `--- member ${id} (${s.kind}), the end of its output:\n${s.output().split('\n').slice(-TAIL_LINES).join('\n')}`);
-      throw new Error(`${e.message}; last modes: ${last}\n${tails.join('\n')}`);
+      throw new Error(`${e.message}; last modes: ${last}\n${this.tails(among)}`);
     });
+  }
+
+  /** The end of the output of each of `ids` that runs, for a failure's message. */
+  private tails(ids: number[]): string {
+    return [...this.running]
+      .filter(([id]) => ids.includes(id))
+      .map(([id, s]) => `--- member ${id} (${s.kind}), the end of its output:\n${s.output().split('\n').slice(-TAIL_LINES).join('\n')}`)
+      .join('\n');
   }
 
   /** A Paddock client session on member `id` (or a connect string), closed by `close` if still open. */
   async connect(target: number | string, opts: ConnectOptions = {}): Promise<ZooKeeperClient> {
     const where = typeof target === 'number' ? this.connectString([target]) : target;
-    const c = await ZooKeeperClient.connect(where, { sessionTimeout: 6000, connectTimeout: 10_000, ...opts });
+    const c = await ZooKeeperClient.connect(where, { sessionTimeout: 6000, connectTimeout: 10_000, ...opts }).catch((e: Error) => {
+      // Members are meant to serve here: say what the one refusing us was doing.
+      e.message += `\n${this.tails(typeof target === 'number' ? [target] : this.runningIds)}`;
+      throw e;
+    });
     this.clients.add(c);
     return c;
   }
