@@ -8,11 +8,13 @@
 
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { PeerAddress } from '../src/config/config.ts';
 import { recordingLogger } from '../src/log.ts';
 import { treeDigest } from '../src/tree/digest.ts';
 import { OpCode } from '../src/proto/constants.ts';
+import { encodeLearnerInfo, encodePacket, packetName, PacketType, QuorumPacketDecoder, ZAB_PROTOCOL_VERSION } from '../src/proto/quorum.ts';
 import type { Txn, TxnBody } from '../src/proto/txn.ts';
 import { ElectionNet } from '../src/runtime/election-net.ts';
 import { QuorumNet } from '../src/runtime/quorum-net.ts';
@@ -184,5 +186,31 @@ describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_
     assert.ok(lines.some((l) => l.startsWith(`${leader.peer.id} INFO syncing server ${follower} by SNAP`)), 'synced by SNAP');
     await write(leader, create(leader, '/app/after-purge', 'x'));
     assertSameTrees('after the purge and the SNAP');
+  });
+
+  it('a learner that connects while its leader-to-be still looks is served once it leads, not refused', async () => {
+    for (const id of [...members.keys()]) await stop(id);
+    // 3 alone cannot elect: it looks. Server 2's learner (raw bytes here) connects and names itself.
+    const three = await start(3);
+    const learner = net.connect({ host: '127.0.0.1', port: servers.find((s) => s.id === 3)!.quorumPort });
+    await new Promise((resolve, reject) => learner.once('connect', resolve).once('error', reject));
+    let closed = false;
+    learner.once('close', () => (closed = true));
+    const packets = new QuorumPacketDecoder();
+    learner.on('data', (d) => packets.push(d));
+    learner.write(encodePacket({ type: PacketType.FOLLOWERINFO, zxid: 0, data: encodeLearnerInfo({ serverId: 2, protocolVersion: ZAB_PROTOCOL_VERSION, configVersion: null }), authinfo: null }));
+    await new Promise((r) => setTimeout(r, 3 * TICK_MS));
+    assert.equal(three.peer.role, 'looking');
+    assert.equal(closed, false, 'the connection is held while 3 looks');
+    // With 1 back, 3 (the highest id, logs alike) leads, and answers the held learner first of all.
+    await start(1);
+    const answer = await waitFor('an answer to the held FOLLOWERINFO', WAIT_MS, () => packets.next() ?? (closed ? Promise.reject(new Error('closed unanswered')) : null));
+    assert.equal(packetName(answer.type), 'LEADERINFO');
+    assert.equal(three.peer.role, 'leading');
+    learner.destroy();
+    await start(2);
+    const leader = await settled();
+    await write(leader, create(leader, '/app/after-held', 'x'));
+    assertSameTrees('after a held learner connection');
   });
 });
