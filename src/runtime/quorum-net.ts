@@ -443,8 +443,9 @@ export class QuorumNet {
     this.unidentified.add(conn);
   }
 
-  /** The connections held while we looked: served if we now lead, else closed. */
+  /** The connections held while we looked: served if we now lead, else closed (kept while we still look). */
   private releaseHeld(): void {
+    if (!this.closed && this.peer.role === 'looking') return;
     const held = [...this.held];
     this.held.clear();
     for (const sock of held) {
