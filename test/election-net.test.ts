@@ -150,3 +150,48 @@ test('while a peer is unreachable only the newest notification waits for it', as
     await two.close();
   }
 });
+
+test('a server whose connection closed is reported unreachable; with it gone, the other two elect on a clock that never moves', async () => {
+  const servers = await addresses(3);
+  const quorum = majorityQuorum(servers);
+  // Frozen clocks: finalizeWait can never pass, so a decision can only come from knowing who is unreachable.
+  const frozen = () => 0;
+  const peers = servers.map((s) => {
+    const election = new Election({ myId: s.id, quorum, lastZxid: 0, currentEpoch: 0, now: 0 });
+    const elNet = new ElectionNet({ myId: s.id, servers });
+    const reports: number[][] = [];
+    const driver = new ElectionDriver(election, elNet, undefined, frozen);
+    const forward = elNet.onReachability;
+    elNet.onReachability = (u) => {
+      reports.push([...u].sort());
+      forward(u);
+    };
+    return { election, net: elNet, driver, reports };
+  });
+  const [one, two, three] = peers as [(typeof peers)[0], (typeof peers)[0], (typeof peers)[0]];
+  try {
+    // 3 never listens: 1 and 2 dial it in vain, and say so.
+    await Promise.all([one.net.listen(), two.net.listen()]);
+    one.driver.start();
+    two.driver.start();
+    await waitFor('1 and 2 to decide without the clock moving', 20_000, () => one.election.decision && two.election.decision);
+    assert.equal(one.election.decision!.vote.leader, 2);
+    assert.equal(two.election.peerState, PeerState.leading);
+    assert.deepEqual(one.reports.at(-1), [3]);
+    assert.deepEqual(two.reports.at(-1), [3]);
+    // 3 comes, talks, and is reachable again; when it goes, the connection's close says so.
+    await three.net.listen();
+    three.driver.start();
+    await waitFor('3 to follow 2', 20_000, () => three.election.decision);
+    assert.equal(three.election.decision!.vote.leader, 2);
+    await waitFor('1 and 2 to reach 3', 10_000, () => one.reports.at(-1)?.length === 0 && two.reports.at(-1)?.length === 0);
+    three.driver.stop();
+    await three.net.close();
+    await waitFor('1 and 2 to see 3 gone', 10_000, () => one.reports.at(-1)?.includes(3) && two.reports.at(-1)?.includes(3));
+  } finally {
+    for (const p of peers) {
+      p.driver.stop();
+      await p.net.close();
+    }
+  }
+});

@@ -10,6 +10,8 @@
 //   ZooKeeper's SEND_CAPACITY) and so is what is handed to a socket (its write buffer);
 // - a send to a server we have no connection to dials it; nothing else reconnects, since the
 //   election resends while it looks; a new connection repeats the last message if none waits;
+// - a server is unreachable (onReachability) from the moment its connection closes or a dial
+//   to it fails until a connection with it works again: the election's guess of who can vote;
 // - bad bytes from a peer never stop the service: a bad header or frame length closes that
 //   connection, a bad notification is logged and skipped;
 // - with quorum SASL (quorum-auth.ts) its handshake follows the header on every connection,
@@ -69,6 +71,10 @@ interface Peer {
 export class ElectionNet {
   /** called with each notification a peer sends us */
   onNotification: (n: Notification) => void = () => {};
+  /** called with the servers we cannot reach now, whenever that set changes */
+  onReachability: (unreachable: ReadonlySet<number>) => void = () => {};
+  /** servers whose connection closed or whose last dial failed, until a connection with them works again */
+  private readonly unreachable = new Set<number>();
   private readonly myId: number;
   private readonly own: PeerAddress;
   private readonly log: Logger;
@@ -154,7 +160,10 @@ export class ElectionNet {
       return;
     }
     peer.dialling = true;
+    let connected = false;
     const socket = this.transport.dial(peer.addr, this.timeoutMs, () => {
+      connected = true;
+      this.noteReachable(sid, true);
       socket.setTimeout(0);
       socket.write(encodeConnectHeader(this.myId, [{ host: this.own.host, port: this.own.electionPort }]));
       // --- quorum SASL hook (quorum-auth.ts): the dial is over once its handshake is ---
@@ -168,7 +177,18 @@ export class ElectionNet {
     });
     this.track(socket);
     socket.once('timeout', () => socket.destroy());
-    socket.once('close', () => (peer.dialling = false));
+    socket.once('close', () => {
+      peer.dialling = false;
+      if (!connected) this.noteReachable(sid, false);
+    });
+  }
+
+  /** Note whether server `sid` can be reached now; tell onReachability when that changes. */
+  private noteReachable(sid: number, yes: boolean): void {
+    if (yes === !this.unreachable.has(sid)) return;
+    if (yes) this.unreachable.delete(sid);
+    else this.unreachable.add(sid);
+    this.onReachability(new Set(this.unreachable));
   }
 
   private accepted(socket: net.Socket): void {
@@ -220,8 +240,11 @@ export class ElectionNet {
     const peer = this.peer(sid);
     if (peer.socket && peer.socket !== socket) peer.socket.destroy();
     peer.socket = socket;
+    this.noteReachable(sid, true);
     socket.on('close', () => {
-      if (peer.socket === socket) peer.socket = null;
+      if (peer.socket !== socket) return; // replaced by a newer connection
+      peer.socket = null;
+      if (!this.closed) this.noteReachable(sid, false);
     });
     const frames = new FrameReader();
     const onData = (chunk: Buffer) => {
@@ -283,6 +306,10 @@ export class ElectionDriver {
   ) {
     net.onNotification = (n) => {
       election.receive(n, this.clock());
+      this.pump();
+    };
+    net.onReachability = (unreachable) => {
+      election.reachability(unreachable, this.clock());
       this.pump();
     };
   }

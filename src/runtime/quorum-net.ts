@@ -356,6 +356,11 @@ export class QuorumNet {
         this.peer.receiveVote(n);
         this.drive();
       };
+      opts.electionNet.onReachability = (unreachable) => {
+        if (this.closed) return;
+        this.peer.reachability(unreachable);
+        this.drive();
+      };
     }
   }
 

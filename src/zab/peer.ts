@@ -1,7 +1,8 @@
 // One member of an ensemble as a deterministic state machine (ZooKeeper's
-// QuorumPeer without its threads): inputs are election notifications, peer
-// messages, the time (a monotonic millisecond clock the caller reads), "persisted
-// up to zxid" and client writes; outputs are Readies (see ready.ts). No
+// QuorumPeer without its threads): inputs are election notifications (and
+// which voters the election port cannot reach), peer messages, the time (a
+// monotonic millisecond clock the caller reads), "persisted up to zxid" and
+// client writes; outputs are Readies (see ready.ts). No
 // sockets, files, timers, clock or randomness in here or below: the runtime and
 // the simulator drive the very same code.
 //
@@ -180,6 +181,12 @@ export class Peer implements Orderer {
   /** An election notification from peer n.from. */
   receiveVote(n: Notification): void {
     this.election.receive(n, this.now);
+    this.afterElection();
+  }
+
+  /** The voters the election port cannot reach now (see Election.reachability). */
+  reachability(unreachable: ReadonlySet<number>): void {
+    this.election.reachability(unreachable, this.now);
     this.afterElection();
   }
 

@@ -164,6 +164,8 @@ interface Client {
 
 export class Cluster {
   readonly rng: Rand;
+  /** the election ports' guesses of who is unreachable: a stream of its own, so the rest of a seed's schedule stays */
+  private readonly reachRng: Rand;
   now = 0;
   private seq = 0;
   private readonly queue: { at: number; seq: number; run: () => void }[] = [];
@@ -187,6 +189,7 @@ export class Cluster {
 
   constructor(readonly opts: SimOptions) {
     this.rng = new Rand(opts.seed);
+    this.reachRng = this.rng.fork(1);
     this.tickMs = opts.tickMs ?? 100;
     this.sessions = new SessionWatch(SESSION_TIMEOUT, this.tickMs, opts.syncLimit ?? 5, (p) => this.linked(p));
     const observers = Array.from({ length: opts.observers ?? 0 }, (_, i) => opts.peers + 1 + i);
@@ -293,6 +296,7 @@ export class Cluster {
       touches: () => p.sessions.takeReports(),
     });
     this.carry(p);
+    this.reportReachability();
     // The runtime's timer: the peer reads its (skewed) clock every 20 ms.
     const tick = () => {
       if (p.incarnation !== inc) return;
@@ -326,6 +330,7 @@ export class Cluster {
     p.disk.durable = kept;
     this.dropConnections(p.id);
     this.failClientsOf(p.id);
+    this.reportReachability();
     const inc = p.incarnation;
     this.at(this.rng.int(200, 3000), () => {
       if (p.incarnation !== inc) return;
@@ -571,6 +576,25 @@ export class Cluster {
     this.trace('heal');
     this.groups = null;
     for (const dir of this.channels.keys()) this.pump(dir);
+    this.reportReachability();
+  }
+
+  /**
+   * Each live peer's election port learns, a moment later, whom it cannot reach: the crashed
+   * and the partitioned, mostly; now and then also a live one (a dial that failed) or not a
+   * dead one (a close not seen yet). Only the election's timing may depend on it.
+   */
+  private reportReachability(): void {
+    for (const p of this.peers) {
+      if (!p.alive) continue;
+      const unreachable = new Set<number>();
+      for (const q of this.peers) {
+        const down = !q.alive || !this.reachable(p.id, q.id);
+        if (q !== p && down !== this.reachRng.chance(0.1)) unreachable.add(q.id);
+      }
+      const inc = p.incarnation;
+      this.at(this.reachRng.int(0, 50), () => this.onPeer(p, inc, () => p.peer.reachability(unreachable)));
+    }
   }
 
   // ---- election port ----
@@ -626,6 +650,7 @@ export class Cluster {
         this.trace(`pause ${p.id} until ${p.pausedUntil}`);
       }
     }
+    this.reportReachability();
     this.at(this.rng.int(200, 1500), () => this.nemesis());
   }
 
@@ -639,6 +664,7 @@ export class Cluster {
     this.groups = new Map(this.peers.map((p) => [p.id, minority.has(p.id) ? 1 : 0]));
     const id = ++this.partitions;
     this.trace(`partition ${[...minority].join(',')} | rest`);
+    this.reportReachability();
     this.at(this.rng.int(500, 4000), () => {
       if (this.groups && this.partitions === id) this.heal();
     });

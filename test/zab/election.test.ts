@@ -10,7 +10,7 @@ import { SimNet, addresses, zxid } from './sim-net.ts';
 
 const fresh = { zxid: 0, epoch: 0 };
 
-test('three fresh peers elect the highest id after finalizeWait, all in round 1', () => {
+test('three fresh peers elect the highest id in round 1, at once: every voter agrees, so no better vote can come', () => {
   const net = SimNet.majority([1, 2, 3]);
   for (const id of [1, 2, 3]) net.start(id, fresh);
   // Everyone's first proposal goes to every other voter (ours is handled locally).
@@ -19,12 +19,7 @@ test('three fresh peers elect the highest id after finalizeWait, all in round 1'
     ['1->2:1', '1->3:1', '2->1:2', '2->3:2', '3->1:3', '3->2:3'],
   );
   net.flush();
-  // A quorum agrees on 3, but each waits finalizeWait for a better vote first.
-  assert.equal(net.peers.get(1)!.proposedVote.leader, 3);
-  assert.equal(net.allDecided(), false);
-  net.advance(190);
-  assert.equal(net.allDecided(), false, 'no decision before finalizeWait has passed');
-  net.advance(20);
+  assert.equal(net.now, 0);
   assert.ok(net.allDecided());
   for (const id of [1, 2, 3]) {
     assert.deepEqual(net.peers.get(id)!.decision, {
@@ -32,6 +27,31 @@ test('three fresh peers elect the highest id after finalizeWait, all in round 1'
       round: 1,
       state: id === 3 ? PeerState.leading : PeerState.following,
     });
+  }
+});
+
+test('a quorum that agrees waits finalizeWait for a silent voter, unless it knows that voter cannot be reached', () => {
+  for (const known of [false, true]) {
+    const net = SimNet.majority([1, 2, 3]);
+    net.isolated.add(3);
+    if (known) for (const id of [1, 2]) net.start(id, fresh).reachability(new Set([3]), net.now);
+    else for (const id of [1, 2]) net.start(id, fresh);
+    net.flush();
+    assert.equal(net.peers.get(1)!.proposedVote.leader, 2);
+    if (known) {
+      assert.ok(net.allDecided([1, 2]), 'decided at once: the only voter that could vote better is unreachable');
+      assert.equal(net.now, 0);
+    } else {
+      assert.equal(net.allDecided([1, 2]), false);
+      net.advance(190);
+      assert.equal(net.allDecided([1, 2]), false, 'no decision before finalizeWait has passed');
+      net.advance(20);
+      assert.ok(net.allDecided([1, 2]));
+      // Word that 3 is unreachable changes nothing once decided.
+      net.peers.get(1)!.reachability(new Set([3]), net.now);
+    }
+    assert.equal(net.leaderOf(1), 2);
+    assert.equal(net.stateOf(2), PeerState.leading);
   }
 });
 
