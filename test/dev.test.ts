@@ -114,17 +114,24 @@ describe('paddock dev', () => {
   });
 
   test('--peers 1 (a standalone server), stopped by SIGTERM: everything removed; bad arguments refused', async () => {
-    const child = spawn(process.execPath, [PADDOCK, 'dev', '--peers=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-    try {
-      await waitFor('peer 1 serving', WAIT_MS, () => /^peer 1: standalone$/m.test(out)).catch((e: Error) => assert.fail(`${e.message}; the output:\n${out}`));
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0);
-      assertCleanedUp(out, 1);
-    } finally {
-      child.kill('SIGKILL');
+    // SIGTERM once the peer serves, and as soon as its address is printed (the console is not up yet: a signal then
+    // once found Node's default and killed the command outright, leaving the peer and its directory).
+    for (const [what, line] of [
+      ['peer 1 serving', /^peer 1: standalone$/m],
+      ['peer 1 listed', /^peer 1: pid \d+/m],
+    ] as const) {
+      const child = spawn(process.execPath, [PADDOCK, 'dev', '--peers=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+      try {
+        await waitFor(what, WAIT_MS, () => line.test(out)).catch((e: Error) => assert.fail(`${e.message}; the output:\n${out}`));
+        child.kill('SIGTERM');
+        assert.equal(await exited, 0, `exit status after SIGTERM at "${what}"`);
+        assertCleanedUp(out, 1);
+      } finally {
+        child.kill('SIGKILL');
+      }
     }
     for (const args of [['--peers', '0'], ['--peers', 'x'], ['--nodes', '3']]) {
       const bad = spawn(process.execPath, [PADDOCK, 'dev', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -67,6 +67,9 @@ class DevConsole {
   private polling = false;
   private timer: NodeJS.Timeout | undefined;
   private quitting: Promise<void> | null = null;
+  /** settles once quit() is done */
+  private end!: () => void;
+  private readonly ended = new Promise<void>((resolve) => (this.end = resolve));
   /** the command line, once the first status is known */
   private rl: Interface | undefined;
 
@@ -78,26 +81,24 @@ class DevConsole {
     this.statuses = Array.from({ length: cluster.size }, () => ({ role: 'starting', zxid: '' }));
   }
 
-  /** Run until quit; resolves once everything is removed. */
+  /** Run until quit (a command, the end of stdin, or quit() from a signal); resolves once everything is removed. */
   async run(): Promise<void> {
     await this.poll();
+    if (this.quitting) return this.ended; // a signal came first
     if (!this.tty) for (const [i, s] of this.statuses.entries()) this.line(`peer ${i + 1}: ${s.role}`);
     const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: this.tty, prompt: 'dev> ' });
     this.rl = rl;
     this.draw();
     this.timer = setInterval(() => void this.poll(), POLL_MS);
-    await new Promise<void>((resolve) => {
-      const quit = () => void this.quit().then(resolve);
-      rl.on('line', (line) => void this.command(line.trim()).then((quitting) => quitting && resolve()));
-      rl.on('SIGINT', quit); // Ctrl-C on a terminal
-      rl.on('close', quit); // the end of stdin
-      process.once('SIGINT', quit).once('SIGTERM', quit);
-    });
+    rl.on('line', (line) => void this.command(line.trim()));
+    rl.on('SIGINT', () => void this.quit()); // Ctrl-C on a terminal
+    rl.on('close', () => void this.quit()); // the end of stdin
+    await this.ended;
   }
 
   /** Stop everything: peers killed, directory removed (once, however often asked). */
   quit(): Promise<void> {
-    this.quitting ??= this.shutdown();
+    this.quitting ??= this.shutdown().then(this.end);
     return this.quitting;
   }
 
@@ -186,23 +187,30 @@ export async function runDev(args: string[]): Promise<number> {
     return 2;
   }
   process.stdout.write(`starting ${peers} peer${peers === 1 ? '' : 's'}…\n`);
-  // A signal while the peers start: exit, and paddock/testing's exit hook kills them and removes their directory.
-  const exitNow = () => process.exit(130);
-  process.once('SIGINT', exitNow).once('SIGTERM', exitNow);
-  let cluster: TestCluster;
+  // One handler for the whole run, so that no signal ever finds Node's default (which kills at once,
+  // even between a line the user saw and the next statement). While the peers start it exits, and
+  // paddock/testing's exit hook kills them and removes their directory; then it quits the console.
+  let onSignal: () => void = () => process.exit(130);
+  const signalled = () => onSignal();
+  process.on('SIGINT', signalled).on('SIGTERM', signalled);
   try {
-    cluster = await startEnsemble({ size: peers, adminServer: true, cfg: { 'admin.backup.enabled': 'true' } });
-  } catch (e) {
-    process.stderr.write(`paddock dev: the ensemble did not start: ${(e as Error).message}\n`);
-    return 1;
+    let cluster: TestCluster;
+    try {
+      cluster = await startEnsemble({ size: peers, adminServer: true, cfg: { 'admin.backup.enabled': 'true' } });
+    } catch (e) {
+      process.stderr.write(`paddock dev: the ensemble did not start: ${(e as Error).message}\n`);
+      return 1;
+    }
+    const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+    const devConsole = new DevConsole(cluster, tty);
+    onSignal = () => void devConsole.quit();
+    if (!tty) {
+      process.stdout.write(`${header(cluster).join('\n')}\n`);
+      for (let n = 1; n <= peers; n++) process.stdout.write(`peer ${n}: pid ${cluster.pid(n)} client ${cluster.address(n)} admin ${cluster.adminUrl(n)}\n`);
+    }
+    await devConsole.run();
+    return 0;
   } finally {
-    process.off('SIGINT', exitNow).off('SIGTERM', exitNow);
+    process.off('SIGINT', signalled).off('SIGTERM', signalled);
   }
-  const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
-  if (!tty) {
-    process.stdout.write(`${header(cluster).join('\n')}\n`);
-    for (let n = 1; n <= peers; n++) process.stdout.write(`peer ${n}: pid ${cluster.pid(n)} client ${cluster.address(n)} admin ${cluster.adminUrl(n)}\n`);
-  }
-  await new DevConsole(cluster, tty).run();
-  return 0;
 }
