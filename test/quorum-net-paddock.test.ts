@@ -4,7 +4,10 @@
 // real sockets. They elect a leader, replicate the
 // writes it proposes to every tree (same nodes, same digest), bring back a
 // restarted follower (DIFF), elect a new leader in a new epoch when the
-// leader stops, and take the old leader back as a follower.
+// leader stops, take the old leader back as a follower, and bring back by SNAP
+// a follower the leader's autopurge left behind (a snapshot stream far
+// larger than what a learner holds of it at once: loaded while it arrives,
+// the socket paused while the loader catches up).
 
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -30,6 +33,8 @@ import { waitFor } from './support/wait.ts';
 
 const WAIT_MS = 30_000;
 const TICK_MS = 100;
+/** what a learner holds of a SNAP's stream before it pauses its socket: small, so that a SNAP here pauses it many times */
+const SNAP_HIGH_WATER = 64 << 10;
 const OPEN_ACL = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
 
 interface Member {
@@ -58,7 +63,7 @@ describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_
       now: performance.now(),
     });
     const electionNet = new ElectionNet({ myId: id, servers });
-    const quorumNet = new QuorumNet({ myId: id, servers, peer, replica, tickMs: TICK_MS, logger, config, electionNet });
+    const quorumNet = new QuorumNet({ myId: id, servers, peer, replica, tickMs: TICK_MS, logger, config, electionNet, snapHighWaterBytes: SNAP_HIGH_WATER });
     await quorumNet.listen();
     await electionNet.listen();
     quorumNet.start();
@@ -173,6 +178,9 @@ describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_
     const follower = [...members.values()].find((m) => m !== leader)!.peer.id;
     const behind = members.get(follower)!.peer.lastZxid;
     await stop(follower);
+    // A stream of 12 MiB, items of 256 KiB: each fills what the learner holds before it pauses its socket.
+    await write(leader, create(leader, '/big', ''));
+    for (let i = 0; i < 48; i++) await write(leader, () => ({ type: OpCode.create, path: `/big/n${i}`, data: Buffer.alloc(256 << 10, i), acl: OPEN_ACL, ephemeral: false, parentCVersion: i + 1 }));
     // Four snapshots, the retained three all after the follower's last zxid.
     for (let round = 0; round < 4; round++) {
       for (let i = 0; i < 3; i++) await write(leader, create(leader, `/app/purge-${round}-${i}`, 'x'));
@@ -181,9 +189,13 @@ describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_
     await leader.quorumNet.purge();
     assert.ok(lines.some((l) => l.startsWith(`${leader.peer.id} INFO purged 1 snapshots`)), 'the oldest snapshot went');
     assert.ok(leader.peer.history.logStart > behind, 'the core no longer offers a DIFF from before the oldest snapshot kept');
+    const since = lines.length;
     await start(follower);
     leader = await settled();
     assert.ok(lines.some((l) => l.startsWith(`${leader.peer.id} INFO syncing server ${follower} by SNAP`)), 'synced by SNAP');
+    const syncedLine = new RegExp(`^${follower} INFO synced with leader ${leader.peer.id} by SNAP at 0x[0-9a-f]+: a (\\d+)-byte snapshot`);
+    const synced = await waitFor("the follower's synced line", WAIT_MS, () => lines.slice(since).map((l) => syncedLine.exec(l)).find((m) => m) ?? null);
+    assert.ok(Number(synced[1]) > 48 * (256 << 10), `the synced line counts the stream's ${synced[1]} bytes`);
     await write(leader, create(leader, '/app/after-purge', 'x'));
     assertSameTrees('after the purge and the SNAP');
   });
