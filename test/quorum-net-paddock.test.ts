@@ -4,7 +4,12 @@
 // real sockets. They elect a leader, replicate the
 // writes it proposes to every tree (same nodes, same digest), bring back a
 // restarted follower (DIFF), elect a new leader in a new epoch when the
-// leader stops, and take the old leader back as a follower.
+// leader stops, take the old leader back as a follower, and bring back by SNAP
+// a follower the leader's autopurge left behind (a snapshot stream far
+// larger than what a learner holds of it at once: loaded while it arrives,
+// the socket paused while the loader catches up), also when its first
+// connection is cut in the middle of that stream (nothing installed from it;
+// it looks again and the next SNAP brings it back).
 
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -30,6 +35,8 @@ import { waitFor } from './support/wait.ts';
 
 const WAIT_MS = 30_000;
 const TICK_MS = 100;
+/** what a learner holds of a SNAP's stream before it pauses its socket: small, so that a SNAP here pauses it many times */
+const SNAP_HIGH_WATER = 64 << 10;
 const OPEN_ACL = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
 
 interface Member {
@@ -39,6 +46,53 @@ interface Member {
   close(): Promise<void>;
 }
 
+/** A TCP relay on loopback to `port`: its first connection is closed (both ends) once `cutAfter` bytes came back; later ones relay everything. */
+class CuttingRelay {
+  connections = 0;
+  cut = 0;
+  private readonly sockets = new Set<net.Socket>();
+
+  private constructor(
+    private readonly server: net.Server,
+    readonly port: number,
+  ) {}
+
+  static async start(port: number, cutAfter: number): Promise<CuttingRelay> {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const relay = new CuttingRelay(server, (server.address() as net.AddressInfo).port);
+    server.on('connection', (client) => {
+      const first = relay.connections++ === 0;
+      const upstream = net.connect({ host: '127.0.0.1', port });
+      for (const s of [client, upstream]) {
+        relay.sockets.add(s);
+        s.on('error', () => {});
+        s.on('close', () => {
+          relay.sockets.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      let back = 0;
+      upstream.on('data', (chunk: Buffer) => {
+        back += chunk.length;
+        if (first && back > cutAfter) {
+          relay.cut++;
+          client.destroy();
+          upstream.destroy();
+        } else client.write(chunk);
+      });
+    });
+    return relay;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
 describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_000 }, () => {
   const scratch = scratchRoot('quorum-net-paddock');
   const dirs = new Map<number, string>();
@@ -46,7 +100,8 @@ describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_
   const lines: string[] = [];
   let servers: PeerAddress[] = [];
 
-  async function start(id: number): Promise<Member> {
+  /** `dial` overrides the quorum addresses this member dials (a relay in front of a peer); the config stays the ensemble's. */
+  async function start(id: number, dial: PeerAddress[] = servers): Promise<Member> {
     const logger = recordingLogger((l) => lines.push(`${id} ${l.level} ${l.message}`), 'INFO');
     const replica = await Replica.open(dataDirOptions(dirs.get(id)!, 10_000), logger);
     const config = quorumConfigText(servers);
@@ -58,7 +113,7 @@ describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_
       now: performance.now(),
     });
     const electionNet = new ElectionNet({ myId: id, servers });
-    const quorumNet = new QuorumNet({ myId: id, servers, peer, replica, tickMs: TICK_MS, logger, config, electionNet });
+    const quorumNet = new QuorumNet({ myId: id, servers: dial, peer, replica, tickMs: TICK_MS, logger, config, electionNet, snapHighWaterBytes: SNAP_HIGH_WATER });
     await quorumNet.listen();
     await electionNet.listen();
     quorumNet.start();
@@ -113,6 +168,20 @@ describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_
       assert.equal(nodesText(treeNodes(m.replica.tree)), nodesText(treeNodes(first!.replica.tree)), `${what}: member ${m.peer.id} holds member ${first!.peer.id}'s tree`);
       assert.equal(treeDigest(m.replica.tree), treeDigest(first!.replica.tree), `${what}: same digest`);
     }
+  }
+
+  let purges = 0;
+  /** With a follower stopped at zxid `behind`: four snapshots on the leader, the retained three all after it, then autopurge. */
+  async function purgePast(leader: Member, behind: number): Promise<void> {
+    purges++;
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 3; i++) await write(leader, create(leader, `/app/purge-${purges}-${round}-${i}`, 'x'));
+      await leader.replica.snapshot();
+    }
+    const since = lines.length;
+    await leader.quorumNet.purge();
+    assert.ok(lines.slice(since).some((l) => new RegExp(`^${leader.peer.id} INFO purged [1-9]\\d* snapshots`).test(l)), 'the oldest snapshots went');
+    assert.ok(leader.peer.history.logStart > behind, 'the core no longer offers a DIFF from before the oldest snapshot kept');
   }
 
   before(async () => {
@@ -173,17 +242,17 @@ describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_
     const follower = [...members.values()].find((m) => m !== leader)!.peer.id;
     const behind = members.get(follower)!.peer.lastZxid;
     await stop(follower);
-    // Four snapshots, the retained three all after the follower's last zxid.
-    for (let round = 0; round < 4; round++) {
-      for (let i = 0; i < 3; i++) await write(leader, create(leader, `/app/purge-${round}-${i}`, 'x'));
-      await leader.replica.snapshot();
-    }
-    await leader.quorumNet.purge();
-    assert.ok(lines.some((l) => l.startsWith(`${leader.peer.id} INFO purged 1 snapshots`)), 'the oldest snapshot went');
-    assert.ok(leader.peer.history.logStart > behind, 'the core no longer offers a DIFF from before the oldest snapshot kept');
+    // A stream of 12 MiB, items of 256 KiB: each fills what the learner holds before it pauses its socket.
+    await write(leader, create(leader, '/big', ''));
+    for (let i = 0; i < 48; i++) await write(leader, () => ({ type: OpCode.create, path: `/big/n${i}`, data: Buffer.alloc(256 << 10, i), acl: OPEN_ACL, ephemeral: false, parentCVersion: i + 1 }));
+    await purgePast(leader, behind);
+    const since = lines.length;
     await start(follower);
     leader = await settled();
     assert.ok(lines.some((l) => l.startsWith(`${leader.peer.id} INFO syncing server ${follower} by SNAP`)), 'synced by SNAP');
+    const syncedLine = new RegExp(`^${follower} INFO synced with leader ${leader.peer.id} by SNAP at 0x[0-9a-f]+: a (\\d+)-byte snapshot`);
+    const synced = await waitFor("the follower's synced line", WAIT_MS, () => lines.slice(since).map((l) => syncedLine.exec(l)).find((m) => m) ?? null);
+    assert.ok(Number(synced[1]) > 48 * (256 << 10), `the synced line counts the stream's ${synced[1]} bytes`);
     await write(leader, create(leader, '/app/after-purge', 'x'));
     assertSameTrees('after the purge and the SNAP');
   });
@@ -212,5 +281,38 @@ describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_
     const leader = await settled();
     await write(leader, create(leader, '/app/after-held', 'x'));
     assertSameTrees('after a held learner connection');
+  });
+
+  it('a follower whose connection closes in the middle of a SNAP stream installs nothing, looks again and is brought back', async () => {
+    let leader = await settled();
+    const follower = [...members.values()].find((m) => m !== leader)!.peer.id;
+    const behind = members.get(follower)!.peer.lastZxid;
+    await stop(follower);
+    await purgePast(leader, behind);
+    // The follower dials its leader through a relay that closes the first connection 1 MiB into
+    // what the leader sends (LEADERINFO, SNAP, then the 12 MiB stream): in the middle of the stream.
+    const leaderAddress = servers.find((s) => s.id === leader.peer.id)!;
+    const relay = await CuttingRelay.start(leaderAddress.quorumPort, 1 << 20);
+    try {
+      const since = lines.length;
+      await start(
+        follower,
+        servers.map((s) => (s === leaderAddress ? { ...s, quorumPort: relay.port } : s)),
+      );
+      leader = await settled();
+      const log = lines.slice(since).filter((l) => l.startsWith(`${follower} `));
+      assert.equal(relay.cut, 1, 'the first connection was cut');
+      assert.ok(relay.connections >= 2, 'the follower connected again');
+      const lost = log.findIndex((l) => l.includes(`quorum connection with server ${leader.peer.id} lost`));
+      const installed = log.filter((l) => l.includes("installed the leader's snapshot"));
+      assert.ok(lost >= 0, `the cut is seen as a lost connection:\n${log.join('\n')}`);
+      assert.equal(installed.length, 1, `one snapshot installed, by the second SNAP:\n${log.join('\n')}`);
+      assert.ok(log.indexOf(installed[0]!) > lost, 'nothing was installed from the cut stream');
+      assert.equal(log.filter((l) => / synced with leader \d+ by SNAP/.test(l)).length, 1);
+      await write(leader, create(leader, '/app/after-cut', 'x'));
+      assertSameTrees('after a SNAP cut mid-stream and the one after it');
+    } finally {
+      await relay.close();
+    }
   });
 });

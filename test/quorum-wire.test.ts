@@ -3,17 +3,17 @@
 // quorum; this test then plays peer 3 (a follower) and peer 4 (an observer)
 // over plain sockets, speaking only through Paddock's codecs, and checks every
 // packet the leader sends: discovery, SNAP, DIFF and TRUNC sync, NEWLEADER,
-// UPTODATE, PROPOSAL/COMMIT with TxnDigests that match a tree rebuilt from the
-// SNAP stream, PINGs (whose replies keep a session alive), REVALIDATE, SYNC,
+// UPTODATE, PROPOSAL/COMMIT with TxnDigests that match a tree loaded from the
+// SNAP stream while it arrives, PINGs (whose replies keep a session alive), REVALIDATE, SYNC,
 // INFORM, and requests forwarded by the fake follower that the leader commits
 // and a ZooKeeper client then reads.
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { loadSnapPayload } from './support/snap.ts';
 import { ZooKeeperClient } from '../src/client/index.ts';
 import { JuteWriter } from '../src/jute/archive.ts';
+import { readSnapStream } from '../src/persistence/snapshot.ts';
 import { treeDigest } from '../src/tree/digest.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import {
@@ -54,8 +54,8 @@ const OPEN_ACL = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
 class FakeLearner {
   /** every packet received, PINGs included, in order */
   readonly received: QuorumPacket[] = [];
-  /** the snapshot stream that followed each SNAP */
-  readonly snapStreams: Buffer[] = [];
+  /** the tree each SNAP's snapshot stream loads into, as it arrives */
+  readonly snapTrees: Promise<DataTree>[] = [];
   /** reported in every PING reply; empty stops keeping them alive */
   sessions: SessionTouch[] = [];
   pingsAnswered = 0;
@@ -63,7 +63,6 @@ class FakeLearner {
   private readonly queue: QuorumPacket[] = [];
   private waiter: (() => void) | null = null;
   private failure: Error | null = null;
-  private inSnap = false;
   private synced = false;
 
   private constructor(private readonly sock: net.Socket) {
@@ -84,19 +83,30 @@ class FakeLearner {
     this.decoder.push(chunk);
     try {
       for (;;) {
-        if (this.inSnap) {
-          const stream = this.decoder.readSnapStream();
-          if (stream === null) return;
-          this.inSnap = false;
-          this.snapStreams.push(stream);
-          this.deliver(this.received[this.received.length - 1]!);
+        const stream = this.decoder.snapStream;
+        if (stream) {
+          const fed = this.decoder.feedSnapStream();
+          if (fed === 'more') return;
+          if (fed === 'full') {
+            // as QuorumConn: no more bytes until the loader has read
+            this.sock.pause();
+            void stream.wanted().then(() => {
+              this.sock.resume();
+              this.onData(Buffer.alloc(0));
+            });
+            return;
+          }
           continue;
         }
         const p = this.decoder.next();
         if (p === null) return;
         this.received.push(p);
-        if (p.type === PacketType.SNAP) this.inSnap = true;
-        else if (p.type === PacketType.PING) {
+        if (p.type === PacketType.SNAP) {
+          const tree = readSnapStream(this.decoder.snapStream!, p.zxid);
+          tree.catch(() => {}); // awaited by the test that expects this SNAP, if any
+          this.snapTrees.push(tree);
+          this.deliver(p);
+        } else if (p.type === PacketType.PING) {
           if (this.synced) this.answerPing(p);
         } else {
           if (p.type === PacketType.UPTODATE) this.synced = true;
@@ -278,7 +288,7 @@ describe('quorum wire against a ZooKeeper 3.8 leader', { timeout: 240_000 }, () 
     const snap = await fake.expect(PacketType.SNAP);
     assert.equal(snap.zxid, leaderZxid, "SNAP carries the leader's last processed zxid");
     assert.equal(snap.data, null);
-    tree = await loadSnapPayload(fake.snapStreams[0]!, snap.zxid);
+    tree = await fake.snapTrees[0]!;
     assert.equal(tree.get('/before')?.data?.toString(), 'written before the fake follower joined');
     assert.equal(tree.get('/before')?.czxid, leaderZxid);
     assert.ok(tree.sessions.has(client.sessionId), "the ZooKeeper client's session travels in the SNAP stream");

@@ -1,14 +1,16 @@
 // QuorumPacket codecs (src/proto/quorum.ts) on their own: every data codec
 // round-trips, the incremental decoder yields the same packets however the
-// byte stream is cut (SNAP stream included), and garbage gets a clear
+// byte stream is cut (SNAP stream included; test/quorum-snapfeed.test.ts
+// loads one while it arrives), and garbage gets a clear
 // QuorumWireError, never another exception or a hang. The byte-level proof
 // against ZooKeeper itself is test/quorum-wire.test.ts.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadSnapPayload } from './support/snap.ts';
+import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { JuteWriter } from '../src/jute/archive.ts';
+import { readSnapStream } from '../src/persistence/snapshot.ts';
 import { OpCode } from '../src/proto/constants.ts';
 import {
   decodeAckEpoch,
@@ -66,25 +68,29 @@ function cut(bytes: Buffer, points: number[]): Buffer[] {
   return out;
 }
 
-/** Feed chunks, collecting packets; SNAP streams are read when they come. */
+/** Feed chunks, collecting packets; a SNAP's snapshot stream (signature included) is read as it is fed. */
 function decodeAll(chunks: Buffer[], max?: number): { packets: QuorumPacket[]; streams: Buffer[]; buffered: number } {
   const d = new QuorumPacketDecoder(max);
   const packets: QuorumPacket[] = [];
   const streams: Buffer[] = [];
-  let inSnap = false;
+  let parts: Buffer[] = [];
   for (const c of chunks) {
     d.push(c);
     for (;;) {
-      if (inSnap) {
-        const s = d.readSnapStream();
-        if (s === null) break;
-        streams.push(s);
-        inSnap = false;
+      const stream = d.snapStream;
+      if (stream) {
+        const fed = d.feedSnapStream();
+        for (let b; (b = stream.read() as Buffer | null) !== null; ) parts.push(b);
+        if (fed === 'more') break;
+        if (fed === 'done') {
+          streams.push(Buffer.concat(parts));
+          parts = [];
+        }
+        continue;
       }
       const p = d.next();
       if (p === null) break;
       packets.push(p);
-      inSnap = p.type === PacketType.SNAP;
     }
   }
   return { packets, streams, buffered: d.buffered };
@@ -217,20 +223,23 @@ describe('QuorumPacketDecoder', () => {
         const out = decodeAll(cut(bytes, points));
         assert.deepEqual(out.packets, [snap, newLeader]);
         assert.equal(out.streams.length, 1);
-        assert.ok(out.streams[0]!.equals(stream));
+        assert.ok(out.streams[0]!.equals(Buffer.concat([stream, signature])));
       }),
       { numRuns: 300 },
     );
-    const tree = await loadSnapPayload(stream, snap.zxid);
+    const tree = await readSnapStream(Readable.from([stream, signature]), snap.zxid);
     assert.equal(tree.get('/a')?.data?.toString(), 'payload');
     assert.equal(tree.sessions.get(0x300000000005eedn), 4000);
 
     const d = new QuorumPacketDecoder();
     d.push(bytes);
     assert.equal(d.next()?.type, PacketType.SNAP);
-    assert.throws(() => d.next(), /read the snapshot stream/);
-    assert.ok(d.readSnapStream()?.equals(stream));
-    assert.throws(() => d.readSnapStream(), /no SNAP packet/);
+    assert.throws(() => d.next(), /feed its snapshot stream/);
+    const fed = d.snapStream!;
+    assert.equal(d.feedSnapStream(), 'done');
+    assert.ok((fed.read() as Buffer).equals(Buffer.concat([stream, signature])));
+    assert.equal(fed.bytes, stream.length);
+    assert.throws(() => d.feedSnapStream(), /no SNAP packet/);
     assert.deepEqual(d.next(), newLeader);
   });
 
@@ -239,7 +248,7 @@ describe('QuorumPacketDecoder', () => {
       const d = new QuorumPacketDecoder(4096);
       d.push(Buffer.concat([encodePacket({ type: PacketType.SNAP, zxid: 1, data: null, authinfo: null }), stream]));
       d.next();
-      return d.readSnapStream();
+      return d.feedSnapStream();
     };
     const cases: [Buffer, RegExp][] = [
       [Buffer.concat([snapStreamBytes(), new JuteWriter().ustring('BenWasNotHere').toBuffer()]), /signature "BenWasNotHere", expected "BenWasHere"/],

@@ -9,19 +9,26 @@
 // chunk) and refuses a record larger than its limit. After a SNAP packet the
 // leader writes the raw snapshot stream (ZKDatabase.serializeSnapshot: sessions,
 // ACL table, nodes, "/") and the signature "BenWasHere", then packets resume;
-// the decoder hands that stream out through readSnapStream() before it decodes
-// any further packet.
+// the decoder hands that stream out as it arrives, item by whole item, through
+// a SnapStream (a Readable persistence's readSnapStream loads from at the same
+// time, as ZooKeeper's Learner.syncWithLeader deserializes the snapshot
+// straight off its socket), checks the signature, and decodes no further
+// packet before it. What waits in a SnapStream is bounded: it takes no item
+// while it holds its high-water mark, so the caller stops reading its socket
+// until the loader has read (SnapStream.wanted).
 //
 // The data of each packet type has its own codec below; decoders check every
 // value and the exact length and throw QuorumWireError on anything else.
 //
 // Exports: PacketType, packetName, QuorumPacket, ZXID_NONE_TYPES, encodePacket,
-// QuorumPacketDecoder, DEFAULT_MAX_PACKET_BYTES, QuorumWireError,
-// ZAB_PROTOCOL_VERSION, SNAP_SIGNATURE, and the data
-// codecs: LearnerInfo (FOLLOWERINFO/OBSERVERINFO), LEADERINFO, ACKEPOCH,
-// proposal data (PROPOSAL/INFORM/DIFF pairs), REQUEST, learner PING, REVALIDATE
-// (both ways), NEWLEADER, COMMITANDACTIVATE, INFORMANDACTIVATE.
+// QuorumPacketDecoder, SnapStream, SnapFeed, DEFAULT_MAX_PACKET_BYTES,
+// DEFAULT_SNAP_HIGH_WATER, QuorumWireError, ZAB_PROTOCOL_VERSION,
+// SNAP_SIGNATURE, and the data codecs: LearnerInfo (FOLLOWERINFO/OBSERVERINFO),
+// LEADERINFO, ACKEPOCH, proposal data (PROPOSAL/INFORM/DIFF pairs), REQUEST,
+// learner PING, REVALIDATE (both ways), NEWLEADER, COMMITANDACTIVATE,
+// INFORMANDACTIVATE.
 
+import { Readable } from 'node:stream';
 import { JuteError, JuteReader, JuteWriter } from '../jute/archive.ts';
 import { checkedZxid, ZxidError } from '../zxid.ts';
 import { DEFAULT_MAX_BUFFER } from './constants.ts';
@@ -67,6 +74,13 @@ export const SNAP_SIGNATURE = 'BenWasHere';
  * packet may be that plus its fixed fields and auth ids.
  */
 export const DEFAULT_MAX_PACKET_BYTES = 2 * DEFAULT_MAX_BUFFER + 64 * 1024;
+
+/**
+ * What a SnapStream may hold before the decoder hands it no more items: the
+ * loader reads in large bites, and a learner never holds more of the stream
+ * than this (plus one item, at most a packet's limit) however fast its leader.
+ */
+export const DEFAULT_SNAP_HIGH_WATER = 4 << 20;
 
 export class QuorumWireError extends Error {
   override name = 'QuorumWireError';
@@ -250,30 +264,90 @@ type SnapPhase = keyof typeof SNAP_ITEM;
 const END_OF_NODES = Buffer.from([0, 0, 0, 1, 0x2f]); // ustring "/"
 
 /**
+ * A SNAP's snapshot stream while it arrives: the items QuorumPacketDecoder
+ * has scanned (sessions, ACL table, nodes, "/", then the signature once it
+ * was found right), in order, for persistence's readSnapStream to load
+ * meanwhile. It ends after the signature; it is destroyed with a
+ * QuorumWireError when the stream proves bad or the connection goes first.
+ */
+export class SnapStream extends Readable {
+  /** bytes of the snapshot handed over so far (the signature not counted) */
+  bytes = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(highWaterMark: number) {
+    super({ highWaterMark });
+    // Its loader hears of a failure through its own listener, or `errored` when it next reads;
+    // between reads it has none, and an unheard 'error' must not take the process down.
+    this.on('error', () => {});
+    this.once('close', () => this.wake());
+  }
+
+  /** It holds its high-water mark: it takes no more items until read. */
+  get full(): boolean {
+    return this.readableLength >= this.readableHighWaterMark;
+  }
+
+  /** Resolves once the loader reads again (or the stream is gone): time to feed it again. */
+  wanted(): Promise<void> {
+    if (!this.full || this.destroyed) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** The loader asks for more (Readable calls this when what it holds falls below the mark). */
+  override _read(): void {
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const resolve of this.waiting.splice(0)) resolve();
+  }
+}
+
+/**
+ * Where feedSnapStream() left the snapshot stream: 'more' — every whole item
+ * that arrived went, more bytes are needed; 'full' — the SnapStream holds its
+ * high-water mark, feed it again once its wanted() resolved; 'done' — the
+ * signature arrived and was right, the SnapStream has ended, and next()
+ * decodes packets again.
+ */
+export type SnapFeed = 'more' | 'full' | 'done';
+
+/**
  * Feed it socket chunks with push(); next() returns each complete packet in
  * order, or null when the next one has not fully arrived. Throws
  * QuorumWireError on garbage or on a record above `maxPacketBytes`; the
- * connection is then unusable. After a SNAP packet, call readSnapStream()
- * until it returns the stream; next() refuses to run before that.
+ * connection is then unusable. After a SNAP packet, snapStream is its
+ * snapshot stream: call feedSnapStream() as bytes arrive until it says
+ * 'done' (next() refuses to run before that), and abortSnap() if the
+ * connection ends first.
  */
 export class QuorumPacketDecoder {
   private readonly q = new ByteQueue();
   private extent: Extent | null = null;
-  private snap: { phase: SnapPhase; left: number; parts: Buffer[] } | null = null;
+  private snap: { phase: SnapPhase; left: number; stream: SnapStream } | null = null;
 
-  constructor(private readonly maxPacketBytes = DEFAULT_MAX_PACKET_BYTES) {}
+  constructor(
+    private readonly maxPacketBytes = DEFAULT_MAX_PACKET_BYTES,
+    private readonly snapHighWater = DEFAULT_SNAP_HIGH_WATER,
+  ) {}
 
   push(chunk: Buffer): void {
     this.q.push(chunk);
   }
 
-  /** Bytes received and not yet decoded. */
+  /** Bytes received and not yet decoded (nor handed to a SnapStream). */
   get buffered(): number {
     return this.q.length;
   }
 
+  /** The snapshot stream of the SNAP packet next() returned, until all of it has been fed (then null). */
+  get snapStream(): SnapStream | null {
+    return this.snap?.stream ?? null;
+  }
+
   next(): QuorumPacket | null {
-    if (this.snap) throw new QuorumWireError('a SNAP packet was received: read the snapshot stream (readSnapStream) before the next packet');
+    if (this.snap) throw new QuorumWireError('a SNAP packet was received: feed its snapshot stream (feedSnapStream) before the next packet');
     this.extent ??= new Extent(PACKET_LAYOUT, 'quorum packet', this.maxPacketBytes);
     const n = this.extent.scan(this.q);
     if (n < 0) return null;
@@ -284,23 +358,44 @@ export class QuorumPacketDecoder {
     } catch (e) {
       throw wireError('quorum packet', e);
     }
-    if (p.type === PacketType.SNAP) this.snap = { phase: 'sessionCount', left: 0, parts: [] };
+    if (p.type === PacketType.SNAP) this.snap = { phase: 'sessionCount', left: 0, stream: new SnapStream(this.snapHighWater) };
     return p;
   }
 
   /**
-   * After SNAP: the raw snapshot stream (sessions, ACL table, nodes, the "/"
-   * end marker — what persistence's readSnapStream loads) once all of it and
-   * the BenWasHere signature have arrived, else null. The structure is
-   * walked item by item as bytes arrive; the stream is held in memory.
+   * After SNAP: move the whole items of the snapshot stream that have arrived
+   * into snapStream while it is below its high-water mark (so it never holds
+   * more than the mark plus one item). A bad item (a negative count, one
+   * above the packet limit, a wrong signature) throws QuorumWireError and
+   * destroys the SnapStream with it, so that its loader fails alike.
    */
-  readSnapStream(): Buffer | null {
+  feedSnapStream(): SnapFeed {
     const s = this.snap;
     if (!s) throw new QuorumWireError('no SNAP packet is waiting for its snapshot stream');
+    try {
+      return this.feed(s);
+    } catch (e) {
+      this.snap = null;
+      s.stream.destroy(e as Error);
+      throw e;
+    }
+  }
+
+  /** The connection ended (`reason`): a snapshot stream still arriving fails, and its loader with it. */
+  abortSnap(reason: string): void {
+    const s = this.snap;
+    if (!s) return;
+    this.snap = null;
+    s.stream.destroy(new QuorumWireError(`snapshot stream: ${reason} after ${s.stream.bytes} bytes of it`));
+  }
+
+  private feed(s: NonNullable<QuorumPacketDecoder['snap']>): SnapFeed {
+    const out = s.stream;
     for (;;) {
+      if (out.full) return 'full';
       this.extent ??= new Extent(SNAP_ITEM[s.phase], `snapshot stream (${s.phase})`, this.maxPacketBytes);
       const n = this.extent.scan(this.q);
-      if (n < 0) return null;
+      if (n < 0) return 'more';
       this.extent = null;
       const item = this.q.take(n);
       switch (s.phase) {
@@ -327,10 +422,13 @@ export class QuorumPacketDecoder {
           const sig = item.toString('utf8', 4);
           if (sig !== SNAP_SIGNATURE) throw new QuorumWireError(`snapshot stream: signature ${JSON.stringify(sig)}, expected "${SNAP_SIGNATURE}"`);
           this.snap = null;
-          return Buffer.concat(s.parts);
+          out.push(item);
+          out.push(null);
+          return 'done';
         }
       }
-      s.parts.push(item);
+      out.bytes += n;
+      out.push(item);
       if ((s.phase === 'sessions' || s.phase === 'acls') && s.left === 0) s.phase = s.phase === 'sessions' ? 'aclCount' : 'path';
     }
   }

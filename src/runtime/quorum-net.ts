@@ -27,6 +27,10 @@
 //   sliced like ZooKeeper's) holds back whatever follows it;
 // - a received SNAP is installed durably (Replica.install) before the core
 //   hears of it, and no later packet of that connection is stepped before;
+//   its snapshot stream is loaded while it arrives (the decoder's SnapStream
+//   into persistence's readSnapStream), and the socket is paused while the
+//   SnapStream holds its high-water mark, so a learner never holds more than
+//   that (plus one item and a socket chunk) of the stream besides the tree;
 // - a connection that breaks is reported to the core (disconnected) unless the
 //   runtime closed it itself (a role change closes every quorum connection of
 //   the old role; the core's `disconnect` list closes one);
@@ -41,12 +45,11 @@
 //   SNAP, the txns it was sent, how long until it served).
 
 import net from 'node:net';
-import { Readable } from 'node:stream';
 import type { PeerAddress } from '../config/config.ts';
 import { JuteWriter } from '../jute/archive.ts';
 import type { Logger } from '../log.ts';
-import { readSnapStream, SNAP_SIGNATURE, writeSnapStream } from '../persistence/snapshot.ts';
-import { decodeLearnerInfo, encodePacket, packetName, PacketType, QuorumPacketDecoder, QuorumWireError, writePacket, type QuorumPacket } from '../proto/quorum.ts';
+import { readSnapStream, writeSnapStream } from '../persistence/snapshot.ts';
+import { decodeLearnerInfo, encodePacket, packetName, PacketType, QuorumPacketDecoder, QuorumWireError, writePacket, type QuorumPacket, type SnapStream } from '../proto/quorum.ts';
 import type { Txn } from '../proto/txn.ts';
 import type { ApplyResult, DataTree } from '../tree/datatree.ts';
 import type { ForwardedRequest, ZabMessage } from '../zab/messages.ts';
@@ -89,6 +92,8 @@ export interface QuorumNetOptions {
   auth?: QuorumAuth;
   /** how connections are made and taken: plaintext unless sslQuorum/portUnification (src/tls/quorum.ts) */
   transport?: PeerTransport;
+  /** learner: how much of a SNAP's snapshot stream waits for the loader before the socket is paused (DEFAULT_SNAP_HIGH_WATER) */
+  snapHighWaterBytes?: number;
 }
 
 /** The request pipeline when it carries the core's Readies (Processor). */
@@ -124,10 +129,11 @@ class QuorumConn {
   closedByUs = false;
   /** dialled: the bytes sent until the leader's first packet, for a redial to send again */
   unanswered: Buffer[] | null;
-  private readonly decoder = new QuorumPacketDecoder();
   private pumping = false;
-  /** a SNAP packet whose stream has not fully arrived */
-  private snapPacket: QuorumPacket | null = null;
+  /** a received SNAP being loaded and installed: true once the core has it, false if it failed (the connection then goes) */
+  private installing: Promise<boolean> | null = null;
+  /** the socket is paused until the loader reads what its SnapStream holds */
+  private waitingForLoader = false;
   /** packets held back behind a snapshot stream being written */
   private held: Buffer[] | null = null;
   /** the packets of this pass of the event loop, written as one buffer once its I/O callbacks have run */
@@ -147,8 +153,10 @@ class QuorumConn {
     /** we accepted it: we lead on it (else we dialled our leader) */
     readonly accepted: boolean,
     peerId: number | null,
-    private readonly receive: (conn: QuorumConn, p: QuorumPacket, snapStream: Buffer | null) => void | Promise<void>,
+    /** a SNAP comes with its snapshot stream, still arriving, to load from */
+    private readonly receive: (conn: QuorumConn, p: QuorumPacket, snap: SnapStream | null) => void | Promise<void>,
     private readonly logger: Logger,
+    private readonly decoder: QuorumPacketDecoder,
     /** quorum SASL's handshake (quorum-auth.ts), resolving with the bytes behind it: packets wait for it */
     authenticated: Promise<Buffer> | null = null,
   ) {
@@ -157,6 +165,7 @@ class QuorumConn {
     sock.setNoDelay(true);
     sock.setKeepAlive(true);
     sock.on('error', (e) => this.logger.warn(`quorum connection ${this.describe()}: ${e.message}`, { event: 'connection-error', server: this.peerId ?? undefined }));
+    sock.on('close', () => this.decoder.abortSnap('the connection closed'));
     // --- quorum SASL hook: until the handshake is over, packets are held and nothing is read ---
     if (!authenticated) {
       this.read(Buffer.alloc(0));
@@ -197,18 +206,24 @@ class QuorumConn {
     return `${this.peerId === null ? 'unidentified' : `with server ${this.peerId}`} (${this.sock.remoteAddress}:${this.sock.remotePort})`;
   }
 
-  /** Decode and hand over packets one at a time; an async receive (a SNAP install) holds back the rest. */
+  /**
+   * Decode and hand over packets one at a time; an async receive holds back
+   * the rest. A SNAP is handed over at once, with its snapshot stream, and
+   * the packets after the stream wait for its install.
+   */
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
     try {
       while (!this.sock.destroyed) {
-        if (this.snapPacket) {
-          const stream = this.decoder.readSnapStream();
-          if (stream === null) break;
-          const p = this.snapPacket;
-          this.snapPacket = null;
-          await this.receive(this, p, stream);
+        if (this.decoder.snapStream) {
+          if (!this.feedSnap(this.decoder.snapStream)) break;
+          continue;
+        }
+        if (this.installing) {
+          const installed = await this.installing;
+          this.installing = null;
+          if (!installed) break;
           continue;
         }
         const p = this.decoder.next();
@@ -217,19 +232,55 @@ class QuorumConn {
         this.packetsReceived++;
         if (p.type === PacketType.REQUEST) this.requests++;
         if (p.type === PacketType.SNAP) {
-          this.snapPacket = p;
+          this.installing = this.install(p, this.decoder.snapStream!);
           continue;
         }
         const r = this.receive(this, p, null);
         if (r) await r;
       }
     } catch (e) {
-      const event = e instanceof QuorumWireError ? 'bad-packet' : 'connection-failed';
-      this.logger.warn(`quorum connection ${this.describe()} closed: ${(e as Error).message}`, { event, server: this.peerId ?? undefined });
-      this.sock.destroy();
+      this.broken(e as Error);
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** Hand the loader what has arrived of the snapshot stream; true once all of it has. */
+  private feedSnap(stream: SnapStream): boolean {
+    if (this.waitingForLoader) return false;
+    const fed = this.decoder.feedSnapStream();
+    if (fed === 'full') {
+      // Bounded: the leader waits (TCP) until the loader has read what is there.
+      this.waitingForLoader = true;
+      this.sock.pause();
+      void stream.wanted().then(() => {
+        this.waitingForLoader = false;
+        this.sock.resume();
+        void this.pump();
+      });
+    }
+    return fed === 'done';
+  }
+
+  /** Receive a SNAP while its stream arrives; a failure (bad stream, closed connection, storage) takes the connection. */
+  private async install(p: QuorumPacket, stream: SnapStream): Promise<boolean> {
+    try {
+      await this.receive(this, p, stream);
+      // Settled before the stream's end only if the SNAP was dropped (the connection is going): read no further.
+      if (this.decoder.snapStream === stream) throw new QuorumWireError('the SNAP was dropped before its snapshot stream arrived');
+      return true;
+    } catch (e) {
+      // A connection already gone was reported (as lost, or for the bad bytes that failed the stream).
+      if (!this.sock.destroyed) this.broken(e as Error);
+      return false;
+    }
+  }
+
+  /** Bad bytes or a failed receive: this connection goes. */
+  private broken(e: Error): void {
+    const event = e instanceof QuorumWireError ? 'bad-packet' : 'connection-failed';
+    this.logger.warn(`quorum connection ${this.describe()} closed: ${e.message}`, { event, server: this.peerId ?? undefined });
+    this.sock.destroy();
   }
 
   send(p: QuorumPacket): void {
@@ -293,12 +344,6 @@ const DIAL_ATTEMPTS = 5;
 /** ...this long apart (ZooKeeper: zookeeper.leaderConnectDelayDuringRetryMs, 100 ms). */
 const REDIAL_MS = 100;
 
-/** The SNAP stream as QuorumPacketDecoder hands it out (signature stripped), loaded into a tree. */
-function loadSnapStream(stream: Buffer, zxid: number): Promise<DataTree> {
-  const signature = new JuteWriter().ustring(SNAP_SIGNATURE).toBuffer();
-  return readSnapStream(Readable.from([stream, signature]), zxid);
-}
-
 export class QuorumNet {
   private server: net.Server | null = null;
   /** identified connections by peer id */
@@ -323,8 +368,8 @@ export class QuorumNet {
   /** how packets map on a connection we lead, and on one to our leader */
   private readonly leaderWire: WireContext;
   private readonly learnerWire: WireContext;
-  /** learner: the sync under way with our leader, for its `synced` line */
-  private sync: { type: string; zxid: number; started: number; txns: number; bytes?: number } | null = null;
+  /** learner: the sync under way with our leader, for its `synced` line (a SNAP's bytes are counted by its stream as they arrive) */
+  private sync: { type: string; zxid: number; started: number; txns: number; snap: SnapStream | null } | null = null;
   /** carries the Readies when set (carryWith); else this runtime carries them */
   private pipeline: Pipeline | null = null;
   /** the quorum part of a Ready, for a pipeline that carries them */
@@ -378,6 +423,10 @@ export class QuorumNet {
     const a = this.opts.servers.find((s) => s.id === id);
     if (!a) throw new Error(`no server.${id} line`);
     return a;
+  }
+
+  private newDecoder(): QuorumPacketDecoder {
+    return new QuorumPacketDecoder(undefined, this.opts.snapHighWaterBytes);
   }
 
   private wire(conn: QuorumConn): WireContext {
@@ -444,7 +493,7 @@ export class QuorumNet {
       return;
     }
     const authenticated = this.opts.auth?.asServer(sock, Buffer.alloc(0), `learner at ${sock.remoteAddress}:${sock.remotePort} (quorum port)`) ?? null;
-    const conn = this.track(new QuorumConn(sock, true, null, (c, p, s) => this.received(c, p, s), this.logger, authenticated));
+    const conn = this.track(new QuorumConn(sock, true, null, (c, p, s) => this.received(c, p, s), this.logger, this.newDecoder(), authenticated));
     this.unidentified.add(conn);
   }
 
@@ -472,7 +521,7 @@ export class QuorumNet {
     // SASL may start at once: what it writes waits for the transport's ready (transport.ts).
     const sock = (this.opts.transport ?? PLAINTEXT).dial({ host: a.host, port: a.quorumPort }, undefined, () => {});
     const authenticated = this.opts.auth?.asLearner(sock, `leader ${id} (quorum port)`) ?? null;
-    const conn = this.track(new QuorumConn(sock, false, id, (c, p, s) => this.received(c, p, s), this.logger, authenticated), attempt);
+    const conn = this.track(new QuorumConn(sock, false, id, (c, p, s) => this.received(c, p, s), this.logger, this.newDecoder(), authenticated), attempt);
     this.conns.set(id, conn);
     for (const bytes of resend) conn.resend(bytes);
     return conn;
@@ -518,7 +567,7 @@ export class QuorumNet {
     }
   }
 
-  private async received(conn: QuorumConn, p: QuorumPacket, snapStream: Buffer | null): Promise<void> {
+  private async received(conn: QuorumConn, p: QuorumPacket, snap: SnapStream | null): Promise<void> {
     if (this.closed) return;
     if (conn.peerId === null) {
       if (p.type !== PacketType.FOLLOWERINFO && p.type !== PacketType.OBSERVERINFO) throw new QuorumWireError(`${packetName(p.type)} before FOLLOWERINFO/OBSERVERINFO`);
@@ -532,13 +581,13 @@ export class QuorumNet {
       else if (msg.type === 'commit' || msg.type === 'inform') this.stats.commitsReceived++;
     } else if (from === this.learnerOf()) {
       if (msg.type === 'diff' || msg.type === 'trunc' || msg.type === 'snap') {
-        this.sync = { type: msg.type.toUpperCase(), zxid: msg.zxid, started: performance.now(), txns: 0, bytes: snapStream?.length };
+        this.sync = { type: msg.type.toUpperCase(), zxid: msg.zxid, started: performance.now(), txns: 0, snap };
       } else if (msg.type === 'proposal' && this.sync) this.sync.txns++;
     }
     if (msg.type === 'snap') {
       // Durable before the core hears of it (ZOOKEEPER-3911); only from the leader we follow.
       if (this.learnerOf() !== from) throw new QuorumWireError(`SNAP from server ${from}, which is not our leader`);
-      const tree = await loadSnapStream(snapStream!, msg.zxid);
+      const tree = await readSnapStream(snap!, msg.zxid); // while the stream arrives
       await this.exclusively(async () => {
         await this.replica.install(tree, msg.zxid);
         this.pipeline?.replaceState(tree, msg.zxid);
@@ -757,14 +806,15 @@ export class QuorumNet {
   /** A learner's sync with its leader is over: it serves. */
   private logSynced(sync: NonNullable<QuorumNet['sync']>, change: RoleChange): void {
     const ms = Math.round(performance.now() - sync.started);
-    const what = sync.type === 'SNAP' ? `a ${sync.bytes ?? 0}-byte snapshot` : `${sync.txns} txns`;
+    const bytes = sync.snap?.bytes;
+    const what = sync.type === 'SNAP' ? `a ${bytes ?? 0}-byte snapshot` : `${sync.txns} txns`;
     this.logger.info(`synced with leader ${change.leader} by ${sync.type} at ${zxidHex(sync.zxid)}: ${what}, ${ms} ms`, {
       event: 'synced',
       leader: change.leader ?? undefined,
       sync: sync.type,
       zxid: zxidHex(sync.zxid),
       txns: sync.txns,
-      bytes: sync.bytes,
+      bytes,
       ms,
     });
   }
