@@ -39,6 +39,7 @@ export class Replica {
     throw e;
   };
   private readonly commits: GroupCommit;
+  private closed = false;
   /** the TxnDigest check of every committed txn */
   readonly digests: DigestCheck;
 
@@ -54,7 +55,10 @@ export class Replica {
       dir,
       tree.lastProcessedZxid,
       (zxid) => this.onDurable(zxid),
-      (e) => this.onLogFailure(e),
+      // A flush refused because we closed the log is no failure of it.
+      (e) => {
+        if (!this.closed) this.onLogFailure(e);
+      },
     );
   }
 
@@ -203,6 +207,7 @@ export class Replica {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.dir.close();
   }
 }
