@@ -26,11 +26,14 @@ export async function cache(connectString: string): Promise<string[]> {
     const registry = serviceRegistry(zk, '/services');
     const api = await serviceRegistry(other, '/services').view('api');
     api.on('change', (instances) => log.push(`api: ${instances.map((i) => `${i.address}:${i.port}`).join(', ') || 'none'}`));
+    // Listen before acting: the view may see the change before register() or unregister() returns.
+    const registered = once(api, 'change');
     const me = await registry.register({ name: 'api', address: '10.0.0.5', port: 8080, payload: { version: 3 } });
-    await once(api, 'change');
+    await registered;
     log.push(`names: ${await registry.names()}, payload: ${JSON.stringify((await registry.instances('api'))[0]?.payload)}`);
+    const unregistered = once(api, 'change');
     await registry.unregister(me);
-    await once(api, 'change');
+    await unregistered;
     await api.close();
   } finally {
     await Promise.all([zk.close(), other.close()]);
