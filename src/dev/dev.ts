@@ -109,15 +109,15 @@ class DevConsole {
     process.stdout.write(`${this.tty ? '\n' : ''}stopped every peer and removed ${this.cluster.directory}\n`);
   }
 
-  /** Run one command line; true when it quits. */
-  private async command(line: string): Promise<boolean> {
-    if (line === '') return (this.draw(), false);
-    if (/^(q|quit|exit)$/.test(line)) return (await this.quit(), true);
+  /** Run one command line (`q` quits: run() then ends). */
+  private async command(line: string): Promise<void> {
+    if (line === '') return this.draw();
+    if (/^(q|quit|exit)$/.test(line)) return this.quit();
     const m = /^(k|kill|r|restart)\s*(\d+)$/.exec(line);
     const n = Number(m?.[2]);
     if (!m || n < 1 || n > this.cluster.size) {
       this.say(`not a command: ${JSON.stringify(line)}; ${HELP} (peers are 1..${this.cluster.size})`);
-      return false;
+      return;
     }
     const kill = m[1]!.startsWith('k');
     this.say(`${kill ? 'killing' : 'restarting'} peer ${n}`);
@@ -128,7 +128,6 @@ class DevConsole {
       if (!this.quitting) this.say(`peer ${n}: ${(e as Error).message.split('\n')[0]}`);
     }
     await this.poll();
-    return false;
   }
 
   private async poll(): Promise<void> {

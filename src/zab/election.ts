@@ -98,6 +98,11 @@ interface Ballot extends Vote {
   versioned: boolean;
 }
 
+/** A LOOKING vote of `round`, as tallied. */
+function lookingBallot(vote: Vote, round: number): Ballot {
+  return { ...vote, round, state: PeerState.looking, versioned: false };
+}
+
 /** Vote.equals of ZooKeeper: LOOKING votes match in full, others on leader and epoch. */
 function sameVote(a: Ballot, b: Ballot): boolean {
   if (a.state === PeerState.looking || b.state === PeerState.looking) {
@@ -270,7 +275,7 @@ export class Election {
         this.finalizeAt = now + this.finalizeWait;
         // The wait goes on (as in ZooKeeper), but a voter that now votes as we do is no longer awaited.
         if (n.state === PeerState.looking && n.round === this.round) {
-          this.recvset.set(n.from, { ...n.vote, round: n.round, state: PeerState.looking, versioned: false });
+          this.recvset.set(n.from, lookingBallot(n.vote, n.round));
           this.decideIfNoneAwaited();
         }
         return;
@@ -296,8 +301,8 @@ export class Election {
       this.proposal = n.vote;
       this.sendProposal();
     }
-    this.recvset.set(n.from, { ...n.vote, round: n.round, state: PeerState.looking, versioned: false });
-    const ours: Ballot = { ...this.proposal, round: this.round, state: PeerState.looking, versioned: false };
+    this.recvset.set(n.from, lookingBallot(n.vote, n.round));
+    const ours = lookingBallot(this.proposal, this.round);
     if (this.agreed(this.recvset, ours)) {
       this.finalizeAt = now + this.finalizeWait;
       this.decideIfNoneAwaited();
@@ -307,7 +312,7 @@ export class Election {
   /** While waiting for a better vote: decide now if every voter we can reach votes as we do. */
   private decideIfNoneAwaited(): void {
     if (this.state !== PeerState.looking || this.finalizeAt === null) return;
-    const ours: Ballot = { ...this.proposal, round: this.round, state: PeerState.looking, versioned: false };
+    const ours = lookingBallot(this.proposal, this.round);
     for (const id of this.quorum.voters) {
       if (id === this.myId || this.unreachable.has(id)) continue;
       const v = this.recvset.get(id);
