@@ -8,13 +8,14 @@
 // the environment, and writes text on a terminal (a pseudo-terminal, script(1)).
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { bounded, TestEnsemble } from './support/ensemble.ts';
 import { openSession } from './support/rawclient.ts';
+import { spawnPty } from './support/pty.ts';
 import { freePort, ROOT, startPaddock } from './support/servers.ts';
 import { waitFor } from './support/wait.ts';
 
@@ -173,20 +174,17 @@ describe('log settings of a standalone server', { timeout: 120_000 }, () => {
     withConfig(async (cfg, port) => {
       const env = { ...process.env };
       delete env.PADDOCK_LOG_FORMAT;
-      const child = spawn('script', ['-qefc', `${process.execPath} ${join(ROOT, 'bin', 'paddock.js')} server ${cfg}`, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let screen = '';
-      child.stdout.on('data', (d) => (screen += d));
-      const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+      const pty = spawnPty(`${process.execPath} ${join(ROOT, 'bin', 'paddock.js')} server ${cfg}`, env);
       try {
-        await waitFor('the server to serve and write its start-up snapshot', WAIT_MS, () => /serving clients on[^]*wrote snapshot .* event=snapshot/.test(screen));
+        await waitFor('the server to serve and write its start-up snapshot', WAIT_MS, () => /serving clients on[^]*wrote snapshot .* event=snapshot/.test(pty.screen()));
+        const screen = pty.screen();
         const lines = screen.split(/\r?\n/).filter((l) => l !== '');
         assert.ok(lines.every((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z \[(INFO|WARN)\] /.test(l)), `text lines only:\n${screen}`);
         assert.ok(lines.some((l) => l.endsWith(`] serving clients on 127.0.0.1:${port}  event=listening port=${port}`)), screen);
-        child.stdin.write('\x03');
-        assert.equal(await exited, 0);
-        assert.match(screen, /\[INFO\] SIGINT: shutting down  event=stop/);
+        await pty.type('\x03', /\[INFO\] SIGINT: shutting down  event=stop/);
+        assert.equal(await pty.exited, 0, pty.screen());
       } finally {
-        child.kill('SIGKILL');
+        pty.kill();
       }
     }));
 
