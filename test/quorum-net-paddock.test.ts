@@ -9,7 +9,8 @@
 // larger than what a learner holds of it at once: loaded while it arrives,
 // the socket paused while the loader catches up), also when its first
 // connection is cut in the middle of that stream (nothing installed from it;
-// it looks again and the next SNAP brings it back).
+// it looks again and the next SNAP brings it back). A learner's reset
+// connection is logged with its address.
 
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -276,7 +277,11 @@ describe('quorum runtime: an ensemble of three Paddock members', { timeout: 240_
     const answer = await waitFor('an answer to the held FOLLOWERINFO', WAIT_MS, () => packets.next() ?? (closed ? Promise.reject(new Error('closed unanswered')) : null));
     assert.equal(packetName(answer.type), 'LEADERINFO');
     assert.equal(three.peer.role, 'leading');
-    learner.destroy();
+    // Reset by the learner: the leader's warning still names its far end (Node forgets a reset socket's address).
+    const far = `(127.0.0.1:${learner.localPort})`;
+    learner.resetAndDestroy();
+    const warned = await waitFor('the leader to log the reset', WAIT_MS, () => lines.find((l) => l.startsWith('3 WARN') && l.includes('ECONNRESET')));
+    assert.ok(warned.includes(`with server 2 ${far}`), warned);
     await start(2);
     const leader = await settled();
     await write(leader, create(leader, '/app/after-held', 'x'));

@@ -153,6 +153,8 @@ class QuorumConn {
     /** we accepted it: we lead on it (else we dialled our leader) */
     readonly accepted: boolean,
     peerId: number | null,
+    /** the far end, host:port (kept: Node forgets a socket's once it is reset) */
+    private readonly remote: string,
     /** a SNAP comes with its snapshot stream, still arriving, to load from */
     private readonly receive: (conn: QuorumConn, p: QuorumPacket, snap: SnapStream | null) => void | Promise<void>,
     private readonly logger: Logger,
@@ -203,7 +205,7 @@ class QuorumConn {
   }
 
   describe(): string {
-    return `${this.peerId === null ? 'unidentified' : `with server ${this.peerId}`} (${this.sock.remoteAddress}:${this.sock.remotePort})`;
+    return `${this.peerId === null ? 'unidentified' : `with server ${this.peerId}`} (${this.remote})`;
   }
 
   /**
@@ -493,7 +495,7 @@ export class QuorumNet {
       return;
     }
     const authenticated = this.opts.auth?.asServer(sock, Buffer.alloc(0), `learner at ${sock.remoteAddress}:${sock.remotePort} (quorum port)`) ?? null;
-    const conn = this.track(new QuorumConn(sock, true, null, (c, p, s) => this.received(c, p, s), this.logger, this.newDecoder(), authenticated));
+    const conn = this.track(new QuorumConn(sock, true, null, `${sock.remoteAddress}:${sock.remotePort}`, (c, p, s) => this.received(c, p, s), this.logger, this.newDecoder(), authenticated));
     this.unidentified.add(conn);
   }
 
@@ -521,7 +523,7 @@ export class QuorumNet {
     // SASL may start at once: what it writes waits for the transport's ready (transport.ts).
     const sock = (this.opts.transport ?? PLAINTEXT).dial({ host: a.host, port: a.quorumPort }, undefined, () => {});
     const authenticated = this.opts.auth?.asLearner(sock, `leader ${id} (quorum port)`) ?? null;
-    const conn = this.track(new QuorumConn(sock, false, id, (c, p, s) => this.received(c, p, s), this.logger, this.newDecoder(), authenticated), attempt);
+    const conn = this.track(new QuorumConn(sock, false, id, `${a.host}:${a.quorumPort}`, (c, p, s) => this.received(c, p, s), this.logger, this.newDecoder(), authenticated), attempt);
     this.conns.set(id, conn);
     for (const bytes of resend) conn.resend(bytes);
     return conn;
