@@ -494,8 +494,9 @@ export class QuorumNet {
       sock.destroy();
       return;
     }
-    const authenticated = this.opts.auth?.asServer(sock, Buffer.alloc(0), `learner at ${sock.remoteAddress}:${sock.remotePort} (quorum port)`) ?? null;
-    const conn = this.track(new QuorumConn(sock, true, null, `${sock.remoteAddress}:${sock.remotePort}`, (c, p, s) => this.received(c, p, s), this.logger, this.newDecoder(), authenticated));
+    const remote = `${sock.remoteAddress}:${sock.remotePort}`;
+    const authenticated = this.opts.auth?.asServer(sock, Buffer.alloc(0), `learner at ${remote} (quorum port)`) ?? null;
+    const conn = this.track(new QuorumConn(sock, true, null, remote, (c, p, s) => this.received(c, p, s), this.logger, this.newDecoder(), authenticated));
     this.unidentified.add(conn);
   }
 
