@@ -58,6 +58,21 @@ after(() => {
 const SESSION = 0x1000002a1b30000n;
 const DIGEST_ACL: ACL[] = [{ perms: 31, id: { scheme: 'digest', id: 'bob:vvSj2BQeYJlaYzWkP0BR4ya0Ltc=' } }];
 
+/** An independent model of ZooKeeper's FilePadding: a log file's length as entries are written (after its 16-byte header). */
+function paddingModel(P: number) {
+  let pos = 16;
+  let size = 16;
+  return {
+    add(entryLen: number) {
+      if (pos + 4096 >= size) size = pos > size ? Math.floor((pos + P) / P) * P : size + P;
+      pos += entryLen;
+    },
+    get length() {
+      return Math.max(size, pos);
+    },
+  };
+}
+
 function txn(zxid: number, body: TxnBody, extra: Partial<LoggedTxn> = {}): LoggedTxn {
   const type = body.type;
   return { hdr: { clientId: SESSION, cxid: zxid, zxid, time: 1_700_000_000_000 + zxid, type }, body, ...extra };
@@ -178,25 +193,60 @@ describe('txn log: format', () => {
     const P = 8192;
     const dir = tempDir();
     const w = new TxnLogWriter(dir, { preAllocSize: P, forceSync: false });
-    let pos = 16;
-    let size = 16;
-    const model = (entryLen: number) => {
-      if (pos + 4096 >= size) size = pos > size ? Math.floor((pos + P) / P) * P : size + P;
-      pos += entryLen;
-    };
+    const model = paddingModel(P);
     let zxid = 0;
     for (const [count, dataLen] of [[1, 10], [5, 700], [1, 20_000], [3, 100], [12, 900]] as const) {
       for (let i = 0; i < count; i++) {
         const t = txn(++zxid, { type: OpCode.setData, path: '/p', data: Buffer.alloc(dataLen, 7), version: zxid });
-        model(encodeEntry(t).length);
+        model.add(encodeEntry(t).length);
         w.append(t);
       }
       await w.flush();
-      assert.equal(statSync(join(dir, 'log.1')).size, Math.max(size, pos), `after zxid ${zxid}`);
+      assert.equal(statSync(join(dir, 'log.1')).size, model.length, `after zxid ${zxid}`);
     }
     await w.close();
-    assert.ok(size > 3 * P, `grew to ${size}`);
+    assert.ok(model.length > 3 * P, `grew to ${model.length}`);
     assert.equal(scanTxnLogs(dir, 0).txns.length, zxid);
+  });
+
+  test('with forceSync the hole just past the data is written with zeros ahead of need, never over data nor past the length', async () => {
+    const AHEAD = 256 * 1024; // FILL_AHEAD
+    const written = (path: string) => statSync(path).blocks * 512; // bytes the file system allocated
+    const P = 1 << 20;
+    const dir = tempDir();
+    const file = join(dir, 'log.1');
+    const w = new TxnLogWriter(dir, { preAllocSize: P, forceSync: true });
+    const model = paddingModel(P);
+    let zxid = 0;
+    // Batches of 1..40 KiB entries: fills are due now and then, and the file grows past P (a sparse step) on the way.
+    for (const [count, dataLen] of [[1, 10], [30, 1000], [1, 40_000], [200, 1000], [10, 40_000], [700, 1000]] as const) {
+      for (let i = 0; i < count; i++) {
+        const t = txn(++zxid, { type: OpCode.setData, path: '/p', data: Buffer.alloc(dataLen, 7), version: zxid });
+        model.add(encodeEntry(t).length);
+        w.append(t);
+      }
+      await w.flush();
+      const parsed = readLogFile(file);
+      assert.equal(parsed.records.length, zxid, 'every txn reads back: no zeros over data');
+      assert.equal(parsed.end.kind, 'clean');
+      const dataEnd = parsed.end.offset;
+      const size = statSync(file).size;
+      assert.equal(size, model.length, 'the length is FilePadding\'s, as without the zeros');
+      assert.ok(written(file) >= Math.min(size, dataEnd + AHEAD / 2), `after zxid ${zxid}: ${written(file)} bytes written, data ends at ${dataEnd}`);
+      assert.ok(written(file) < size, 'the rest is still a hole');
+    }
+    assert.ok(model.length > 2 * P, `grew to ${model.length}`);
+    assert.equal(w.stats.writes, w.stats.flushes, 'the zeros are not counted as the batch\'s write');
+    assert.ok(w.stats.zeroFilled >= AHEAD, `${w.stats.zeroFilled} bytes of zeros`);
+    await w.close();
+
+    // Without forceSync there is no fdatasync to spare: the file stays sparse past the data.
+    const lazy = tempDir();
+    const l = new TxnLogWriter(lazy, { preAllocSize: P, forceSync: false });
+    for (let i = 1; i <= 30; i++) l.append(txn(i, { type: OpCode.setData, path: '/p', data: Buffer.alloc(1000, 7), version: i }));
+    await l.close();
+    assert.equal(l.stats.zeroFilled, 0);
+    assert.ok(written(join(lazy, 'log.1')) < 64 * 1024, `${written(join(lazy, 'log.1'))} bytes written`);
   });
 
   test('group commit: many appends, one flush = one write and one sync; queued flushes cover later appends', async () => {
