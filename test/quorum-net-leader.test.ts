@@ -96,7 +96,7 @@ describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { time
   };
 
   /** The part of the request pipeline this test needs: sessions of clients on the ZooKeeper follower. */
-  function forwarded(requests: { from: number; request: ForwardedRequest }[]): void {
+  function forwarded(requests: readonly { from: number; request: ForwardedRequest }[]): void {
     for (const { request } of requests) {
       const payload = request.payload as ForwardedWrite;
       if (request.op === OpCode.createSession) {
@@ -113,7 +113,7 @@ describe('quorum runtime: a Paddock leader with ZooKeeper 3.8 followers', { time
   const revalidations: { from: number; sessionId: bigint; timeout: number; valid: boolean }[] = [];
 
   /** The session tracker's part of the test pipeline: a session is alive while the tree holds it. */
-  function revalidate(asks: { from: number; sessionId: bigint; timeout: number }[]): void {
+  function revalidate(asks: readonly { from: number; sessionId: bigint; timeout: number }[]): void {
     for (const ask of asks) {
       const valid = replica.tree.sessions.has(ask.sessionId);
       revalidations.push({ ...ask, valid });

@@ -52,7 +52,7 @@ import { readSnapStream, writeSnapStream } from '../persistence/snapshot.ts';
 import { decodeLearnerInfo, encodePacket, packetName, PacketType, QuorumPacketDecoder, QuorumWireError, writePacket, type QuorumPacket, type SnapStream } from '../proto/quorum.ts';
 import type { Txn } from '../proto/txn.ts';
 import type { ApplyResult, DataTree } from '../tree/datatree.ts';
-import type { ForwardedRequest, ZabMessage } from '../zab/messages.ts';
+import type { ZabMessage } from '../zab/messages.ts';
 import type { Peer } from '../zab/peer.ts';
 import type { Ready, Role, RoleChange } from '../zab/ready.ts';
 import { zxidHex } from '../zxid.ts';
@@ -78,9 +78,9 @@ export interface QuorumNetOptions {
   /** a committed txn was applied to the replica's tree */
   onCommit?: (txn: Txn, result: ApplyResult) => void;
   /** leader: client requests learners forwarded */
-  onRequests?: (requests: { from: number; request: ForwardedRequest }[]) => void;
+  onRequests?: (requests: Ready['requests']) => void;
   /** leader: sessions the learners' clients kept alive (their PING replies) */
-  onTouches?: (touches: [bigint, number][]) => void;
+  onTouches?: (touches: Ready['touches']) => void;
   /** leader: learners' clients reattaching (REVALIDATE); answer each with Peer.revalidated */
   onRevalidations?: (asks: Ready['revalidations']) => void;
   /** learner: the leader's REVALIDATE answers */

@@ -36,30 +36,46 @@ export interface RoleChange {
 export interface Ready {
   truncate: number | null;
   epochs: { accepted?: number; current?: number } | null;
-  commit: Txn[];
-  append: Txn[];
-  messages: { to: number; msg: ZabMessage }[];
+  commit: readonly Txn[];
+  append: readonly Txn[];
+  messages: readonly { to: number; msg: ZabMessage }[];
   /** election notifications to send */
-  votes: Outgoing[];
-  requests: { from: number; request: ForwardedRequest }[];
+  votes: readonly Outgoing[];
+  requests: readonly { from: number; request: ForwardedRequest }[];
   /** sessions a learner's clients kept alive: the leader's session tracker touches them */
-  touches: [bigint, number][];
+  touches: readonly [bigint, number][];
   /**
    * Leader: learners' clients reattaching their sessions (REVALIDATE). The
    * session tracker touches each; the answer goes back by Peer.revalidated.
    */
-  revalidations: { from: number; sessionId: bigint; timeout: number }[];
+  revalidations: readonly { from: number; sessionId: bigint; timeout: number }[];
   /** Learner: the leader's answers to this peer's revalidations */
-  revalidated: { sessionId: bigint; valid: boolean }[];
+  revalidated: readonly { sessionId: bigint; valid: boolean }[];
   /** tokens of this peer's own syncs that are now done */
-  syncs: unknown[];
-  disconnect: number[];
+  syncs: readonly unknown[];
+  disconnect: readonly number[];
   role: RoleChange | null;
   /** events worth a log line (learners dropped, syncs chosen) */
-  notes: string[];
+  notes: readonly string[];
 }
 
-const emptyReady = (): Ready => ({ truncate: null, epochs: null, commit: [], append: [], messages: [], votes: [], requests: [], touches: [], revalidations: [], revalidated: [], syncs: [], disconnect: [], role: null, notes: [] });
+/**
+ * The lists of a new Ready: most Readies carry one or two kinds of effect (a
+ * commit and its messages, say), so a list stays this shared empty one until
+ * its first item (a Ready is made per step, on every write). Not frozen: V8
+ * compiles a for-of over arrays of a frozen one's kind and others generically,
+ * with an object per item.
+ */
+const NONE: readonly never[] = [];
+
+const emptyReady = (): Ready => ({ truncate: null, epochs: null, commit: NONE, append: NONE, messages: NONE, votes: NONE, requests: NONE, touches: NONE, revalidations: NONE, revalidated: NONE, syncs: NONE, disconnect: NONE, role: null, notes: NONE });
+
+/** `list` with `item` at its end: the list itself, or a new one in place of NONE. */
+function plus<T>(list: readonly T[], item: T): readonly T[] {
+  if (list === NONE) return [item];
+  (list as T[]).push(item); // only NONE is shared: every other list is this Ready's own
+  return list;
+}
 
 /** Effects gathered while stepping; `seal` ends a Ready early (after a SNAP). */
 export class Outbox {
@@ -67,12 +83,12 @@ export class Outbox {
   private current = emptyReady();
 
   send(to: number, msg: ZabMessage): void {
-    this.current.messages.push({ to, msg });
+    this.current.messages = plus(this.current.messages, { to, msg });
     if (msg.type === 'snap') this.seal();
   }
 
-  votes(out: Outgoing[]): void {
-    for (const v of out) this.current.votes.push(v);
+  votes(out: readonly Outgoing[]): void {
+    for (const v of out) this.current.votes = plus(this.current.votes, v);
   }
 
   truncate(zxid: number): void {
@@ -86,39 +102,39 @@ export class Outbox {
   }
 
   append(txn: Txn): void {
-    this.current.append.push(txn);
+    this.current.append = plus(this.current.append, txn);
   }
 
-  commit(txns: Txn[]): void {
-    for (const t of txns) this.current.commit.push(t);
+  commit(txns: readonly Txn[]): void {
+    for (const t of txns) this.current.commit = plus(this.current.commit, t);
   }
 
   request(from: number, request: ForwardedRequest): void {
-    this.current.requests.push({ from, request });
+    this.current.requests = plus(this.current.requests, { from, request });
   }
 
-  touch(sessions: [bigint, number][]): void {
-    for (const t of sessions) this.current.touches.push(t);
+  touch(sessions: readonly [bigint, number][]): void {
+    for (const t of sessions) this.current.touches = plus(this.current.touches, t);
   }
 
   revalidation(from: number, sessionId: bigint, timeout: number): void {
-    this.current.revalidations.push({ from, sessionId, timeout });
+    this.current.revalidations = plus(this.current.revalidations, { from, sessionId, timeout });
   }
 
   revalidated(sessionId: bigint, valid: boolean): void {
-    this.current.revalidated.push({ sessionId, valid });
+    this.current.revalidated = plus(this.current.revalidated, { sessionId, valid });
   }
 
   syncDone(token: unknown): void {
-    this.current.syncs.push(token);
+    this.current.syncs = plus(this.current.syncs, token);
   }
 
   disconnect(peer: number): void {
-    this.current.disconnect.push(peer);
+    this.current.disconnect = plus(this.current.disconnect, peer);
   }
 
   note(line: string): void {
-    this.current.notes.push(line);
+    this.current.notes = plus(this.current.notes, line);
   }
 
   role(change: RoleChange): void {
