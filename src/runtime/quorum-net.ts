@@ -52,7 +52,7 @@ import { readSnapStream, writeSnapStream } from '../persistence/snapshot.ts';
 import { decodeLearnerInfo, encodePacket, packetName, PacketType, QuorumPacketDecoder, QuorumWireError, writePacket, type QuorumPacket, type SnapStream } from '../proto/quorum.ts';
 import type { Txn } from '../proto/txn.ts';
 import type { ApplyResult, DataTree } from '../tree/datatree.ts';
-import type { ZabMessage } from '../zab/messages.ts';
+import type { MessageOf, ZabMessage } from '../zab/messages.ts';
 import type { Peer } from '../zab/peer.ts';
 import type { Ready, Role, RoleChange } from '../zab/ready.ts';
 import { zxidHex } from '../zxid.ts';
@@ -570,7 +570,12 @@ export class QuorumNet {
     }
   }
 
-  private async received(conn: QuorumConn, p: QuorumPacket, snap: SnapStream | null): Promise<void> {
+  /**
+   * A packet from a peer, stepped at once; only a SNAP returns a promise (its
+   * install), which the connection's later packets wait for. Not async
+   * otherwise: every packet of every write comes through here.
+   */
+  private received(conn: QuorumConn, p: QuorumPacket, snap: SnapStream | null): void | Promise<void> {
     if (this.closed) return;
     if (conn.peerId === null) {
       if (p.type !== PacketType.FOLLOWERINFO && p.type !== PacketType.OBSERVERINFO) throw new QuorumWireError(`${packetName(p.type)} before FOLLOWERINFO/OBSERVERINFO`);
@@ -587,21 +592,25 @@ export class QuorumNet {
         this.sync = { type: msg.type.toUpperCase(), zxid: msg.zxid, started: performance.now(), txns: 0, snap };
       } else if (msg.type === 'proposal' && this.sync) this.sync.txns++;
     }
-    if (msg.type === 'snap') {
-      // Durable before the core hears of it (ZOOKEEPER-3911); only from the leader we follow.
-      if (this.learnerOf() !== from) throw new QuorumWireError(`SNAP from server ${from}, which is not our leader`);
-      const tree = await readSnapStream(snap!, msg.zxid); // while the stream arrives
-      await this.exclusively(async () => {
-        await this.replica.install(tree, msg.zxid);
-        this.pipeline?.replaceState(tree, msg.zxid);
-      });
-      if (this.closed) return;
-      if (this.conns.get(from) !== conn) {
-        // The role ended while the snapshot was installed: the disk now holds the
-        // leader's state at msg.zxid, and the core's view of the log must say so.
-        this.peer.history.restore(msg.zxid);
-        return;
-      }
+    if (msg.type === 'snap') return this.receivedSnap(conn, from, msg, snap!);
+    this.peer.step(from, msg);
+    this.drive();
+  }
+
+  /** A SNAP: durable before the core hears of it (ZOOKEEPER-3911); only from the leader we follow. */
+  private async receivedSnap(conn: QuorumConn, from: number, msg: MessageOf<'snap'>, snap: SnapStream): Promise<void> {
+    if (this.learnerOf() !== from) throw new QuorumWireError(`SNAP from server ${from}, which is not our leader`);
+    const tree = await readSnapStream(snap, msg.zxid); // while the stream arrives
+    await this.exclusively(async () => {
+      await this.replica.install(tree, msg.zxid);
+      this.pipeline?.replaceState(tree, msg.zxid);
+    });
+    if (this.closed) return;
+    if (this.conns.get(from) !== conn) {
+      // The role ended while the snapshot was installed: the disk now holds the
+      // leader's state at msg.zxid, and the core's view of the log must say so.
+      this.peer.history.restore(msg.zxid);
+      return;
     }
     this.peer.step(from, msg);
     this.drive();
