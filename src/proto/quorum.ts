@@ -125,6 +125,8 @@ class ByteQueue {
   private chunks: Buffer[] = [];
   /** index of the first unconsumed chunk (consumed ones are dropped in batches, not shifted one by one) */
   private head = 0;
+  /** bytes of the first unconsumed chunk already consumed (it is not sliced per record) */
+  private offset = 0;
   private size = 0;
 
   get length(): number {
@@ -141,6 +143,7 @@ class ByteQueue {
   int32At(at: number): number {
     let i = this.head;
     let v = 0;
+    at += this.offset;
     for (let k = 0; k < 4; k++, at++) {
       while (at >= this.chunks[i]!.length) at -= this.chunks[i++]!.length;
       v = v * 256 + this.chunks[i]![at]!;
@@ -153,15 +156,15 @@ class ByteQueue {
     this.size -= n;
     const first = this.chunks[this.head]!;
     let out: Buffer;
-    if (n <= first.length) {
-      out = first.subarray(0, n);
+    if (this.offset + n <= first.length) {
+      out = first.subarray(this.offset, this.offset + n);
       this.consume(first, n);
     } else {
       out = Buffer.allocUnsafe(n);
       for (let at = 0; at < n; ) {
         const c = this.chunks[this.head]!;
-        const k = Math.min(c.length, n - at);
-        c.copy(out, at, 0, k);
+        const k = Math.min(c.length - this.offset, n - at);
+        c.copy(out, at, this.offset, this.offset + k);
         at += k;
         this.consume(c, k);
       }
@@ -170,10 +173,9 @@ class ByteQueue {
   }
 
   private consume(chunk: Buffer, k: number): void {
-    if (k < chunk.length) {
-      this.chunks[this.head] = chunk.subarray(k);
-      return;
-    }
+    this.offset += k;
+    if (this.offset < chunk.length) return;
+    this.offset = 0;
     this.head++;
     if (this.head === this.chunks.length) {
       this.chunks = [];
@@ -192,9 +194,14 @@ class ByteQueue {
  */
 type Field = number | 'bytes' | readonly Field[];
 
-/** Finds where one record ends, resuming where it stopped when more bytes arrive. */
+/**
+ * Finds where one record ends, resuming where it stopped when more bytes
+ * arrive; once it has found the end, it looks for the next record's.
+ */
 class Extent {
   private end = 0;
+  /** the record's own frame, reused for every record */
+  private readonly root: { fields: readonly Field[]; i: number; left: number };
   private readonly stack: { fields: readonly Field[]; i: number; left: number }[];
 
   constructor(
@@ -202,7 +209,8 @@ class Extent {
     private readonly what: string,
     private readonly max: number,
   ) {
-    this.stack = [{ fields: layout, i: 0, left: 1 }];
+    this.root = { fields: layout, i: 0, left: 1 };
+    this.stack = [this.root];
   }
 
   /** The record's length once `q` holds all of it, else -1. */
@@ -233,7 +241,12 @@ class Extent {
         stack.push({ fields: f, i: 0, left: n });
       }
     }
-    return q.length >= this.end ? this.end : -1;
+    if (q.length < this.end) return -1;
+    const length = this.end;
+    this.end = 0;
+    this.root.left = 1;
+    stack.push(this.root);
+    return length;
   }
 
   private grow(n: number): void {
@@ -324,13 +337,18 @@ export type SnapFeed = 'more' | 'full' | 'done';
  */
 export class QuorumPacketDecoder {
   private readonly q = new ByteQueue();
-  private extent: Extent | null = null;
+  /** where the next packet ends */
+  private readonly packet: Extent;
+  /** where the snapshot stream's next item ends */
+  private item: Extent | null = null;
   private snap: { phase: SnapPhase; left: number; stream: SnapStream } | null = null;
 
   constructor(
     private readonly maxPacketBytes = DEFAULT_MAX_PACKET_BYTES,
     private readonly snapHighWater = DEFAULT_SNAP_HIGH_WATER,
-  ) {}
+  ) {
+    this.packet = new Extent(PACKET_LAYOUT, 'quorum packet', maxPacketBytes);
+  }
 
   push(chunk: Buffer): void {
     this.q.push(chunk);
@@ -348,10 +366,8 @@ export class QuorumPacketDecoder {
 
   next(): QuorumPacket | null {
     if (this.snap) throw new QuorumWireError('a SNAP packet was received: feed its snapshot stream (feedSnapStream) before the next packet');
-    this.extent ??= new Extent(PACKET_LAYOUT, 'quorum packet', this.maxPacketBytes);
-    const n = this.extent.scan(this.q);
+    const n = this.packet.scan(this.q);
     if (n < 0) return null;
-    this.extent = null;
     let p: QuorumPacket;
     try {
       p = decodePacket(this.q.take(n));
@@ -393,10 +409,10 @@ export class QuorumPacketDecoder {
     const out = s.stream;
     for (;;) {
       if (out.full) return 'full';
-      this.extent ??= new Extent(SNAP_ITEM[s.phase], `snapshot stream (${s.phase})`, this.maxPacketBytes);
-      const n = this.extent.scan(this.q);
+      this.item ??= new Extent(SNAP_ITEM[s.phase], `snapshot stream (${s.phase})`, this.maxPacketBytes);
+      const n = this.item.scan(this.q);
       if (n < 0) return 'more';
-      this.extent = null;
+      this.item = null;
       const item = this.q.take(n);
       switch (s.phase) {
         case 'sessionCount':
