@@ -18,7 +18,7 @@ export interface QuorumVerifier {
   readonly configText: string;
   /** a voter's weight; 0 for anyone else. A weight-0 server never wins an election. */
   weight(id: number): number;
-  /** do the voters among `ids` make a quorum? */
+  /** do the voters among `ids` make a quorum? (`ids` may repeat one) */
   containsQuorum(ids: Iterable<number>): boolean;
 }
 
@@ -36,6 +36,9 @@ export function quorumVerifier(d: QuorumDescription): QuorumVerifier {
     ? hierarchicalQuorum(d.servers, d.groups, d.weights ?? new Map(), d.version)
     : majorityQuorum(d.servers, d.version);
 }
+
+/** `ids` without repeats: a Set as it is (the leader asks with one on every ack). */
+const distinct = (ids: Iterable<number>): ReadonlySet<number> => (ids instanceof Set ? ids : new Set(ids));
 
 function members(servers: readonly PeerAddress[]) {
   return {
@@ -65,7 +68,7 @@ export function majorityQuorum(servers: readonly PeerAddress[], version = 0): Qu
     weight: (id) => (voters.has(id) ? 1 : 0),
     containsQuorum(ids) {
       let count = 0;
-      for (const id of new Set(ids)) if (voters.has(id)) count++;
+      for (const id of distinct(ids)) if (voters.has(id)) count++;
       return count > Math.floor(voters.size / 2);
     },
   };
@@ -106,7 +109,7 @@ export function hierarchicalQuorum(
     weight: (id) => (voters.has(id) ? weightOf(id) : 0),
     containsQuorum(ids) {
       const perGroup = new Map<number, number>();
-      for (const id of new Set(ids)) {
+      for (const id of distinct(ids)) {
         const gid = groupOf.get(id);
         if (gid === undefined || !voters.has(id)) continue;
         perGroup.set(gid, (perGroup.get(gid) ?? 0) + weightOf(id));
