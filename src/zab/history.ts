@@ -84,6 +84,17 @@ export class History {
     return out;
   }
 
+  /** Take the next pending txn for applying if it is `zxid`'s; null when the next one is another, or none is pending. */
+  takeNext(zxid: number): Txn | null {
+    for (const [next, txn] of this.pending) {
+      if (next !== zxid) return null;
+      this.pending.delete(zxid);
+      this.lastApplied = zxid;
+      return txn;
+    }
+    return null;
+  }
+
   /** Whether `zxid` is a point of this history: a logged zxid in the window, or logStart itself. */
   contains(zxid: number): boolean {
     if (zxid === this.logStart) return true;

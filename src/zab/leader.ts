@@ -193,7 +193,8 @@ export class Leader {
     this.ctx.history.append(txn);
     this.ctx.out.append(txn);
     this.outstanding.set(zxid, new Set());
-    for (const l of this.learners.values()) if (l.forwarding && !l.observer) this.send(l, { type: 'proposal', txn });
+    const proposal: ZabMessage = { type: 'proposal', txn };
+    for (const l of this.learners.values()) if (l.forwarding && !l.observer) this.send(l, proposal);
     return txn;
   }
 
@@ -399,7 +400,7 @@ export class Leader {
     this.phase = 'broadcast';
     this.lastProposed = makeZxid(this.epoch, 0);
     // Our whole log is the history of this epoch: apply what we had not.
-    this.ctx.out.commit(h.takeForApply(this.historyEnd));
+    for (const txn of h.takeForApply(this.historyEnd)) this.ctx.out.commit(txn);
     this.ctx.out.role({ role: 'leading', leader: this.ctx.settings.id, epoch: this.epoch, serving: true });
     for (const l of this.learners.values()) if (l.synced) this.upToDate(l);
     this.completeSyncs();
@@ -418,12 +419,13 @@ export class Leader {
       if (h.lastPersisted >= zxid) acks.add(this.ctx.settings.id);
       if (!quorum.containsQuorum(acks) && !(shortByOne && acks.size > 0 && quorumWithOneMore(quorum, acks))) return;
       this.outstanding.delete(zxid);
-      const txns = h.takeForApply(zxid);
-      if (txns.length !== 1 || txns[0]!.hdr.zxid !== zxid) throw new Error(`zab: commit of ${zxidHex(zxid)} out of order`);
-      this.ctx.out.commit(txns);
+      const txn = h.takeNext(zxid);
+      if (!txn) throw new Error(`zab: commit of ${zxidHex(zxid)} out of order`);
+      this.ctx.out.commit(txn);
+      const commit: ZabMessage = { type: 'commit', zxid };
       for (const l of this.learners.values()) {
         if (!l.forwarding) continue;
-        this.send(l, l.observer ? { type: 'inform', txn: txns[0]! } : { type: 'commit', zxid });
+        this.send(l, l.observer ? { type: 'inform', txn } : commit);
       }
     }
   }

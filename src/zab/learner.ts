@@ -162,17 +162,18 @@ export class Learner {
   /** Apply the txn the leader committed: it must be the next one we hold. */
   private applyCommitted(zxid: number): void {
     const h = this.ctx.history;
-    const next = h.pending.keys().next();
-    if (next.done || next.value !== zxid) {
+    const txn = h.takeNext(zxid);
+    if (!txn) {
+      const next = h.pending.keys().next();
       return this.fail(`commit of ${zxidHex(zxid)}, but the next pending txn is ${next.done ? 'none' : zxidHex(next.value)}`);
     }
-    this.ctx.out.commit(h.takeForApply(zxid));
+    this.ctx.out.commit(txn);
   }
 
   private upToDate(): void {
     if (this.phase !== 'newLeader' || !this.newLeaderAcked) return this.fail('UPTODATE out of turn');
     const h = this.ctx.history;
-    this.ctx.out.commit(h.takeForApply(this.committedPoint));
+    for (const txn of h.takeForApply(this.committedPoint)) this.ctx.out.commit(txn);
     this.phase = 'serving';
     for (const zxid of this.committedInSync) {
       if (zxid > h.lastApplied) this.applyCommitted(zxid);
@@ -197,9 +198,7 @@ export class Learner {
   private ackDurable(): void {
     const h = this.ctx.history;
     const durable = this.ctx.settings.sabotage === 'ackBeforeFsync' ? h.lastAppended : h.lastPersisted;
-    let n = 0;
-    while (n < this.toAck.length && this.toAck[n]! <= durable) this.ctx.out.send(this.leader, { type: 'ack', zxid: this.toAck[n++]! });
-    this.toAck.splice(0, n);
+    while (this.toAck.length > 0 && this.toAck[0]! <= durable) this.ctx.out.send(this.leader, { type: 'ack', zxid: this.toAck.shift()! });
   }
 
   tick(): void {

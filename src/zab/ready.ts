@@ -105,8 +105,8 @@ export class Outbox {
     this.current.append = plus(this.current.append, txn);
   }
 
-  commit(txns: readonly Txn[]): void {
-    for (const t of txns) this.current.commit = plus(this.current.commit, t);
+  commit(txn: Txn): void {
+    this.current.commit = plus(this.current.commit, txn);
   }
 
   request(from: number, request: ForwardedRequest): void {

@@ -54,7 +54,7 @@ export class Solo implements Orderer {
     let n = 0;
     while (n < this.unpersisted.length && this.unpersisted[n]!.txn.hdr.zxid <= zxid) {
       const { txn, syncs } = this.unpersisted[n++]!;
-      this.out.commit([txn]);
+      this.out.commit(txn);
       for (const s of syncs) this.out.syncDone(s);
     }
     this.unpersisted.splice(0, n);
