@@ -108,8 +108,9 @@ export function writePacket(w: JuteWriter, p: QuorumPacket): void {
   w.int(p.type).long(p.zxid).buffer(p.data).vector(p.authinfo, writeId);
 }
 
-function decodePacket(bytes: Buffer): QuorumPacket {
-  const r = new JuteReader(bytes);
+/** The packet in bytes[start, end). */
+function decodePacket(bytes: Buffer, start: number, end: number): QuorumPacket {
+  const r = new JuteReader(bytes, start, end);
   const type = r.int();
   if (NAMES[type] === undefined) throw new QuorumWireError(`unknown quorum packet type ${type}`);
   const zxid = checkedZxid(r.long(), packetName(type), ZXID_NONE_TYPES.has(type));
@@ -149,6 +150,19 @@ class ByteQueue {
       v = v * 256 + this.chunks[i]![at]!;
     }
     return v | 0;
+  }
+
+  /**
+   * Remove the first n bytes (n ≤ length) and decode them with `decode`,
+   * which gets them in place when they lie in one chunk (else a copy).
+   */
+  decode<T>(n: number, decode: (bytes: Buffer, start: number, end: number) => T): T {
+    const first = this.chunks[this.head]!;
+    const start = this.offset;
+    if (start + n > first.length) return decode(this.take(n), 0, n);
+    this.size -= n;
+    this.consume(first, n);
+    return decode(first, start, start + n);
   }
 
   /** Remove and return the first n bytes (n ≤ length): a view when they lie in one chunk, else a copy. */
@@ -370,7 +384,7 @@ export class QuorumPacketDecoder {
     if (n < 0) return null;
     let p: QuorumPacket;
     try {
-      p = decodePacket(this.q.take(n));
+      p = this.q.decode(n, decodePacket);
     } catch (e) {
       throw wireError('quorum packet', e);
     }
