@@ -18,6 +18,15 @@ export class JuteTruncated extends JuteError {
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * A long kept exact passes through these 8 bytes: a DataView converts it
+ * without the BigInt arithmetic of Buffer's readBigInt64BE and
+ * writeBigInt64BE, which makes a BigInt per step (session ids and digests go
+ * through here for every txn).
+ */
+const LONG = new DataView(new ArrayBuffer(8));
+const LONG_BYTES = new Uint8Array(LONG.buffer);
+
 export class JuteReader {
   private pos: number;
 
@@ -72,9 +81,9 @@ export class JuteReader {
   /** A long kept exact (session ids, ephemeral owners). */
   bigLong(): bigint {
     this.need(8);
-    const v = this.buf.readBigInt64BE(this.pos);
+    for (let i = 0; i < 8; i++) LONG_BYTES[i] = this.buf[this.pos + i]!;
     this.pos += 8;
-    return v;
+    return LONG.getBigInt64(0);
   }
 
   private length(what: string): number {
@@ -181,7 +190,8 @@ export class JuteWriter {
 
   bigLong(v: bigint): this {
     this.ensure(8);
-    this.buf.writeBigInt64BE(BigInt.asIntN(64, v), this.pos);
+    LONG.setBigInt64(0, v); // modulo 2^64, as BigInt.asIntN(64, v)
+    this.buf.set(LONG_BYTES, this.pos);
     this.pos += 8;
     return this;
   }
