@@ -79,6 +79,8 @@ export interface Outgoing {
   n: Notification;
 }
 
+const NOTHING_TO_SEND: readonly Outgoing[] = [];
+
 export interface ElectionOptions {
   myId: number;
   quorum: QuorumVerifier;
@@ -211,7 +213,8 @@ export class Election {
   }
 
   /** What to send, in order; each call hands over what was queued since the last. */
-  takeOutbox(): Outgoing[] {
+  takeOutbox(): readonly Outgoing[] {
+    if (this.outbox.length === 0) return NOTHING_TO_SEND; // the usual answer: the peer asks after every step
     const out = this.outbox;
     this.outbox = [];
     return out;
