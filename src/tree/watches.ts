@@ -25,6 +25,9 @@ export const enum WatchMode {
 
 const EVENT_CHILDREN_CHANGED = 4;
 
+/** What most triggers fire: every write triggers, and most paths are watched by nobody. */
+const NONE_FIRED: ReadonlySet<Watcher> = new Set();
+
 export class WatchTable {
   private readonly byPath = new Map<string, Map<Watcher, WatchMode>>();
   private readonly byWatcher = new Map<Watcher, Set<string>>();
@@ -49,17 +52,17 @@ export class WatchTable {
    * at all if it is in `suppress` or may not read `acl` (null: no ACL check).
    * Returns the watchers that matched, told or not.
    */
-  trigger(path: string, type: number, acl: readonly ACL[] | null, suppress?: Set<Watcher>): Set<Watcher> {
-    const fired = new Set<Watcher>();
+  trigger(path: string, type: number, acl: readonly ACL[] | null, suppress?: ReadonlySet<Watcher>): ReadonlySet<Watcher> {
+    let fired: Set<Watcher> | null = null;
     let at = path;
     for (let onPath = true; ; onPath = false) {
       const watchers = this.byPath.get(at);
       if (watchers) {
         for (const [watcher, mode] of watchers) {
           if (mode === WatchMode.persistentRecursive) {
-            if (type !== EVENT_CHILDREN_CHANGED) fired.add(watcher);
+            if (type !== EVENT_CHILDREN_CHANGED) (fired ??= new Set()).add(watcher);
           } else if (onPath) {
-            fired.add(watcher);
+            (fired ??= new Set()).add(watcher);
             if (mode === WatchMode.standard) this.forget(at, watcher, watchers);
           }
         }
@@ -68,6 +71,7 @@ export class WatchTable {
       const slash = at.lastIndexOf('/');
       at = slash === 0 ? '/' : at.slice(0, slash);
     }
+    if (!fired) return NONE_FIRED;
     for (const w of fired) {
       if (!suppress?.has(w) && (acl === null || permits(acl, Perm.read, w.authIds))) w.notify(type, path);
     }
