@@ -63,6 +63,9 @@ import {
 import { filesByZxid, type ZxidFile } from './files.ts';
 import { zxidFollows, zxidHex } from '../zxid.ts';
 
+/** A create's header and record may differ in naming create or create2. */
+const CREATES: readonly number[] = [OpCode.create, OpCode.create2];
+
 export { decodePayload, encodeEntry, TXNLOG_MAGIC, TXNLOG_VERSION, type LoggedTxn, type TxnDigest } from './txnlog-format.ts';
 
 /** log.<hex zxid>, as ZooKeeper's Util.makeLogName */
@@ -190,8 +193,7 @@ export class TxnLogWriter {
     if (refused) throw refused;
     const { hdr, body } = txn;
     if (!(hdr.zxid > this._lastZxid)) throw new RangeError(`txn zxid ${zxidHex(hdr.zxid)} does not follow the last logged zxid ${zxidHex(this._lastZxid)}`);
-    const creates: number[] = [OpCode.create, OpCode.create2];
-    if (hdr.type !== body.type && !(creates.includes(hdr.type) && creates.includes(body.type))) {
+    if (hdr.type !== body.type && !(CREATES.includes(hdr.type) && CREATES.includes(body.type))) {
       throw new TypeError(`txn header type ${hdr.type} does not match its record type ${body.type}`);
     }
     const entry = encodeEntry(txn);
