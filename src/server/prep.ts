@@ -194,8 +194,9 @@ export class Prep {
     if (view) view.digest = nodeDigest(path, view);
     const digestDelta = (view?.digest ?? 0) - before;
     this.pendingDigestDelta += digestDelta;
-    if (!list) this.changes.set(path, (list = []));
-    list.push({ zxid, view, digestDelta });
+    const change = { zxid, view, digestDelta };
+    if (list) list.push(change);
+    else this.changes.set(path, [change]); // room for one: push onto an empty array makes room for 17
     this.order.push(path);
   }
 
