@@ -156,13 +156,23 @@ export function writePayload(w: JuteWriter, txn: LoggedTxn): void {
  * Each txn's payload, encoded once: a leader's log record and its PROPOSAL to
  * every follower share the bytes, and a follower logs the PROPOSAL's own
  * bytes. A txn is never changed once made, and these bytes are never written
- * to.
+ * to. They are kept on the txn, under this key, not enumerable: a copy
+ * ({ ...txn }, which may change a field) does not inherit them, and a txn
+ * compares by its fields alone. Not in a WeakMap: its table, holding every
+ * txn since the last full GC, made each scavenge slower and carried young
+ * txns into the old generation.
  */
-const payloads = new WeakMap<LoggedTxn, Buffer>();
+const PAYLOAD = Symbol('payload');
+
+type WithPayload = LoggedTxn & { [PAYLOAD]?: Buffer };
+
+function keepPayload(txn: LoggedTxn, bytes: Buffer): void {
+  Object.defineProperty(txn, PAYLOAD, { value: bytes });
+}
 
 /** The payload bytes of `txn` (TxnHeader + txn record [+ TxnDigest]), encoded on first use. */
 export function payloadBytes(txn: LoggedTxn): Buffer {
-  let bytes = payloads.get(txn);
+  let bytes = (txn as WithPayload)[PAYLOAD];
   if (bytes === undefined) {
     const data = 'data' in txn.body ? txn.body.data : null;
     const w = new JuteWriter(128 + (data?.length ?? 0));
@@ -170,7 +180,7 @@ export function payloadBytes(txn: LoggedTxn): Buffer {
     writeTxnBody(w, txn.body);
     if (txn.digest) w.int(txn.digest.version).bigLong(txn.digest.treeDigest);
     bytes = w.take();
-    payloads.set(txn, bytes);
+    keepPayload(txn, bytes);
   }
   return bytes;
 }
@@ -199,6 +209,6 @@ export function decodePayload(payload: Buffer): LoggedTxn {
     txn.digest = { version: r.int(), treeDigest: r.bigLong() };
   }
   // Logged or proposed again as the very bytes it came from (so a replay decodes exactly what was applied).
-  payloads.set(txn, payload);
+  keepPayload(txn, payload);
   return txn;
 }
