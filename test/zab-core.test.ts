@@ -205,7 +205,7 @@ describe('Zab core: discovery, sync, broadcast', () => {
     for (const id of [1, 2, 3]) assert.deepEqual(ens.get(id).applied, zxids);
   });
 
-  test('NEWLEADER is acked only once the synced txns and the new epoch are durable (ZOOKEEPER-3911)', () => {
+  test('NEWLEADER is acked only once the synced txns and the new epoch are durable (ZOOKEEPER-3911); currentEpoch only after the txns (ZOOKEEPER-4646)', () => {
     const ens = new Ensemble();
     const e1 = [makeZxid(1, 1), makeZxid(1, 2), makeZxid(1, 3)];
     ens.add(new Node(1, 3, { log: e1, epochs: { accepted: 1, current: 1 } }));
@@ -215,18 +215,26 @@ describe('Zab core: discovery, sync, broadcast', () => {
     slow.autoPersist = false;
     ens.get(1).peer.lead();
     slow.peer.follow(1);
+    ens.get(3).peer.follow(1); // with 3 the leader establishes its epoch and writes while 2 syncs
     ens.deliver();
     assert.deepEqual(slow.sent(), ['1:learnerInfo', '1:ackEpoch'], 'no NEWLEADER ack before the DIFF is durable');
-    assert.deepEqual(slow.epochs, { accepted: 2, current: 2 }, 'currentEpoch written on NEWLEADER');
+    // Were currentEpoch written now, a crash would leave a peer voting with epoch 2 and a log without the DIFF's txns.
+    assert.deepEqual(slow.epochs, { accepted: 2, current: 1 }, 'no currentEpoch before the DIFF is durable');
     assert.equal(slow.peer.serving, false);
+    // The new epoch's first txn reaches the slow learner before its NEWLEADER ack: it waits for currentEpoch.
+    const x = ens.propose(1, 'x').hdr.zxid;
+    ens.deliver();
+    const appendReady = () => slow.readies.findIndex((r) => r.append.some((t) => t.hdr.zxid === x));
+    assert.equal(appendReady(), -1, 'not logged before currentEpoch names its epoch');
     slow.persist();
     ens.deliver();
+    assert.deepEqual(slow.epochs, { accepted: 2, current: 2 });
     assert.deepEqual(slow.sent(), ['1:learnerInfo', '1:ackEpoch', '1:ack', '1:ack']);
     assert.ok(slow.peer.serving);
-    assert.deepEqual(slow.applied, e1, 'the DIFF is applied at UPTODATE');
+    assert.deepEqual(slow.applied, [...e1, x], 'the DIFF is applied at UPTODATE, then x as committed');
     const epochReady = slow.readies.findIndex((r) => r.epochs?.current === 2);
     const ackReady = slow.readies.findIndex((r) => r.messages.some((m) => m.msg.type === 'ack'));
-    assert.ok(epochReady >= 0 && epochReady < ackReady, 'the epoch write precedes the ack');
+    assert.ok(epochReady >= 0 && epochReady === appendReady() && epochReady === ackReady, 'one Ready: the epoch write, then x to the log, then the ack');
   });
 
   test('a learner with an old epoch\'s uncommitted tail is truncated to the shared history, then gets the rest', () => {

@@ -3,13 +3,20 @@
 //
 // Phases: connecting (LEARNERINFO sent) → sync (LEADERINFO answered with
 // ACKEPOCH; DIFF/TRUNC/SNAP and PROPOSAL/COMMIT pairs arrive) → newLeader
-// (NEWLEADER seen: currentEpoch written, acked once everything received is
-// durable) → serving (UPTODATE: the history is applied, clients are served).
+// (NEWLEADER seen; once everything received before it is durable, currentEpoch
+// is written and NEWLEADER acked) → serving (UPTODATE: the history is applied,
+// clients are served).
 //
 // Rules from ZooKeeper's data-loss bugs (see shared/ensemble-notes.md), held here:
 // - NEWLEADER is acked only after every txn of the sync and the new
 //   currentEpoch are durable (ZOOKEEPER-3911, -3642: a SNAP is installed and
 //   made durable by the runtime before the core sees it);
+// - currentEpoch is written only once every txn of the sync is durable: a
+//   peer that crashed between the two would otherwise vote with the new
+//   epoch and a log that lacks committed txns, win, and truncate them away
+//   on the others (ZOOKEEPER-4646); and the new epoch's txns that arrive
+//   meanwhile go to the log only after it, since a log holding a txn newer
+//   than currentEpoch does not load;
 // - proposals and commits that arrive between NEWLEADER and UPTODATE are all
 //   logged and applied in order (ZOOKEEPER-4785, -4394);
 // - nothing received during sync is applied before UPTODATE, and after a TRUNC
@@ -20,6 +27,7 @@
 import { epochOf, makeZxid, zxidHex } from '../zxid.ts';
 import { setEpochs, type PeerContext } from './context.ts';
 import type { ForwardedRequest, ZabMessage } from './messages.ts';
+import type { Txn } from '../proto/txn.ts';
 import { OpCode } from '../proto/constants.ts';
 
 type Phase = 'connecting' | 'sync' | 'newLeader' | 'serving' | 'stopped';
@@ -37,6 +45,8 @@ export class Learner {
   private readonly committedInSync: number[] = [];
   /** proposals to ack once durable (and NEWLEADER is acked) */
   private readonly toAck: number[] = [];
+  /** txns received after NEWLEADER, logged once currentEpoch is written */
+  private held: Txn[] = [];
   /** this peer's clients' syncs, answered by the leader in order */
   private readonly syncs: unknown[] = [];
   /** sessions reattaching here, asked of the leader and not answered yet (how many asks each) */
@@ -61,6 +71,9 @@ export class Learner {
 
   /** The role is over: later calls do nothing. */
   stop(): void {
+    // Txns held for currentEpoch never went to the log: the history ends where the log does.
+    if (this.held.length > 0) this.ctx.history.truncate(this.syncEnd);
+    this.held = [];
     this.phase = 'stopped';
   }
 
@@ -88,8 +101,7 @@ export class Learner {
       case 'proposal':
         if (this.beforeSync()) return this.fail('proposal before the sync began');
         if (msg.txn.hdr.zxid <= h.lastAppended) return this.fail(`proposal ${zxidHex(msg.txn.hdr.zxid)} does not follow ${zxidHex(h.lastAppended)}`);
-        h.append(msg.txn);
-        out.append(msg.txn);
+        this.log(msg.txn);
         if (!this.observer) this.toAck.push(msg.txn.hdr.zxid);
         if (this.newLeaderAcked) this.ackDurable();
         return;
@@ -99,12 +111,10 @@ export class Learner {
         if (!this.observer) return this.fail('INFORM sent to a follower');
         if (this.beforeSync()) return this.fail('INFORM before the sync began');
         if (msg.txn.hdr.zxid <= h.lastAppended) return; // already had it from the sync
-        h.append(msg.txn);
-        out.append(msg.txn);
+        this.log(msg.txn);
         return this.commit(msg.txn.hdr.zxid);
       case 'newLeader':
         if (this.phase !== 'sync' || this.committedPoint < 0 || epochOf(msg.zxid) !== this.epoch) return this.fail('NEWLEADER out of turn');
-        setEpochs(this.ctx, { current: this.epoch });
         this.syncEnd = h.lastAppended;
         this.phase = 'newLeader';
         return this.persisted();
@@ -131,6 +141,13 @@ export class Learner {
       default:
         return this.fail(`unexpected ${msg.type} from the leader`);
     }
+  }
+
+  /** A txn from the leader into the history, and to the log unless it must wait for currentEpoch. */
+  private log(txn: Txn): void {
+    this.ctx.history.append(txn);
+    if (this.phase === 'newLeader' && !this.newLeaderAcked) this.held.push(txn);
+    else this.ctx.out.append(txn);
   }
 
   /** No DIFF, TRUNC or SNAP yet on this connection: a txn now is out of turn (a stale packet, or a broken leader). */
@@ -189,7 +206,11 @@ export class Learner {
     if (this.phase === 'stopped') return;
     const h = this.ctx.history;
     if (this.phase === 'newLeader' && !this.newLeaderAcked && h.lastPersisted >= this.syncEnd) {
+      // In one Ready: currentEpoch is durable before the held txns are logged and before the ack leaves.
+      setEpochs(this.ctx, { current: this.epoch });
       this.newLeaderAcked = true;
+      for (const txn of this.held) this.ctx.out.append(txn);
+      this.held = [];
       this.ctx.out.send(this.leader, { type: 'ack', zxid: makeZxid(this.epoch, 0) });
     }
     if (this.newLeaderAcked) this.ackDurable();
