@@ -143,7 +143,13 @@ async function observe(kind: ServerKind): Promise<Observed> {
     await bounded('setData /ops', WAIT_MS, c.setData('/ops', 'y'.repeat(100)));
     const allAt = async () => {
       const zxid = await zxidOf(settled.leader);
-      for (const id of ens.runningIds) await waitFor(`member ${id} at the leader's zxid`, WAIT_MS, async () => (await zxidOf(id)) === zxid);
+      for (const id of ens.runningIds) {
+        let at = -1;
+        await waitFor(`member ${id} at the leader's zxid 0x${zxid.toString(16)}`, WAIT_MS, async () => (at = await zxidOf(id)) === zxid).catch(async (e: Error) => {
+          const leaderNow = await zxidOf(settled.leader);
+          throw new Error(`${e.message} (it is at 0x${at.toString(16)}, the leader now at 0x${leaderNow.toString(16)})\n${ens.tails(ens.runningIds)}`);
+        });
+      }
       return zxid;
     };
     await allAt();

@@ -321,7 +321,7 @@ export class TestEnsemble {
   }
 
   /** The end of the output of each of `ids` that runs, for a failure's message. */
-  private tails(ids: number[]): string {
+  tails(ids: number[]): string {
     return [...this.running]
       .filter(([id]) => ids.includes(id))
       .map(([id, s]) => `--- member ${id} (${s.kind}), the end of its output:\n${s.output().split('\n').slice(-TAIL_LINES).join('\n')}`)
