@@ -59,20 +59,10 @@ async function runServer(cfgPath: string | null): Promise<void> {
   }
   // An ensemble member's every line names it (EnsembleMember adds its role and epoch).
   if (!config.standalone) log = log.with({ peer: config.myid });
-  log.info(`Paddock ${VERSION_LINE}`, { event: 'start' });
-  log.info(`config: ${config.configPath ?? 'built-in default'}`);
-  for (const note of config.ignored) log.warn(note, { event: 'config-ignored' });
-  const mode = config.standalone ? 'standalone' : `server ${config.myid} of an ensemble of ${config.servers.length}`;
-  log.info(`mode: ${mode}; dataDir ${config.dataDir}; dataLogDir ${config.dataLogDir}; tickTime ${config.tickTime} ms; session timeout ${config.minSessionTimeout}..${config.maxSessionTimeout} ms`, {
-    event: 'config',
-    mode: config.standalone ? 'standalone' : 'ensemble',
-    ensembleSize: config.standalone ? undefined : config.servers.length,
-    clientPort: config.clientPort,
-    tickTime: config.tickTime,
-  });
-  // Signals are handled from here on: one that arrives during recovery or
-  // start-up stops the server as soon as it is up (Node's default would kill
-  // it mid-write with status 130).
+  // Signals are handled from here on, before the first line is printed (a
+  // supervisor may signal as soon as it reads one): one that arrives during
+  // recovery or start-up stops the server as soon as it is up (Node's default
+  // would kill it mid-write with status 130).
   let running: PaddockServer | undefined;
   let stopSignal: string | undefined;
   const stop = (server: PaddockServer) => server.stop().then(() => process.exit(0));
@@ -84,6 +74,17 @@ async function runServer(cfgPath: string | null): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  log.info(`Paddock ${VERSION_LINE}`, { event: 'start' });
+  log.info(`config: ${config.configPath ?? 'built-in default'}`);
+  for (const note of config.ignored) log.warn(note, { event: 'config-ignored' });
+  const mode = config.standalone ? 'standalone' : `server ${config.myid} of an ensemble of ${config.servers.length}`;
+  log.info(`mode: ${mode}; dataDir ${config.dataDir}; dataLogDir ${config.dataLogDir}; tickTime ${config.tickTime} ms; session timeout ${config.minSessionTimeout}..${config.maxSessionTimeout} ms`, {
+    event: 'config',
+    mode: config.standalone ? 'standalone' : 'ensemble',
+    ensembleSize: config.standalone ? undefined : config.servers.length,
+    clientPort: config.clientPort,
+    tickTime: config.tickTime,
+  });
   let server: PaddockServer;
   try {
     server = await PaddockServer.open(config, log);

@@ -89,11 +89,11 @@ describe('process life', () => {
     const child = spawn(process.execPath, [PADDOCK, 'server', cfg], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    // The mode line comes before the dataDir is even opened.
+    // At the very first line, long before the dataDir is even opened.
     await new Promise<void>((resolve) =>
       child.stdout.on('data', (d) => {
         out += d;
-        if (/mode: standalone/.test(out)) resolve();
+        if (/Paddock /.test(out)) resolve();
       }),
     );
     child.kill('SIGTERM');
