@@ -17,6 +17,7 @@
 
 import type { Txn } from '../proto/txn.ts';
 import { zxidHex } from '../zxid.ts';
+import { ZxidQueue } from './zxid-queue.ts';
 
 export interface HistoryInit {
   /** the zxid the log continues from: the snapshot's, or 0 */
@@ -32,7 +33,7 @@ export class History {
   lastPersisted: number;
   lastApplied: number;
   /** appended, not yet applied, in zxid order */
-  readonly pending = new Map<number, Txn>();
+  readonly pending = new ZxidQueue<Txn>();
   private zxids: number[];
   private head = 0;
   private readonly maxWindow: number;
@@ -64,7 +65,7 @@ export class History {
   append(txn: Txn): void {
     this.remember(txn.hdr.zxid);
     this.lastAppended = txn.hdr.zxid;
-    this.pending.set(txn.hdr.zxid, txn);
+    this.pending.push(txn.hdr.zxid, txn);
   }
 
   persisted(zxid: number): void {
@@ -75,24 +76,18 @@ export class History {
   /** Take the pending txns with zxid <= upTo for applying, in order. */
   takeForApply(upTo: number): Txn[] {
     const out: Txn[] = [];
-    for (const [zxid, txn] of this.pending) {
-      if (zxid > upTo) break;
-      out.push(txn);
-      this.pending.delete(zxid);
-      this.lastApplied = zxid;
+    while (this.pending.size > 0 && this.pending.firstZxid() <= upTo) {
+      this.lastApplied = this.pending.firstZxid();
+      out.push(this.pending.shift());
     }
     return out;
   }
 
   /** Take the next pending txn for applying if it is `zxid`'s; null when the next one is another, or none is pending. */
   takeNext(zxid: number): Txn | null {
-    for (const [next, txn] of this.pending) {
-      if (next !== zxid) return null;
-      this.pending.delete(zxid);
-      this.lastApplied = zxid;
-      return txn;
-    }
-    return null;
+    if (this.pending.size === 0 || this.pending.firstZxid() !== zxid) return null;
+    this.lastApplied = zxid;
+    return this.pending.shift();
   }
 
   /** Whether `zxid` is a point of this history: a logged zxid in the window, or logStart itself. */
@@ -124,7 +119,7 @@ export class History {
   /** Forget every txn after `zxid` (TRUNC); the runtime cuts the log and, if it had applied beyond, rebuilds. */
   truncate(zxid: number): void {
     while (this.zxids.length > this.head && this.zxids[this.zxids.length - 1]! > zxid) this.zxids.pop();
-    for (const z of [...this.pending.keys()]) if (z > zxid) this.pending.delete(z);
+    this.pending.dropAfter(zxid);
     const last = this.last();
     this.lastAppended = last;
     this.lastPersisted = Math.min(this.lastPersisted, last);

@@ -26,6 +26,7 @@ import { counterOf, epochOf, makeZxid, MAX_COUNTER, zxidHex } from '../zxid.ts';
 import { setEpochs, type PeerContext } from './context.ts';
 import type { ForwardedRequest, MessageOf, ZabMessage } from './messages.ts';
 import type { QuorumVerifier } from './quorum.ts';
+import { ZxidQueue } from './zxid-queue.ts';
 
 interface LearnerHandle {
   readonly id: number;
@@ -62,7 +63,7 @@ export class Leader {
   private readonly epochAcks = new Set<number>();
   private readonly newLeaderAcks = new Set<number>();
   /** proposals not committed yet: zxid → voters that have it durable */
-  private readonly outstanding = new Map<number, Set<number>>();
+  private readonly outstanding = new ZxidQueue<Set<number>>();
   private lastProposed: number;
   /** the end of the history this epoch starts from */
   private historyEnd = -1;
@@ -192,7 +193,7 @@ export class Leader {
     this.lastProposed = zxid;
     this.ctx.history.append(txn);
     this.ctx.out.append(txn);
-    this.outstanding.set(zxid, new Set());
+    this.outstanding.push(zxid, new Set());
     const proposal: ZabMessage = { type: 'proposal', txn };
     for (const l of this.learners.values()) if (l.forwarding && !l.observer) this.send(l, proposal);
     return txn;
@@ -415,10 +416,12 @@ export class Leader {
     const h = this.ctx.history;
     const quorum = this.ctx.settings.quorum;
     const shortByOne = this.ctx.settings.sabotage === 'commitShortOfQuorum';
-    for (const [zxid, acks] of this.outstanding) {
+    while (this.outstanding.size > 0) {
+      const zxid = this.outstanding.firstZxid();
+      const acks = this.outstanding.first();
       if (h.lastPersisted >= zxid) acks.add(this.ctx.settings.id);
       if (!quorum.containsQuorum(acks) && !(shortByOne && acks.size > 0 && quorumWithOneMore(quorum, acks))) return;
-      this.outstanding.delete(zxid);
+      this.outstanding.shift();
       const txn = h.takeNext(zxid);
       if (!txn) throw new Error(`zab: commit of ${zxidHex(zxid)} out of order`);
       this.ctx.out.commit(txn);

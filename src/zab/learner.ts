@@ -181,8 +181,7 @@ export class Learner {
     const h = this.ctx.history;
     const txn = h.takeNext(zxid);
     if (!txn) {
-      const next = h.pending.keys().next();
-      return this.fail(`commit of ${zxidHex(zxid)}, but the next pending txn is ${next.done ? 'none' : zxidHex(next.value)}`);
+      return this.fail(`commit of ${zxidHex(zxid)}, but the next pending txn is ${h.pending.size > 0 ? zxidHex(h.pending.firstZxid()) : 'none'}`);
     }
     this.ctx.out.commit(txn);
   }
