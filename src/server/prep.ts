@@ -10,6 +10,7 @@
 // PrepRequestProcessor gives a proposal — is the applied tree's digest plus
 // the changes still pending. O(1) per changed node, like the rest.
 
+import { Renewal } from '../churn.ts';
 import { Err, OpCode, Perm, ZkError } from '../proto/constants.ts';
 import type { ACL, Id, Request, RequestOf } from '../proto/records.ts';
 import type { TxnBody } from '../proto/txn.ts';
@@ -119,7 +120,9 @@ export function parseMultiOps(ops: Request[]): MultiOps | null {
 }
 
 export class Prep {
-  private readonly changes = new Map<string, Change[]>();
+  /** copied now and then, as every write churns it (see src/churn.ts) */
+  private changes = new Map<string, Change[]>();
+  private readonly renewal = new Renewal();
   /** every recorded change's path, in zxid order (ZooKeeper's outstandingChanges queue) */
   private order: string[] = [];
   private orderHead = 0;
@@ -162,7 +165,7 @@ export class Prep {
       const list = this.changes.get(path)!;
       if (list[0]!.zxid > zxid) break;
       this.pendingDigestDelta -= list.shift()!.digestDelta;
-      if (list.length === 0) this.changes.delete(path);
+      if (list.length === 0) this.forget(path);
       this.orderHead++;
     }
     if (this.orderHead === this.order.length) {
@@ -182,9 +185,14 @@ export class Prep {
       const list = this.changes.get(path)!;
       if (list[list.length - 1]!.zxid !== zxid) break;
       this.pendingDigestDelta -= list.pop()!.digestDelta;
-      if (list.length === 0) this.changes.delete(path);
+      if (list.length === 0) this.forget(path);
       this.order.pop();
     }
+  }
+
+  private forget(path: string): void {
+    this.changes.delete(path);
+    if (this.renewal.due(this.changes.size)) this.changes = new Map(this.changes);
   }
 
   /** Note that txn `zxid` leaves the node at `path` as `view` (null: gone). */

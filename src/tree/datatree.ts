@@ -9,6 +9,7 @@
 // fields change only here (apply, snapshot loading); /zookeeper/config, which
 // the digest leaves out, is the one node set from outside.
 
+import { Renewal } from '../churn.ts';
 import { Err, EventType, OpCode, ZkError } from '../proto/constants.ts';
 import type { ACL, Stat } from '../proto/records.ts';
 import type { TxnBody, TxnHeader } from '../proto/txn.ts';
@@ -81,6 +82,11 @@ export class ZNode {
     this.kids?.delete(name);
   }
 
+  /** Copy the child set into a new one (see src/churn.ts). */
+  renewChildren(): void {
+    if (this.kids) this.kids = new Set(this.kids);
+  }
+
   stat(): Stat {
     const owner = this.ephemeralOwner;
     return {
@@ -109,7 +115,9 @@ export interface ApplyResult {
 }
 
 export class DataTree {
-  private readonly nodes = new Map<string, ZNode>();
+  /** copied now and then, as creates and deletes churn it (see src/churn.ts) */
+  private nodes = new Map<string, ZNode>();
+  private readonly renewal = new Renewal();
   /** session id → ephemeral paths */
   private readonly ephemerals = new Map<bigint, Set<string>>();
   readonly containers = new Set<string>();
@@ -428,6 +436,11 @@ export class DataTree {
     }
     const node = this.mustGet(path);
     this.nodes.delete(path);
+    if (this.renewal.due(this.nodes.size)) {
+      // The parent of a node deleted now is the likeliest to churn too.
+      this.nodes = new Map(this.nodes);
+      parent.renewChildren();
+    }
     this.uncount(node);
     switch (kindOf(node.ephemeralOwner)) {
       case 'container':
