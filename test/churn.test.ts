@@ -10,17 +10,7 @@ import { OPEN_ACL_UNSAFE } from '../src/tree/acl.ts';
 import { DataTree } from '../src/tree/datatree.ts';
 import { treeDigest } from '../src/tree/digest.ts';
 import { ZxidQueue } from '../src/zab/zxid-queue.ts';
-
-/** xorshift32: a seeded sequence, so a failure replays */
-function rng(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-}
+import { rng } from './support/random.ts';
 
 describe('ZxidQueue', () => {
   test('follows an array model through pushes, shifts, lookups, cuts and clears, across growth and wrap-around', () => {
