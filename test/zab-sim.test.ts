@@ -76,6 +76,10 @@ describe('Zab core in the simulator', () => {
     // with that epoch it won the next election over the follower holding epoch 2's committed txns and truncated
     // them away (ZOOKEEPER-4646: currentEpoch is now written once the sync's txns are durable).
     runSeed({ seed: 991301, peers: 3, duration: 12_000, faults, clients: 4 });
+    // The simulator's own: a second pause cut a paused learner's pause short, but the leader's disconnect, deferred
+    // to the first pause's end, stayed there; the learner served clients on a connection its leader had dropped,
+    // and the check took their packets for reports on their way (a later pause now never shortens an earlier one).
+    runSeed({ seed: 7772711, peers: 3, duration: 12_000, faults, clients: 4 });
   });
 
   // Losing an acked txn needs crashes (acks before the fsync: power failures and slow disks);

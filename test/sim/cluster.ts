@@ -646,7 +646,9 @@ export class Cluster {
     } else if (chance(f.pause)) {
       const p = victim();
       if (p) {
-        p.pausedUntil = this.now + this.rng.int(500, 5000);
+        // A second pause of a paused peer never cuts the first short: what reached the peer
+        // meanwhile waits for the first pause's end (onPeer), and would come late.
+        p.pausedUntil = Math.max(p.pausedUntil, this.now + this.rng.int(500, 5000));
         this.trace(`pause ${p.id} until ${p.pausedUntil}`);
       }
     }
